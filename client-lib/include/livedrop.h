@@ -1,0 +1,230 @@
+/*
+ * livedrop.h -- the public C API of liblivedrop, the client of a livedrop cluster.
+ *
+ * This header, with ld_limits.h and ld_errors.def installed beside it, is the whole supported
+ * interface: use of definitions not found here is unsupported. Link with `pkg-config livedrop`.
+ *
+ * Model. An ld_client is a connection to one livedrop node. Every call is synchronous: it returns
+ * once the node answered or the client's timeout passed. Calls from many threads on one client
+ * are coalesced: ops waiting in the client are packed into one request message (up to
+ * LD_REQUEST_OPS_MAX ops), with up to `inflight_max` messages in flight, so a busy client sends
+ * few large messages rather than many small ones.
+ *
+ * Results. Each call returns an ld_err: LD_OK (or LD_EXISTS for an identical create) on success,
+ * a business refusal (LD_ERR_SOLD_OUT, ...), an invalid request (LD_ERR_QTY_OUT_OF_RANGE, ...),
+ * or a transport error (LD_ERR_TIMEOUT, ...). See ld_errors.def and PROTOCOL.md. Results are
+ * written into caller-owned structs; the library keeps no pointer to them after the call.
+ * Every call takes an optional `ld_errmsg *` that receives the node's detail message.
+ *
+ * Retries. A call that timed out has an unknown outcome: call it again with the same idempotency
+ * key (reserve, place_order) or the same id (creates) and you get the first outcome, never a
+ * second effect.
+ *
+ * Threads. An ld_client is thread-safe: any number of threads may call it at once. Open and
+ * close are not concurrent with other calls on the same handle.
+ */
+#ifndef LIVEDROP_H
+#define LIVEDROP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ld_limits.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef LD_ERR_DEFINED
+#define LD_ERR_DEFINED
+typedef enum ld_err {
+#define LD_ERR(name, value, text) LD_##name = value,
+#include "ld_errors.def"
+#undef LD_ERR
+} ld_err;
+/* Static description of err. Thread: any. */
+const char *ld_strerror(ld_err err);
+/* Name without the LD_ prefix, e.g. "ERR_SOLD_OUT". Thread: any. */
+const char *ld_err_name(ld_err err);
+#endif
+
+#ifndef LD_ID_DEFINED
+#define LD_ID_DEFINED
+/* A 128-bit id. All-zero is never valid. */
+typedef struct ld_id {
+    uint8_t bytes[16];
+} ld_id;
+#endif
+
+#define LD_WARN_UNUSED __attribute__((warn_unused_result))
+
+/* The node's detail for a result, NUL-terminated; empty when the node sent none. */
+typedef struct ld_errmsg {
+    char text[LD_MESSAGE_BYTES_MAX + 1];
+} ld_errmsg;
+
+/* Fills *out with 16 random bytes from the OS (getrandom). Thread: any. */
+LD_WARN_UNUSED ld_err ld_id_random(ld_id *out);
+/* Writes 32 lower-case hex digits and a NUL. Thread: any. */
+void ld_id_format(const ld_id *id, char out[33]);
+/* Parses exactly 32 hex digits. LD_ERR_INVALID_ID otherwise. Thread: any. */
+LD_WARN_UNUSED ld_err ld_id_parse(const char *hex, ld_id *out);
+
+/* ---- entities (caller-owned, fixed size, strings NUL-terminated) ---------------------------- */
+
+typedef enum ld_drop_status {
+    LD_DROP_UPCOMING = 1,
+    LD_DROP_LIVE = 2,
+    LD_DROP_ENDED = 3,
+} ld_drop_status;
+
+typedef enum ld_reservation_state {
+    LD_RES_ACTIVE = 1,
+    LD_RES_COMMITTED = 2,
+    LD_RES_RELEASED = 3,
+    LD_RES_EXPIRED = 4,
+} ld_reservation_state;
+
+typedef enum ld_order_status {
+    LD_ORDER_PAID = 1,
+    LD_ORDER_FAILED = 2,
+} ld_order_status;
+
+typedef struct ld_product_spec {
+    ld_id creator_id;
+    char title[LD_TITLE_BYTES_MAX + 1];
+    int64_t price_minor; /* minor units of currency (cents) */
+    char currency[LD_CURRENCY_BYTES + 1];
+    uint32_t tags_count;
+    char tags[LD_TAGS_MAX][LD_TAG_BYTES_MAX + 1];
+} ld_product_spec;
+
+typedef struct ld_drop_spec {
+    ld_id id; /* client-generated (ld_id_random) */
+    ld_product_spec product;
+    int64_t starts_at_ms; /* Unix time, milliseconds */
+    int64_t ends_at_ms;
+    int64_t initial_stock;
+    int64_t low_stock_threshold;
+    int64_t max_per_user;       /* 0: unlimited */
+    int64_t reservation_ttl_ms; /* 0: LD_RESERVATION_TTL_MS_DEFAULT */
+} ld_drop_spec;
+
+typedef struct ld_stock {
+    int64_t available;
+    int64_t reserved;
+    int64_t sold;
+} ld_stock;
+
+typedef struct ld_drop {
+    ld_drop_spec spec;
+    ld_drop_status status;
+    ld_stock stock;
+    int64_t created_at_ms;
+} ld_drop;
+
+typedef struct ld_reservation {
+    ld_id id;
+    ld_id drop_id;
+    ld_id user_id;
+    int64_t qty;
+    int64_t expires_at_ms;
+    ld_reservation_state state;
+    ld_id order_id; /* zero until committed */
+    int64_t created_at_ms;
+} ld_reservation;
+
+typedef struct ld_order {
+    ld_id id;
+    ld_id drop_id;
+    ld_id user_id;
+    ld_id reservation_id;
+    int64_t qty;
+    int64_t total_minor;
+    char currency[LD_CURRENCY_BYTES + 1];
+    ld_order_status status;
+    char payment_ref[LD_PAYMENT_REF_BYTES_MAX + 1];
+    int64_t created_at_ms;
+} ld_order;
+
+/* ---- the client ---------------------------------------------------------------------------- */
+
+typedef struct ld_client ld_client;
+
+typedef struct ld_client_opts {
+    uint32_t timeout_ms;   /* per call; 0: LD_CLIENT_TIMEOUT_MS_DEFAULT */
+    uint32_t inflight_max; /* request messages in flight; 0: LD_CLIENT_INFLIGHT_DEFAULT,
+                              at most LD_CLIENT_INFLIGHT_MAX */
+} ld_client_opts;
+
+/* Opens a client for the node at `addr` (an NNG URL, e.g. "tcp://127.0.0.1:7400"). Connects in
+ * the background: the call succeeds even if the node is not up yet, and calls made before it is
+ * wait (up to their timeout). `opts` may be NULL. Returns owned, free with ld_client_close().
+ * LD_ERR_INVALID_ARGUMENT for a bad address or option. Thread: any. */
+LD_WARN_UNUSED ld_err ld_client_open(const char *addr, const ld_client_opts *opts,
+                                     ld_client **out);
+
+/* Fails every call still waiting with LD_ERR_CLOSED, waits for them to return, and frees the
+ * client. No call may start on `client` after this begins. NULL is a no-op. Thread: any. */
+void ld_client_close(ld_client *client);
+
+/* Creates a drop. LD_OK: created; LD_EXISTS: a drop with this id and identical fields exists
+ * (the retry of a create). *out (may be NULL) receives the drop. Thread: any. */
+LD_WARN_UNUSED ld_err ld_drop_create(ld_client *client, const ld_drop_spec *spec, ld_drop *out,
+                                     ld_errmsg *msg);
+
+/* Reads a drop, with its status and stock as of now on the node. Thread: any. */
+LD_WARN_UNUSED ld_err ld_drop_get(ld_client *client, const ld_id *drop_id, ld_drop *out,
+                                  ld_errmsg *msg);
+
+/* Reserves qty units of a live drop for user, holding them for the drop's reservation TTL.
+ * `idempotency_key` (1..LD_IDEMPOTENCY_KEY_BYTES_MAX bytes) is scoped to (user, drop): a retry
+ * with the same key and body returns the first result. Thread: any. */
+LD_WARN_UNUSED ld_err ld_reserve(ld_client *client, const ld_id *drop_id, const ld_id *user_id,
+                                 int64_t qty, const char *idempotency_key, ld_reservation *out,
+                                 ld_errmsg *msg);
+
+/* Turns an active reservation into a PAID order, recording the caller's own payment reference.
+ * Committing it again returns the same order. Thread: any. */
+LD_WARN_UNUSED ld_err ld_commit(ld_client *client, const ld_id *reservation_id,
+                                const char *payment_ref, ld_order *out, ld_errmsg *msg);
+
+/* Gives an active reservation's stock back. Releasing it again is LD_OK. Thread: any. */
+LD_WARN_UNUSED ld_err ld_release(ld_client *client, const ld_id *reservation_id,
+                                 ld_reservation *out, ld_errmsg *msg);
+
+/* Reserve -> payment by the node's payment provider -> commit (or release on decline), in one
+ * call. `payment_method`: "pm_card_ok", "pm_card_declined" or "pm_card_slow". While an earlier
+ * call with the same key is still paying, the node answers LD_ERR_IN_PROGRESS; this function
+ * waits and asks again (every LD_CLIENT_IN_PROGRESS_WAIT_MS, within its timeout), so every caller
+ * of one key sees the same final order. LD_ERR_PAYMENT_DECLINED fills *out with the FAILED
+ * order. Thread: any. */
+LD_WARN_UNUSED ld_err ld_place_order(ld_client *client, const ld_id *drop_id,
+                                     const ld_id *user_id, int64_t qty,
+                                     const char *idempotency_key, const char *payment_method,
+                                     ld_order *out, ld_errmsg *msg);
+
+/* Reads an order / a reservation. Thread: any. */
+LD_WARN_UNUSED ld_err ld_order_get(ld_client *client, const ld_id *order_id, ld_order *out,
+                                   ld_errmsg *msg);
+LD_WARN_UNUSED ld_err ld_reservation_get(ld_client *client, const ld_id *reservation_id,
+                                         ld_reservation *out, ld_errmsg *msg);
+
+/* Sends raw bytes as one request frame and waits for the raw reply: for gateways and tests of
+ * the node's handling of malformed input. *reply_out is owned by the caller, free with free().
+ * Thread: any. */
+LD_WARN_UNUSED ld_err ld_client_raw(ld_client *client, const void *frame, size_t frame_len,
+                                    void **reply_out, size_t *reply_len_out);
+
+/* Client-side counters. */
+typedef struct ld_client_stats {
+    uint64_t ops_sent;
+    uint64_t messages_sent; /* ops_sent / messages_sent is the coalescing factor */
+} ld_client_stats;
+void ld_client_stats_get(ld_client *client, ld_client_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LIVEDROP_H */

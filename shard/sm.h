@@ -1,0 +1,95 @@
+/*
+ * sm.h -- the shard state machine: drops, their actors, reservations, orders, idempotency keys.
+ *
+ * Pure and deterministic (DESIGN.md P4): the state after ld_sm_apply() is a function of the state
+ * before and the batch (op number, timestamp, ops). No clock reads, no randomness, no I/O except
+ * through the ld_store ops table. Ids of reservations and orders are derived from the op number
+ * and the op's position in the batch, so every replica derives the same ids.
+ *
+ * Each drop is an actor: its inventory {available, reserved, sold}, reservations and per-user
+ * counts are touched only by ops addressed to it, in log order. After every op that touches a
+ * drop, LD_ASSERT checks available + reserved + sold == initial_stock, each >= 0 (P1).
+ *
+ * Rules (see proto/PROTOCOL.md for the codes):
+ *   - create_drop: idempotent by id (LD_EXISTS if identical, LD_ERR_ID_CONFLICT otherwise);
+ *     ends_at must be after starts_at and after the batch time (LD_ERR_INVALID_TIME).
+ *   - status: UPCOMING while ts < starts_at, LIVE while ts < ends_at, then ENDED.
+ *   - reserve: only while LIVE; qty <= available (else SOLD_OUT); reserved + bought by the user
+ *     on this drop + qty <= max_per_user (else USER_LIMIT); at most
+ *     LD_ACTIVE_RESERVATIONS_PER_USER_MAX active reservations per (user, drop).
+ *     Reservation expires at ts + the drop's reservation TTL.
+ *   - idempotency (reserve, place_order): key scoped to (user, drop), holding a hash of the
+ *     request body (op type included), its status and its result, forgotten
+ *     LD_IDEMPOTENCY_TTL_MS after first use. Same key + same body -> the first result again
+ *     (a refusal too); different body -> IDEMPOTENCY_KEY_REUSED; first still awaiting payment
+ *     -> IN_PROGRESS.
+ *   - commit: active reservation -> order PAID with the payment ref; committing a committed
+ *     reservation again returns the same order (LD_OK); released -> RESERVATION_CLOSED;
+ *     expired (state EXPIRED, or ts >= expires_at) -> RESERVATION_EXPIRED (and the stock goes
+ *     back at once). Commit is allowed after ends_at if the reservation is still active.
+ *   - release: active -> stock back (LD_OK); released again -> LD_OK (idempotent);
+ *     committed -> RESERVATION_CLOSED... committed reservations cannot be released;
+ *     expired -> RESERVATION_EXPIRED.
+ *   - place_order: reserve with the key marked in progress; result needs_payment. FINISH_ORDER
+ *     then commits (approved) or releases (declined) and stores the final result under the key:
+ *     the order (PAID), or PAYMENT_DECLINED / RESERVATION_EXPIRED with a FAILED order.
+ *   - tick: expires up to LD_TICK_OPS_EXPIRE_MAX due reservations (stock back; a place_order
+ *     awaiting payment gets RESERVATION_EXPIRED and a FAILED order) and forgets due keys and
+ *     retained closed reservations.
+ */
+#ifndef LD_SHARD_SM_H
+#define LD_SHARD_SM_H
+
+#include "op.h"
+#include "store.h"
+
+typedef struct ld_sm ld_sm;
+
+/* Allocates a state machine and rebuilds its state from `store` (scan of every record).
+ * Borrows `store`, which must outlive the state machine. Returns owned, free with ld_sm_free();
+ * LD_ERR_STORAGE if a record cannot be decoded or the scan fails; LD_ERR_NOMEM.
+ * Thread: the caller's, then only that thread may use the state machine. */
+ld_err ld_sm_open(const ld_store *store, ld_sm **out);
+void ld_sm_free(ld_sm *sm);
+
+/* Applies one batch of write ops (ld_op_is_write) as log entry `op_number` stamped `ts_ms`.
+ * op_number must be ld_sm_applied_op() + 1 and ts_ms >= the last batch's timestamp (asserted).
+ * Writes one result per op into results_out[0..n) and every state change to the store.
+ * Never fails as a whole: each op's refusal is in its result. */
+void ld_sm_apply(ld_sm *sm, uint64_t op_number, int64_t ts_ms, const ld_op *ops, size_t n,
+                 ld_result *results_out);
+
+/* Answers a read op (GET_*) from the applied state, with drop status as of now_ms. */
+void ld_sm_read(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *result_out);
+
+/* Op number of the last applied batch (0 for a new shard). Persisted by the state machine. */
+uint64_t ld_sm_applied_op(const ld_sm *sm);
+/* Timestamp of the last applied batch (0 for a new shard). */
+int64_t ld_sm_last_ts(const ld_sm *sm);
+
+/* Earliest time at which a TICK op would have work (a reservation or key due), or INT64_MAX. */
+int64_t ld_sm_next_deadline_ms(const ld_sm *sm);
+
+/* Calls cb for every place_order still awaiting FINISH_ORDER (after a restart, the node runs
+ * these payments again; providers deduplicate by reservation id). Returns how many. */
+size_t ld_sm_pending_payments(const ld_sm *sm,
+                              void (*cb)(void *arg, const ld_payment_request *req), void *arg);
+
+/* Checks P1 on every drop and the consistency of every index; LD_ASSERT on violation. O(state). */
+void ld_sm_check(const ld_sm *sm);
+
+/* A 64-bit digest of the whole logical state (order-independent): equal states, equal digests.
+ * Used by tests and, later, by replicas comparing state. O(state). */
+uint64_t ld_sm_digest(const ld_sm *sm);
+
+/* Counts, for metrics and tests. */
+typedef struct ld_sm_stats {
+    uint64_t drops;
+    uint64_t reservations; /* records held, active and retained */
+    uint64_t reservations_active;
+    uint64_t orders;
+    uint64_t idempotency_keys;
+} ld_sm_stats;
+void ld_sm_stats_get(const ld_sm *sm, ld_sm_stats *out);
+
+#endif /* LD_SHARD_SM_H */
