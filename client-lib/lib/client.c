@@ -1,0 +1,765 @@
+/*
+ * client.c -- the engine of liblivedrop: one NNG req0 socket, a queue of calls, and
+ * `inflight_max` contexts that carry coalesced Request messages.
+ *
+ * Coalescing (as TigerBeetle's client does it). A call enqueues itself; whoever finds a free
+ * context and queued calls -- the calling thread, or the NNG callback that just finished a
+ * reply -- takes up to LD_REQUEST_OPS_MAX calls of one class (and under LD_FRAME_BYTES_MAX
+ * encoded) and sends them as ONE Request. There is no engine thread: a lone caller packs its
+ * own op and pays no hand-off; under load, replies refill their context from the queue, so
+ * the calls that arrive during one round trip leave together in the next message.
+ *
+ *   caller A ─┐                                    ┌─ ctx 0: Request{ops A,B,C} ──> node
+ *   caller B ─┼─> queue (class FAST | PAYMENT | RAW) ┤
+ *   caller C ─┘                                    └─ ctx 1: idle (free list)
+ *
+ * Per-context life: SENDING (nng_ctx_send) -> RECEIVING (nng_ctx_recv) -> reply: unpack,
+ * convert each Result into its caller's struct, wake the callers, refill or go idle.
+ *
+ * Timeouts. Every call has its own deadline (now + timeout_ms). A caller waits on its own
+ * condition variable until the deadline; when it passes, the caller leaves the queue, or
+ * detaches from its in-flight message (the reply then skips it), and returns LD_ERR_TIMEOUT --
+ * or LD_ERR_CONNECTION if the socket never had a connection. A message's aio timeout is the
+ * latest deadline among its calls, so a context whose callers all gave up comes back.
+ *
+ * Resends. NNG_OPT_REQ_RESENDTIME is set to NNG_DURATION_INFINITE: no timed resends. A timed
+ * resend of a message the node is still working on (say, waiting for an fsync under load) only
+ * adds load; our per-call deadline is the retry policy, and the caller retries with the same
+ * key or id. NNG still resends a request when its connection drops and a new one comes up
+ * within the deadline; that is safe because every write is idempotent on the node (P3).
+ *
+ * Message ownership: nng_ctx_send takes the message only on success; on failure the callback
+ * finds it back on the aio and frees it. Replies are freed once converted.
+ *
+ * Locking: one mutex per client guards the queue, the slots' call arrays, call states and the
+ * counters. Packing, unpacking, conversions and every NNG call happen outside it.
+ */
+#include <errno.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client_int.h"
+
+typedef enum slot_phase {
+    SLOT_IDLE = 0,
+    SLOT_SENDING = 1,
+    SLOT_RECEIVING = 2,
+} slot_phase;
+
+typedef struct ldi_slot {
+    ld_client *client;
+    nng_ctx ctx;
+    nng_aio *aio;
+    slot_phase phase; /* written by the packer before the send, then by the callback only */
+    ldi_class cls;
+    uint64_t request_id;
+    int64_t deadline_ns; /* latest deadline among the calls */
+    size_t wire_len;     /* encoded Request size */
+    uint32_t count;
+    ldi_call **calls;     /* [LD_REQUEST_OPS_MAX]; an entry is NULL once its caller left */
+    const Ldpb__Op **ops; /* [LD_REQUEST_OPS_MAX]; packing scratch */
+    struct ldi_slot *next_free;
+} ldi_slot;
+
+typedef struct call_queue {
+    ldi_call *head;
+    ldi_call *tail;
+} call_queue;
+
+struct ld_client {
+    pthread_mutex_t mu;
+    pthread_condattr_t condattr; /* CLOCK_MONOTONIC, for every call's condition variable */
+    pthread_cond_t idle;         /* close waits here for callers and packers to leave */
+    nng_socket sock;
+    nng_dialer dialer;
+    uint32_t timeout_ms;
+    uint32_t inflight_max;
+    ldi_slot *slots;
+    ldi_slot *free_slots;
+    call_queue queues[LDI_CLASSES];
+    uint32_t queued;
+    uint64_t next_seq;
+    uint64_t next_request_id;
+    uint32_t callers; /* threads inside ldi_client_call */
+    uint32_t packers; /* slots taken but not yet handed to nng_ctx_send */
+    bool closed;
+    ld_client_stats stats;
+    atomic_bool connected_ever;
+};
+
+/* Request envelope without its ops: version (tag + varint32) and request_id (tag + varint64). */
+#define REQUEST_HEAD_BYTES_MAX (1 + 5 + 1 + 10)
+
+/* ---- time ----------------------------------------------------------------------------------- */
+
+int64_t
+ldi_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t
+ldi_client_deadline(const ld_client *client)
+{
+    return ldi_now_ns() + (int64_t)client->timeout_ms * 1000000;
+}
+
+/* Milliseconds from now until `deadline_ns`, at least 1 (an aio timeout of 0 means "now"). */
+static nng_duration
+ms_until(int64_t deadline_ns)
+{
+    int64_t ms = (deadline_ns - ldi_now_ns() + 999999) / 1000000;
+    if (ms < 1)
+        ms = 1;
+    if (ms > INT32_MAX)
+        ms = INT32_MAX;
+    return (nng_duration)ms;
+}
+
+static struct timespec
+abs_timespec(int64_t ns)
+{
+    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+    return ts;
+}
+
+/* ---- errors --------------------------------------------------------------------------------- */
+
+/* A call that got no answer in time: TIMEOUT (outcome unknown) once the socket ever had a
+ * connection, CONNECTION (the node was never reached) otherwise. */
+static ld_err
+timeout_code(ld_client *c)
+{
+    return atomic_load(&c->connected_ever) ? LD_ERR_TIMEOUT : LD_ERR_CONNECTION;
+}
+
+static ld_err
+err_from_nng(ld_client *c, int rv)
+{
+    switch (rv) {
+    case NNG_ETIMEDOUT:
+        return timeout_code(c);
+    case NNG_ECLOSED:
+    case NNG_ECANCELED:
+        return LD_ERR_CLOSED;
+    case NNG_ENOMEM:
+        return LD_ERR_NOMEM;
+    case NNG_ECONNREFUSED:
+    case NNG_ECONNRESET:
+    case NNG_ECONNSHUT:
+    case NNG_EUNREACHABLE:
+        return LD_ERR_CONNECTION;
+    case NNG_EMSGSIZE:
+        return LD_ERR_FRAME_TOO_LARGE;
+    default:
+        return LD_ERR_INTERNAL;
+    }
+}
+
+/* ---- queue (under the mutex) ---------------------------------------------------------------- */
+
+static void
+queue_push(call_queue *q, ldi_call *call)
+{
+    call->next = NULL;
+    call->prev = q->tail;
+    if (q->tail != NULL)
+        q->tail->next = call;
+    else
+        q->head = call;
+    q->tail = call;
+}
+
+static void
+queue_remove(call_queue *q, ldi_call *call)
+{
+    if (call->prev != NULL)
+        call->prev->next = call->next;
+    else
+        q->head = call->next;
+    if (call->next != NULL)
+        call->next->prev = call->prev;
+    else
+        q->tail = call->prev;
+    call->next = call->prev = NULL;
+}
+
+/* The class whose oldest queued call waits longest, or -1 when nothing waits. */
+static int
+oldest_class(const ld_client *c)
+{
+    int best = -1;
+    for (int k = 0; k < LDI_CLASSES; k++) {
+        const ldi_call *h = c->queues[k].head;
+        if (h != NULL && (best < 0 || h->seq < c->queues[best].head->seq))
+            best = k;
+    }
+    return best;
+}
+
+/* Bytes of a length-delimited field: tag, varint length, body. */
+static size_t
+field_len(size_t body_len)
+{
+    size_t n = 1 + 1;
+    for (size_t v = body_len; v >= 0x80; v >>= 7)
+        n++;
+    return n + body_len;
+}
+
+/* Takes `slot` (free, already unlinked from the free list) and fills it with queued calls of
+ * the oldest class, pinning them. Caller holds the mutex and then must call slot_send(). */
+static void
+slot_take_locked(ld_client *c, ldi_slot *slot)
+{
+    int k = oldest_class(c);
+    LD_ASSERT(k >= 0);
+    LD_ASSERT(slot->phase == SLOT_IDLE);
+    call_queue *q = &c->queues[k];
+    slot->cls = (ldi_class)k;
+    slot->count = 0;
+    slot->wire_len = REQUEST_HEAD_BYTES_MAX;
+    slot->deadline_ns = 0;
+    slot->request_id = ++c->next_request_id;
+    while (q->head != NULL && slot->count < LD_REQUEST_OPS_MAX) {
+        ldi_call *call = q->head;
+        if (slot->count > 0 &&
+            (slot->cls == LDI_CLASS_RAW || slot->wire_len + call->wire_len > LD_FRAME_BYTES_MAX))
+            break;
+        queue_remove(q, call);
+        c->queued--;
+        call->state = LDI_CALL_PINNED;
+        call->slot = slot;
+        call->slot_index = slot->count;
+        slot->calls[slot->count] = call;
+        slot->ops[slot->count] = call->op;
+        slot->count++;
+        slot->wire_len += call->wire_len;
+        if (call->deadline_ns > slot->deadline_ns)
+            slot->deadline_ns = call->deadline_ns;
+    }
+    slot->phase = SLOT_SENDING;
+    c->packers++;
+}
+
+/* A free slot filled with queued work, or NULL. Caller holds the mutex. */
+static ldi_slot *
+take_work_locked(ld_client *c)
+{
+    if (c->closed || c->free_slots == NULL || c->queued == 0)
+        return NULL;
+    ldi_slot *slot = c->free_slots;
+    c->free_slots = slot->next_free;
+    slot->next_free = NULL;
+    slot_take_locked(c, slot);
+    return slot;
+}
+
+static void
+slot_release_locked(ld_client *c, ldi_slot *slot)
+{
+    slot->phase = SLOT_IDLE;
+    slot->count = 0;
+    slot->next_free = c->free_slots;
+    c->free_slots = slot;
+}
+
+/* Marks a call finished with `code` (unless already converted) and wakes its caller. Caller
+ * holds the mutex: the caller cannot return (and destroy the condvar) before we unlock. */
+static void
+call_done_locked(ldi_call *call, ld_err code, bool set_code)
+{
+    if (set_code)
+        call->code = code;
+    call->state = LDI_CALL_DONE;
+    call->slot = NULL;
+    pthread_cond_signal(&call->cond);
+}
+
+/* ---- sending -------------------------------------------------------------------------------- */
+
+/* Encodes the slot's calls into one message. Calls are pinned. Thread: any, no mutex. */
+static ld_err
+slot_encode(ldi_slot *slot, nng_msg **msg_out)
+{
+    nng_msg *msg = NULL;
+    if (slot->cls == LDI_CLASS_RAW) {
+        const ldi_call *call = slot->calls[0];
+        if (nng_msg_alloc(&msg, call->raw_len) != 0)
+            return LD_ERR_NOMEM;
+        if (call->raw_len > 0)
+            memcpy(nng_msg_body(msg), call->raw, call->raw_len);
+        *msg_out = msg;
+        return LD_OK;
+    }
+    Ldpb__Request req = LDPB__REQUEST__INIT;
+    req.version = LD_PROTOCOL_VERSION;
+    req.request_id = slot->request_id;
+    req.n_ops = slot->count;
+    req.ops = (Ldpb__Op **)slot->ops;
+    size_t len = ldpb__request__get_packed_size(&req);
+    LD_ASSERT(len <= slot->wire_len);
+    if (nng_msg_alloc(&msg, len) != 0)
+        return LD_ERR_NOMEM;
+    size_t packed = ldpb__request__pack(&req, nng_msg_body(msg));
+    LD_ASSERT(packed == len);
+    *msg_out = msg;
+    return LD_OK;
+}
+
+/* Packs and sends a slot taken by slot_take_locked(). Thread: any, no mutex held. */
+static void
+slot_send(ldi_slot *slot)
+{
+    ld_client *c = slot->client;
+    nng_msg *msg = NULL;
+    ld_err err = slot_encode(slot, &msg);
+
+    pthread_mutex_lock(&c->mu);
+    if (err == LD_OK && c->closed)
+        err = LD_ERR_CLOSED;
+    for (uint32_t i = 0; i < slot->count; i++) {
+        ldi_call *call = slot->calls[i];
+        LD_ASSERT(call != NULL && call->state == LDI_CALL_PINNED);
+        if (err != LD_OK) {
+            slot->calls[i] = NULL;
+            call_done_locked(call, err, true);
+            continue;
+        }
+        call->state = LDI_CALL_SENT;
+        if (call->wants_out)
+            pthread_cond_signal(&call->cond);
+    }
+    if (err == LD_OK) {
+        c->stats.messages_sent++;
+        c->stats.ops_sent += slot->count;
+    } else {
+        slot_release_locked(c, slot);
+    }
+    pthread_mutex_unlock(&c->mu);
+
+    if (err == LD_OK) {
+        nng_aio_set_msg(slot->aio, msg);
+        nng_aio_set_timeout(slot->aio, ms_until(slot->deadline_ns));
+        nng_ctx_send(slot->ctx, slot->aio);
+    } else if (msg != NULL) {
+        nng_msg_free(msg);
+    }
+
+    pthread_mutex_lock(&c->mu);
+    c->packers--;
+    if (c->closed && c->packers == 0)
+        pthread_cond_broadcast(&c->idle);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- replies -------------------------------------------------------------------------------- */
+
+/* Checks a reply against the request. Returns LD_OK with *resp_out set, or the code every op
+ * of the message gets (with `text` describing it). */
+static ld_err
+reply_check(const ldi_slot *slot, nng_msg *msg, Ldpb__Response **resp_out, const char **text)
+{
+    size_t len = nng_msg_len(msg);
+    Ldpb__Response *resp = ldpb__response__unpack(NULL, len, nng_msg_body(msg));
+    *resp_out = resp;
+    if (resp == NULL) {
+        *text = "reply is not a valid Response";
+        return LD_ERR_PROTOCOL;
+    }
+    if (resp->request_id != slot->request_id) {
+        *text = "reply carries another request_id";
+        return LD_ERR_PROTOCOL;
+    }
+    if (resp->code != LD_OK) {
+        *text = resp->message;
+        return (ld_err)resp->code;
+    }
+    if (resp->n_results != slot->count) {
+        *text = "reply has a different number of results than the request has ops";
+        return LD_ERR_PROTOCOL;
+    }
+    return LD_OK;
+}
+
+/* Converts one pinned call's outcome. `resp` is NULL for a transport failure. */
+static void
+deliver_one(ldi_slot *slot, uint32_t i, nng_msg *msg, const Ldpb__Response *resp, ld_err env,
+            const char *text)
+{
+    ldi_call *call = slot->calls[i];
+    if (call->out_kind == LDI_OUT_RAW) {
+        call->code = env;
+        if (env == LD_OK) {
+            size_t len = nng_msg_len(msg);
+            void *copy = malloc(len > 0 ? len : 1);
+            if (copy == NULL) {
+                call->code = LD_ERR_NOMEM;
+                return;
+            }
+            memcpy(copy, nng_msg_body(msg), len);
+            *call->raw_reply_out = copy;
+            *call->raw_reply_len_out = len;
+        }
+        return;
+    }
+    if (env != LD_OK)
+        call->code = ldi_wire_deliver(call, NULL, env, text);
+    else
+        call->code = ldi_wire_deliver(call, resp->results[i], LD_OK, NULL);
+}
+
+/* Finishes the slot's message: env is LD_OK with `msg` the reply, or the failure of the whole
+ * message. Converts every attached call, wakes them, then refills the slot or frees it.
+ * Thread: NNG callback. Takes `msg`. */
+static void
+slot_finish(ldi_slot *slot, ld_err env, nng_msg *msg)
+{
+    ld_client *c = slot->client;
+    Ldpb__Response *resp = NULL;
+    const char *text = NULL;
+    if (msg != NULL && slot->cls != LDI_CLASS_RAW)
+        env = reply_check(slot, msg, &resp, &text);
+
+    pthread_mutex_lock(&c->mu);
+    for (uint32_t i = 0; i < slot->count; i++)
+        if (slot->calls[i] != NULL)
+            slot->calls[i]->state = LDI_CALL_PINNED;
+    pthread_mutex_unlock(&c->mu);
+
+    for (uint32_t i = 0; i < slot->count; i++)
+        if (slot->calls[i] != NULL)
+            deliver_one(slot, i, msg, resp, env, text);
+    if (resp != NULL)
+        ldpb__response__free_unpacked(resp, NULL);
+    if (msg != NULL)
+        nng_msg_free(msg);
+
+    pthread_mutex_lock(&c->mu);
+    for (uint32_t i = 0; i < slot->count; i++)
+        if (slot->calls[i] != NULL)
+            call_done_locked(slot->calls[i], LD_OK, false);
+    slot->phase = SLOT_IDLE;
+    ldi_slot *next = NULL;
+    if (!c->closed && c->queued > 0) {
+        slot_take_locked(c, slot);
+        next = slot;
+    } else {
+        slot_release_locked(c, slot);
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (next != NULL)
+        slot_send(next);
+}
+
+/* The aio callback of a context: a send or a receive finished. Thread: NNG. */
+static void
+slot_cb(void *arg)
+{
+    ldi_slot *slot = arg;
+    ld_client *c = slot->client;
+    int rv = nng_aio_result(slot->aio);
+    if (slot->phase == SLOT_SENDING) {
+        if (rv != 0) {
+            /* The send failed, so the message is still ours. */
+            nng_msg *msg = nng_aio_get_msg(slot->aio);
+            nng_aio_set_msg(slot->aio, NULL);
+            if (msg != NULL)
+                nng_msg_free(msg);
+            slot_finish(slot, err_from_nng(c, rv), NULL);
+            return;
+        }
+        slot->phase = SLOT_RECEIVING;
+        nng_aio_set_timeout(slot->aio, ms_until(slot->deadline_ns));
+        nng_ctx_recv(slot->ctx, slot->aio);
+        return;
+    }
+    LD_ASSERT(slot->phase == SLOT_RECEIVING);
+    if (rv != 0) {
+        slot_finish(slot, err_from_nng(c, rv), NULL);
+        return;
+    }
+    nng_msg *msg = nng_aio_get_msg(slot->aio);
+    nng_aio_set_msg(slot->aio, NULL);
+    slot_finish(slot, LD_OK, msg);
+}
+
+static void
+pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+    (void)pipe;
+    ld_client *c = arg;
+    if (ev == NNG_PIPE_EV_ADD_POST)
+        atomic_store(&c->connected_ever, true);
+}
+
+/* ---- calls ---------------------------------------------------------------------------------- */
+
+/* Leaves after the deadline: out of the queue, or detached from the in-flight message. Returns
+ * false when the call is pinned and the caller must wait for the engine to let go. */
+static bool
+call_abandon_locked(ld_client *c, ldi_call *call)
+{
+    switch (call->state) {
+    case LDI_CALL_QUEUED:
+        queue_remove(&c->queues[call->cls], call);
+        c->queued--;
+        break;
+    case LDI_CALL_SENT:
+        LD_ASSERT(call->slot != NULL);
+        LD_ASSERT(call->slot->calls[call->slot_index] == call);
+        call->slot->calls[call->slot_index] = NULL;
+        break;
+    case LDI_CALL_PINNED:
+        call->wants_out = true;
+        return false;
+    case LDI_CALL_DONE:
+        return true;
+    }
+    call->code = timeout_code(c);
+    call->state = LDI_CALL_DONE;
+    call->slot = NULL;
+    return true;
+}
+
+/* Waits (mutex held) until the call is done or abandoned at its deadline. */
+static void
+call_wait_locked(ld_client *c, ldi_call *call)
+{
+    while (call->state != LDI_CALL_DONE) {
+        if (call->wants_out) {
+            pthread_cond_wait(&call->cond, &c->mu);
+            if (call->state != LDI_CALL_PINNED)
+                call_abandon_locked(c, call);
+            continue;
+        }
+        if (ldi_now_ns() >= call->deadline_ns) {
+            call_abandon_locked(c, call);
+            continue;
+        }
+        struct timespec ts = abs_timespec(call->deadline_ns);
+        int rv = pthread_cond_timedwait(&call->cond, &c->mu, &ts);
+        LD_ASSERT(rv == 0 || rv == ETIMEDOUT || rv == EINTR);
+    }
+}
+
+ld_err
+ldi_client_call(ld_client *c, ldi_call *call)
+{
+    LD_ASSERT(c != NULL && call != NULL);
+    LD_ASSERT((call->op != NULL) != (call->cls == LDI_CLASS_RAW));
+    call->wire_len =
+        call->op != NULL ? field_len(ldpb__op__get_packed_size(call->op)) : call->raw_len;
+    if (call->cls != LDI_CLASS_RAW && REQUEST_HEAD_BYTES_MAX + call->wire_len > LD_FRAME_BYTES_MAX)
+        return ldi_errmsg_fail(call->msg, LD_ERR_FRAME_TOO_LARGE, "op of %zu bytes",
+                               call->wire_len);
+    call->state = LDI_CALL_QUEUED;
+    call->wants_out = false;
+    call->code = LD_ERR_INTERNAL;
+    call->slot = NULL;
+    pthread_cond_init(&call->cond, &c->condattr);
+
+    pthread_mutex_lock(&c->mu);
+    ld_err err = LD_OK;
+    if (c->closed)
+        err = LD_ERR_CLOSED;
+    else if (c->queued >= LD_CLIENT_QUEUE_OPS_MAX)
+        err = LD_ERR_BUSY;
+    if (err != LD_OK) {
+        pthread_mutex_unlock(&c->mu);
+        pthread_cond_destroy(&call->cond);
+        return ldi_errmsg_fail(call->msg, err, "%s", ld_strerror(err));
+    }
+    c->callers++;
+    call->seq = ++c->next_seq;
+    queue_push(&c->queues[call->cls], call);
+    c->queued++;
+    ldi_slot *slot = take_work_locked(c);
+    pthread_mutex_unlock(&c->mu);
+
+    if (slot != NULL)
+        slot_send(slot);
+
+    pthread_mutex_lock(&c->mu);
+    call_wait_locked(c, call);
+    LD_ASSERT(call->state == LDI_CALL_DONE);
+    c->callers--;
+    if (c->closed && c->callers == 0)
+        pthread_cond_broadcast(&c->idle);
+    pthread_mutex_unlock(&c->mu);
+    pthread_cond_destroy(&call->cond);
+
+    if (!LD_ERR_IS_SUCCESS(call->code) && call->msg != NULL && call->msg->text[0] == '\0')
+        ldi_errmsg_set(call->msg, ld_strerror(call->code));
+    return call->code;
+}
+
+/* ---- open / close --------------------------------------------------------------------------- */
+
+static ld_err
+slots_open(ld_client *c)
+{
+    c->slots = calloc(c->inflight_max, sizeof *c->slots);
+    if (c->slots == NULL)
+        return LD_ERR_NOMEM;
+    for (uint32_t i = 0; i < c->inflight_max; i++) {
+        ldi_slot *slot = &c->slots[i];
+        slot->client = c;
+        slot->calls = calloc(LD_REQUEST_OPS_MAX, sizeof *slot->calls);
+        slot->ops = calloc(LD_REQUEST_OPS_MAX, sizeof *slot->ops);
+        if (slot->calls == NULL || slot->ops == NULL)
+            return LD_ERR_NOMEM;
+        if (nng_aio_alloc(&slot->aio, slot_cb, slot) != 0)
+            return LD_ERR_NOMEM;
+        if (nng_ctx_open(&slot->ctx, c->sock) != 0)
+            return LD_ERR_INTERNAL;
+        slot->next_free = c->free_slots;
+        c->free_slots = slot;
+    }
+    return LD_OK;
+}
+
+/* Frees the slots. The socket is closed, so no callback is pending once every aio stopped. */
+static void
+slots_free(ld_client *c)
+{
+    if (c->slots == NULL)
+        return;
+    for (uint32_t i = 0; i < c->inflight_max; i++) {
+        ldi_slot *slot = &c->slots[i];
+        if (slot->aio != NULL) {
+            nng_aio_stop(slot->aio);
+            nng_aio_free(slot->aio);
+        }
+        free(slot->calls);
+        free(slot->ops);
+    }
+    free(c->slots);
+}
+
+static ld_err
+socket_open(ld_client *c, const char *addr)
+{
+    if (nng_req0_open(&c->sock) != 0)
+        return LD_ERR_NOMEM;
+    /* Replies are bounded by the protocol; a larger message is a broken or hostile peer. */
+    if (nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 4 * (size_t)LD_FRAME_BYTES_MAX) != 0)
+        return LD_ERR_INTERNAL;
+    /* No timed resends (see the file comment); resends on reconnect remain. */
+    if (nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE) != 0)
+        return LD_ERR_INTERNAL;
+    (void)nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
+    (void)nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500);
+    if (nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, c) != 0)
+        return LD_ERR_INTERNAL;
+    /* Non-blocking: the dialer keeps trying in the background; calls wait up to their
+     * deadline for a connection. */
+    int rv = nng_dial(c->sock, addr, &c->dialer, NNG_FLAG_NONBLOCK);
+    if (rv != 0)
+        return rv == NNG_ENOMEM ? LD_ERR_NOMEM : LD_ERR_INVALID_ARGUMENT;
+    return LD_OK;
+}
+
+static void
+client_free(ld_client *c, bool sock_open)
+{
+    if (sock_open)
+        nng_close(c->sock);
+    slots_free(c);
+    pthread_cond_destroy(&c->idle);
+    pthread_condattr_destroy(&c->condattr);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+LD_API ld_err
+ld_client_open(const char *addr, const ld_client_opts *opts, ld_client **out)
+{
+    if (out == NULL)
+        return LD_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (addr == NULL || addr[0] == '\0')
+        return LD_ERR_INVALID_ARGUMENT;
+    ld_client_opts o = opts != NULL ? *opts : (ld_client_opts){0};
+    if (o.inflight_max > LD_CLIENT_INFLIGHT_MAX)
+        return LD_ERR_INVALID_ARGUMENT;
+    ld_client *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return LD_ERR_NOMEM;
+    c->timeout_ms = o.timeout_ms != 0 ? o.timeout_ms : LD_CLIENT_TIMEOUT_MS_DEFAULT;
+    c->inflight_max = o.inflight_max != 0 ? o.inflight_max : LD_CLIENT_INFLIGHT_DEFAULT;
+    atomic_init(&c->connected_ever, false);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_condattr_init(&c->condattr);
+    pthread_condattr_setclock(&c->condattr, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->idle, NULL);
+
+    ld_err err = socket_open(c, addr);
+    bool sock_open = err != LD_ERR_NOMEM || c->sock.id != 0;
+    if (err == LD_OK)
+        err = slots_open(c);
+    if (err != LD_OK) {
+        client_free(c, sock_open);
+        return err;
+    }
+    *out = c;
+    return LD_OK;
+}
+
+/* Fails every call that is queued or in flight with LD_ERR_CLOSED. Pinned calls finish on
+ * their engine thread, which sees `closed`. Caller holds the mutex. */
+static void
+fail_all_locked(ld_client *c)
+{
+    for (int k = 0; k < LDI_CLASSES; k++) {
+        ldi_call *call;
+        while ((call = c->queues[k].head) != NULL) {
+            queue_remove(&c->queues[k], call);
+            c->queued--;
+            call_done_locked(call, LD_ERR_CLOSED, true);
+        }
+    }
+    for (uint32_t i = 0; i < c->inflight_max; i++) {
+        ldi_slot *slot = &c->slots[i];
+        for (uint32_t j = 0; j < slot->count; j++) {
+            ldi_call *call = slot->calls[j];
+            if (call != NULL && call->state == LDI_CALL_SENT) {
+                slot->calls[j] = NULL;
+                call_done_locked(call, LD_ERR_CLOSED, true);
+            }
+        }
+    }
+}
+
+LD_API void
+ld_client_close(ld_client *c)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&c->mu);
+    LD_ASSERT(!c->closed);
+    c->closed = true;
+    fail_all_locked(c);
+    while (c->callers > 0 || c->packers > 0)
+        pthread_cond_wait(&c->idle, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+    /* Nobody can take a slot any more. Closing the socket fails the contexts' pending aios
+     * (their callbacks see `closed` and only free); slots_free() waits for those callbacks. */
+    client_free(c, true);
+}
+
+LD_API void
+ld_client_stats_get(ld_client *c, ld_client_stats *out)
+{
+    if (c == NULL || out == NULL)
+        return;
+    pthread_mutex_lock(&c->mu);
+    *out = c->stats;
+    pthread_mutex_unlock(&c->mu);
+}
