@@ -1,1 +1,938 @@
-int main(void) { return 0; }
+/*
+ * livedrop.c -- the `livedrop` command-line client: one call to a node per invocation.
+ *
+ *   livedrop [--addr URL] [--json] [--timeout-ms N] <command> [options]
+ *
+ * Output: a line or two for people by default; with --json exactly one JSON object per result,
+ * shaped like the Result message of livedrop.proto ({"code", "message", and "drop" |
+ * "reservation" | "order" with the proto's snake_case field names, ids as 32 hex digits, enums
+ * by name}), except that "code" is the code's name ("OK", "ERR_SOLD_OUT").
+ *
+ * Exit status: 0 success (OK, EXISTS); 1 business refusal (codes 300-399); 2 usage error or
+ * invalid request (codes 200-299); 3 connection, timeout or other node failure (100-199).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "livedrop.h"
+
+#define EXIT_OK 0
+#define EXIT_REFUSED 1
+#define EXIT_USAGE 2
+#define EXIT_TRANSPORT 3
+
+#define ADDR_DEFAULT "tcp://127.0.0.1:7400"
+#define OPTS_MAX 64
+#define POS_MAX 4
+
+/* ---- parsed command line -------------------------------------------------------------------- */
+
+typedef struct cli_opt {
+    const char *name; /* without the leading "--" */
+    const char *value;
+} cli_opt;
+
+typedef struct cli {
+    const char *addr;
+    bool json;
+    uint32_t timeout_ms;
+    const struct cli_cmd *cmd;
+    const char *pos[POS_MAX];
+    int npos;
+    cli_opt opts[OPTS_MAX];
+    int nopts;
+    ld_client *client;
+} cli;
+
+typedef int (*cli_run_fn)(cli *c);
+
+typedef struct cli_cmd {
+    const char *words;       /* "drop create" */
+    const char *synopsis;    /* after the words */
+    const char *summary;     /* one line for `livedrop --help` */
+    const char *help;        /* options and examples */
+    const char *const *opts; /* value-taking options it accepts, NULL-terminated */
+    int npos;                /* positional arguments it requires */
+    cli_run_fn run;
+} cli_cmd;
+
+static const char *prog = "livedrop";
+
+static void usage_hint(const cli *c);
+
+/* Prints "livedrop: <message>" and a hint to stderr; returns EXIT_USAGE. */
+__attribute__((format(printf, 2, 3))) static int
+usage_error(const cli *c, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    usage_hint(c);
+    return EXIT_USAGE;
+}
+
+static const char *
+opt_get(const cli *c, const char *name)
+{
+    const char *v = NULL;
+    for (int i = 0; i < c->nopts; i++)
+        if (strcmp(c->opts[i].name, name) == 0)
+            v = c->opts[i].value; /* the last one wins */
+    return v;
+}
+
+static bool
+parse_i64(const char *s, int64_t *out)
+{
+    if (s == NULL || *s == '\0')
+        return false;
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Reads a numeric option; absent: *out = dflt. Returns false (after a usage message) when the
+ * value is not a number. */
+static bool
+opt_i64(const cli *c, const char *name, int64_t dflt, int64_t *out)
+{
+    const char *v = opt_get(c, name);
+    if (v == NULL) {
+        *out = dflt;
+        return true;
+    }
+    if (!parse_i64(v, out)) {
+        usage_error(c, "--%s: '%s' is not an integer", name, v);
+        return false;
+    }
+    return true;
+}
+
+static bool
+opt_required(const cli *c, const char *name, const char **out)
+{
+    *out = opt_get(c, name);
+    if (*out == NULL) {
+        usage_error(c, "--%s is required", name);
+        return false;
+    }
+    return true;
+}
+
+/* Parses an id given as 32 hex digits; `what` names it in messages. (The all-zero id parses;
+ * the library refuses it with ERR_INVALID_ID, exit status 2 as well.) */
+static bool
+id_arg(const cli *c, const char *hex, const char *what, ld_id *out)
+{
+    if (ld_id_parse(hex, out) != LD_OK) {
+        usage_error(c, "%s: '%s' is not an id (32 hex digits)", what, hex);
+        return false;
+    }
+    return true;
+}
+
+static bool
+id_opt(const cli *c, const char *name, ld_id *out)
+{
+    const char *hex;
+    if (!opt_required(c, name, &hex))
+        return false;
+    char what[32];
+    snprintf(what, sizeof what, "--%s", name);
+    return id_arg(c, hex, what, out);
+}
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- output --------------------------------------------------------------------------------- */
+
+static int
+exit_status(ld_err err)
+{
+    if (LD_ERR_IS_SUCCESS(err))
+        return EXIT_OK;
+    if (LD_ERR_IS_BUSINESS(err))
+        return EXIT_REFUSED;
+    if (LD_ERR_IS_INVALID(err))
+        return EXIT_USAGE;
+    return EXIT_TRANSPORT;
+}
+
+static void
+json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void
+json_id(FILE *f, const char *key, const ld_id *id)
+{
+    char hex[33];
+    ld_id_format(id, hex);
+    fprintf(f, "\"%s\":\"%s\"", key, hex);
+}
+
+static const char *
+drop_status_name(ld_drop_status s, bool json)
+{
+    switch (s) {
+    case LD_DROP_UPCOMING:
+        return json ? "DROP_STATUS_UPCOMING" : "UPCOMING";
+    case LD_DROP_LIVE:
+        return json ? "DROP_STATUS_LIVE" : "LIVE";
+    case LD_DROP_ENDED:
+        return json ? "DROP_STATUS_ENDED" : "ENDED";
+    }
+    return json ? "DROP_STATUS_UNSPECIFIED" : "UNSPECIFIED";
+}
+
+static const char *
+res_state_name(ld_reservation_state s, bool json)
+{
+    switch (s) {
+    case LD_RES_ACTIVE:
+        return json ? "RESERVATION_STATE_ACTIVE" : "ACTIVE";
+    case LD_RES_COMMITTED:
+        return json ? "RESERVATION_STATE_COMMITTED" : "COMMITTED";
+    case LD_RES_RELEASED:
+        return json ? "RESERVATION_STATE_RELEASED" : "RELEASED";
+    case LD_RES_EXPIRED:
+        return json ? "RESERVATION_STATE_EXPIRED" : "EXPIRED";
+    }
+    return json ? "RESERVATION_STATE_UNSPECIFIED" : "UNSPECIFIED";
+}
+
+static const char *
+order_status_name(ld_order_status s, bool json)
+{
+    switch (s) {
+    case LD_ORDER_PAID:
+        return json ? "ORDER_STATUS_PAID" : "PAID";
+    case LD_ORDER_FAILED:
+        return json ? "ORDER_STATUS_FAILED" : "FAILED";
+    }
+    return json ? "ORDER_STATUS_UNSPECIFIED" : "UNSPECIFIED";
+}
+
+static void
+json_drop(FILE *f, const ld_drop *d)
+{
+    const ld_drop_spec *s = &d->spec;
+    fputc('{', f);
+    json_id(f, "id", &s->id);
+    fputs(",\"product\":{", f);
+    json_id(f, "creator_id", &s->product.creator_id);
+    fputs(",\"title\":", f);
+    json_str(f, s->product.title);
+    fprintf(f, ",\"price_minor\":%" PRId64 ",\"currency\":", s->product.price_minor);
+    json_str(f, s->product.currency);
+    fputs(",\"tags\":[", f);
+    for (uint32_t i = 0; i < s->product.tags_count && i < LD_TAGS_MAX; i++) {
+        if (i > 0)
+            fputc(',', f);
+        json_str(f, s->product.tags[i]);
+    }
+    fprintf(f,
+            "]},\"starts_at_ms\":%" PRId64 ",\"ends_at_ms\":%" PRId64 ",\"initial_stock\":%" PRId64
+            ",\"low_stock_threshold\":%" PRId64 ",\"max_per_user\":%" PRId64
+            ",\"reservation_ttl_ms\":%" PRId64 ",\"status\":\"%s\"",
+            s->starts_at_ms, s->ends_at_ms, s->initial_stock, s->low_stock_threshold,
+            s->max_per_user, s->reservation_ttl_ms, drop_status_name(d->status, true));
+    fprintf(f,
+            ",\"stock\":{\"available\":%" PRId64 ",\"reserved\":%" PRId64 ",\"sold\":%" PRId64
+            "},\"created_at_ms\":%" PRId64 "}",
+            d->stock.available, d->stock.reserved, d->stock.sold, d->created_at_ms);
+}
+
+static void
+json_reservation(FILE *f, const ld_reservation *r)
+{
+    fputc('{', f);
+    json_id(f, "id", &r->id);
+    fputc(',', f);
+    json_id(f, "drop_id", &r->drop_id);
+    fputc(',', f);
+    json_id(f, "user_id", &r->user_id);
+    fprintf(f, ",\"qty\":%" PRId64 ",\"expires_at_ms\":%" PRId64 ",\"state\":\"%s\",", r->qty,
+            r->expires_at_ms, res_state_name(r->state, true));
+    json_id(f, "order_id", &r->order_id);
+    fprintf(f, ",\"created_at_ms\":%" PRId64 "}", r->created_at_ms);
+}
+
+static void
+json_order(FILE *f, const ld_order *o)
+{
+    fputc('{', f);
+    json_id(f, "id", &o->id);
+    fputc(',', f);
+    json_id(f, "drop_id", &o->drop_id);
+    fputc(',', f);
+    json_id(f, "user_id", &o->user_id);
+    fputc(',', f);
+    json_id(f, "reservation_id", &o->reservation_id);
+    fprintf(f, ",\"qty\":%" PRId64 ",\"total_minor\":%" PRId64 ",\"currency\":", o->qty,
+            o->total_minor);
+    json_str(f, o->currency);
+    fprintf(f, ",\"status\":\"%s\",\"payment_ref\":", order_status_name(o->status, true));
+    json_str(f, o->payment_ref);
+    fprintf(f, ",\"created_at_ms\":%" PRId64 "}", o->created_at_ms);
+}
+
+/* Formats Unix milliseconds as an ISO-8601 UTC time. */
+static const char *
+fmt_time(int64_t ms, char buf[32])
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    if (ms < 0 || gmtime_r(&secs, &tm) == NULL) {
+        snprintf(buf, 32, "%" PRId64 "ms", ms);
+        return buf;
+    }
+    size_t n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, 32 - n, ".%03dZ", (int)(ms % 1000));
+    return buf;
+}
+
+static void
+human_drop(FILE *f, const ld_drop *d)
+{
+    const ld_drop_spec *s = &d->spec;
+    char id[33], creator[33], t1[32], t2[32];
+    ld_id_format(&s->id, id);
+    ld_id_format(&s->product.creator_id, creator);
+    fprintf(f, "drop %s %s \"%s\" price %" PRId64 " %s", id, drop_status_name(d->status, false),
+            s->product.title, s->product.price_minor, s->product.currency);
+    fprintf(f,
+            " stock %" PRId64 ": available %" PRId64 ", reserved %" PRId64 ", sold %" PRId64 "\n",
+            s->initial_stock, d->stock.available, d->stock.reserved, d->stock.sold);
+    fprintf(f,
+            "  %s .. %s, creator %s, max_per_user %" PRId64 ", low_stock %" PRId64
+            ", ttl_ms %" PRId64,
+            fmt_time(s->starts_at_ms, t1), fmt_time(s->ends_at_ms, t2), creator, s->max_per_user,
+            s->low_stock_threshold, s->reservation_ttl_ms);
+    for (uint32_t i = 0; i < s->product.tags_count && i < LD_TAGS_MAX; i++)
+        fprintf(f, "%s%s", i == 0 ? ", tags " : ",", s->product.tags[i]);
+    fputc('\n', f);
+}
+
+static void
+human_reservation(FILE *f, const ld_reservation *r)
+{
+    char id[33], drop[33], user[33], order[33], t[32];
+    ld_id_format(&r->id, id);
+    ld_id_format(&r->drop_id, drop);
+    ld_id_format(&r->user_id, user);
+    fprintf(f, "reservation %s %s qty %" PRId64 " expires %s\n  drop %s user %s", id,
+            res_state_name(r->state, false), r->qty, fmt_time(r->expires_at_ms, t), drop, user);
+    bool has_order = false;
+    for (unsigned i = 0; i < sizeof r->order_id.bytes; i++)
+        has_order = has_order || r->order_id.bytes[i] != 0;
+    if (has_order) {
+        ld_id_format(&r->order_id, order);
+        fprintf(f, " order %s", order);
+    }
+    fputc('\n', f);
+}
+
+static void
+human_order(FILE *f, const ld_order *o)
+{
+    char id[33], drop[33], user[33], res[33];
+    ld_id_format(&o->id, id);
+    ld_id_format(&o->drop_id, drop);
+    ld_id_format(&o->user_id, user);
+    ld_id_format(&o->reservation_id, res);
+    fprintf(f, "order %s %s qty %" PRId64 " total %" PRId64 " %s payment_ref %s\n", id,
+            order_status_name(o->status, false), o->qty, o->total_minor, o->currency,
+            o->payment_ref[0] != '\0' ? o->payment_ref : "-");
+    fprintf(f, "  drop %s user %s reservation %s\n", drop, user, res);
+}
+
+typedef enum body_kind {
+    BODY_DROP,
+    BODY_RESERVATION,
+    BODY_ORDER,
+} body_kind;
+
+/* True when the call left a body worth printing (the out struct is zeroed otherwise). */
+static bool
+body_present(body_kind kind, const void *body)
+{
+    const ld_id *id = kind == BODY_DROP          ? &((const ld_drop *)body)->spec.id
+                      : kind == BODY_RESERVATION ? &((const ld_reservation *)body)->id
+                                                 : &((const ld_order *)body)->id;
+    for (unsigned i = 0; i < sizeof id->bytes; i++)
+        if (id->bytes[i] != 0)
+            return true;
+    return false;
+}
+
+/* Prints one result and returns the exit status it means. */
+static int
+report(const cli *c, ld_err err, const ld_errmsg *msg, body_kind kind, const void *body)
+{
+    bool has_body = body_present(kind, body);
+    const char *text = msg->text[0] != '\0' ? msg->text : ld_strerror(err);
+    if (c->json) {
+        printf("{\"code\":\"%s\",\"message\":", ld_err_name(err));
+        json_str(stdout, LD_ERR_IS_SUCCESS(err) && msg->text[0] == '\0' ? "" : text);
+        if (has_body) {
+            static const char *const keys[] = {"drop", "reservation", "order"};
+            printf(",\"%s\":", keys[kind]);
+            if (kind == BODY_DROP)
+                json_drop(stdout, body);
+            else if (kind == BODY_RESERVATION)
+                json_reservation(stdout, body);
+            else
+                json_order(stdout, body);
+        }
+        printf("}\n");
+        return exit_status(err);
+    }
+    if (!LD_ERR_IS_SUCCESS(err))
+        fprintf(stderr, "%s: %s: %s\n", prog, ld_err_name(err), text);
+    else if (err == LD_EXISTS)
+        printf("EXISTS (identical) ");
+    if (has_body) {
+        if (kind == BODY_DROP)
+            human_drop(stdout, body);
+        else if (kind == BODY_RESERVATION)
+            human_reservation(stdout, body);
+        else
+            human_order(stdout, body);
+    }
+    return exit_status(err);
+}
+
+/* ---- commands ------------------------------------------------------------------------------- */
+
+static bool
+tags_collect(const cli *c, ld_product_spec *p)
+{
+    p->tags_count = 0;
+    for (int i = 0; i < c->nopts; i++) {
+        if (strcmp(c->opts[i].name, "tag") != 0)
+            continue;
+        if (p->tags_count >= LD_TAGS_MAX) {
+            usage_error(c, "--tag: at most %u tags", LD_TAGS_MAX);
+            return false;
+        }
+        if (strlen(c->opts[i].value) > LD_TAG_BYTES_MAX) {
+            usage_error(c, "--tag: '%s' is longer than %u bytes", c->opts[i].value,
+                        LD_TAG_BYTES_MAX);
+            return false;
+        }
+        strcpy(p->tags[p->tags_count++], c->opts[i].value);
+    }
+    return true;
+}
+
+/* Fills the product part of a drop spec from the options. */
+static bool
+product_from_opts(const cli *c, ld_product_spec *p)
+{
+    const char *creator = opt_get(c, "creator");
+    if (creator != NULL) {
+        if (!id_arg(c, creator, "--creator", &p->creator_id))
+            return false;
+    } else if (ld_id_random(&p->creator_id) != LD_OK) {
+        return usage_error(c, "cannot get random bytes for --creator"), false;
+    }
+    const char *title, *currency = opt_get(c, "currency");
+    if (!opt_required(c, "title", &title))
+        return false;
+    if (strlen(title) > LD_TITLE_BYTES_MAX)
+        return usage_error(c, "--title: longer than %u bytes", LD_TITLE_BYTES_MAX), false;
+    strcpy(p->title, title);
+    if (currency == NULL)
+        currency = "USD";
+    if (strlen(currency) != LD_CURRENCY_BYTES)
+        return usage_error(c, "--currency: '%s' is not a 3-letter code", currency), false;
+    strcpy(p->currency, currency);
+    if (opt_get(c, "price") == NULL)
+        return usage_error(c, "--price is required (minor units, e.g. 1999)"), false;
+    return opt_i64(c, "price", 0, &p->price_minor) && tags_collect(c, p);
+}
+
+/* Fills the drop's window: --starts-at-ms or --starts-in-s, --ends-at-ms or --duration-s. */
+static bool
+window_from_opts(const cli *c, ld_drop_spec *s)
+{
+    int64_t starts_in_s, duration_s;
+    if (opt_get(c, "starts-at-ms") != NULL && opt_get(c, "starts-in-s") != NULL)
+        return usage_error(c, "use --starts-at-ms or --starts-in-s, not both"), false;
+    if (opt_get(c, "ends-at-ms") != NULL && opt_get(c, "duration-s") != NULL)
+        return usage_error(c, "use --ends-at-ms or --duration-s, not both"), false;
+    if (!opt_i64(c, "starts-in-s", 0, &starts_in_s) || !opt_i64(c, "duration-s", 3600, &duration_s))
+        return false;
+    if (starts_in_s < -LD_TIME_MS_MAX / 1000 || starts_in_s > LD_TIME_MS_MAX / 1000 ||
+        duration_s < -LD_TIME_MS_MAX / 1000 || duration_s > LD_TIME_MS_MAX / 1000)
+        return usage_error(c, "--starts-in-s / --duration-s out of range"), false;
+    if (!opt_i64(c, "starts-at-ms", now_ms() + starts_in_s * 1000, &s->starts_at_ms))
+        return false;
+    if (s->starts_at_ms < -LD_TIME_MS_MAX || s->starts_at_ms > LD_TIME_MS_MAX)
+        return usage_error(c, "--starts-at-ms out of range"), false;
+    return opt_i64(c, "ends-at-ms", s->starts_at_ms + duration_s * 1000, &s->ends_at_ms);
+}
+
+static int
+cmd_drop_create(cli *c)
+{
+    ld_drop_spec spec;
+    memset(&spec, 0, sizeof spec);
+    const char *id = opt_get(c, "id");
+    if (id != NULL) {
+        if (!id_arg(c, id, "--id", &spec.id))
+            return EXIT_USAGE;
+    } else if (ld_id_random(&spec.id) != LD_OK) {
+        return usage_error(c, "cannot get random bytes for --id");
+    }
+    if (!product_from_opts(c, &spec.product) || !window_from_opts(c, &spec))
+        return EXIT_USAGE;
+    if (opt_get(c, "stock") == NULL)
+        return usage_error(c, "--stock is required");
+    if (!opt_i64(c, "stock", 0, &spec.initial_stock) ||
+        !opt_i64(c, "max-per-user", 0, &spec.max_per_user) ||
+        !opt_i64(c, "low-stock", 0, &spec.low_stock_threshold) ||
+        !opt_i64(c, "ttl-ms", 0, &spec.reservation_ttl_ms))
+        return EXIT_USAGE;
+    ld_drop drop;
+    ld_errmsg msg;
+    ld_err err = ld_drop_create(c->client, &spec, &drop, &msg);
+    return report(c, err, &msg, BODY_DROP, &drop);
+}
+
+static int
+cmd_drop_get(cli *c)
+{
+    ld_id id;
+    if (!id_arg(c, c->pos[0], "DROP_ID", &id))
+        return EXIT_USAGE;
+    ld_drop drop;
+    ld_errmsg msg;
+    ld_err err = ld_drop_get(c->client, &id, &drop, &msg);
+    return report(c, err, &msg, BODY_DROP, &drop);
+}
+
+/* The options of reserve and order place: --drop, --user, --qty, --key. */
+static bool
+reserve_opts(const cli *c, ld_id *drop, ld_id *user, int64_t *qty, const char **key)
+{
+    if (!id_opt(c, "drop", drop) || !id_opt(c, "user", user))
+        return false;
+    if (opt_get(c, "qty") == NULL)
+        return usage_error(c, "--qty is required (1..%d)", LD_QTY_MAX), false;
+    return opt_i64(c, "qty", 0, qty) && opt_required(c, "key", key);
+}
+
+static int
+cmd_reserve(cli *c)
+{
+    ld_id drop, user;
+    int64_t qty;
+    const char *key;
+    if (!reserve_opts(c, &drop, &user, &qty, &key))
+        return EXIT_USAGE;
+    ld_reservation res;
+    ld_errmsg msg;
+    ld_err err = ld_reserve(c->client, &drop, &user, qty, key, &res, &msg);
+    return report(c, err, &msg, BODY_RESERVATION, &res);
+}
+
+static int
+cmd_commit(cli *c)
+{
+    ld_id id;
+    const char *ref;
+    if (!id_arg(c, c->pos[0], "RESERVATION_ID", &id) || !opt_required(c, "payment-ref", &ref))
+        return EXIT_USAGE;
+    ld_order order;
+    ld_errmsg msg;
+    ld_err err = ld_commit(c->client, &id, ref, &order, &msg);
+    return report(c, err, &msg, BODY_ORDER, &order);
+}
+
+static int
+cmd_release(cli *c)
+{
+    ld_id id;
+    if (!id_arg(c, c->pos[0], "RESERVATION_ID", &id))
+        return EXIT_USAGE;
+    ld_reservation res;
+    ld_errmsg msg;
+    ld_err err = ld_release(c->client, &id, &res, &msg);
+    return report(c, err, &msg, BODY_RESERVATION, &res);
+}
+
+static int
+cmd_order_place(cli *c)
+{
+    ld_id drop, user;
+    int64_t qty;
+    const char *key, *pm;
+    if (!reserve_opts(c, &drop, &user, &qty, &key) || !opt_required(c, "pm", &pm))
+        return EXIT_USAGE;
+    ld_order order;
+    ld_errmsg msg;
+    ld_err err = ld_place_order(c->client, &drop, &user, qty, key, pm, &order, &msg);
+    return report(c, err, &msg, BODY_ORDER, &order);
+}
+
+static int
+cmd_order_get(cli *c)
+{
+    ld_id id;
+    if (!id_arg(c, c->pos[0], "ORDER_ID", &id))
+        return EXIT_USAGE;
+    ld_order order;
+    ld_errmsg msg;
+    ld_err err = ld_order_get(c->client, &id, &order, &msg);
+    return report(c, err, &msg, BODY_ORDER, &order);
+}
+
+static int
+cmd_reservation_get(cli *c)
+{
+    ld_id id;
+    if (!id_arg(c, c->pos[0], "RESERVATION_ID", &id))
+        return EXIT_USAGE;
+    ld_reservation res;
+    ld_errmsg msg;
+    ld_err err = ld_reservation_get(c->client, &id, &res, &msg);
+    return report(c, err, &msg, BODY_RESERVATION, &res);
+}
+
+/* ---- command table -------------------------------------------------------------------------- */
+
+static const char *const drop_create_opts[] = {
+    "id",         "creator",      "title",       "price",        "currency",
+    "tag",        "stock",        "starts-in-s", "starts-at-ms", "duration-s",
+    "ends-at-ms", "max-per-user", "low-stock",   "ttl-ms",       NULL};
+static const char *const no_opts[] = {NULL};
+static const char *const reserve_opts_list[] = {"drop", "user", "qty", "key", NULL};
+static const char *const commit_opts[] = {"payment-ref", NULL};
+static const char *const place_opts[] = {"drop", "user", "qty", "key", "pm", NULL};
+
+static const cli_cmd commands[] = {
+    {"drop create", "--title T --price MINOR --stock N [options]", "create a drop",
+     "Creates a drop (a product on sale in a time window). Ids are random unless given; a\n"
+     "retry with the same --id and identical fields answers EXISTS.\n\n"
+     "Options:\n"
+     "  --id HEX            drop id, 32 hex digits (random if omitted)\n"
+     "  --creator HEX       creator id (random if omitted)\n"
+     "  --title T           product title, 1..200 bytes (required)\n"
+     "  --price MINOR       price in minor units, e.g. 1999 for 19.99 (required)\n"
+     "  --currency C        ISO 4217 code (default USD)\n"
+     "  --tag T             a tag, repeatable (at most 8)\n"
+     "  --stock N           initial stock, 1..100000000 (required)\n"
+     "  --starts-in-s S     starts S seconds from now (default 0: now)\n"
+     "  --starts-at-ms MS   or: starts at this Unix time in milliseconds\n"
+     "  --duration-s S      lasts S seconds (default 3600)\n"
+     "  --ends-at-ms MS     or: ends at this Unix time in milliseconds\n"
+     "  --max-per-user N    units one user may buy (default 0: unlimited)\n"
+     "  --low-stock N       low-stock threshold for notifications (default 0)\n"
+     "  --ttl-ms N          reservation hold time, 1000..3600000 (default 0: 120000)\n\n"
+     "Examples:\n"
+     "  livedrop drop create --title 'Sneaker X' --price 12000 --stock 100 --max-per-user 2\n"
+     "  livedrop --json drop create --title Poster --price 500 --currency EUR --stock 10 \\\n"
+     "      --starts-in-s 60 --duration-s 600 --tag art --tag limited\n",
+     drop_create_opts, 0, cmd_drop_create},
+    {"drop get", "DROP_ID", "show a drop with its status and stock",
+     "Shows a drop, its status (UPCOMING, LIVE, ENDED) and its stock as of now.\n\n"
+     "Example:\n  livedrop drop get 5f0c6a3e9b1d4e2f8a7b6c5d4e3f2a1b\n",
+     no_opts, 1, cmd_drop_get},
+    {"reserve", "--drop ID --user ID --qty N --key K", "hold units of a live drop",
+     "Reserves units of a live drop for a user; they are held for the drop's reservation TTL,\n"
+     "then commit (with your payment reference) or release them. --key is the idempotency\n"
+     "key (1..64 bytes, scoped to user and drop): repeating the call with the same key returns\n"
+     "the first result.\n\n"
+     "Options:\n"
+     "  --drop ID   drop id          --user ID   user id\n"
+     "  --qty N     units, 1..100    --key K     idempotency key\n\n"
+     "Example:\n"
+     "  livedrop reserve --drop 5f0c6a3e9b1d4e2f8a7b6c5d4e3f2a1b \\\n"
+     "      --user 0123456789abcdef0123456789abcdef --qty 1 --key cart-42\n",
+     reserve_opts_list, 0, cmd_reserve},
+    {"commit", "RESERVATION_ID --payment-ref REF", "turn a reservation into a paid order",
+     "Commits an active reservation as a PAID order, recording your own payment reference.\n"
+     "Committing again returns the same order.\n\n"
+     "Example:\n  livedrop commit 9a8b7c6d5e4f30211203948576abcdef --payment-ref ch_3PqR\n",
+     commit_opts, 1, cmd_commit},
+    {"release", "RESERVATION_ID", "give a reservation's units back",
+     "Releases an active reservation; its units become available again. Releasing again is\n"
+     "OK.\n\nExample:\n  livedrop release 9a8b7c6d5e4f30211203948576abcdef\n",
+     no_opts, 1, cmd_release},
+    {"order place", "--drop ID --user ID --qty N --key K --pm METHOD",
+     "reserve, pay and commit in one call",
+     "Reserves, charges the node's payment provider and commits (or releases on a decline),\n"
+     "in one call. While an earlier call with the same key is still paying, waits for it and\n"
+     "shows the same final order.\n\n"
+     "Options:\n"
+     "  --drop ID   drop id          --user ID   user id\n"
+     "  --qty N     units, 1..100    --key K     idempotency key\n"
+     "  --pm METHOD pm_card_ok | pm_card_declined | pm_card_slow (test provider)\n\n"
+     "Exit status 1 with ERR_PAYMENT_DECLINED prints the FAILED order.\n\n"
+     "Example:\n"
+     "  livedrop order place --drop 5f0c6a3e9b1d4e2f8a7b6c5d4e3f2a1b \\\n"
+     "      --user 0123456789abcdef0123456789abcdef --qty 2 --key order-7 --pm pm_card_ok\n",
+     place_opts, 0, cmd_order_place},
+    {"order get", "ORDER_ID", "show an order",
+     "Shows an order.\n\nExample:\n  livedrop order get 0f1e2d3c4b5a69788796a5b4c3d2e1f0\n",
+     no_opts, 1, cmd_order_get},
+    {"reservation get", "RESERVATION_ID", "show a reservation",
+     "Shows a reservation and its state (ACTIVE, COMMITTED, RELEASED, EXPIRED).\n\n"
+     "Example:\n  livedrop reservation get 9a8b7c6d5e4f30211203948576abcdef\n",
+     no_opts, 1, cmd_reservation_get},
+};
+#define COMMANDS_COUNT (sizeof commands / sizeof commands[0])
+
+static void
+print_main_help(FILE *f)
+{
+    fprintf(f,
+            "usage: %s [--addr URL] [--json] [--timeout-ms N] <command> [options]\n\n"
+            "Talks to one livedrop node.\n\n"
+            "Global options:\n"
+            "  --addr URL       node address (default $LIVEDROP_ADDR or " ADDR_DEFAULT ")\n"
+            "  --json           print one JSON object per result (fields as in livedrop.proto)\n"
+            "  --timeout-ms N   give up after N ms (default %u); the outcome is then unknown:\n"
+            "                   repeat with the same --key / --id to learn it\n"
+            "  -h, --help       this help; `%s <command> --help` for a command's\n\n"
+            "Commands:\n",
+            prog, LD_CLIENT_TIMEOUT_MS_DEFAULT, prog);
+    for (size_t i = 0; i < COMMANDS_COUNT; i++)
+        fprintf(f, "  %-17s %s\n", commands[i].words, commands[i].summary);
+    fprintf(f,
+            "\nExit status: 0 success, 1 refused (sold out, limit, ...), 2 usage or invalid\n"
+            "request, 3 connection, timeout or node failure.\n\n"
+            "Example:\n"
+            "  %s drop create --title 'Sneaker X' --price 12000 --stock 100\n",
+            prog);
+}
+
+static void
+print_cmd_help(FILE *f, const cli_cmd *cmd)
+{
+    fprintf(f, "usage: %s [global options] %s %s\n\n%s", prog, cmd->words, cmd->synopsis,
+            cmd->help);
+}
+
+static void
+usage_hint(const cli *c)
+{
+    if (c != NULL && c->cmd != NULL)
+        fprintf(stderr, "usage: %s %s %s\nTry '%s %s --help'.\n", prog, c->cmd->words,
+                c->cmd->synopsis, prog, c->cmd->words);
+    else
+        fprintf(stderr, "Try '%s --help'.\n", prog);
+}
+
+/* ---- argument parsing ----------------------------------------------------------------------- */
+
+/* Finds the command named by the first words of argv[i..]; advances *i past them. */
+static const cli_cmd *
+find_command(int argc, char **argv, int *i)
+{
+    if (*i >= argc)
+        return NULL;
+    for (size_t k = 0; k < COMMANDS_COUNT; k++) {
+        const char *w = commands[k].words;
+        const char *space = strchr(w, ' ');
+        size_t n1 = space != NULL ? (size_t)(space - w) : strlen(w);
+        if (strlen(argv[*i]) != n1 || strncmp(argv[*i], w, n1) != 0)
+            continue;
+        if (space == NULL) {
+            *i += 1;
+            return &commands[k];
+        }
+        if (*i + 1 < argc && strcmp(argv[*i + 1], space + 1) == 0) {
+            *i += 2;
+            return &commands[k];
+        }
+    }
+    return NULL;
+}
+
+/* Prints the subcommands of a group word ("drop", "order", "reservation"). */
+static bool
+group_help(FILE *f, const char *word)
+{
+    bool any = false;
+    size_t n = strlen(word);
+    for (size_t k = 0; k < COMMANDS_COUNT; k++) {
+        const char *w = commands[k].words;
+        if (strncmp(w, word, n) == 0 && w[n] == ' ') {
+            if (!any)
+                fprintf(f, "usage: %s %s <subcommand> [options]\n\nSubcommands:\n", prog, word);
+            fprintf(f, "  %-17s %s\n", w, commands[k].summary);
+            any = true;
+        }
+    }
+    if (any)
+        fprintf(f, "\nTry '%s %s <subcommand> --help'.\n", prog, word);
+    return any;
+}
+
+static bool
+cmd_accepts(const cli_cmd *cmd, const char *name)
+{
+    for (const char *const *o = cmd->opts; *o != NULL; o++)
+        if (strcmp(*o, name) == 0)
+            return true;
+    return false;
+}
+
+typedef enum parse_result {
+    PARSE_OK,
+    PARSE_HELP,
+    PARSE_DONE, /* help already printed */
+    PARSE_ERROR,
+} parse_result;
+
+/* Handles one "--name[=value]" at argv[*i]; consumes its value. */
+static parse_result
+parse_option(cli *c, int argc, char **argv, int *i)
+{
+    char *arg = argv[*i] + 2;
+    if (strcmp(arg, "help") == 0)
+        return PARSE_HELP;
+    if (strcmp(arg, "json") == 0) {
+        c->json = true;
+        return PARSE_OK;
+    }
+    char *eq = strchr(arg, '=');
+    const char *value = NULL;
+    if (eq != NULL) {
+        *eq = '\0';
+        value = eq + 1;
+    }
+    bool global = strcmp(arg, "addr") == 0 || strcmp(arg, "timeout-ms") == 0;
+    if (!global && (c->cmd == NULL || !cmd_accepts(c->cmd, arg)))
+        return usage_error(c, "unknown option --%s", arg), PARSE_ERROR;
+    if (value == NULL) {
+        if (*i + 1 >= argc)
+            return usage_error(c, "--%s needs a value", arg), PARSE_ERROR;
+        value = argv[++*i];
+    }
+    if (strcmp(arg, "addr") == 0) {
+        c->addr = value;
+    } else if (strcmp(arg, "timeout-ms") == 0) {
+        int64_t ms;
+        if (!parse_i64(value, &ms) || ms < 1 || ms > UINT32_MAX)
+            return usage_error(c, "--timeout-ms: '%s' is not a positive integer", value),
+                   PARSE_ERROR;
+        c->timeout_ms = (uint32_t)ms;
+    } else {
+        if (c->nopts >= OPTS_MAX)
+            return usage_error(c, "too many options"), PARSE_ERROR;
+        c->opts[c->nopts++] = (cli_opt){.name = arg, .value = value};
+    }
+    return PARSE_OK;
+}
+
+/* argv[i] names no command: a group word ("drop") alone or with --help prints its
+ * subcommands; anything else is a usage error. */
+static parse_result
+group_or_unknown(const cli *c, int argc, char **argv, int i)
+{
+    const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+    bool help = next != NULL && (strcmp(next, "--help") == 0 || strcmp(next, "-h") == 0);
+    if (group_help(help ? stdout : stderr, argv[i]))
+        return help ? PARSE_DONE : PARSE_ERROR;
+    return usage_error(c, "unknown command '%s'", argv[i]), PARSE_ERROR;
+}
+
+/* Parses the whole command line into *c. Global options may come anywhere. */
+static parse_result
+parse_args(cli *c, int argc, char **argv)
+{
+    int i = 1;
+    while (i < argc) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0)
+            return PARSE_HELP;
+        if (strncmp(a, "--", 2) == 0 && a[2] != '\0') {
+            parse_result r = parse_option(c, argc, argv, &i);
+            if (r != PARSE_OK)
+                return r;
+            i++;
+            continue;
+        }
+        if (c->cmd == NULL) {
+            if (strcmp(a, "help") == 0)
+                return PARSE_HELP;
+            int j = i;
+            c->cmd = find_command(argc, argv, &j);
+            if (c->cmd == NULL)
+                return group_or_unknown(c, argc, argv, i);
+            i = j;
+            continue;
+        }
+        if (c->npos >= POS_MAX || c->npos >= c->cmd->npos)
+            return usage_error(c, "unexpected argument '%s'", a), PARSE_ERROR;
+        c->pos[c->npos++] = a;
+        i++;
+    }
+    return PARSE_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+    cli c;
+    memset(&c, 0, sizeof c);
+    c.addr = getenv("LIVEDROP_ADDR") != NULL ? getenv("LIVEDROP_ADDR") : ADDR_DEFAULT;
+    parse_result r = parse_args(&c, argc, argv);
+    if (r == PARSE_HELP) {
+        if (c.cmd != NULL)
+            print_cmd_help(stdout, c.cmd);
+        else
+            print_main_help(stdout);
+        return EXIT_OK;
+    }
+    if (r == PARSE_DONE)
+        return EXIT_OK;
+    if (r == PARSE_ERROR)
+        return EXIT_USAGE;
+    if (c.cmd == NULL)
+        return usage_error(&c, "no command given");
+    if (c.npos < c.cmd->npos)
+        return usage_error(&c, "missing argument");
+    ld_client_opts opts = {.timeout_ms = c.timeout_ms};
+    ld_err err = ld_client_open(c.addr, &opts, &c.client);
+    if (err != LD_OK)
+        return usage_error(&c, "--addr '%s': %s", c.addr, ld_strerror(err));
+    int status = c.cmd->run(&c);
+    ld_client_close(c.client);
+    return status;
+}

@@ -49,6 +49,13 @@ const char *ld_strerror(ld_err err);
 const char *ld_err_name(ld_err err);
 #endif
 
+/* The ranges of ld_errors.def: success, transport (outcome may be unknown), invalid request,
+ * business refusal. Same definitions as in proto/ld_base.h. */
+#define LD_ERR_IS_SUCCESS(e) ((int)(e) < 100)
+#define LD_ERR_IS_TRANSPORT(e) ((int)(e) >= 100 && (int)(e) < 200)
+#define LD_ERR_IS_INVALID(e) ((int)(e) >= 200 && (int)(e) < 300)
+#define LD_ERR_IS_BUSINESS(e) ((int)(e) >= 300 && (int)(e) < 400)
+
 #ifndef LD_ID_DEFINED
 #define LD_ID_DEFINED
 /* A 128-bit id. All-zero is never valid. */
@@ -162,8 +169,7 @@ typedef struct ld_client_opts {
  * the background: the call succeeds even if the node is not up yet, and calls made before it is
  * wait (up to their timeout). `opts` may be NULL. Returns owned, free with ld_client_close().
  * LD_ERR_INVALID_ARGUMENT for a bad address or option. Thread: any. */
-LD_WARN_UNUSED ld_err ld_client_open(const char *addr, const ld_client_opts *opts,
-                                     ld_client **out);
+LD_WARN_UNUSED ld_err ld_client_open(const char *addr, const ld_client_opts *opts, ld_client **out);
 
 /* Fails every call still waiting with LD_ERR_CLOSED, waits for them to return, and frees the
  * client. No call may start on `client` after this begins. NULL is a no-op. Thread: any. */
@@ -200,10 +206,9 @@ LD_WARN_UNUSED ld_err ld_release(ld_client *client, const ld_id *reservation_id,
  * waits and asks again (every LD_CLIENT_IN_PROGRESS_WAIT_MS, within its timeout), so every caller
  * of one key sees the same final order. LD_ERR_PAYMENT_DECLINED fills *out with the FAILED
  * order. Thread: any. */
-LD_WARN_UNUSED ld_err ld_place_order(ld_client *client, const ld_id *drop_id,
-                                     const ld_id *user_id, int64_t qty,
-                                     const char *idempotency_key, const char *payment_method,
-                                     ld_order *out, ld_errmsg *msg);
+LD_WARN_UNUSED ld_err ld_place_order(ld_client *client, const ld_id *drop_id, const ld_id *user_id,
+                                     int64_t qty, const char *idempotency_key,
+                                     const char *payment_method, ld_order *out, ld_errmsg *msg);
 
 /* Reads an order / a reservation. Thread: any. */
 LD_WARN_UNUSED ld_err ld_order_get(ld_client *client, const ld_id *order_id, ld_order *out,
