@@ -801,3 +801,9 @@ ldh_raw_close(uint32_t id)
     nng_socket sock = {.id = id};
     nng_close(sock);
 }
+
+const char *
+ldh_raw_strerror(int rv)
+{
+    return nng_strerror(rv);
+}

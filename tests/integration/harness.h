@@ -152,5 +152,7 @@ uint32_t ldh_raw_open(const char *url, int32_t recv_timeout_ms);
 int ldh_raw_call(uint32_t sock, const void *frame, size_t len, void **reply_out,
                  size_t *reply_len_out);
 void ldh_raw_close(uint32_t sock);
+/* nng_strerror. Thread: any. */
+const char *ldh_raw_strerror(int rv);
 
 #endif /* LD_TESTS_HARNESS_H */
