@@ -1,0 +1,54 @@
+/*
+ * config.h -- the node's configuration: defaults, the cluster-conf file format, command-line flags.
+ *
+ * Precedence: built-in defaults < the --config file < command-line flags. The file format is
+ * documented in cluster-conf/README.md: `key = value` lines, `#` starts a comment, unknown keys
+ * and repeated keys are errors that name the line.
+ */
+#ifndef LDI_CONFIG_H
+#define LDI_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+#define LDI_DEFAULT_LISTEN "tcp://127.0.0.1:7400"
+#define LDI_DEFAULT_DATA_DIR "./livedrop-data"
+#define LDI_URL_BYTES_MAX 255u
+#define LDI_PATH_BYTES_MAX 4095u
+
+typedef struct ldi_config {
+    uint32_t node_id;                      /* 1.. ; recorded in the data dir, checked on open */
+    char listen[LDI_URL_BYTES_MAX + 1];    /* NNG URL for clients, e.g. tcp://127.0.0.1:7400 */
+    char data_dir[LDI_PATH_BYTES_MAX + 1]; /* RocksDB directory; created if missing */
+    uint32_t payment_slow_ms;              /* pm_card_slow approves after this delay */
+    ldi_log_level log_level;
+} ldi_config;
+
+/* What main() should do after parsing the command line. */
+typedef enum ldi_cli_action {
+    LDI_CLI_RUN = 0,
+    LDI_CLI_HELP = 1,    /* --help: print ldi_config_usage() to stdout, exit 0 */
+    LDI_CLI_VERSION = 2, /* --version: print the version, exit 0 */
+    LDI_CLI_USAGE = 3,   /* bad usage or config: the error is in errbuf, exit 2 */
+} ldi_cli_action;
+
+/* Fills `cfg` with the built-in defaults (single node, LDI_DEFAULT_*). Thread: any. */
+void ldi_config_defaults(ldi_config *cfg);
+
+/* Applies the `key = value` lines of the file at `path` to `cfg`. On error writes
+ * "<path>:<line>: <what>" into errbuf and returns false (cfg may be partly updated).
+ * Thread: any. */
+bool ldi_config_load_file(ldi_config *cfg, const char *path, char *errbuf, size_t errbuf_len);
+
+/* Parses argv into `cfg` (defaults, then --config FILE, then the other flags). Returns the action;
+ * on LDI_CLI_USAGE, errbuf says why. Thread: main thread (uses getopt_long). */
+ldi_cli_action ldi_config_parse_args(ldi_config *cfg, int argc, char **argv, char *errbuf,
+                                     size_t errbuf_len);
+
+/* The --help text. Thread: any. */
+const char *ldi_config_usage(void);
+
+#endif /* LDI_CONFIG_H */

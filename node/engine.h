@@ -1,0 +1,67 @@
+/*
+ * engine.h -- the node's single-threaded core: requests in, batches to disk, replies out.
+ *
+ * One libuv loop thread owns the state machine, the RocksDB handle and every request. Each loop
+ * turn (DESIGN.md §4, §10):
+ *
+ *   1. drain the NNG queue: check each frame (size, protobuf, version, op count) -- a bad
+ *      envelope is answered at once with a code and no results;
+ *   2. take whole queued requests while their ops fit in one batch; decode each op (a bad op
+ *      gets its error result, the others go on); writes join the batch, reads wait;
+ *   3. append internal ops: FINISH_ORDER for every payment that finished, TICK when a
+ *      reservation or key is due;
+ *   4. stamp the batch (ts = max(wall clock, last ts)), append it to the log and apply it to
+ *      the state machine in ONE RocksDB write batch, written once with sync (group commit);
+ *   5. after the sync only (P2): answer reads from the new state, start payments, and send
+ *      every reply whose ops are all resolved. A place_order's reply waits for its payment.
+ *
+ * A failed synced write stops the node (exit status 1): memory would be ahead of the disk.
+ *
+ * Thread: every function here runs on the loop thread, except where noted.
+ */
+#ifndef LDI_ENGINE_H
+#define LDI_ENGINE_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "config.h"
+#include "net.h"
+
+typedef struct ldi_engine ldi_engine;
+
+/* Opens the data directory, rebuilds the state machine (ld_sm_open), replays any log entry past
+ * the applied op, and checks every invariant (ld_sm_check). Borrows `loop`; copies `cfg`.
+ * Returns owned, free with ldi_engine_free() after ldi_engine_stop() and a final loop run;
+ * LD_ERR_STORAGE (logged) when the data cannot be opened or recovered. */
+ld_err ldi_engine_open(uv_loop_t *loop, const ldi_config *cfg, ldi_engine **out)
+    __attribute__((warn_unused_result));
+
+/* Starts serving requests that `net` (borrowed, must outlive the engine's use of it, i.e. until
+ * ldi_engine_stop) delivers, restarts the payments a crash interrupted, and starts the tick
+ * and metrics timers. */
+void ldi_engine_start(ldi_engine *engine, ldi_net *net);
+
+/* The ldi_net wake callback: schedules a turn. `engine` is an ldi_engine *. */
+void ldi_engine_wake(void *engine);
+
+/* Shutdown, step 1: admits what has already arrived, then answers every later request with
+ * ERR_SHUTTING_DOWN while in-flight work (queued requests, payments) goes on. */
+void ldi_engine_shutdown_begin(ldi_engine *engine);
+
+/* True once nothing is in flight: no queued or waiting request, no payment. */
+bool ldi_engine_drained(const ldi_engine *engine);
+
+/* Shutdown, step 2 (drain deadline passed): answers every request still waiting, with
+ * ERR_SHUTTING_DOWN for ops not resolved yet (their payments resume when the node restarts). */
+void ldi_engine_abandon(ldi_engine *engine);
+
+/* Shutdown, step 3: stops the timers, abandons payment providers, logs the final metrics.
+ * The engine stops using `net`. Run the loop afterwards so the handles close. */
+void ldi_engine_stop(ldi_engine *engine);
+
+/* Closes the state machine and the database (WAL flushed and synced) and frees the engine.
+ * Accepts NULL. Call after ldi_engine_stop() and a loop run (or before ldi_engine_start()). */
+void ldi_engine_free(ldi_engine *engine);
+
+#endif /* LDI_ENGINE_H */

@@ -1,0 +1,162 @@
+/*
+ * engine_int.h -- internals shared by engine.c (turns, batches, recovery) and engine_req.c
+ * (request slots: frame checks, decoding, result encoding, replies).
+ *
+ * Request slots. Slot i belongs to NNG context i: a context holds at most one request until it
+ * is answered, so the slots never run out and need no allocation per request.
+ *
+ *   REQ_FREE --(frame admitted)--> REQ_QUEUED --(turn takes it)--> REQ_TAKEN --(all resolved)-->
+ *   reply, REQ_FREE (gen++)          REQ_TAKEN --(a payment pending)--> REQ_WAITING
+ *   REQ_WAITING --(last FINISH_ORDER result)--> reply, REQ_FREE (gen++)
+ *
+ * Each op of a request has a slot state. A resolved op's Result is encoded at once, as a ready
+ * Response field (tag 5 + length + packed Result), into the request's `out` buffer; the reply is
+ * then the packed Response header followed by those chunks in op order. protobuf allows a
+ * repeated field's elements to follow the other fields, so this is a valid Response, and a
+ * waiting request holds a few hundred bytes per op rather than an ld_result (~1 KiB) each.
+ */
+#ifndef LDI_ENGINE_INT_H
+#define LDI_ENGINE_INT_H
+
+#include "arena.h"
+#include "codec.h"
+#include "engine.h"
+#include "metrics.h"
+#include "payment.h"
+#include "sm.h"
+#include "store_rocks.h"
+
+/* Internal ops per batch: FINISH_ORDER for finished payments, plus one TICK. Client writes get
+ * the rest of LD_BATCH_OPS_MAX. Finished payments past this wait for the next turn. */
+#define ENG_FINISH_OPS_MAX 1024u
+#define ENG_INTERNAL_OPS_MAX (ENG_FINISH_OPS_MAX + 1u)
+#define ENG_CLIENT_OPS_MAX (LD_BATCH_OPS_MAX - ENG_INTERNAL_OPS_MAX)
+_Static_assert(ENG_CLIENT_OPS_MAX >= LD_REQUEST_OPS_MAX, "a whole request always fits a batch");
+
+/* What one request may expand into when unpacked, and all queued requests together (P5). A
+ * legitimate 1024-op request needs about 2 MiB. */
+#define ENG_ARENA_BYTES_MAX (16u * LD_FRAME_BYTES_MAX)
+#define ENG_ARENAS_BYTES_MAX (512u * 1024u * 1024u)
+
+/* A request's result buffer above this is freed after the reply rather than kept for reuse. */
+#define ENG_OUT_KEEP_BYTES (256u * 1024u)
+
+#define ENG_LOG_TRIM_EVERY 4096u       /* ops between two trims of the log */
+#define ENG_METRICS_INTERVAL_MS 10000u /* at most one summary line per interval */
+
+typedef enum eng_slot_state {
+    SLOT_DONE = 0,    /* result encoded in out[off, off + len) */
+    SLOT_PENDING = 1, /* not looked at yet */
+    SLOT_BATCH = 2,   /* a write in this turn's batch */
+    SLOT_READ = 3,    /* a read, answered after this turn's sync */
+    SLOT_PAYMENT = 4, /* a place_order waiting for its FINISH_ORDER */
+} eng_slot_state;
+
+typedef struct eng_slot {
+    uint32_t off;
+    uint32_t len;
+    uint8_t state; /* eng_slot_state */
+} eng_slot;
+
+typedef enum eng_req_state {
+    REQ_FREE = 0,
+    REQ_QUEUED = 1,
+    REQ_TAKEN = 2,
+    REQ_WAITING = 3,
+} eng_req_state;
+
+typedef struct eng_req {
+    uint32_t index; /* == NNG context index */
+    eng_req_state state;
+    uint64_t gen; /* bumped at every reply: payment waiters carry it */
+    uint64_t request_id;
+    Ldpb__Request *pb; /* in `arena`; NULL once the request no longer needs it */
+    ldi_arena arena;
+    uint32_t n_ops;
+    uint32_t unresolved; /* ops not SLOT_DONE */
+    uint32_t n_reads;
+    eng_slot *slots; /* [LD_REQUEST_OPS_MAX] */
+    uint8_t *out;
+    size_t out_len;
+    size_t out_cap;
+} eng_req;
+
+typedef enum eng_src_kind { SRC_CLIENT = 0, SRC_FINISH = 1, SRC_TICK = 2 } eng_src_kind;
+
+/* Where batch entry i came from: a client op (req, op) or an internal op (done[a]). */
+typedef struct eng_src {
+    uint8_t kind; /* eng_src_kind */
+    uint32_t a;
+    uint32_t b;
+} eng_src;
+
+struct ldi_engine {
+    uv_loop_t *loop;
+    ldi_config cfg;
+    ldi_rocks *rocks;
+    ld_store store; /* borrowed by sm */
+    ld_sm *sm;
+    ldi_pay *pay;
+    ldi_net *net; /* NULL until started and after stopped */
+    uv_idle_t turn_idle;
+    uv_timer_t tick_timer;
+    uv_timer_t metrics_timer;
+    bool shutting_down;
+    bool stopped;
+
+    eng_req reqs[LD_NODE_CONTEXTS];
+    size_t arena_bytes;              /* shared cap of every slot's arena */
+    uint32_t fifo[LD_NODE_CONTEXTS]; /* queued request indices, ring */
+    uint32_t fifo_head;
+    uint32_t fifo_len;
+    uint32_t pending_ops; /* ops of queued requests */
+    uint32_t taken[LD_NODE_CONTEXTS];
+    uint32_t n_taken;
+    uint32_t n_waiting;
+
+    /* this turn's batch: arrays sized by limits, allocated once */
+    uint32_t batch_n;
+    uint32_t planned_payments;
+    ld_op *batch_ops;         /* [LD_BATCH_OPS_MAX] */
+    ld_result *batch_results; /* [LD_BATCH_OPS_MAX] */
+    eng_src *batch_src;       /* [LD_BATCH_OPS_MAX] */
+    Ldpb__Op **batch_pb;      /* [LD_BATCH_OPS_MAX]: client ops reuse their decoded pb */
+    Ldpb__Op *internal_pb;    /* [ENG_INTERNAL_OPS_MAX] */
+    ld_codec_op_scratch *internal_scratch; /* [ENG_INTERNAL_OPS_MAX] */
+    ldi_pay_done *done;                    /* [ENG_FINISH_OPS_MAX] */
+    uint8_t *log_buf;
+    size_t log_cap;
+    uint64_t last_trim_op;
+    ld_op tmp_op;
+    ld_result tmp_result;
+
+    ldi_metrics metrics;
+    ldi_metrics metrics_last;
+    uint64_t metrics_last_ms; /* uv_now of the last summary */
+};
+
+/* ---- engine_req.c -------------------------------------------------------------------------- */
+
+/* Sets up every request slot (arenas, op slots). */
+void ldi_eng_reqs_init(ldi_engine *e);
+/* Frees what the slots hold. */
+void ldi_eng_reqs_fini(ldi_engine *e);
+
+/* ldi_net_msg_cb: checks and decodes one frame into slot `ctx_index` and queues it, or answers
+ * it at once with an envelope error. Takes `msg`. */
+void ldi_eng_on_msg(void *engine, uint32_t ctx_index, nng_msg *msg);
+
+/* Encodes `res` (borrowed) as the result of op `op_index` of `r`, which must not be resolved
+ * yet, and counts it. */
+void ldi_eng_put_result(ldi_engine *e, eng_req *r, uint32_t op_index, const ld_result *res);
+
+/* Sends r's Response (every op resolved) and frees the slot. */
+void ldi_eng_reply(ldi_engine *e, eng_req *r);
+
+/* Answers `r` as a whole with `code` and no results, and frees the slot. */
+void ldi_eng_reply_envelope(ldi_engine *e, eng_req *r, ld_err code, const char *message);
+
+/* Forgets the decoded request (its arena), keeping the encoded results. */
+void ldi_eng_req_drop_pb(ldi_engine *e, eng_req *r);
+
+#endif /* LDI_ENGINE_INT_H */

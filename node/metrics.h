@@ -1,0 +1,48 @@
+/*
+ * metrics.h -- the node's counters and their one-line log summary.
+ *
+ * Counters are plain integers bumped on the loop thread. Every ENG_METRICS_INTERVAL_MS the
+ * engine logs what changed since the last summary (only if there was traffic), and the totals
+ * at shutdown:
+ *
+ *   stats 10.0s: requests=.. (../s) ops=.. writes=.. reads=.. | batches=.. fsyncs=..
+ *   ops/fsync=.. (max ..) fsync_ms=avg/max | errors envelope=.. transport=.. invalid=..
+ *   business=.. | payments started=.. approved=.. declined=.. voided=.. | state ...
+ */
+#ifndef LDI_METRICS_H
+#define LDI_METRICS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "payment.h"
+#include "sm.h"
+
+typedef struct ldi_metrics {
+    uint64_t requests;      /* request frames received */
+    uint64_t replies;       /* replies handed to NNG */
+    uint64_t ops;           /* client ops in admitted requests */
+    uint64_t writes;        /* client ops that went into a batch */
+    uint64_t reads;         /* client ops answered from state */
+    uint64_t internal_ops;  /* TICK and FINISH_ORDER ops the node wrote */
+    uint64_t batches;       /* log entries written */
+    uint64_t fsyncs;        /* synced RocksDB writes */
+    uint64_t batch_ops;     /* ops in those log entries */
+    uint64_t batch_ops_max; /* largest log entry (reset at each summary) */
+    uint64_t fsync_us;      /* time spent in synced writes */
+    uint64_t fsync_us_max;  /* slowest synced write (reset at each summary) */
+    uint64_t err_envelope;  /* requests refused as a whole (bad frame, busy, shutting down...) */
+    uint64_t err_transport; /* op results in 100..199 */
+    uint64_t err_invalid;   /* op results in 200..299 */
+    uint64_t err_business;  /* op results in 300..399 */
+} ldi_metrics;
+
+/* Counts one op result `code` into the right class. */
+void ldi_metrics_count_result(ldi_metrics *m, int code);
+
+/* Logs the summary of `now` minus `*last` over `seconds` and makes *last = now (the per-summary
+ * maxima of `now` are reset). `final`: the label says "totals" and the whole run is shown. */
+void ldi_metrics_report(ldi_metrics *now, ldi_metrics *last, const ldi_pay_stats *pay,
+                        const ld_sm_stats *sm, double seconds, bool final);
+
+#endif /* LDI_METRICS_H */

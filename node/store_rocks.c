@@ -1,0 +1,319 @@
+/*
+ * store_rocks.c -- RocksDB: column families, the per-turn write batch, the ld_store adapter and
+ * log scans (see store_rocks.h for the layout).
+ */
+#include "store_rocks.h"
+
+#include <errno.h>
+#include <rocksdb/c.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "util.h"
+
+#define ROCKS_FORMAT "livedrop-1"
+#define ROCKS_WRITE_BUFFER_BYTES (32u * 1024u * 1024u)
+
+enum { CF_DEFAULT = 0, CF_META, CF_LOG, CF_STATE, CF_COUNT };
+static const char *const cf_names[CF_COUNT] = {"default", "meta", "log", "state"};
+
+struct ldi_rocks {
+    rocksdb_t *db;
+    rocksdb_options_t *options;
+    rocksdb_column_family_handle_t *cf[CF_COUNT];
+    rocksdb_writeoptions_t *write_sync;
+    rocksdb_writeoptions_t *write_nosync;
+    rocksdb_readoptions_t *read;
+    rocksdb_writebatch_t *batch;
+};
+
+/* The one place where RocksDB's errptr becomes an ld_err: logs it, frees it. */
+static ld_err
+rocks_err(char *errptr, const char *what)
+{
+    if (errptr == NULL)
+        return LD_OK;
+    LDI_ERROR("rocksdb: %s: %s", what, errptr);
+    rocksdb_free(errptr);
+    return LD_ERR_STORAGE;
+}
+
+/* mkdir -p: RocksDB creates only the last component of the path. */
+static ld_err
+make_dirs(const char *dir)
+{
+    char path[4096];
+    if (strlen(dir) >= sizeof path || dir[0] == '\0') {
+        LDI_ERROR("data dir \"%s\": bad path", dir);
+        return LD_ERR_STORAGE;
+    }
+    strcpy(path, dir);
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            LDI_ERROR("data dir: cannot create %s: %s", path, strerror(errno));
+            return LD_ERR_STORAGE;
+        }
+        *p = saved;
+        if (saved == '\0')
+            return LD_OK;
+    }
+}
+
+static rocksdb_options_t *
+rocks_options(void)
+{
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(o, 1);
+    rocksdb_options_set_create_missing_column_families(o, 1);
+    /* One loop thread writes; background flush and compaction get two threads. */
+    rocksdb_options_increase_parallelism(o, 2);
+    rocksdb_options_set_write_buffer_size(o, ROCKS_WRITE_BUFFER_BYTES);
+    rocksdb_options_set_max_total_wal_size(o, 4 * (uint64_t)ROCKS_WRITE_BUFFER_BYTES);
+    rocksdb_options_set_keep_log_file_num(o, 4);
+    return o;
+}
+
+/* Checks (or, in a new directory, writes) the format and node id in the meta CF. */
+static ld_err
+rocks_check_meta(ldi_rocks *r, uint32_t node_id)
+{
+    char want_id[16];
+    snprintf(want_id, sizeof want_id, "%u", node_id);
+    char *err = NULL;
+    size_t len = 0;
+    char *format = rocksdb_get_cf(r->db, r->read, r->cf[CF_META], "format", 6, &len, &err);
+    if (err != NULL)
+        return rocks_err(err, "read meta");
+    if (format == NULL) {
+        rocksdb_writebatch_put_cf(r->batch, r->cf[CF_META], "format", 6, ROCKS_FORMAT,
+                                  strlen(ROCKS_FORMAT));
+        rocksdb_writebatch_put_cf(r->batch, r->cf[CF_META], "node_id", 7, want_id, strlen(want_id));
+        return ldi_rocks_batch_write(r, true);
+    }
+    bool format_ok = len == strlen(ROCKS_FORMAT) && memcmp(format, ROCKS_FORMAT, len) == 0;
+    rocksdb_free(format);
+    if (!format_ok) {
+        LDI_ERROR("data dir: unknown on-disk format (want %s)", ROCKS_FORMAT);
+        return LD_ERR_STORAGE;
+    }
+    char *id = rocksdb_get_cf(r->db, r->read, r->cf[CF_META], "node_id", 7, &len, &err);
+    if (err != NULL)
+        return rocks_err(err, "read meta");
+    bool id_ok = id != NULL && len == strlen(want_id) && memcmp(id, want_id, len) == 0;
+    if (!id_ok)
+        LDI_ERROR("data dir belongs to node %.*s, not to node %s", id ? (int)len : 1, id ? id : "?",
+                  want_id);
+    rocksdb_free(id);
+    return id_ok ? LD_OK : LD_ERR_STORAGE;
+}
+
+ld_err
+ldi_rocks_open(const char *dir, uint32_t node_id, ldi_rocks **out)
+{
+    LD_ASSERT(dir != NULL);
+    LD_ASSERT(out != NULL);
+    ld_err e = make_dirs(dir);
+    if (e != LD_OK)
+        return e;
+    ldi_rocks *r = ldi_xcalloc(1, sizeof *r);
+    r->options = rocks_options();
+    const rocksdb_options_t *cf_options[CF_COUNT];
+    for (int i = 0; i < CF_COUNT; i++)
+        cf_options[i] = r->options;
+    char *err = NULL;
+    r->db =
+        rocksdb_open_column_families(r->options, dir, CF_COUNT, cf_names, cf_options, r->cf, &err);
+    r->write_sync = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(r->write_sync, 1);
+    r->write_nosync = rocksdb_writeoptions_create();
+    r->read = rocksdb_readoptions_create();
+    r->batch = rocksdb_writebatch_create();
+    if (err != NULL) {
+        e = rocks_err(err, "open");
+        r->db = NULL;
+        goto out_close;
+    }
+    e = rocks_check_meta(r, node_id);
+    if (e != LD_OK)
+        goto out_close;
+    *out = r;
+    return LD_OK;
+out_close:
+    ldi_rocks_close(r);
+    return e;
+}
+
+void
+ldi_rocks_close(ldi_rocks *r)
+{
+    if (r == NULL)
+        return;
+    if (r->db != NULL) {
+        char *err = NULL;
+        rocksdb_flush_wal(r->db, 1, &err);
+        (void)rocks_err(err, "flush wal on close");
+        for (int i = 0; i < CF_COUNT; i++)
+            rocksdb_column_family_handle_destroy(r->cf[i]);
+        rocksdb_close(r->db);
+    }
+    rocksdb_writebatch_destroy(r->batch);
+    rocksdb_readoptions_destroy(r->read);
+    rocksdb_writeoptions_destroy(r->write_nosync);
+    rocksdb_writeoptions_destroy(r->write_sync);
+    rocksdb_options_destroy(r->options);
+    free(r);
+}
+
+void
+ldi_rocks_batch_clear(ldi_rocks *r)
+{
+    rocksdb_writebatch_clear(r->batch);
+}
+
+void
+ldi_rocks_batch_log_put(ldi_rocks *r, uint64_t op, const void *entry, size_t len)
+{
+    uint8_t key[8];
+    ldi_be64_put(key, op);
+    rocksdb_writebatch_put_cf(r->batch, r->cf[CF_LOG], (const char *)key, sizeof key, entry, len);
+}
+
+void
+ldi_rocks_batch_log_trim(ldi_rocks *r, uint64_t below_op)
+{
+    uint8_t lo[8];
+    uint8_t hi[8];
+    ldi_be64_put(lo, 0);
+    ldi_be64_put(hi, below_op);
+    rocksdb_writebatch_delete_range_cf(r->batch, r->cf[CF_LOG], (const char *)lo, sizeof lo,
+                                       (const char *)hi, sizeof hi);
+}
+
+ld_err
+ldi_rocks_batch_write(ldi_rocks *r, bool sync)
+{
+    char *err = NULL;
+    rocksdb_write(r->db, sync ? r->write_sync : r->write_nosync, r->batch, &err);
+    rocksdb_writebatch_clear(r->batch);
+    return rocks_err(err, "write");
+}
+
+int
+ldi_rocks_batch_count(ldi_rocks *r)
+{
+    return rocksdb_writebatch_count(r->batch);
+}
+
+/* ---- ld_store adapter (state CF) ----------------------------------------------------------- */
+
+static void
+store_put(void *impl, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+    ldi_rocks *r = impl;
+    rocksdb_writebatch_put_cf(r->batch, r->cf[CF_STATE], key, key_len, val, val_len);
+}
+
+static void
+store_del(void *impl, const void *key, size_t key_len)
+{
+    ldi_rocks *r = impl;
+    rocksdb_writebatch_delete_cf(r->batch, r->cf[CF_STATE], key, key_len);
+}
+
+/* Iterates `cf` from `start` while keys begin with prefix[0..prefix_len). */
+typedef ld_err (*rocks_iter_fn)(void *arg, const char *key, size_t key_len, const char *val,
+                                size_t val_len);
+
+static ld_err
+rocks_iterate(ldi_rocks *r, int cf, const void *start, size_t start_len, const void *prefix,
+              size_t prefix_len, rocks_iter_fn fn, void *arg)
+{
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_fill_cache(ro, 0); /* recovery scans: do not evict hot blocks */
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r->db, ro, r->cf[cf]);
+    ld_err e = LD_OK;
+    for (rocksdb_iter_seek(it, start, start_len); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t key_len = 0;
+        size_t val_len = 0;
+        const char *key = rocksdb_iter_key(it, &key_len);
+        if (prefix_len > 0 && (key_len < prefix_len || memcmp(key, prefix, prefix_len) != 0))
+            break;
+        const char *val = rocksdb_iter_value(it, &val_len);
+        e = fn(arg, key, key_len, val, val_len);
+        if (e != LD_OK)
+            break;
+    }
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    if (err != NULL)
+        e = rocks_err(err, "scan");
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    return e;
+}
+
+typedef struct store_scan_arg {
+    ld_store_scan_cb cb;
+    void *arg;
+} store_scan_arg;
+
+static ld_err
+store_scan_one(void *arg, const char *key, size_t key_len, const char *val, size_t val_len)
+{
+    store_scan_arg *a = arg;
+    return a->cb(a->arg, key, key_len, val, val_len);
+}
+
+static ld_err
+store_scan(void *impl, const void *prefix, size_t prefix_len, ld_store_scan_cb cb, void *arg)
+{
+    store_scan_arg a = {.cb = cb, .arg = arg};
+    return rocks_iterate(impl, CF_STATE, prefix, prefix_len, prefix, prefix_len, store_scan_one,
+                         &a);
+}
+
+static const ld_store_ops rocks_store_ops = {
+    .put = store_put,
+    .del = store_del,
+    .scan = store_scan,
+};
+
+ld_store
+ldi_rocks_store(ldi_rocks *r)
+{
+    return (ld_store){.ops = &rocks_store_ops, .impl = r};
+}
+
+/* ---- log scan ------------------------------------------------------------------------------ */
+
+typedef struct log_scan_arg {
+    ldi_rocks_log_cb cb;
+    void *arg;
+} log_scan_arg;
+
+static ld_err
+log_scan_one(void *arg, const char *key, size_t key_len, const char *val, size_t val_len)
+{
+    log_scan_arg *a = arg;
+    if (key_len != 8) {
+        LDI_ERROR("log: key of %zu bytes (want 8)", key_len);
+        return LD_ERR_STORAGE;
+    }
+    return a->cb(a->arg, ldi_be64_get((const uint8_t *)key), val, val_len);
+}
+
+ld_err
+ldi_rocks_log_scan(ldi_rocks *r, uint64_t from_op, ldi_rocks_log_cb cb, void *arg)
+{
+    uint8_t start[8];
+    ldi_be64_put(start, from_op);
+    log_scan_arg a = {.cb = cb, .arg = arg};
+    return rocks_iterate(r, CF_LOG, start, sizeof start, NULL, 0, log_scan_one, &a);
+}
