@@ -1,0 +1,364 @@
+/*
+ * test_cli.c -- the `livedrop` CLI against a real node: the README walkthrough, exit statuses
+ * (0 success, 1 refused, 2 usage / invalid, 3 unreachable) and --json output.
+ *
+ * JSON is checked leniently (any spacing): a key is found as "key" followed by optional
+ * whitespace and a colon; values are compared by prefix. The library reads the node as well, so
+ * what the CLI printed is cross-checked against the node's state.
+ */
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+
+TestSuite(cli, .fini = ldh_suite_fini, .timeout = 180);
+
+#define CLI_TIMEOUT_MS 20000
+
+#define CLI(res, ...)                                                                              \
+    do {                                                                                           \
+        const char *const argv_[] = {__VA_ARGS__, NULL};                                           \
+        ldh_cli_run((res), CLI_TIMEOUT_MS, argv_);                                                 \
+    } while (0)
+
+/* Asserts the exit status, showing what the CLI printed otherwise. */
+#define CLI_STATUS(res, want, what)                                                                \
+    cr_assert_eq((res)->status, (want), "%s: exit %d, expected %d\nstdout: %s\nstderr: %s", (what), \
+                 (res)->status, (want), (res)->out, (res)->err)
+
+/* Returns a pointer to the value of the first "key" (at or after `from`), whitespace skipped;
+ * NULL if absent. */
+static const char *
+json_value(const char *from, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    for (const char *p = strstr(from, pat); p; p = strstr(p + 1, pat)) {
+        const char *q = p + strlen(pat);
+        while (isspace((unsigned char)*q))
+            q++;
+        if (*q != ':')
+            continue;
+        q++;
+        while (isspace((unsigned char)*q))
+            q++;
+        return q;
+    }
+    return NULL;
+}
+
+/* Asserts "key": <value...> where the printed value starts with `want` (e.g. "\"OK\"", "5"). */
+static void
+json_expect(const ldh_cli *res, const char *from, const char *key, const char *want)
+{
+    const char *v = json_value(from, key);
+    cr_assert(v, "no \"%s\" in: %s", key, res->out);
+    cr_assert(strncmp(v, want, strlen(want)) == 0, "\"%s\" is not %s in: %s", key, want,
+              res->out);
+    if (isdigit((unsigned char)want[strlen(want) - 1]))
+        cr_assert(!isdigit((unsigned char)v[strlen(want)]), "\"%s\" is not %s in: %s", key, want,
+                  res->out);
+}
+
+/* Reads the 32-hex "id" of the object under `object` ("drop", "reservation", "order"). */
+static void
+json_id(const ldh_cli *res, const char *object, const char *key, char out[33])
+{
+    const char *obj = json_value(res->out, object);
+    cr_assert(obj && *obj == '{', "no \"%s\" object in: %s", object, res->out);
+    const char *v = json_value(obj, key);
+    cr_assert(v && *v == '"', "no \"%s\".\"%s\" in: %s", object, key, res->out);
+    memcpy(out, v + 1, 32);
+    out[32] = '\0';
+    ld_id id;
+    cr_assert_eq(ld_id_parse(out, &id), LD_OK, "\"%s\" is not an id in: %s", key, res->out);
+}
+
+/* --json prints exactly one JSON object (one line) per result. */
+static void
+json_one_object(const ldh_cli *res)
+{
+    cr_assert_gt(res->out_len, 2, "no output; stderr: %s", res->err);
+    cr_assert_eq(res->out[0], '{', "not a JSON object: %s", res->out);
+    const char *nl = strchr(res->out, '\n');
+    cr_assert(nl && nl[1] == '\0', "not exactly one line: %s", res->out);
+    cr_assert_eq(nl[-1], '}', "not a JSON object: %s", res->out);
+    int depth = 0;
+    bool in_str = false;
+    for (const char *p = res->out; p < nl; p++) {
+        if (in_str) {
+            if (*p == '\\')
+                p++;
+            else if (*p == '"')
+                in_str = false;
+        } else if (*p == '"') {
+            in_str = true;
+        } else if (*p == '{') {
+            depth++;
+        } else if (*p == '}') {
+            depth--;
+            cr_assert(depth > 0 || p == nl - 1, "more than one object: %s", res->out);
+        }
+    }
+    cr_assert_eq(depth, 0, "unbalanced braces: %s", res->out);
+}
+
+Test(cli, walkthrough_create_reserve_commit_release_order)
+{
+    /* Goal: the README walkthrough works end to end with the CLI: create (and its identical
+     * retry), get, reserve, commit, release, order place, order get, with --json printing one
+     * object per result with proto field names, and the node agreeing. Method: run each command
+     * against a real node, parse ids out of the JSON, cross-check with the library. */
+    ldh_node node;
+    ldh_node_spawn(&node, 0);
+    char starts[32], ends[32];
+    int64_t now = ldh_now_ms();
+    snprintf(starts, sizeof starts, "%lld", (long long)(now - 1000));
+    snprintf(ends, sizeof ends, "%lld", (long long)(now + 3600000));
+    ld_id drop_id = ldh_id(), creator = ldh_id(), user = ldh_id(), user2 = ldh_id();
+    char drop_hex[33], creator_hex[33], user_hex[33], user2_hex[33];
+    ld_id_format(&drop_id, drop_hex);
+    ld_id_format(&creator, creator_hex);
+    ld_id_format(&user, user_hex);
+    ld_id_format(&user2, user2_hex);
+
+    ldh_cli r;
+    CLI(&r, "--addr", node.url, "--json", "drop", "create", "--id", drop_hex, "--creator",
+        creator_hex, "--title", "Sneaker X", "--price", "12000", "--currency", "EUR", "--stock",
+        "6", "--max-per-user", "3", "--starts-at-ms", starts, "--ends-at-ms", ends, "--tag",
+        "shoes");
+    CLI_STATUS(&r, 0, "drop create");
+    json_one_object(&r);
+    json_expect(&r, r.out, "code", "\"OK\"");
+    json_expect(&r, r.out, "status", "\"DROP_STATUS_LIVE\"");
+    json_expect(&r, r.out, "available", "6");
+    json_expect(&r, r.out, "initial_stock", "6");
+    json_expect(&r, r.out, "title", "\"Sneaker X\"");
+    json_expect(&r, r.out, "currency", "\"EUR\"");
+    char got[33];
+    json_id(&r, "drop", "id", got);
+    cr_assert_str_eq(got, drop_hex);
+    ldh_cli_free(&r);
+
+    CLI(&r, "--addr", node.url, "--json", "drop", "create", "--id", drop_hex, "--creator",
+        creator_hex, "--title", "Sneaker X", "--price", "12000", "--currency", "EUR", "--stock",
+        "6", "--max-per-user", "3", "--starts-at-ms", starts, "--ends-at-ms", ends, "--tag",
+        "shoes");
+    CLI_STATUS(&r, 0, "identical drop create");
+    json_expect(&r, r.out, "code", "\"EXISTS\"");
+    ldh_cli_free(&r);
+
+    CLI(&r, "--addr", node.url, "--json", "drop", "get", drop_hex);
+    CLI_STATUS(&r, 0, "drop get");
+    json_one_object(&r);
+    json_expect(&r, r.out, "code", "\"OK\"");
+    const char *stock = json_value(r.out, "stock");
+    cr_assert(stock && *stock == '{', "no \"stock\" object: %s", r.out);
+    json_expect(&r, stock, "available", "6");
+    json_expect(&r, stock, "reserved", "0");
+    json_expect(&r, stock, "sold", "0");
+    json_expect(&r, r.out, "max_per_user", "3");
+    ldh_cli_free(&r);
+
+    CLI(&r, "--addr", node.url, "--json", "reserve", "--drop", drop_hex, "--user", user_hex,
+        "--qty", "2", "--key", "cart-1");
+    CLI_STATUS(&r, 0, "reserve");
+    json_one_object(&r);
+    json_expect(&r, r.out, "state", "\"RESERVATION_STATE_ACTIVE\"");
+    json_expect(&r, r.out, "qty", "2");
+    char res_hex[33];
+    json_id(&r, "reservation", "id", res_hex);
+    ldh_cli_free(&r);
+
+    CLI(&r, "--addr", node.url, "--json", "commit", res_hex, "--payment-ref", "ch_walk");
+    CLI_STATUS(&r, 0, "commit");
+    json_one_object(&r);
+    json_expect(&r, r.out, "code", "\"OK\"");
+    json_expect(&r, r.out, "status", "\"ORDER_STATUS_PAID\"");
+    json_expect(&r, r.out, "payment_ref", "\"ch_walk\"");
+    json_expect(&r, r.out, "total_minor", "24000");
+    char order1_hex[33];
+    json_id(&r, "order", "id", order1_hex);
+    ldh_cli_free(&r);
+
+    CLI(&r, "--addr", node.url, "--json", "reserve", "--drop", drop_hex, "--user", user_hex,
+        "--qty", "1", "--key", "cart-2");
+    CLI_STATUS(&r, 0, "second reserve");
+    char res2_hex[33];
+    json_id(&r, "reservation", "id", res2_hex);
+    ldh_cli_free(&r);
+    CLI(&r, "--addr", node.url, "--json", "release", res2_hex);
+    CLI_STATUS(&r, 0, "release");
+    json_one_object(&r);
+    json_expect(&r, r.out, "state", "\"RESERVATION_STATE_RELEASED\"");
+    ldh_cli_free(&r);
+    CLI(&r, "--addr", node.url, "--json", "release", res2_hex);
+    CLI_STATUS(&r, 0, "release again");
+    ldh_cli_free(&r);
+
+    CLI(&r, "--addr", node.url, "--json", "order", "place", "--drop", drop_hex, "--user",
+        user2_hex, "--qty", "3", "--key", "order-1", "--pm", "pm_card_ok");
+    CLI_STATUS(&r, 0, "order place");
+    json_one_object(&r);
+    json_expect(&r, r.out, "status", "\"ORDER_STATUS_PAID\"");
+    char order2_hex[33];
+    json_id(&r, "order", "id", order2_hex);
+    ldh_cli_free(&r);
+
+    CLI(&r, "--addr", node.url, "--json", "order", "get", order2_hex);
+    CLI_STATUS(&r, 0, "order get");
+    json_one_object(&r);
+    json_expect(&r, r.out, "qty", "3");
+    json_expect(&r, r.out, "status", "\"ORDER_STATUS_PAID\"");
+    json_id(&r, "order", "user_id", got);
+    cr_assert_str_eq(got, user2_hex);
+    ldh_cli_free(&r);
+
+    CLI(&r, "--addr", node.url, "--json", "reservation", "get", res_hex);
+    CLI_STATUS(&r, 0, "reservation get");
+    json_expect(&r, r.out, "state", "\"RESERVATION_STATE_COMMITTED\"");
+    json_id(&r, "reservation", "order_id", got);
+    cr_assert_str_eq(got, order1_hex);
+    ldh_cli_free(&r);
+
+    /* Human output (no --json) of the same drop mentions the stock. */
+    CLI(&r, "--addr", node.url, "drop", "get", drop_hex);
+    CLI_STATUS(&r, 0, "drop get (human)");
+    cr_assert(strstr(r.out, drop_hex) && strstr(r.out, "available"), "human output: %s", r.out);
+    ldh_cli_free(&r);
+
+    /* The node agrees with what the CLI printed: 2 + 3 sold, 1 released. */
+    ld_client *client = ldh_client(&node, 10000);
+    ld_drop d;
+    ldh_drop_get(client, &drop_id, &d);
+    ldh_assert_stock(&d);
+    cr_assert_eq(d.stock.sold, 5);
+    cr_assert_eq(d.stock.available, 1);
+    cr_assert_eq(d.stock.reserved, 0);
+    ld_client_close(client);
+    ldh_node_stop(&node, LDH_STOP_TIMEOUT_MS);
+    ldh_node_destroy(&node);
+}
+
+Test(cli, exit_statuses)
+{
+    /* Goal: exit 1 for business refusals (sold out, key reused, not live), 2 for usage errors
+     * and invalid requests (unknown flag, missing argument, qty 0, bad id, bad currency), 3
+     * when no node listens; 0 for --help; errors say why on stderr or in the JSON. Method: run
+     * each case against a real node (or a closed port), check status and output. */
+    ldh_node node;
+    ldh_node_spawn(&node, 0);
+    ld_client *client = ldh_client(&node, 10000);
+    ld_drop_spec live, upcoming;
+    ldh_drop_create_live(client, &live, 2, 0, 0);
+    ldh_drop_spec_live(&upcoming, 5, 0, 0);
+    upcoming.starts_at_ms = ldh_now_ms() + 3600000;
+    upcoming.ends_at_ms = upcoming.starts_at_ms + 3600000;
+    ldh_drop_create(client, &upcoming, NULL);
+    char live_hex[33], up_hex[33], user_hex[33];
+    ld_id_format(&live.id, live_hex);
+    ld_id_format(&upcoming.id, up_hex);
+    ld_id user = ldh_id();
+    ld_id_format(&user, user_hex);
+    ldh_cli r;
+
+    CLI(&r, "--help");
+    CLI_STATUS(&r, 0, "--help");
+    cr_assert(strstr(r.out, "drop create"), "--help lists no commands: %s", r.out);
+    ldh_cli_free(&r);
+
+    /* 1: refused. */
+    CLI(&r, "--addr", node.url, "--json", "order", "place", "--drop", live_hex, "--user",
+        user_hex, "--qty", "2", "--key", "k1", "--pm", "pm_card_ok");
+    CLI_STATUS(&r, 0, "buy the whole stock");
+    ldh_cli_free(&r);
+    CLI(&r, "--addr", node.url, "--json", "order", "place", "--drop", live_hex, "--user",
+        user_hex, "--qty", "1", "--key", "k2", "--pm", "pm_card_ok");
+    CLI_STATUS(&r, 1, "sold out");
+    json_one_object(&r);
+    json_expect(&r, r.out, "code", "\"ERR_SOLD_OUT\"");
+    const char *m = json_value(r.out, "message");
+    cr_assert(m && m[0] == '"' && m[1] != '"', "a refusal without a message: %s", r.out);
+    ldh_cli_free(&r);
+    CLI(&r, "--addr", node.url, "--json", "order", "place", "--drop", live_hex, "--user",
+        user_hex, "--qty", "1", "--key", "k1", "--pm", "pm_card_ok");
+    CLI_STATUS(&r, 1, "key reused with another qty");
+    json_expect(&r, r.out, "code", "\"ERR_IDEMPOTENCY_KEY_REUSED\"");
+    ldh_cli_free(&r);
+    CLI(&r, "--addr", node.url, "--json", "reserve", "--drop", up_hex, "--user", user_hex,
+        "--qty", "1", "--key", "k3");
+    CLI_STATUS(&r, 1, "drop not live yet");
+    json_expect(&r, r.out, "code", "\"ERR_DROP_NOT_STARTED\"");
+    ldh_cli_free(&r);
+    CLI(&r, "--addr", node.url, "order", "place", "--drop", live_hex, "--user", user_hex,
+        "--qty", "1", "--key", "k4", "--pm", "pm_card_ok");
+    CLI_STATUS(&r, 1, "sold out (human)");
+    cr_assert(strstr(r.err, "ERR_SOLD_OUT"), "stderr does not say why: %s", r.err);
+    ldh_cli_free(&r);
+
+    /* 2: usage and invalid requests. */
+    CLI(&r, "--addr", node.url, "drop", "get", live_hex, "--bogus", "1");
+    CLI_STATUS(&r, 2, "unknown flag");
+    cr_assert_str_not_empty(r.err, "a usage error says what is wrong");
+    ldh_cli_free(&r);
+    CLI(&r, "--addr", node.url, "drop", "get");
+    CLI_STATUS(&r, 2, "missing argument");
+    ldh_cli_free(&r);
+    CLI(&r, "--addr", node.url, "frobnicate");
+    CLI_STATUS(&r, 2, "unknown command");
+    ldh_cli_free(&r);
+    CLI(&r, "--addr", node.url, "drop", "get", "not-an-id");
+    CLI_STATUS(&r, 2, "malformed id");
+    ldh_cli_free(&r);
+    CLI(&r, "--addr", node.url, "--json", "reserve", "--drop", live_hex, "--user", user_hex,
+        "--qty", "0", "--key", "k5");
+    CLI_STATUS(&r, 2, "qty 0");
+    ldh_cli_free(&r);
+    CLI(&r, "--addr", node.url, "--json", "reserve", "--drop", live_hex, "--user", user_hex,
+        "--qty", "1");
+    CLI_STATUS(&r, 2, "missing --key");
+    ldh_cli_free(&r);
+    CLI(&r, "--addr", node.url, "--json", "drop", "create", "--title", "t", "--price", "1",
+        "--stock", "1", "--currency", "eur");
+    CLI_STATUS(&r, 2, "lower-case currency");
+    ldh_cli_free(&r);
+    CLI(&r, "--addr", node.url, "--json", "drop", "create", "--title", "t", "--price", "1",
+        "--stock", "1", "--duration-s", "-5");
+    CLI_STATUS(&r, 2, "ends before it starts");
+    ldh_cli_free(&r);
+
+    /* 3: nobody listening. */
+    uint16_t dead_port;
+    {
+        ldh_node dead;
+        ldh_node_init(&dead, 0);
+        dead_port = dead.port;
+        ldh_node_destroy(&dead);
+    }
+    char dead_url[64];
+    snprintf(dead_url, sizeof dead_url, "tcp://127.0.0.1:%u", (unsigned)dead_port);
+    int64_t t0 = ldh_mono_ms();
+    CLI(&r, "--addr", dead_url, "--timeout-ms", "300", "drop", "get", live_hex);
+    int64_t took = ldh_mono_ms() - t0;
+    CLI_STATUS(&r, 3, "no node listening");
+    cr_assert_lt(took, 10000, "--timeout-ms 300 took %lld ms", (long long)took);
+    ldh_cli_free(&r);
+    CLI(&r, "--addr", dead_url, "--timeout-ms", "300", "--json", "order", "place", "--drop",
+        live_hex, "--user", user_hex, "--qty", "1", "--key", "k6", "--pm", "pm_card_ok");
+    CLI_STATUS(&r, 3, "no node listening (order)");
+    ldh_cli_free(&r);
+
+    /* Nothing that was refused changed the node. */
+    ld_drop d;
+    ldh_drop_get(client, &live.id, &d);
+    cr_assert_eq(d.stock.sold, 2);
+    cr_assert_eq(d.stock.reserved, 0);
+    ldh_drop_get(client, &upcoming.id, &d);
+    cr_assert_eq(d.stock.available, 5);
+    ld_client_close(client);
+    ldh_node_stop(&node, LDH_STOP_TIMEOUT_MS);
+    ldh_node_destroy(&node);
+}
