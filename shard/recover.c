@@ -1,0 +1,375 @@
+/*
+ * recover.c -- ld_sm_open()'s rebuild of memory from the store.
+ *
+ * Phase 1 scans every record once (in any order) and decodes it into its pool and index;
+ * nothing is linked yet. Phase 2 links and recomputes all derived state: drop of each
+ * reservation and order, stock, (drop, user) counters, the expiry heap, both FIFOs (sorted by
+ * their persisted seq), and each payment in flight with its IN_PROGRESS key. Every record and
+ * every cross-record rule is checked; anything wrong is LD_ERR_STORAGE (disk input is not
+ * trusted), including more records than the capacities allow.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "record.h"
+#include "sm_int.h"
+
+typedef struct pending_pay {
+    uint32_t pay_idx;
+    ldi_key_id key;
+} pending_pay;
+
+typedef struct recover_ctx {
+    ld_sm *sm;
+    bool have_meta;
+    size_t records;
+    pending_pay *pays;
+    size_t pays_len, pays_cap;
+    char msg[LD_MESSAGE_BYTES_MAX + 1];
+} recover_ctx;
+
+/* Maps pool/table errors of phase 1: capacity exceeded means the store does not fit. */
+static ld_err
+room_err(ld_err err)
+{
+    return err == LD_ERR_NOMEM ? LD_ERR_NOMEM : LD_ERR_STORAGE;
+}
+
+static ld_err
+load_drop(ld_sm *sm, const uint8_t *key, size_t key_len, const uint8_t *val, size_t len)
+{
+    ldi_drop d;
+    uint32_t idx;
+    if (!ldi_rec_drop_decode(key, key_len, val, len, &d))
+        return LD_ERR_STORAGE;
+    ld_err err = ldi_table_reserve(&sm->drop_index, 1);
+    if (err == LD_OK)
+        err = ldi_pool_alloc(&sm->drops, &idx);
+    if (err != LD_OK)
+        return room_err(err);
+    *ldi_drop_at(sm, idx) = d;
+    ldi_table_insert(&sm->drop_index, ldi_table_hash(&d.spec.id, 16), idx);
+    return LD_OK;
+}
+
+static ld_err
+load_order(ld_sm *sm, const uint8_t *key, size_t key_len, const uint8_t *val, size_t len)
+{
+    ld_order_view o;
+    uint32_t idx;
+    if (!ldi_rec_order_decode(key, key_len, val, len, &o))
+        return LD_ERR_STORAGE;
+    ld_err err = ldi_table_reserve(&sm->order_index, 1);
+    if (err == LD_OK)
+        err = ldi_pool_alloc(&sm->orders, &idx);
+    if (err != LD_OK)
+        return room_err(err);
+    *ldi_order_at(sm, idx) = o;
+    ldi_table_insert(&sm->order_index, ldi_table_hash(&o.id, 16), idx);
+    return LD_OK;
+}
+
+static ld_err
+load_key(recover_ctx *ctx, const uint8_t *key, size_t key_len, const uint8_t *val, size_t len)
+{
+    ld_sm *sm = ctx->sm;
+    ldi_idem k;
+    uint32_t idx;
+    if (!ldi_rec_key_decode(key, key_len, val, len, &k, ctx->msg))
+        return LD_ERR_STORAGE;
+    ld_err err = ldi_table_reserve(&sm->key_index, 1);
+    if (err == LD_OK)
+        err = ldi_pool_alloc(&sm->keys, &idx);
+    if (err != LD_OK)
+        return room_err(err);
+    size_t msg_len = strlen(ctx->msg);
+    if (msg_len > 0) {
+        k.message = malloc(msg_len + 1);
+        if (k.message == NULL) {
+            ldi_pool_free(&sm->keys, idx);
+            return LD_ERR_NOMEM;
+        }
+        memcpy(k.message, ctx->msg, msg_len + 1);
+    }
+    k.prev = k.next = LDI_NIL;
+    *ldi_key_at(sm, idx) = k;
+    ldi_table_insert(&sm->key_index, ldi_key_hash(&k.id), idx);
+    return LD_OK;
+}
+
+static ld_err
+pending_push(recover_ctx *ctx, uint32_t pay_idx, const ldi_key_id *key)
+{
+    if (ctx->pays_len == ctx->pays_cap) {
+        size_t cap = ctx->pays_cap ? 2 * ctx->pays_cap : 64;
+        pending_pay *p = realloc(ctx->pays, cap * sizeof *p);
+        if (p == NULL)
+            return LD_ERR_NOMEM;
+        ctx->pays = p;
+        ctx->pays_cap = cap;
+    }
+    ctx->pays[ctx->pays_len++] = (pending_pay){.pay_idx = pay_idx, .key = *key};
+    return LD_OK;
+}
+
+static ld_err
+load_res(recover_ctx *ctx, const uint8_t *key, size_t key_len, const uint8_t *val, size_t len)
+{
+    ld_sm *sm = ctx->sm;
+    ldi_rec_res rec;
+    uint32_t idx, pay_idx = LDI_NIL;
+    if (!ldi_rec_res_decode(key, key_len, val, len, &rec))
+        return LD_ERR_STORAGE;
+    ld_err err = ldi_table_reserve(&sm->res_index, 1);
+    if (err == LD_OK)
+        err = ldi_pool_alloc(&sm->res, &idx);
+    if (err != LD_OK)
+        return room_err(err);
+    if (rec.awaiting_payment) {
+        err = ldi_pool_alloc(&sm->pays, &pay_idx);
+        if (err == LD_OK)
+            err = pending_push(ctx, pay_idx, &rec.key);
+        if (err != LD_OK) {
+            ldi_pool_free(&sm->res, idx);
+            return room_err(err);
+        }
+        ldi_pay *pay = ldi_pay_at(sm, pay_idx);
+        pay->res_idx = idx;
+        pay->key_idx = LDI_NIL;
+        memcpy(pay->payment_method, rec.payment_method, sizeof pay->payment_method);
+    }
+    ldi_res *r = ldi_res_at(sm, idx);
+    *r = rec.res;
+    r->drop_idx = r->heap_pos = r->next = LDI_NIL;
+    r->pay_idx = pay_idx;
+    ldi_table_insert(&sm->res_index, ldi_table_hash(&r->v.id, 16), idx);
+    return LD_OK;
+}
+
+static ld_err
+load_cb(void *arg, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+    recover_ctx *ctx = arg;
+    ld_sm *sm = ctx->sm;
+    if (key_len == 0)
+        return LD_ERR_STORAGE;
+    ctx->records++;
+    switch (((const uint8_t *)key)[0]) {
+    case LDI_REC_META: {
+        ldi_rec_meta meta;
+        if (key_len != 1 || !ldi_rec_meta_decode(val, val_len, &meta))
+            return LD_ERR_STORAGE;
+        sm->applied_op = meta.applied_op;
+        sm->last_ts_ms = meta.last_ts_ms;
+        sm->next_seq = meta.next_seq;
+        ctx->have_meta = true;
+        return LD_OK;
+    }
+    case LDI_REC_DROP:
+        return load_drop(sm, key, key_len, val, val_len);
+    case LDI_REC_ORDER:
+        return load_order(sm, key, key_len, val, val_len);
+    case LDI_REC_KEY:
+        return load_key(ctx, key, key_len, val, val_len);
+    case LDI_REC_RES:
+        return load_res(ctx, key, key_len, val, val_len);
+    default:
+        return LD_ERR_STORAGE;
+    }
+}
+
+/* ---- phase 2 ----------------------------------------------------------------------------- */
+
+typedef struct seq_idx {
+    uint64_t seq;
+    int64_t time_ms;
+    uint32_t idx;
+} seq_idx;
+
+static int
+seq_cmp(const void *a, const void *b)
+{
+    const seq_idx *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq ? 1 : 0;
+}
+
+/* Sorts by seq and checks that seqs are unique, below next_seq, and that times never go back
+ * along them (the FIFOs rely on it). */
+static ld_err
+seq_sort(const ld_sm *sm, seq_idx *v, size_t n)
+{
+    qsort(v, n, sizeof *v, seq_cmp);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].seq == 0 || v[i].seq >= sm->next_seq)
+            return LD_ERR_STORAGE;
+        if (i > 0 && (v[i].seq == v[i - 1].seq || v[i].time_ms < v[i - 1].time_ms))
+            return LD_ERR_STORAGE;
+    }
+    return LD_OK;
+}
+
+/* Adds a reservation's or order's qty to its (drop, user) counters. */
+static ld_err
+ud_add(ld_sm *sm, const ld_id *drop_id, const ld_id *user_id, int64_t reserved, int64_t bought)
+{
+    uint32_t idx;
+    ld_err err = ldi_ud_get(sm, drop_id, user_id, &idx);
+    if (err != LD_OK)
+        return room_err(err);
+    ldi_ud *ud = ldi_ud_at(sm, idx);
+    ud->reserved += reserved;
+    ud->bought += bought;
+    ud->active += reserved > 0 ? 1 : 0;
+    return LD_OK;
+}
+
+/* Checks the order a closed or committed reservation must have. */
+static bool
+res_order_ok(const ld_sm *sm, const ldi_res *r)
+{
+    bool needs_order = r->v.state == LD_RES_COMMITTED ||
+                       (r->origin == LDI_ORIGIN_PLACE_ORDER && r->v.state != LD_RES_ACTIVE);
+    if (r->origin == LDI_ORIGIN_PLACE_ORDER && r->v.state == LD_RES_ACTIVE)
+        return r->pay_idx != LDI_NIL; /* an active place_order always awaits its payment */
+    if (!needs_order)
+        return true;
+    ld_id order_id = ldi_order_id_derive(&r->v.id);
+    uint32_t idx = ldi_order_find(sm, &order_id);
+    if (idx == LDI_NIL)
+        return false;
+    const ld_order_view *o = ldi_order_at(sm, idx);
+    if (r->v.state == LD_RES_COMMITTED)
+        return ld_id_eq(&r->v.order_id, &order_id) && o->status == LD_ORDER_PAID;
+    return o->status == LD_ORDER_FAILED;
+}
+
+static ld_err
+link_res(ld_sm *sm, seq_idx *closed, size_t *closed_len)
+{
+    for (uint32_t i = 0; i < sm->res.high; i++) {
+        if (!ldi_pool_used(&sm->res, i))
+            continue;
+        ldi_res *r = ldi_res_at(sm, i);
+        r->drop_idx = ldi_drop_find(sm, &r->v.drop_id);
+        if (r->drop_idx == LDI_NIL || !res_order_ok(sm, r))
+            return LD_ERR_STORAGE;
+        if (r->v.state != LD_RES_ACTIVE) {
+            closed[(*closed_len)++] = (seq_idx){r->seq, r->closed_at_ms, i};
+            continue;
+        }
+        if (ldi_heap_reserve(sm, 1) != LD_OK)
+            return LD_ERR_NOMEM;
+        ldi_heap_push(sm, i);
+        ld_err err = ud_add(sm, &r->v.drop_id, &r->v.user_id, r->v.qty, 0);
+        if (err != LD_OK)
+            return err;
+        ldi_drop_at(sm, r->drop_idx)->stock.reserved += r->v.qty;
+    }
+    return LD_OK;
+}
+
+static ld_err
+link_orders(ld_sm *sm)
+{
+    for (uint32_t i = 0; i < sm->orders.high; i++) {
+        if (!ldi_pool_used(&sm->orders, i))
+            continue;
+        const ld_order_view *o = ldi_order_at(sm, i);
+        uint32_t drop_idx = ldi_drop_find(sm, &o->drop_id);
+        if (drop_idx == LDI_NIL)
+            return LD_ERR_STORAGE;
+        if (o->status != LD_ORDER_PAID)
+            continue;
+        ld_err err = ud_add(sm, &o->drop_id, &o->user_id, 0, o->qty);
+        if (err != LD_OK)
+            return err;
+        ldi_drop_at(sm, drop_idx)->stock.sold += o->qty;
+    }
+    for (uint32_t i = 0; i < sm->drops.high; i++) {
+        if (!ldi_pool_used(&sm->drops, i))
+            continue;
+        ldi_drop *d = ldi_drop_at(sm, i);
+        d->stock.available = d->spec.initial_stock - d->stock.reserved - d->stock.sold;
+        if (d->stock.available < 0)
+            return LD_ERR_STORAGE; /* the records oversell: refuse to run on them */
+    }
+    return LD_OK;
+}
+
+static ld_err
+link_keys(ld_sm *sm, seq_idx *v)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < sm->keys.high; i++)
+        if (ldi_pool_used(&sm->keys, i))
+            v[n++] = (seq_idx){ldi_key_at(sm, i)->seq, ldi_key_at(sm, i)->created_at_ms, i};
+    ld_err err = seq_sort(sm, v, n);
+    for (size_t i = 0; err == LD_OK && i < n; i++)
+        ldi_key_fifo_append(sm, v[i].idx);
+    return err;
+}
+
+static ld_err
+link_pays(ld_sm *sm, const recover_ctx *ctx)
+{
+    size_t in_progress = 0;
+    for (uint32_t i = 0; i < sm->keys.high; i++)
+        if (ldi_pool_used(&sm->keys, i) && ldi_key_at(sm, i)->status == LDI_KEY_IN_PROGRESS)
+            in_progress++;
+    if (in_progress != ctx->pays_len)
+        return LD_ERR_STORAGE;
+    uint8_t *linked = calloc(sm->keys.high ? sm->keys.high : 1, 1);
+    if (linked == NULL)
+        return LD_ERR_NOMEM;
+    ld_err err = LD_OK;
+    for (size_t i = 0; err == LD_OK && i < ctx->pays_len; i++) {
+        uint32_t key_idx = ldi_key_find(sm, &ctx->pays[i].key);
+        if (key_idx == LDI_NIL || ldi_key_at(sm, key_idx)->status != LDI_KEY_IN_PROGRESS ||
+            linked[key_idx]) {
+            err = LD_ERR_STORAGE;
+            break;
+        }
+        linked[key_idx] = 1;
+        ldi_pay_at(sm, ctx->pays[i].pay_idx)->key_idx = key_idx;
+    }
+    free(linked);
+    return err;
+}
+
+static ld_err
+link_all(ld_sm *sm, const recover_ctx *ctx)
+{
+    size_t n = sm->res.live > sm->keys.live ? sm->res.live : sm->keys.live;
+    seq_idx *v = malloc((n ? n : 1) * sizeof *v);
+    if (v == NULL)
+        return LD_ERR_NOMEM;
+    size_t closed_len = 0;
+    ld_err err = link_res(sm, v, &closed_len);
+    if (err == LD_OK)
+        err = seq_sort(sm, v, closed_len);
+    for (size_t i = 0; err == LD_OK && i < closed_len; i++)
+        ldi_closed_append(sm, v[i].idx);
+    if (err == LD_OK)
+        err = link_orders(sm);
+    if (err == LD_OK)
+        err = link_keys(sm, v);
+    if (err == LD_OK)
+        err = link_pays(sm, ctx);
+    free(v);
+    return err;
+}
+
+ld_err
+ldi_recover(ld_sm *sm)
+{
+    recover_ctx ctx = {.sm = sm};
+    ld_err err = sm->store->ops->scan(sm->store->impl, "", 0, load_cb, &ctx);
+    if (err == LD_OK && !ctx.have_meta && ctx.records > 0)
+        err = LD_ERR_STORAGE;
+    if (err == LD_OK)
+        err = link_all(sm, &ctx);
+    free(ctx.pays);
+    if (err != LD_OK && err != LD_ERR_NOMEM)
+        err = LD_ERR_STORAGE;
+    return err;
+}

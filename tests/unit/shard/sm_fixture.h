@@ -1,0 +1,212 @@
+/*
+ * sm_fixture.h -- helpers shared by the state machine's unit tests: a state machine over an
+ * in-memory store, op builders and one-op batches. Header-only (static functions) because every
+ * test file is its own executable.
+ */
+#ifndef LD_TEST_SM_FIXTURE_H
+#define LD_TEST_SM_FIXTURE_H
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sm.h"
+#include "sm_int.h"
+#include "store.h"
+
+#define T0 1700000000000LL /* a batch time in 2023 */
+#define HOUR_MS 3600000LL
+#define DAY_MS 86400000LL
+
+typedef struct fx {
+    ld_store_mem *mem;
+    ld_store store;
+    ld_sm *sm;
+    int64_t ts;
+    bool has_caps;
+    ldi_sm_caps caps;
+} fx;
+
+static inline ld_id
+id_n(uint32_t n)
+{
+    ld_id id;
+    memset(&id, 0, sizeof id);
+    id.bytes[0] = 0xAB;
+    for (int i = 0; i < 4; i++)
+        id.bytes[12 + i] = (uint8_t)(n >> (24 - 8 * i));
+    return id;
+}
+
+static inline void
+fx_open_sm(fx *f)
+{
+    ld_err err = f->has_caps ? ldi_sm_open_with_caps(&f->store, &f->caps, &f->sm)
+                             : ld_sm_open(&f->store, &f->sm);
+    cr_assert_eq(err, LD_OK, "open: %s", ld_err_name(err));
+}
+
+static inline void
+fx_init(fx *f, const ldi_sm_caps *caps)
+{
+    memset(f, 0, sizeof *f);
+    cr_assert_eq(ld_store_mem_alloc(&f->mem), LD_OK);
+    f->store = ld_store_mem_store(f->mem);
+    if (caps != NULL) {
+        f->has_caps = true;
+        f->caps = *caps;
+    }
+    fx_open_sm(f);
+    f->ts = T0;
+}
+
+static inline void
+fx_fini(fx *f)
+{
+    ld_sm_free(f->sm);
+    ld_store_mem_free(f->mem);
+}
+
+/* Syncs the store and opens a fresh state machine on it (a clean restart). */
+static inline void
+fx_restart(fx *f)
+{
+    ld_store_mem_sync(f->mem);
+    ld_sm_free(f->sm);
+    fx_open_sm(f);
+}
+
+static inline void
+fx_batch(fx *f, int64_t ts, const ld_op *ops, size_t n, ld_result *out)
+{
+    if (ts > f->ts)
+        f->ts = ts;
+    ld_sm_apply(f->sm, ld_sm_applied_op(f->sm) + 1, f->ts, ops, n, out);
+}
+
+static inline ld_result
+fx_apply(fx *f, int64_t ts, ld_op op)
+{
+    ld_result res;
+    fx_batch(f, ts, &op, 1, &res);
+    return res;
+}
+
+static inline ld_result
+fx_read(fx *f, int64_t now, ld_op op)
+{
+    ld_result res;
+    ld_sm_read(f->sm, now, &op, &res);
+    return res;
+}
+
+static inline ld_op
+op_create(ld_id id, int64_t starts, int64_t ends, int64_t stock, int64_t max_per_user)
+{
+    ld_op op;
+    memset(&op, 0, sizeof op);
+    op.type = LD_OP_CREATE_DROP;
+    ld_op_create_drop *c = &op.u.create_drop;
+    c->id = id;
+    c->product.creator_id = id_n(0xC0FFEE);
+    snprintf(c->product.title, sizeof c->product.title, "Sneaker drop");
+    c->product.price_minor = 1999;
+    memcpy(c->product.currency, "EUR", 4);
+    c->product.tags_count = 2;
+    snprintf(c->product.tags[0], sizeof c->product.tags[0], "shoes");
+    snprintf(c->product.tags[1], sizeof c->product.tags[1], "limited");
+    c->starts_at_ms = starts;
+    c->ends_at_ms = ends;
+    c->initial_stock = stock;
+    c->low_stock_threshold = 0;
+    c->max_per_user = max_per_user;
+    c->reservation_ttl_ms = LD_RESERVATION_TTL_MS_DEFAULT;
+    return op;
+}
+
+static inline ld_op
+op_reserve(ld_id drop, ld_id user, int64_t qty, const char *key)
+{
+    ld_op op;
+    memset(&op, 0, sizeof op);
+    op.type = LD_OP_RESERVE;
+    op.u.reserve.drop_id = drop;
+    op.u.reserve.user_id = user;
+    op.u.reserve.qty = qty;
+    snprintf(op.u.reserve.idempotency_key, sizeof op.u.reserve.idempotency_key, "%s", key);
+    return op;
+}
+
+static inline ld_op
+op_place(ld_id drop, ld_id user, int64_t qty, const char *key, const char *method)
+{
+    ld_op op = op_reserve(drop, user, qty, key);
+    op.type = LD_OP_PLACE_ORDER;
+    snprintf(op.u.reserve.payment_method, sizeof op.u.reserve.payment_method, "%s", method);
+    return op;
+}
+
+static inline ld_op
+op_commit(ld_id res_id, const char *ref)
+{
+    ld_op op;
+    memset(&op, 0, sizeof op);
+    op.type = LD_OP_COMMIT;
+    op.u.commit.reservation_id = res_id;
+    snprintf(op.u.commit.payment_ref, sizeof op.u.commit.payment_ref, "%s", ref);
+    return op;
+}
+
+static inline ld_op
+op_id(ld_op_type type, ld_id id)
+{
+    ld_op op;
+    memset(&op, 0, sizeof op);
+    op.type = type;
+    op.u.id = id;
+    return op;
+}
+
+static inline ld_op
+op_finish(ld_id res_id, bool approved, const char *ref)
+{
+    ld_op op;
+    memset(&op, 0, sizeof op);
+    op.type = LD_OP_FINISH_ORDER;
+    op.u.finish.reservation_id = res_id;
+    op.u.finish.approved = approved;
+    snprintf(op.u.finish.payment_ref, sizeof op.u.finish.payment_ref, "%s", ref);
+    return op;
+}
+
+static inline ld_op
+op_tick(void)
+{
+    ld_op op;
+    memset(&op, 0, sizeof op);
+    op.type = LD_OP_TICK;
+    return op;
+}
+
+/* Creates a live drop (T0 - 1 h .. T0 + 1 day) and asserts success. */
+static inline void
+fx_live_drop(fx *f, ld_id id, int64_t stock, int64_t max_per_user)
+{
+    ld_result r = fx_apply(f, f->ts, op_create(id, T0 - HOUR_MS, T0 + DAY_MS, stock, max_per_user));
+    cr_assert_eq(r.code, LD_OK, "create: %s %s", ld_err_name(r.code), r.message);
+}
+
+static inline ld_stock
+fx_stock(fx *f, ld_id drop)
+{
+    ld_result r = fx_read(f, f->ts, op_id(LD_OP_GET_DROP, drop));
+    cr_assert_eq(r.code, LD_OK);
+    return r.u.drop.stock;
+}
+
+/* Asserts a result code, printing the names and message on failure. */
+#define assert_code(res, want)                                                                     \
+    cr_assert_eq((res).code, (want), "got %s (%s), want %s", ld_err_name((res).code),              \
+                 (res).message, ld_err_name(want))
+
+#endif /* LD_TEST_SM_FIXTURE_H */
