@@ -44,6 +44,7 @@ typedef struct storm_shared {
 
 typedef struct storm_thread {
     pthread_t tid;
+    bool joined;
     storm_shared *sh;
     int index;
     uint64_t seed;
@@ -197,9 +198,11 @@ storm_watch(ld_client *client, storm_shared *sh, storm_thread *threads, char *fa
     for (;;) {
         bool all_done = true;
         for (int i = 0; i < STORM_THREADS; i++) {
+            if (threads[i].joined)
+                continue;
             if (pthread_tryjoin_np(threads[i].tid, NULL) == 0)
-                threads[i].tid = 0;
-            if (threads[i].tid)
+                threads[i].joined = true;
+            else
                 all_done = false;
         }
         if (all_done)
