@@ -209,4 +209,101 @@ fx_stock(fx *f, ld_id drop)
     cr_assert_eq((res).code, (want), "got %s (%s), want %s", ld_err_name((res).code),              \
                  (res).message, ld_err_name(want))
 
+/* ---- random workload (seeded PRNG in the test, never in shard/) --------------------------- */
+
+typedef struct wl {
+    uint64_t rng;
+    uint32_t drops;     /* drops created so far: ids id_n(1000 + i) */
+    ld_id res_ids[512]; /* reservation ids seen in results, a ring */
+    uint32_t res_count;
+    uint32_t key_counter;
+    uint64_t ops_applied;
+} wl;
+
+static inline uint64_t
+wl_next(wl *w)
+{
+    /* xorshift64* */
+    w->rng ^= w->rng >> 12;
+    w->rng ^= w->rng << 25;
+    w->rng ^= w->rng >> 27;
+    return w->rng * 2685821657736338717ull;
+}
+
+static inline uint32_t
+wl_below(wl *w, uint32_t n)
+{
+    return (uint32_t)(wl_next(w) % n);
+}
+
+static inline ld_id
+wl_res_id(wl *w)
+{
+    if (w->res_count == 0 || wl_below(w, 20) == 0)
+        return id_n(0xDEAD0000u + wl_below(w, 4)); /* unknown reservation */
+    uint32_t n = w->res_count < 512 ? w->res_count : 512;
+    return w->res_ids[wl_below(w, n)];
+}
+
+/* One random write op over a small world: few drops and users, so limits and sold-outs hit. */
+static inline ld_op
+wl_op(wl *w, int64_t ts)
+{
+    uint32_t kind = wl_below(w, 100);
+    if (w->drops == 0 || kind < 2) {
+        uint32_t n = w->drops++;
+        int64_t stock = 1 + wl_below(w, 60);
+        ld_op op = op_create(id_n(1000 + n), ts - HOUR_MS, ts + 30 * DAY_MS, stock,
+                             wl_below(w, 3) == 0 ? 0 : 1 + wl_below(w, 12));
+        op.u.create_drop.reservation_ttl_ms = LD_RESERVATION_TTL_MS_MIN * (1 + wl_below(w, 120));
+        return op;
+    }
+    ld_id drop = id_n(1000 + wl_below(w, w->drops + 1)); /* sometimes an unknown drop */
+    ld_id user = id_n(50 + wl_below(w, 12));
+    char key[32];
+    /* Keys repeat often enough to exercise replays and reuse. */
+    snprintf(key, sizeof key, "k%u", wl_below(w, 3) == 0 ? wl_below(w, 40) : w->key_counter++);
+    int64_t qty = 1 + wl_below(w, 4);
+    if (kind < 40)
+        return op_reserve(drop, user, qty, key);
+    if (kind < 55)
+        return op_place(drop, user, qty, key, "pm_card_ok");
+    if (kind < 70)
+        return op_commit(wl_res_id(w), "ch_x");
+    if (kind < 80)
+        return op_id(LD_OP_RELEASE, wl_res_id(w));
+    if (kind < 92)
+        return op_finish(wl_res_id(w), wl_below(w, 3) != 0, "pay_x");
+    return op_tick();
+}
+
+static inline void
+wl_note(wl *w, const ld_result *r)
+{
+    if (r->kind == LD_RESULT_RESERVATION)
+        w->res_ids[w->res_count++ % 512] = r->u.reservation.id;
+}
+
+/* Applies `batches` random batches of 1..max_ops ops; time moves 0..90 s per batch, sometimes
+ * hours or a day (retention and key expiry). Checks P1 on every result that shows a drop. */
+static inline void
+wl_run(fx *f, wl *w, uint32_t batches, uint32_t max_ops)
+{
+    ld_op ops[64];
+    ld_result res[64];
+    cr_assert(max_ops <= 64);
+    for (uint32_t b = 0; b < batches; b++) {
+        uint32_t step = wl_below(w, 50);
+        int64_t dt = step == 0 ? DAY_MS / 2 : step == 1 ? 3 * HOUR_MS : wl_below(w, 90000);
+        int64_t ts = f->ts + dt;
+        uint32_t n = 1 + wl_below(w, max_ops);
+        for (uint32_t i = 0; i < n; i++)
+            ops[i] = wl_op(w, ts);
+        fx_batch(f, ts, ops, n, res);
+        for (uint32_t i = 0; i < n; i++)
+            wl_note(w, &res[i]);
+        w->ops_applied += n;
+    }
+}
+
 #endif /* LD_TEST_SM_FIXTURE_H */
