@@ -383,7 +383,8 @@ reserve_room(ld_sm *sm, const ld_op *op, ld_result *res)
     if (ldi_pool_full(&sm->res))
         ldi_res_delete(sm, sm->closed_head);
     LDI_MUST(ldi_table_reserve(&sm->res_index, 1));
-    LDI_MUST(ldi_table_reserve(&sm->ud_index, 1));
+    if (ldi_ud_find(sm, &r->drop_id, &r->user_id) == LDI_NIL)
+        LDI_MUST(ldi_table_reserve(&sm->ud_index, 1));
     LDI_MUST(ldi_heap_reserve(sm, 1));
     return true;
 }

@@ -209,6 +209,58 @@ fx_stock(fx *f, ld_id drop)
     cr_assert_eq((res).code, (want), "got %s (%s), want %s", ld_err_name((res).code),              \
                  (res).message, ld_err_name(want))
 
+static inline ld_err
+fx_copy_cb(void *arg, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+    ld_store *dst = arg;
+    dst->ops->put(dst->impl, key, key_len, val, val_len);
+    return LD_OK;
+}
+
+/* Opens `dst` as a new replica started from a copy of src's durable records. */
+static inline void
+fx_clone(fx *src, fx *dst)
+{
+    memset(dst, 0, sizeof *dst);
+    cr_assert_eq(ld_store_mem_alloc(&dst->mem), LD_OK);
+    dst->store = ld_store_mem_store(dst->mem);
+    cr_assert_eq(src->store.ops->scan(src->store.impl, "", 0, fx_copy_cb, &dst->store), LD_OK);
+    ld_store_mem_sync(dst->mem);
+    dst->has_caps = src->has_caps;
+    dst->caps = src->caps;
+    fx_open_sm(dst);
+    dst->ts = src->ts;
+}
+
+/* Replaces (or adds) one durable record of the store. */
+static inline void
+fx_store_put(fx *f, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+    f->store.ops->put(f->store.impl, key, key_len, val, val_len);
+    ld_store_mem_sync(f->mem);
+}
+
+static inline void
+fx_store_del(fx *f, const void *key, size_t key_len)
+{
+    f->store.ops->del(f->store.impl, key, key_len);
+    ld_store_mem_sync(f->mem);
+}
+
+/* Opens a second state machine on f's store and returns its open result (freeing it). */
+static inline ld_err
+fx_try_open(fx *f)
+{
+    ld_sm *sm = NULL;
+    ld_err err =
+        f->has_caps ? ldi_sm_open_with_caps(&f->store, &f->caps, &sm) : ld_sm_open(&f->store, &sm);
+    if (err == LD_OK)
+        ld_sm_free(sm);
+    else
+        cr_assert_null(sm);
+    return err;
+}
+
 /* ---- random workload (seeded PRNG in the test, never in shard/) --------------------------- */
 
 typedef struct wl {
