@@ -1,0 +1,146 @@
+/*
+ * test_store_mem.c -- the in-memory store (shard/store_mem.c): ordering, prefix scans,
+ * pending vs durable writes, crash and fault injection.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "store.h"
+
+typedef struct seen {
+    char keys[16][16];
+    char vals[16][16];
+    size_t n;
+    size_t stop_after;
+} seen;
+
+static ld_err
+collect(void *arg, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+    seen *s = arg;
+    cr_assert_lt(s->n, 16);
+    memcpy(s->keys[s->n], key, key_len);
+    s->keys[s->n][key_len] = '\0';
+    memcpy(s->vals[s->n], val, val_len);
+    s->vals[s->n][val_len] = '\0';
+    s->n++;
+    return s->stop_after && s->n == s->stop_after ? LD_ERR_INTERNAL : LD_OK;
+}
+
+static void
+put(ld_store *st, const char *k, const char *v)
+{
+    st->ops->put(st->impl, k, strlen(k), v, strlen(v));
+}
+
+Test(store_mem, pending_writes_are_invisible_until_sync)
+{
+    /* Goal: put and del are pending (scan sees durable records only) until sync. Method: put,
+     * scan, sync, scan; del, scan, sync, scan. */
+    ld_store_mem *mem;
+    cr_assert_eq(ld_store_mem_alloc(&mem), LD_OK);
+    ld_store st = ld_store_mem_store(mem);
+    put(&st, "a", "1");
+    seen s = {0};
+    cr_assert_eq(st.ops->scan(st.impl, "", 0, collect, &s), LD_OK);
+    cr_assert_eq(s.n, 0);
+    ld_store_mem_sync(mem);
+    cr_assert_eq(ld_store_mem_count(mem), 1);
+    st.ops->del(st.impl, "a", 1);
+    cr_assert_eq(ld_store_mem_count(mem), 1);
+    ld_store_mem_sync(mem);
+    cr_assert_eq(ld_store_mem_count(mem), 0);
+    ld_store_mem_free(mem);
+}
+
+Test(store_mem, scan_is_sorted_and_prefix_bounded)
+{
+    /* Goal: scan visits records in byte order (shorter first on a common prefix) and only those
+     * with the prefix; later writes to a key win. Method: unsorted puts, overwrite, scans. */
+    ld_store_mem *mem;
+    cr_assert_eq(ld_store_mem_alloc(&mem), LD_OK);
+    ld_store st = ld_store_mem_store(mem);
+    put(&st, "b2", "x");
+    put(&st, "a", "1");
+    put(&st, "b", "2");
+    put(&st, "b1", "3");
+    put(&st, "c", "4");
+    put(&st, "b2", "5");
+    ld_store_mem_sync(mem);
+    seen s = {0};
+    cr_assert_eq(st.ops->scan(st.impl, "", 0, collect, &s), LD_OK);
+    cr_assert_eq(s.n, 5);
+    const char *want[] = {"a", "b", "b1", "b2", "c"};
+    for (int i = 0; i < 5; i++)
+        cr_assert_str_eq(s.keys[i], want[i]);
+    cr_assert_str_eq(s.vals[3], "5");
+    seen p = {0};
+    cr_assert_eq(st.ops->scan(st.impl, "b", 1, collect, &p), LD_OK);
+    cr_assert_eq(p.n, 3);
+    seen none = {0};
+    cr_assert_eq(st.ops->scan(st.impl, "bz", 2, collect, &none), LD_OK);
+    cr_assert_eq(none.n, 0);
+    seen stop = {.stop_after = 2};
+    cr_assert_eq(st.ops->scan(st.impl, "", 0, collect, &stop), LD_ERR_INTERNAL);
+    cr_assert_eq(stop.n, 2);
+    ld_store_mem_free(mem);
+}
+
+Test(store_mem, crash_drops_pending_in_order)
+{
+    /* Goal: a crash drops every pending write and keeps the durable ones; pending writes apply
+     * in order at sync (put then del of one key deletes it). Method: mixed sequence. */
+    ld_store_mem *mem;
+    cr_assert_eq(ld_store_mem_alloc(&mem), LD_OK);
+    ld_store st = ld_store_mem_store(mem);
+    put(&st, "keep", "1");
+    ld_store_mem_sync(mem);
+    put(&st, "lost", "2");
+    st.ops->del(st.impl, "keep", 4);
+    ld_store_mem_crash(mem);
+    ld_store_mem_sync(mem);
+    seen s = {0};
+    st.ops->scan(st.impl, "", 0, collect, &s);
+    cr_assert_eq(s.n, 1);
+    cr_assert_str_eq(s.keys[0], "keep");
+    put(&st, "x", "1");
+    st.ops->del(st.impl, "x", 1);
+    st.ops->del(st.impl, "never", 5);
+    ld_store_mem_sync(mem);
+    cr_assert_eq(ld_store_mem_count(mem), 1);
+    put(&st, "pending-at-free", "1"); /* freed with the store, no leak */
+    ld_store_mem_free(mem);
+}
+
+Test(store_mem, fail_scan_is_one_shot)
+{
+    /* Goal: fail_scan makes the next scan return the error after `after` records, once; LD_OK
+     * disarms it. Method: three records, fail after 2, after 0, after 3 (= at the end). */
+    ld_store_mem *mem;
+    cr_assert_eq(ld_store_mem_alloc(&mem), LD_OK);
+    ld_store st = ld_store_mem_store(mem);
+    put(&st, "a", "1");
+    put(&st, "b", "2");
+    put(&st, "c", "3");
+    ld_store_mem_sync(mem);
+    ld_store_mem_fail_scan(mem, 2, LD_ERR_STORAGE);
+    seen s = {0};
+    cr_assert_eq(st.ops->scan(st.impl, "", 0, collect, &s), LD_ERR_STORAGE);
+    cr_assert_eq(s.n, 2);
+    seen s2 = {0};
+    cr_assert_eq(st.ops->scan(st.impl, "", 0, collect, &s2), LD_OK);
+    cr_assert_eq(s2.n, 3);
+    ld_store_mem_fail_scan(mem, 0, LD_ERR_STORAGE);
+    seen s3 = {0};
+    cr_assert_eq(st.ops->scan(st.impl, "", 0, collect, &s3), LD_ERR_STORAGE);
+    cr_assert_eq(s3.n, 0);
+    ld_store_mem_fail_scan(mem, 3, LD_ERR_STORAGE);
+    seen s4 = {0};
+    cr_assert_eq(st.ops->scan(st.impl, "", 0, collect, &s4), LD_ERR_STORAGE);
+    cr_assert_eq(s4.n, 3);
+    ld_store_mem_fail_scan(mem, 0, LD_ERR_STORAGE);
+    ld_store_mem_fail_scan(mem, 0, LD_OK);
+    seen s5 = {0};
+    cr_assert_eq(st.ops->scan(st.impl, "", 0, collect, &s5), LD_OK);
+    ld_store_mem_free(mem);
+}
