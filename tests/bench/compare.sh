@@ -132,14 +132,14 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; els
 echo
 echo "livedrop vs PostgreSQL hot row: $CLIENTS clients, $DURATION_S s each, $(nproc) cores," \
     "everything fsync'd before it is acknowledged"
-printf '%-34s %12s %10s %10s %14s %7s\n' "system / operation" "ops/s" "p50 ms" "p99 ms" \
+printf '%-36s %12s %10s %10s %14s %7s\n' "system / operation" "ops/s" "p50 ms" "p99 ms" \
     "vs PostgreSQL" "check"
-printf '%-34s %12.0f %10s %10s %14s %7s\n' "livedrop reserve" "${OPS[reserve]}" \
+printf '%-36s %12.0f %10s %10s %14s %7s\n' "livedrop reserve" "${OPS[reserve]}" \
     "${P50[reserve]}" "${P99[reserve]}" "$(ratio "${OPS[reserve]}" "$PG_TPS")" "${CHECK[reserve]}"
-printf '%-34s %12.0f %10s %10s %14s %7s\n' "livedrop order (reserve+pay+commit)" \
+printf '%-36s %12.0f %10s %10s %14s %7s\n' "livedrop order (reserve+pay+commit)" \
     "${OPS[order]}" "${P50[order]}" "${P99[order]}" "$(ratio "${OPS[order]}" "$PG_TPS")" \
     "${CHECK[order]}"
-printf '%-34s %12.0f %10s %10s %14s %7s\n' "PostgreSQL 15 UPDATE+INSERT order" "$PG_TPS" \
+printf '%-36s %12.0f %10s %10s %14s %7s\n' "PostgreSQL 15 UPDATE+INSERT order" "$PG_TPS" \
     "$PG_P50" "$PG_P99" "1.0x" "ok"
 echo "(ratio = ops/s of the row / PostgreSQL orders/s; p99 ratio PostgreSQL/livedrop order:" \
     "$(ratio "$PG_P99" "${P99[order]}"))"
