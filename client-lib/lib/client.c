@@ -84,8 +84,9 @@ struct ld_client {
     uint32_t queued;
     uint64_t next_seq;
     uint64_t next_request_id;
-    uint32_t callers; /* threads inside ldi_client_call */
-    uint32_t packers; /* slots taken but not yet handed to nng_ctx_send */
+    uint32_t callers;       /* threads inside ldi_client_call */
+    uint32_t packers;       /* slots taken but not yet handed to nng_ctx_send */
+    uint32_t payment_slots; /* slots carrying a payment message */
     bool closed;
     ld_client_stats stats;
     atomic_bool connected_ever;
@@ -190,14 +191,25 @@ queue_remove(call_queue *q, ldi_call *call)
     call->next = call->prev = NULL;
 }
 
-/* The class whose oldest queued call waits longest, or -1 when nothing waits. */
+/* May a context take a message of class k now? Payment messages may hold a context for
+ * seconds (the reply waits for the provider), so they never take the last free one: reads and
+ * reserves keep a way through. */
+static bool
+class_allowed(const ld_client *c, int k)
+{
+    return k != LDI_CLASS_PAYMENT || c->inflight_max == 1 || c->payment_slots + 1 < c->inflight_max;
+}
+
+/* The class whose oldest queued call waits longest among those allowed now, or -1. */
 static int
 oldest_class(const ld_client *c)
 {
     int best = -1;
     for (int k = 0; k < LDI_CLASSES; k++) {
         const ldi_call *h = c->queues[k].head;
-        if (h != NULL && (best < 0 || h->seq < c->queues[best].head->seq))
+        if (h == NULL || !class_allowed(c, k))
+            continue;
+        if (best < 0 || h->seq < c->queues[best].head->seq)
             best = k;
     }
     return best;
@@ -211,6 +223,17 @@ field_len(size_t body_len)
     for (size_t v = body_len; v >= 0x80; v >>= 7)
         n++;
     return n + body_len;
+}
+
+/* The slot's message is over: it no longer counts as a payment message. */
+static void
+slot_end_locked(ld_client *c, ldi_slot *slot)
+{
+    if (slot->phase != SLOT_IDLE && slot->cls == LDI_CLASS_PAYMENT) {
+        LD_ASSERT(c->payment_slots > 0);
+        c->payment_slots--;
+    }
+    slot->phase = SLOT_IDLE;
 }
 
 /* Takes `slot` (free, already unlinked from the free list) and fills it with queued calls of
@@ -245,6 +268,8 @@ slot_take_locked(ld_client *c, ldi_slot *slot)
             slot->deadline_ns = call->deadline_ns;
     }
     slot->phase = SLOT_SENDING;
+    if (slot->cls == LDI_CLASS_PAYMENT)
+        c->payment_slots++;
     c->packers++;
 }
 
@@ -252,7 +277,7 @@ slot_take_locked(ld_client *c, ldi_slot *slot)
 static ldi_slot *
 take_work_locked(ld_client *c)
 {
-    if (c->closed || c->free_slots == NULL || c->queued == 0)
+    if (c->closed || c->free_slots == NULL || c->queued == 0 || oldest_class(c) < 0)
         return NULL;
     ldi_slot *slot = c->free_slots;
     c->free_slots = slot->next_free;
@@ -264,7 +289,7 @@ take_work_locked(ld_client *c)
 static void
 slot_release_locked(ld_client *c, ldi_slot *slot)
 {
-    slot->phase = SLOT_IDLE;
+    slot_end_locked(c, slot);
     slot->count = 0;
     slot->next_free = c->free_slots;
     c->free_slots = slot;
@@ -445,9 +470,9 @@ slot_finish(ldi_slot *slot, ld_err env, nng_msg *msg)
     for (uint32_t i = 0; i < slot->count; i++)
         if (slot->calls[i] != NULL)
             call_done_locked(slot->calls[i], LD_OK, false);
-    slot->phase = SLOT_IDLE;
+    slot_end_locked(c, slot);
     ldi_slot *next = NULL;
-    if (!c->closed && c->queued > 0) {
+    if (!c->closed && c->queued > 0 && oldest_class(c) >= 0) {
         slot_take_locked(c, slot);
         next = slot;
     } else {
