@@ -317,7 +317,8 @@ ldi_res_delete(ld_sm *sm, uint32_t res_idx)
 
 /* The business checks of a reserve; on refusal fills res and returns false. */
 static bool
-reserve_allowed(ld_sm *sm, const ld_op *op, uint32_t *drop_idx_out, ld_result *res)
+reserve_allowed(ld_sm *sm, const ld_op *op, uint32_t *drop_idx_out, uint32_t *ud_idx_out,
+                ld_result *res)
 {
     const ld_op_reserve *r = &op->u.reserve;
     const char *name = ld_op_name(op->type);
@@ -357,20 +358,20 @@ reserve_allowed(ld_sm *sm, const ld_op *op, uint32_t *drop_idx_out, ld_result *r
         return false;
     }
     *drop_idx_out = drop_idx;
+    *ud_idx_out = ud_idx;
     return true;
 }
 
 /* Makes room for one more reservation (and its counters, payment and order); evicts the oldest
  * retained reservation if the table is full. On refusal fills res (CAPACITY) and returns false. */
 static bool
-reserve_room(ld_sm *sm, const ld_op *op, ld_result *res)
+reserve_room(ld_sm *sm, const ld_op *op, uint32_t ud_idx, ld_result *res)
 {
-    const ld_op_reserve *r = &op->u.reserve;
     const char *name = ld_op_name(op->type);
     const char *what = NULL;
     if (ldi_pool_full(&sm->res) && sm->closed_head == LDI_NIL)
         what = "reservations";
-    else if (ldi_ud_find(sm, &r->drop_id, &r->user_id) == LDI_NIL && ldi_pool_full(&sm->uds))
+    else if (ud_idx == LDI_NIL && ldi_pool_full(&sm->uds))
         what = "(drop, user) counters";
     else if (op->type == LD_OP_PLACE_ORDER && ldi_pool_full(&sm->pays))
         what = "payments in flight";
@@ -383,7 +384,7 @@ reserve_room(ld_sm *sm, const ld_op *op, ld_result *res)
     if (ldi_pool_full(&sm->res))
         ldi_res_delete(sm, sm->closed_head);
     LDI_MUST(ldi_table_reserve(&sm->res_index, 1));
-    if (ldi_ud_find(sm, &r->drop_id, &r->user_id) == LDI_NIL)
+    if (ud_idx == LDI_NIL)
         LDI_MUST(ldi_table_reserve(&sm->ud_index, 1));
     LDI_MUST(ldi_heap_reserve(sm, 1));
     return true;
@@ -391,14 +392,16 @@ reserve_room(ld_sm *sm, const ld_op *op, ld_result *res)
 
 /* Creates the reservation (stock moves from available to reserved) and returns its index. */
 static uint32_t
-res_open(ld_sm *sm, const ld_op *op, uint32_t drop_idx, const ld_id *id)
+res_open(ld_sm *sm, const ld_op *op, uint32_t drop_idx, uint32_t ud_idx, const ld_id *id)
 {
     const ld_op_reserve *rq = &op->u.reserve;
     ldi_drop *d = ldi_drop_at(sm, drop_idx);
-    uint32_t idx, ud_idx;
+    uint32_t idx;
     LDI_MUST(ldi_pool_alloc(&sm->res, &idx));
-    ld_err err = ldi_ud_get(sm, &rq->drop_id, &rq->user_id, &ud_idx);
-    LD_ASSERT(err == LD_OK); /* reserve_room() checked */
+    if (ud_idx == LDI_NIL) {
+        ld_err err = ldi_ud_get(sm, &rq->drop_id, &rq->user_id, &ud_idx);
+        LD_ASSERT(err == LD_OK); /* reserve_room() made room */
+    }
     ldi_res *r = ldi_res_at(sm, idx);
     r->v.id = *id;
     r->v.drop_id = rq->drop_id;
@@ -460,7 +463,8 @@ ldi_reserve(ld_sm *sm, const ld_op *op, ld_result *res)
     uint8_t hash[16];
     ldi_key_id_of(rq, &key_id);
     ldi_request_hash(op, hash);
-    uint32_t key_idx = ldi_key_lookup(sm, &key_id);
+    uint64_t key_hash;
+    uint32_t key_idx = ldi_key_lookup(sm, &key_id, &key_hash);
     if (key_idx != LDI_NIL) {
         const ldi_idem *k = ldi_key_at(sm, key_idx);
         if (memcmp(k->req_hash, hash, sizeof hash) != 0)
@@ -476,9 +480,9 @@ ldi_reserve(ld_sm *sm, const ld_op *op, ld_result *res)
         ld_result_fail(res, LD_ERR_CAPACITY, "%s: the shard holds its maximum of keys", name);
         return;
     }
-    uint32_t drop_idx;
-    if (!reserve_allowed(sm, op, &drop_idx, res)) {
-        ldi_key_create(sm, &key_id, hash, LDI_KEY_DONE, res);
+    uint32_t drop_idx, ud_idx;
+    if (!reserve_allowed(sm, op, &drop_idx, &ud_idx, res)) {
+        ldi_key_create(sm, &key_id, key_hash, hash, LDI_KEY_DONE, res);
         return;
     }
     ld_id id = ldi_res_id_derive(sm->cur_op, sm->cur_index);
@@ -486,16 +490,16 @@ ldi_reserve(ld_sm *sm, const ld_op *op, ld_result *res)
         ld_result_fail(res, LD_ERR_INTERNAL, "%s: derived reservation id collides", name);
         return;
     }
-    if (!reserve_room(sm, op, res))
+    if (!reserve_room(sm, op, ud_idx, res))
         return;
-    uint32_t res_idx = res_open(sm, op, drop_idx, &id);
+    uint32_t res_idx = res_open(sm, op, drop_idx, ud_idx, &id);
     if (op->type == LD_OP_RESERVE) {
         res->code = LD_OK;
         res->kind = LD_RESULT_RESERVATION;
         ldi_res_view(ldi_res_at(sm, res_idx), &res->u.reservation);
-        ldi_key_create(sm, &key_id, hash, LDI_KEY_DONE, res);
+        ldi_key_create(sm, &key_id, key_hash, hash, LDI_KEY_DONE, res);
     } else {
-        key_idx = ldi_key_create(sm, &key_id, hash, LDI_KEY_IN_PROGRESS, NULL);
+        key_idx = ldi_key_create(sm, &key_id, key_hash, hash, LDI_KEY_IN_PROGRESS, NULL);
         payment_start(sm, res_idx, key_idx, rq, res);
     }
     ldi_put_res(sm, ldi_res_at(sm, res_idx));

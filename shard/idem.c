@@ -67,9 +67,10 @@ ldi_key_id_of(const ld_op_reserve *op, ldi_key_id *out)
 }
 
 uint32_t
-ldi_key_lookup(ld_sm *sm, const ldi_key_id *id)
+ldi_key_lookup(ld_sm *sm, const ldi_key_id *id, uint64_t *hash_out)
 {
-    uint32_t idx = ldi_key_find(sm, id);
+    *hash_out = ldi_key_hash(id);
+    uint32_t idx = ldi_table_find(&sm->key_index, *hash_out, ldi_key_eq, sm, id);
     if (idx == LDI_NIL)
         return LDI_NIL;
     const ldi_idem *k = ldi_key_at(sm, idx);
@@ -164,8 +165,8 @@ key_fifo_unlink(ld_sm *sm, uint32_t key_idx)
 }
 
 uint32_t
-ldi_key_create(ld_sm *sm, const ldi_key_id *id, const uint8_t hash[16], uint8_t status,
-               const ld_result *result)
+ldi_key_create(ld_sm *sm, const ldi_key_id *id, uint64_t key_hash, const uint8_t hash[16],
+               uint8_t status, const ld_result *result)
 {
     LD_ASSERT(status == LDI_KEY_IN_PROGRESS || status == LDI_KEY_DONE);
     uint32_t idx;
@@ -181,7 +182,7 @@ ldi_key_create(ld_sm *sm, const ldi_key_id *id, const uint8_t hash[16], uint8_t 
     if (status == LDI_KEY_DONE)
         key_set_result(k, result);
     ldi_key_fifo_append(sm, idx);
-    ldi_table_insert(&sm->key_index, ldi_key_hash(id), idx);
+    ldi_table_insert(&sm->key_index, key_hash, idx);
     ldi_put_key(sm, k);
     return idx;
 }

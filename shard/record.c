@@ -3,6 +3,7 @@
  */
 #include "record.h"
 
+#include <endian.h>
 #include <string.h>
 
 #include "shard_int.h"
@@ -14,47 +15,54 @@ typedef struct wr {
     size_t len;
 } wr;
 
-static void
-w_bytes(wr *w, const void *b, size_t n)
+static inline uint8_t *
+w_room(wr *w, size_t n)
 {
     LD_ASSERT(w->len + n <= LDI_REC_VAL_BYTES_MAX);
-    if (n > 0)
-        memcpy(w->p + w->len, b, n);
+    uint8_t *p = w->p + w->len;
     w->len += n;
+    return p;
 }
 
-static void
+static inline void
+w_bytes(wr *w, const void *b, size_t n)
+{
+    uint8_t *p = w_room(w, n);
+    if (n > 0)
+        memcpy(p, b, n);
+}
+
+static inline void
 w_u8(wr *w, uint8_t v)
 {
-    w_bytes(w, &v, 1);
+    *w_room(w, 1) = v;
 }
 
-static void
+static inline void
 w_u64(wr *w, uint64_t v)
 {
-    uint8_t b[8];
-    for (unsigned i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    w_bytes(w, b, 8);
+    uint64_t le = htole64(v);
+    memcpy(w_room(w, 8), &le, 8);
 }
 
-static void
+static inline void
 w_i64(wr *w, int64_t v)
 {
     w_u64(w, (uint64_t)v);
 }
 
-static void
+static inline void
 w_u16(wr *w, uint16_t v)
 {
-    uint8_t b[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
-    w_bytes(w, b, 2);
+    uint8_t *p = w_room(w, 2);
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
 }
 
-static void
+static inline void
 w_id(wr *w, const ld_id *id)
 {
-    w_bytes(w, id->bytes, LD_ID_BYTES);
+    memcpy(w_room(w, LD_ID_BYTES), id->bytes, LD_ID_BYTES);
 }
 
 static void
@@ -105,10 +113,10 @@ static uint64_t
 r_u64(rd *r)
 {
     const uint8_t *b = r_take(r, 8);
-    uint64_t v = 0;
-    for (unsigned i = 0; b != NULL && i < 8; i++)
-        v |= (uint64_t)b[i] << (8 * i);
-    return v;
+    uint64_t le = 0;
+    if (b != NULL)
+        memcpy(&le, b, 8);
+    return le64toh(le);
 }
 
 static int64_t

@@ -33,22 +33,29 @@ ldi_sm_oom(const char *file, int line)
 
 /* ---- lookups ----------------------------------------------------------------------------- */
 
+/* memcmp of a constant 16 bytes compiles to two 8-byte compares (ld_id_eq loops per byte). */
+static inline bool
+id_eq(const ld_id *a, const void *b)
+{
+    return memcmp(a->bytes, b, LD_ID_BYTES) == 0;
+}
+
 static bool
 drop_eq(const void *ctx, uint32_t idx, const void *key)
 {
-    return ld_id_eq(&ldi_drop_at(ctx, idx)->spec.id, key);
+    return id_eq(&ldi_drop_at(ctx, idx)->spec.id, key);
 }
 
 static bool
 res_eq(const void *ctx, uint32_t idx, const void *key)
 {
-    return ld_id_eq(&ldi_res_at(ctx, idx)->v.id, key);
+    return id_eq(&ldi_res_at(ctx, idx)->v.id, key);
 }
 
 static bool
 order_eq(const void *ctx, uint32_t idx, const void *key)
 {
-    return ld_id_eq(&ldi_order_at(ctx, idx)->id, key);
+    return id_eq(&ldi_order_at(ctx, idx)->id, key);
 }
 
 static bool
@@ -56,16 +63,16 @@ ud_eq(const void *ctx, uint32_t idx, const void *key)
 {
     const ldi_ud *ud = ldi_ud_at(ctx, idx);
     const ld_id *k = key;
-    return ld_id_eq(&ud->drop_id, &k[0]) && ld_id_eq(&ud->user_id, &k[1]);
+    return id_eq(&ud->drop_id, &k[0]) && id_eq(&ud->user_id, &k[1]);
 }
 
-static bool
-key_eq(const void *ctx, uint32_t idx, const void *key)
+bool
+ldi_key_eq(const void *ctx, uint32_t idx, const void *key)
 {
     const ldi_key_id *a = &ldi_key_at(ctx, idx)->id;
     const ldi_key_id *b = key;
-    return a->len == b->len && ld_id_eq(&a->drop_id, &b->drop_id) &&
-           ld_id_eq(&a->user_id, &b->user_id) && memcmp(a->bytes, b->bytes, a->len) == 0;
+    return a->len == b->len && id_eq(&a->drop_id, &b->drop_id) && id_eq(&a->user_id, &b->user_id) &&
+           memcmp(a->bytes, b->bytes, a->len) == 0;
 }
 
 uint32_t
@@ -111,7 +118,7 @@ ldi_key_hash(const ldi_key_id *id)
 uint32_t
 ldi_key_find(const ld_sm *sm, const ldi_key_id *id)
 {
-    return ldi_table_find(&sm->key_index, ldi_key_hash(id), key_eq, sm, id);
+    return ldi_table_find(&sm->key_index, ldi_key_hash(id), ldi_key_eq, sm, id);
 }
 
 ld_err

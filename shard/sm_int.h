@@ -143,6 +143,7 @@ uint32_t ldi_order_find(const ld_sm *sm, const ld_id *id);
 uint32_t ldi_ud_find(const ld_sm *sm, const ld_id *drop_id, const ld_id *user_id);
 uint32_t ldi_key_find(const ld_sm *sm, const ldi_key_id *id);
 uint64_t ldi_key_hash(const ldi_key_id *id);
+bool ldi_key_eq(const void *ctx, uint32_t idx, const void *key);
 
 static inline ldi_drop *
 ldi_drop_at(const ld_sm *sm, uint32_t idx)
@@ -230,15 +231,15 @@ void ldi_res_delete(ld_sm *sm, uint32_t res_idx);
 void ldi_request_hash(const ld_op *op, uint8_t out[16]);
 void ldi_key_id_of(const ld_op_reserve *op, ldi_key_id *out);
 /* Returns the live key for `id` at sm->now_ms (a key past its TTL is forgotten first), or
- * LDI_NIL. */
-uint32_t ldi_key_lookup(ld_sm *sm, const ldi_key_id *id);
+ * LDI_NIL; *hash_out gets the key's index hash for ldi_key_create(). */
+uint32_t ldi_key_lookup(ld_sm *sm, const ldi_key_id *id, uint64_t *hash_out);
 /* Replays the stored result of a DONE key into res. */
 void ldi_key_result(const ldi_idem *key, ld_result *res);
 /* Creates a key with the given status and result (copied). Room must be available:
  * ldi_key_room() returned LD_OK. Returns the pool index. */
 ld_err ldi_key_room(ld_sm *sm);
-uint32_t ldi_key_create(ld_sm *sm, const ldi_key_id *id, const uint8_t hash[16], uint8_t status,
-                        const ld_result *result);
+uint32_t ldi_key_create(ld_sm *sm, const ldi_key_id *id, uint64_t key_hash, const uint8_t hash[16],
+                        uint8_t status, const ld_result *result);
 /* Sets a key's status to DONE with `result` and writes it. */
 void ldi_key_finish(ld_sm *sm, uint32_t key_idx, const ld_result *result);
 /* Forgets a key (TTL over). */
