@@ -220,6 +220,9 @@ ud_add(ld_sm *sm, const ld_id *drop_id, const ld_id *user_id, int64_t reserved, 
     ud->reserved += reserved;
     ud->bought += bought;
     ud->active += reserved > 0 ? 1 : 0;
+    /* More active reservations than the rules allow cannot come from this state machine. */
+    if (ud->active > LD_ACTIVE_RESERVATIONS_PER_USER_MAX)
+        return LD_ERR_STORAGE;
     return LD_OK;
 }
 
@@ -355,6 +358,9 @@ link_all(ld_sm *sm, const recover_ctx *ctx)
         err = link_keys(sm, v);
     if (err == LD_OK)
         err = link_pays(sm, ctx);
+    /* Every payment in flight holds a promise of room for its order. */
+    if (err == LD_OK && (uint64_t)sm->orders.live + sm->pays.live > sm->caps.orders)
+        err = LD_ERR_STORAGE;
     free(v);
     return err;
 }

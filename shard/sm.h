@@ -36,6 +36,15 @@
  *   - tick: expires up to LD_TICK_OPS_EXPIRE_MAX due reservations (stock back; a place_order
  *     awaiting payment gets RESERVATION_EXPIRED and a FAILED order) and forgets due keys and
  *     retained closed reservations.
+ *
+ * Details the rules above leave open, as implemented (actor.c, idem.c and expiry.c say more):
+ *   - more than LD_ACTIVE_RESERVATIONS_PER_USER_MAX active reservations -> USER_LIMIT.
+ *   - LD_ERR_CAPACITY is never stored under an idempotency key; every other refusal is.
+ *   - commit or release of a reservation whose place_order payment is running -> IN_PROGRESS;
+ *     release (like commit) of an active reservation at or after expires_at expires it now.
+ *   - a full reservation table deletes its oldest closed (retained) reservation early.
+ *   - running out of memory inside ld_sm_apply() aborts the process (fail-stop): an
+ *     "out of memory" answer for one op would make the replicas diverge.
  */
 #ifndef LD_SHARD_SM_H
 #define LD_SHARD_SM_H

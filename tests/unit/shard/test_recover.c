@@ -266,3 +266,38 @@ Test(recover, more_records_than_capacity_is_refused)
     cr_assert_eq(fx_try_open(&f), LD_OK);
     fx_fini(&f);
 }
+
+Test(recover, states_the_rules_forbid_are_refused)
+{
+    /* Goal: records that are well-formed but describe a state the rules cannot produce are
+     * LD_ERR_STORAGE rather than an assertion later in ld_sm_check: more active reservations of
+     * one user than allowed, and orders plus payments in flight beyond the order capacity.
+     * Method: clone an active reservation record under a new id; reopen with a smaller cap. */
+    fx f;
+    fx_init(&f, NULL);
+    fx_live_drop(&f, id_n(1), 100, 0);
+    for (unsigned i = 0; i < LD_ACTIVE_RESERVATIONS_PER_USER_MAX; i++) {
+        char key[8];
+        snprintf(key, sizeof key, "k%u", i);
+        assert_code(fx_apply(&f, T0, op_reserve(id_n(1), id_n(2), 1, key)), LD_OK);
+    }
+    ld_store_mem_sync(f.mem);
+    cr_assert_eq(fx_try_open(&f), LD_OK);
+    found r = find_rec(&f, LDI_REC_RES);
+    r.key[16] ^= 0x55; /* a new id, in the key and in the value (which starts after version) */
+    r.val[16] ^= 0x55;
+    fx_store_put(&f, r.key, r.key_len, r.val, r.val_len);
+    cr_assert_eq(fx_try_open(&f), LD_ERR_STORAGE);
+    fx_store_del(&f, r.key, r.key_len);
+    cr_assert_eq(fx_try_open(&f), LD_OK);
+    fx_fini(&f);
+
+    world(&f); /* one order and one payment in flight */
+    f.has_caps = true;
+    f.caps = ldi_sm_caps_default();
+    f.caps.orders = 1;
+    cr_assert_eq(fx_try_open(&f), LD_ERR_STORAGE);
+    f.caps.orders = 2;
+    cr_assert_eq(fx_try_open(&f), LD_OK);
+    fx_fini(&f);
+}
