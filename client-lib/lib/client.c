@@ -22,11 +22,13 @@
  * or LD_ERR_CONNECTION if the socket never had a connection. A message's aio timeout is the
  * latest deadline among its calls, so a context whose callers all gave up comes back.
  *
- * Resends. NNG_OPT_REQ_RESENDTIME is set to NNG_DURATION_INFINITE: no timed resends. A timed
- * resend of a message the node is still working on (say, waiting for an fsync under load) only
- * adds load; our per-call deadline is the retry policy, and the caller retries with the same
- * key or id. NNG still resends a request when its connection drops and a new one comes up
- * within the deadline; that is safe because every write is idempotent on the node (P3).
+ * Resends. NNG_OPT_REQ_RESENDTIME is set beyond any call's life (2 * timeout + 1 s), so there
+ * are no timed resends: resending a message the node is still working on (say, waiting for an
+ * fsync under load) only adds load; our per-call deadline is the retry policy, and the caller
+ * retries with the same key or id. NNG still resends a request when its connection drops and
+ * the dialer reconnects within the deadline; that is safe because every write is idempotent on
+ * the node (P3). (NNG_DURATION_INFINITE would disable that too: 1.5.2 then fails the request
+ * with ECONNRESET as soon as its connection drops.)
  *
  * Message ownership: nng_ctx_send takes the message only on success; on failure the callback
  * finds it back on the aio and frees it. Replies are freed once converted.
@@ -151,9 +153,11 @@ err_from_nng(ld_client *c, int rv)
         return LD_ERR_CLOSED;
     case NNG_ENOMEM:
         return LD_ERR_NOMEM;
-    case NNG_ECONNREFUSED:
     case NNG_ECONNRESET:
     case NNG_ECONNSHUT:
+        /* The connection dropped with the request on it: it may have run. */
+        return timeout_code(c);
+    case NNG_ECONNREFUSED:
     case NNG_EUNREACHABLE:
         return LD_ERR_CONNECTION;
     case NNG_EMSGSIZE:
@@ -650,7 +654,20 @@ slots_open(ld_client *c)
     return LD_OK;
 }
 
-/* Frees the slots. The socket is closed, so no callback is pending once every aio stopped. */
+/* Stops every context's aio: cancels what is pending and waits for its callback, which sees
+ * `closed` and submits nothing new. This must happen BEFORE the socket closes: with NNG 1.5.2,
+ * an aio whose timeout fires while nng_close() tears the socket down can run its cancel
+ * function on the freed socket (a panic "pthread_mutex_lock: Invalid argument" in the
+ * nng:aio:expire thread, seen when closing a client whose calls just timed out). */
+static void
+slots_stop(ld_client *c)
+{
+    for (uint32_t i = 0; c->slots != NULL && i < c->inflight_max; i++)
+        if (c->slots[i].aio != NULL)
+            nng_aio_stop(c->slots[i].aio);
+}
+
+/* Frees the slots; their aios are stopped and the socket is closed. */
 static void
 slots_free(ld_client *c)
 {
@@ -658,10 +675,8 @@ slots_free(ld_client *c)
         return;
     for (uint32_t i = 0; i < c->inflight_max; i++) {
         ldi_slot *slot = &c->slots[i];
-        if (slot->aio != NULL) {
-            nng_aio_stop(slot->aio);
+        if (slot->aio != NULL)
             nng_aio_free(slot->aio);
-        }
         free(slot->calls);
         free(slot->ops);
     }
@@ -676,8 +691,12 @@ socket_open(ld_client *c, const char *addr)
     /* Replies are bounded by the protocol; a larger message is a broken or hostile peer. */
     if (nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 4 * (size_t)LD_FRAME_BYTES_MAX) != 0)
         return LD_ERR_INTERNAL;
-    /* No timed resends (see the file comment); resends on reconnect remain. */
-    if (nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE) != 0)
+    /* No timed resend within a call's life (see the file comment). Not INFINITE: NNG 1.5.2
+     * then also gives up on a request whose connection drops (NNG_ECONNRESET at once) instead
+     * of resending it when the dialer reconnects. */
+    int64_t resend_ms = 2 * (int64_t)c->timeout_ms + 1000;
+    if (nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
+                          (nng_duration)(resend_ms < INT32_MAX ? resend_ms : INT32_MAX)) != 0)
         return LD_ERR_INTERNAL;
     (void)nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
     (void)nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500);
@@ -694,6 +713,7 @@ socket_open(ld_client *c, const char *addr)
 static void
 client_free(ld_client *c, bool sock_open)
 {
+    slots_stop(c);
     if (sock_open)
         nng_close(c->sock);
     slots_free(c);
