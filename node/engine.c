@@ -185,6 +185,8 @@ eng_sync(ldi_engine *e, uint64_t op_number)
     e->metrics.fsync_us += us;
     if (us > e->metrics.fsync_us_max)
         e->metrics.fsync_us_max = us;
+    if (us > e->metrics.fsync_us_max_all)
+        e->metrics.fsync_us_max_all = us;
 }
 
 static void
@@ -207,6 +209,8 @@ eng_commit(ldi_engine *e, int64_t ts)
     e->metrics.batch_ops += e->batch_n;
     if (e->batch_n > e->metrics.batch_ops_max)
         e->metrics.batch_ops_max = e->batch_n;
+    if (e->batch_n > e->metrics.batch_ops_max_all)
+        e->metrics.batch_ops_max_all = e->batch_n;
 }
 
 /* ---- step 5: results, payments, replies ---------------------------------------------------- */
@@ -348,7 +352,8 @@ eng_report(ldi_engine *e, bool final)
     ldi_pay_stats_get(e->pay, &ps);
     ld_sm_stats_get(e->sm, &ss);
     uint64_t now = uv_now(e->loop);
-    double seconds = (double)(now - e->metrics_last_ms) / 1000.0;
+    uint64_t since = final ? e->started_ms : e->metrics_last_ms;
+    double seconds = (double)(now - since) / 1000.0;
     ldi_metrics_report(&e->metrics, &e->metrics_last, &ps, &ss, seconds, final);
     e->metrics_last_ms = now;
 }
@@ -504,6 +509,7 @@ ldi_engine_start(ldi_engine *e, ldi_net *net)
     uv_timer_start(&e->metrics_timer, eng_metrics_cb, ENG_METRICS_INTERVAL_MS,
                    ENG_METRICS_INTERVAL_MS);
     e->metrics_last_ms = uv_now(e->loop);
+    e->started_ms = e->metrics_last_ms;
     size_t n = ld_sm_pending_payments(e->sm, eng_restart_payment, e);
     if (n > 0)
         LDI_INFO("recovery: restarted %zu payment(s) interrupted by the last stop", n);

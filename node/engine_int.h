@@ -133,6 +133,7 @@ struct ldi_engine {
     ldi_metrics metrics;
     ldi_metrics metrics_last;
     uint64_t metrics_last_ms; /* uv_now of the last summary */
+    uint64_t started_ms;      /* uv_now when serving started */
 };
 
 /* ---- engine_req.c -------------------------------------------------------------------------- */

@@ -3,7 +3,8 @@
  *
  *   start:    config -> engine (RocksDB, state machine, log replay, invariant check) -> socket
  *             -> "livedrop-node: listening on <url>" on stdout -> serve
- *   SIGTERM / SIGINT (first):  close the listener; later requests get ERR_SHUTTING_DOWN;
+ *   SIGTERM / SIGINT (first):  refuse new connections (established ones stay open so that
+ *             in-flight replies reach their clients); later requests get ERR_SHUTTING_DOWN;
  *             queued requests and payments (slow ones included) finish, for at most
  *             LD_NODE_SHUTDOWN_DRAIN_MS; a second signal cuts this short
  *   then:     answer what is left, let the replies go out, close socket, engine, database; exit 0
@@ -101,7 +102,7 @@ node_signal_cb(uv_signal_t *sig, int signum)
         LDI_INFO("received %s: refusing new connections, finishing in-flight work (at most "
                  "%u ms)",
                  strsignal(signum), LD_NODE_SHUTDOWN_DRAIN_MS);
-        ldi_net_stop_listening(n->net);
+        ldi_net_refuse_new(n->net);
         ldi_engine_shutdown_begin(n->engine);
         n->phase = PHASE_DRAINING;
         n->drain_deadline_ms = now + LD_NODE_SHUTDOWN_DRAIN_MS;

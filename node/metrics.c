@@ -29,6 +29,8 @@ ldi_metrics_report(ldi_metrics *now, ldi_metrics *last, const ldi_pay_stats *pay
     uint64_t batch_ops = now->batch_ops - base->batch_ops;
     double per_s = seconds > 0 ? (double)requests / seconds : 0.0;
     double ops_per_fsync = fsyncs ? (double)batch_ops / (double)fsyncs : 0.0;
+    uint64_t ops_max = final ? now->batch_ops_max_all : now->batch_ops_max;
+    uint64_t fsync_us_max = final ? now->fsync_us_max_all : now->fsync_us_max;
     double fsync_ms = fsyncs ? (double)(now->fsync_us - base->fsync_us) / 1000.0 / fsyncs : 0.0;
     LDI_INFO("stats %s %.1fs: requests=%" PRIu64 " (%.0f/s) ops=%" PRIu64 " writes=%" PRIu64
              " reads=%" PRIu64 " internal=%" PRIu64 " replies=%" PRIu64 " | batches=%" PRIu64
@@ -40,8 +42,8 @@ ldi_metrics_report(ldi_metrics *now, ldi_metrics *last, const ldi_pay_stats *pay
              final ? "totals" : "last", seconds, requests, per_s, now->ops - base->ops,
              now->writes - base->writes, now->reads - base->reads,
              now->internal_ops - base->internal_ops, now->replies - base->replies,
-             now->batches - base->batches, fsyncs, ops_per_fsync, now->batch_ops_max, fsync_ms,
-             (double)now->fsync_us_max / 1000.0, now->err_envelope - base->err_envelope,
+             now->batches - base->batches, fsyncs, ops_per_fsync, ops_max, fsync_ms,
+             (double)fsync_us_max / 1000.0, now->err_envelope - base->err_envelope,
              now->err_transport - base->err_transport, now->err_invalid - base->err_invalid,
              now->err_business - base->err_business, pay->started, pay->approved, pay->declined,
              pay->voided, sm->drops, sm->reservations_active, sm->orders);

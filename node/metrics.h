@@ -19,18 +19,20 @@
 #include "sm.h"
 
 typedef struct ldi_metrics {
-    uint64_t requests;      /* request frames received */
-    uint64_t replies;       /* replies handed to NNG */
-    uint64_t ops;           /* client ops in admitted requests */
-    uint64_t writes;        /* client ops that went into a batch */
-    uint64_t reads;         /* client ops answered from state */
-    uint64_t internal_ops;  /* TICK and FINISH_ORDER ops the node wrote */
-    uint64_t batches;       /* log entries written */
-    uint64_t fsyncs;        /* synced RocksDB writes */
-    uint64_t batch_ops;     /* ops in those log entries */
-    uint64_t batch_ops_max; /* largest log entry (reset at each summary) */
-    uint64_t fsync_us;      /* time spent in synced writes */
-    uint64_t fsync_us_max;  /* slowest synced write (reset at each summary) */
+    uint64_t requests;          /* request frames received */
+    uint64_t replies;           /* replies handed to NNG */
+    uint64_t ops;               /* client ops in admitted requests */
+    uint64_t writes;            /* client ops that went into a batch */
+    uint64_t reads;             /* client ops answered from state */
+    uint64_t internal_ops;      /* TICK and FINISH_ORDER ops the node wrote */
+    uint64_t batches;           /* log entries written */
+    uint64_t fsyncs;            /* synced RocksDB writes */
+    uint64_t batch_ops;         /* ops in those log entries */
+    uint64_t batch_ops_max;     /* largest log entry (reset at each summary) */
+    uint64_t fsync_us;          /* time spent in synced writes */
+    uint64_t fsync_us_max;      /* slowest synced write (reset at each summary) */
+    uint64_t batch_ops_max_all; /* largest log entry of the run */
+    uint64_t fsync_us_max_all;  /* slowest synced write of the run */
     uint64_t err_envelope;  /* requests refused as a whole (bad frame, busy, shutting down...) */
     uint64_t err_transport; /* op results in 100..199 */
     uint64_t err_invalid;   /* op results in 200..299 */
@@ -41,7 +43,8 @@ typedef struct ldi_metrics {
 void ldi_metrics_count_result(ldi_metrics *m, int code);
 
 /* Logs the summary of `now` minus `*last` over `seconds` and makes *last = now (the per-summary
- * maxima of `now` are reset). `final`: the label says "totals" and the whole run is shown. */
+ * maxima of `now` are reset). `final`: the whole run is shown (`seconds` is then the run's
+ * length) with the run's maxima. */
 void ldi_metrics_report(ldi_metrics *now, ldi_metrics *last, const ldi_pay_stats *pay,
                         const ld_sm_stats *sm, double seconds, bool final);
 

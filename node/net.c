@@ -39,7 +39,8 @@ struct ldi_net {
     nng_socket sock;
     nng_listener listener;
     bool listening;
-    atomic_bool closing; /* set before nng_close: callbacks stop re-arming */
+    atomic_bool refusing; /* new pipes are closed on arrival */
+    atomic_bool closing;  /* set before nng_close: callbacks stop re-arming */
     atomic_uint sends_pending;
     uv_mutex_t mu; /* guards head, tail */
     net_ctx *head;
@@ -135,10 +136,21 @@ net_bound_url(ldi_net *net, const char *url, char *out, size_t out_len)
     nng_url_free(u);
 }
 
+/* NNG thread: a connection is about to join the socket. */
+static void
+net_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+    ldi_net *net = arg;
+    if (ev == NNG_PIPE_EV_ADD_PRE && atomic_load(&net->refusing))
+        nng_pipe_close(pipe);
+}
+
 static ld_err
 net_listen(ldi_net *net, const char *url, char *bound_url, size_t bound_url_len)
 {
-    int rv = nng_listener_create(&net->listener, net->sock, url);
+    int rv = nng_pipe_notify(net->sock, NNG_PIPE_EV_ADD_PRE, net_pipe_cb, net);
+    LD_ASSERT(rv == 0);
+    rv = nng_listener_create(&net->listener, net->sock, url);
     if (rv == 0)
         rv = nng_listener_start(net->listener, 0);
     if (rv != 0) {
@@ -180,6 +192,7 @@ ldi_net_open(uv_loop_t *loop, const char *url, ldi_net_wake_cb wake_cb, void *wa
     net->loop = loop;
     net->wake_cb = wake_cb;
     net->wake_arg = wake_arg;
+    atomic_init(&net->refusing, false);
     atomic_init(&net->closing, false);
     atomic_init(&net->sends_pending, 0);
     LD_ASSERT(uv_mutex_init(&net->mu) == 0);
@@ -243,14 +256,9 @@ ldi_net_reply(ldi_net *net, uint32_t ctx_index, nng_msg *msg)
 }
 
 void
-ldi_net_stop_listening(ldi_net *net)
+ldi_net_refuse_new(ldi_net *net)
 {
-    if (!net->listening)
-        return;
-    net->listening = false;
-    int rv = nng_listener_close(net->listener);
-    if (rv != 0)
-        LDI_WARN("net: closing the listener: %s", nng_strerror(rv));
+    atomic_store(&net->refusing, true);
 }
 
 uint32_t
@@ -270,8 +278,12 @@ net_closed_cb(uv_handle_t *handle)
 void
 ldi_net_close(ldi_net *net)
 {
-    ldi_net_stop_listening(net);
+    atomic_store(&net->refusing, true);
     atomic_store(&net->closing, true);
+    if (net->listening) {
+        net->listening = false;
+        nng_listener_close(net->listener);
+    }
     if (nng_socket_id(net->sock) > 0)
         nng_close(net->sock); /* cancels every context operation: callbacks see NNG_ECLOSED */
     for (uint32_t i = 0; i < LD_NODE_CONTEXTS; i++) {

@@ -61,9 +61,15 @@ void ldi_net_drain(ldi_net *net, ldi_net_msg_cb cb, void *arg);
  * Thread: loop thread. */
 void ldi_net_reply(ldi_net *net, uint32_t ctx_index, nng_msg *msg);
 
-/* Closes the listener: new connections are refused, established ones go on. Idempotent.
- * Thread: loop thread. */
-void ldi_net_stop_listening(ldi_net *net);
+/* Refuses new connections from now on; established ones go on (their requests are answered,
+ * by the engine with ERR_SHUTTING_DOWN). Idempotent. Thread: any.
+ *
+ * Why not nng_listener_close(): in NNG, closing a listener also closes every connection it
+ * accepted, so replies to requests still in flight (a slow payment) would be lost. Instead a
+ * pipe callback (NNG_PIPE_EV_ADD_PRE) closes each new connection before it joins the socket:
+ * a client dialling in sees its connection closed at once. The listener itself is closed by
+ * ldi_net_close(). */
+void ldi_net_refuse_new(ldi_net *net);
 
 /* Replies handed to NNG whose send has not completed yet. Thread: any. */
 uint32_t ldi_net_sends_pending(const ldi_net *net);
