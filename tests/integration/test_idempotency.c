@@ -268,19 +268,43 @@ Test(idempotency, declined_payment_is_replayed_not_retried)
 
 Test(idempotency, create_drop_retry_exists_and_conflict)
 {
-    /* Goal: create_drop is idempotent by id: an identical retry is LD_EXISTS (also after sales),
-     * any differing field is ID_CONFLICT, and neither touches the drop. Method: create, sell 2,
-     * retry identical, retry with a changed title / stock / end, read the drop. */
+    /* Goal: create_drop stores every field as given, and is idempotent by id: an identical
+     * retry is LD_EXISTS (also after sales), a differing field is ID_CONFLICT, and neither
+     * touches the drop. Method: create and compare each field (and an order's total), sell 2,
+     * retry identical, retry with a changed title / stock / end / price, read the drop. */
     ldh_node node;
     ldh_node_spawn(&node, IDEM_SLOW_MS);
     ld_client *client = ldh_client(&node, 15000);
     ld_drop_spec spec;
-    ldh_drop_create_live(client, &spec, 30, 0, 0);
+    ldh_drop_spec_live(&spec, 30, 4, 0);
+    spec.product.tags_count = 2;
+    snprintf(spec.product.tags[1], sizeof spec.product.tags[1], "second");
+    spec.low_stock_threshold = 5;
+    ld_drop created;
+    ldh_drop_create(client, &spec, &created);
+    /* The drop as stored echoes every field of the create (what an identical retry compares). */
+    cr_assert(ldh_id_eq(&created.spec.product.creator_id, &spec.product.creator_id));
+    cr_assert_str_eq(created.spec.product.title, spec.product.title);
+    cr_assert_eq(created.spec.product.price_minor, spec.product.price_minor,
+                 "price_minor %lld stored as %lld", (long long)spec.product.price_minor,
+                 (long long)created.spec.product.price_minor);
+    cr_assert_str_eq(created.spec.product.currency, "EUR");
+    cr_assert_eq(created.spec.product.tags_count, 2);
+    cr_assert_str_eq(created.spec.product.tags[1], "second");
+    cr_assert_eq(created.spec.starts_at_ms, spec.starts_at_ms);
+    cr_assert_eq(created.spec.ends_at_ms, spec.ends_at_ms);
+    cr_assert_eq(created.spec.initial_stock, 30);
+    cr_assert_eq(created.spec.low_stock_threshold, 5);
+    cr_assert_eq(created.spec.max_per_user, 4);
+    cr_assert_eq(created.spec.reservation_ttl_ms, LD_RESERVATION_TTL_MS_DEFAULT);
     ld_id user = ldh_id();
     ld_order o;
     ld_errmsg msg = {{0}};
     ld_err err = ld_place_order(client, &spec.id, &user, 2, "ck", "pm_card_ok", &o, &msg);
     cr_assert_eq(err, LD_OK);
+    cr_assert_eq(o.total_minor, 2 * spec.product.price_minor, "order total %lld for 2 x %lld",
+                 (long long)o.total_minor, (long long)spec.product.price_minor);
+    cr_assert_str_eq(o.currency, "EUR");
 
     ld_drop d;
     err = ld_drop_create(client, &spec, &d, &msg);
@@ -301,11 +325,16 @@ Test(idempotency, create_drop_retry_exists_and_conflict)
     changed.ends_at_ms += 1000;
     err = ld_drop_create(client, &changed, &d, &msg);
     cr_assert_eq(err, LD_ERR_ID_CONFLICT, "other end: %s", ld_err_name(err));
+    changed = spec;
+    changed.product.price_minor += 1;
+    err = ld_drop_create(client, &changed, &d, &msg);
+    cr_assert_eq(err, LD_ERR_ID_CONFLICT, "other price: %s", ld_err_name(err));
 
     ldh_drop_get(client, &spec.id, &d);
     cr_assert_str_eq(d.spec.product.title, spec.product.title);
     cr_assert_eq(d.spec.initial_stock, 30);
     cr_assert_eq(d.spec.ends_at_ms, spec.ends_at_ms);
+    cr_assert_eq(d.spec.product.price_minor, spec.product.price_minor);
     assert_counters(client, &spec.id, 28, 0, 2);
     ld_client_close(client);
     ldh_node_stop(&node, LDH_STOP_TIMEOUT_MS);

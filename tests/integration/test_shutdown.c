@@ -55,7 +55,8 @@ Test(shutdown, sigterm_finishes_inflight_order_and_refuses_new_work)
      * new work (new connection, and a new order on an open one), exits 0, and the order is
      * there after restart with nothing else sold. Method: pm_card_slow (500 ms) in a thread,
      * wait until its stock is reserved, SIGTERM, probe with a fresh client and the open one,
-     * join, waitpid, restart, read the order and the counters. */
+     * join, waitpid, restart, retry the key and read the order and the counters (durability),
+     * then require the original reply to have been PAID with the same order. */
     ldh_node node;
     ldh_node_spawn(&node, SHUTDOWN_SLOW_MS);
     ld_client *client = ldh_client(&node, 1000);
@@ -106,15 +107,20 @@ Test(shutdown, sigterm_finishes_inflight_order_and_refuses_new_work)
     cr_assert(refused(probe_new), "a new connection after SIGTERM got %s",
               ld_err_name(probe_new));
     cr_assert(refused(probe_open), "a new order after SIGTERM got %s", ld_err_name(probe_open));
-    cr_log_info("after SIGTERM: new connection -> %s, new order -> %s", ld_err_name(probe_new),
-                ld_err_name(probe_open));
-    cr_assert_eq(f.err, LD_OK, "the in-flight order's reply: %s (%s)", ld_err_name(f.err),
-                 f.msg.text);
-    cr_assert_eq(f.order.status, LD_ORDER_PAID);
+    cr_log_info("after SIGTERM: new connection -> %s, new order -> %s; in-flight order -> %s",
+                ld_err_name(probe_new), ld_err_name(probe_open), ld_err_name(f.err));
 
+    /* Durability first (whatever the reply did): after a restart the key's order is PAID, and
+     * exactly its 2 units are sold. Then the reply itself. */
     ldh_node_start(&node);
     client = ldh_client(&node, 10000);
-    ld_err err = ld_order_get(client, &f.order.id, &o, &msg);
+    ld_order again;
+    ld_err err = ld_place_order(client, &spec.id, &f.user, 2, "inflight", "pm_card_slow", &again,
+                                &msg);
+    cr_assert_eq(err, LD_OK, "the drained order's key after restart: %s (%s)", ld_err_name(err),
+                 msg.text);
+    cr_assert_eq(again.status, LD_ORDER_PAID);
+    err = ld_order_get(client, &again.id, &o, &msg);
     cr_assert_eq(err, LD_OK, "the drained order after restart: %s (%s)", ld_err_name(err),
                  msg.text);
     cr_assert_eq(o.status, LD_ORDER_PAID);
@@ -124,6 +130,13 @@ Test(shutdown, sigterm_finishes_inflight_order_and_refuses_new_work)
     cr_assert_eq(d.stock.sold, 2, "sold %lld: the order refused after SIGTERM applied?",
                  (long long)d.stock.sold);
     cr_assert_eq(d.stock.reserved, 0);
+
+    cr_assert_eq(f.err, LD_OK,
+                 "the in-flight order is durable but its reply was lost: %s (%s) -- SIGTERM must "
+                 "let in-flight replies reach their clients",
+                 ld_err_name(f.err), f.msg.text);
+    cr_assert_eq(f.order.status, LD_ORDER_PAID);
+    cr_assert(ldh_id_eq(&f.order.id, &again.id), "the reply and the retry name different orders");
     ld_client_close(client);
     ldh_node_stop(&node, LDH_STOP_TIMEOUT_MS);
     ldh_node_destroy(&node);
