@@ -197,8 +197,8 @@ eng_commit(ldi_engine *e, int64_t ts)
     size_t len = eng_pack_entry(e, op_number, ts);
     ldi_rocks_batch_clear(e->rocks);
     ldi_rocks_batch_log_put(e->rocks, op_number, e->log_buf, len);
-    if (op_number > LD_LOG_RETAIN_ENTRIES && op_number - e->last_trim_op >= ENG_LOG_TRIM_EVERY) {
-        ldi_rocks_batch_log_trim(e->rocks, op_number - LD_LOG_RETAIN_ENTRIES);
+    if (op_number > ENG_LOG_RETAIN_ENTRIES && op_number - e->last_trim_op >= ENG_LOG_TRIM_EVERY) {
+        ldi_rocks_batch_log_trim(e->rocks, op_number - ENG_LOG_RETAIN_ENTRIES);
         e->last_trim_op = op_number;
     }
     /* The state machine's puts and deletes land in the same write batch as the log entry. */

@@ -41,7 +41,15 @@ _Static_assert(ENG_CLIENT_OPS_MAX >= LD_REQUEST_OPS_MAX, "a whole request always
 /* A request's result buffer above this is freed after the reply rather than kept for reuse. */
 #define ENG_OUT_KEEP_BYTES (256u * 1024u)
 
-#define ENG_LOG_TRIM_EVERY 4096u       /* ops between two trims of the log */
+/* Log entries kept behind the applied op, and ops between two trims. Overridable at compile
+ * time only so that a test build can watch trimming happen without writing 100k batches. */
+#ifndef ENG_LOG_RETAIN_ENTRIES
+#define ENG_LOG_RETAIN_ENTRIES LD_LOG_RETAIN_ENTRIES
+#endif
+#ifndef ENG_LOG_TRIM_EVERY
+#define ENG_LOG_TRIM_EVERY 4096u
+#endif
+
 #define ENG_METRICS_INTERVAL_MS 10000u /* at most one summary line per interval */
 
 typedef enum eng_slot_state {
