@@ -243,10 +243,30 @@ registry_remove(ldh_node *node)
     node->reg = -1;
 }
 
+/* CLI output buffers not yet freed by ldh_cli_free(): a failed cr_assert skips the free, and
+ * the suite fini releases them so that LeakSanitizer reports only real leaks. */
+#define LDH_CLI_BUFS_MAX 64
+static char *cli_bufs[LDH_CLI_BUFS_MAX];
+
+static void
+cli_bufs_track(char *buf, char *old)
+{
+    for (int i = 0; i < LDH_CLI_BUFS_MAX; i++) {
+        if (cli_bufs[i] == old) {
+            cli_bufs[i] = buf;
+            return;
+        }
+    }
+}
+
 void
 ldh_suite_fini(void)
 {
     registry_kill_all(true);
+    for (int i = 0; i < LDH_CLI_BUFS_MAX; i++) {
+        free(cli_bufs[i]);
+        cli_bufs[i] = NULL;
+    }
 }
 
 /* ---- nodes -------------------------------------------------------------------------------- */
@@ -643,8 +663,18 @@ buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
     (*buf)[*len] = '\0';
 }
 
+static void cli_run(ldh_cli *res, int64_t timeout_ms, const char *const *args);
+static void cli_track(ldh_cli *res);
+
 void
 ldh_cli_run(ldh_cli *res, int64_t timeout_ms, const char *const *args)
+{
+    cli_run(res, timeout_ms, args);
+    cli_track(res);
+}
+
+static void
+cli_run(ldh_cli *res, int64_t timeout_ms, const char *const *args)
 {
     memset(res, 0, sizeof *res);
     const char *bin = ldh_cli_bin();
@@ -743,9 +773,19 @@ ldh_cli_run(ldh_cli *res, int64_t timeout_ms, const char *const *args)
     res->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* Registers the result's buffers until ldh_cli_free(). */
+static void
+cli_track(ldh_cli *res)
+{
+    cli_bufs_track(res->out, NULL);
+    cli_bufs_track(res->err, NULL);
+}
+
 void
 ldh_cli_free(ldh_cli *res)
 {
+    cli_bufs_track(NULL, res->out);
+    cli_bufs_track(NULL, res->err);
     free(res->out);
     free(res->err);
     memset(res, 0, sizeof *res);
