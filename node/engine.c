@@ -175,6 +175,7 @@ eng_pack_entry(ldi_engine *e, uint64_t op_number, int64_t ts)
 static void
 eng_sync(ldi_engine *e, uint64_t op_number)
 {
+    e->metrics.records += (uint64_t)ldi_rocks_batch_count(e->rocks);
     uint64_t t0 = uv_hrtime();
     if (ldi_rocks_batch_write(e->rocks, true) != LD_OK)
         ldi_fatal("storage: the synced write of log entry %" PRIu64 " failed; the state in "

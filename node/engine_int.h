@@ -28,10 +28,12 @@
 
 /* Internal ops per batch: FINISH_ORDER for finished payments, plus one TICK. Client writes get
  * the rest of LD_BATCH_OPS_MAX. Finished payments past this wait for the next turn. */
-#define ENG_FINISH_OPS_MAX 1024u
+#define ENG_FINISH_OPS_MAX 1023u /* 1023 + TICK leaves 7168 = 7 whole max-size requests */
 #define ENG_INTERNAL_OPS_MAX (ENG_FINISH_OPS_MAX + 1u)
 #define ENG_CLIENT_OPS_MAX (LD_BATCH_OPS_MAX - ENG_INTERNAL_OPS_MAX)
 _Static_assert(ENG_CLIENT_OPS_MAX >= LD_REQUEST_OPS_MAX, "a whole request always fits a batch");
+_Static_assert(ENG_CLIENT_OPS_MAX % LD_REQUEST_OPS_MAX == 0,
+               "no batch room wasted on big requests");
 
 /* What one request may expand into when unpacked, and all queued requests together (P5). A
  * legitimate 1024-op request needs about 2 MiB. */

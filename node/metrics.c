@@ -34,7 +34,8 @@ ldi_metrics_report(ldi_metrics *now, ldi_metrics *last, const ldi_pay_stats *pay
     double fsync_ms = fsyncs ? (double)(now->fsync_us - base->fsync_us) / 1000.0 / fsyncs : 0.0;
     LDI_INFO("stats %s %.1fs: requests=%" PRIu64 " (%.0f/s) ops=%" PRIu64 " writes=%" PRIu64
              " reads=%" PRIu64 " internal=%" PRIu64 " replies=%" PRIu64 " | batches=%" PRIu64
-             " fsyncs=%" PRIu64 " ops/fsync=%.1f (max %" PRIu64 ") fsync_ms=%.2f (max %.2f)"
+             " fsyncs=%" PRIu64 " ops/fsync=%.1f (max %" PRIu64
+             ") records/op=%.1f fsync_ms=%.2f (max %.2f)"
              " | errors envelope=%" PRIu64 " transport=%" PRIu64 " invalid=%" PRIu64
              " business=%" PRIu64 " | payments started=%" PRIu64 " approved=%" PRIu64
              " declined=%" PRIu64 " voided=%" PRIu64 " | state drops=%" PRIu64
@@ -42,7 +43,8 @@ ldi_metrics_report(ldi_metrics *now, ldi_metrics *last, const ldi_pay_stats *pay
              final ? "totals" : "last", seconds, requests, per_s, now->ops - base->ops,
              now->writes - base->writes, now->reads - base->reads,
              now->internal_ops - base->internal_ops, now->replies - base->replies,
-             now->batches - base->batches, fsyncs, ops_per_fsync, ops_max, fsync_ms,
+             now->batches - base->batches, fsyncs, ops_per_fsync, ops_max,
+             batch_ops ? (double)(now->records - base->records) / (double)batch_ops : 0.0, fsync_ms,
              (double)fsync_us_max / 1000.0, now->err_envelope - base->err_envelope,
              now->err_transport - base->err_transport, now->err_invalid - base->err_invalid,
              now->err_business - base->err_business, pay->started, pay->approved, pay->declined,

@@ -28,6 +28,7 @@ typedef struct ldi_metrics {
     uint64_t batches;           /* log entries written */
     uint64_t fsyncs;            /* synced RocksDB writes */
     uint64_t batch_ops;         /* ops in those log entries */
+    uint64_t records;           /* RocksDB records written (log entries, state puts, deletes) */
     uint64_t batch_ops_max;     /* largest log entry (reset at each summary) */
     uint64_t fsync_us;          /* time spent in synced writes */
     uint64_t fsync_us_max;      /* slowest synced write (reset at each summary) */
