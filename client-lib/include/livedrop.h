@@ -14,7 +14,18 @@
  * a business refusal (LD_ERR_SOLD_OUT, ...), an invalid request (LD_ERR_QTY_OUT_OF_RANGE, ...),
  * or a transport error (LD_ERR_TIMEOUT, ...). See ld_errors.def and PROTOCOL.md. Results are
  * written into caller-owned structs; the library keeps no pointer to them after the call.
- * Every call takes an optional `ld_errmsg *` that receives the node's detail message.
+ * Every call takes an optional `ld_errmsg *` that receives the node's detail message. On a
+ * failure *out is zeroed unless the node sent a body with the refusal (see ld_place_order).
+ *
+ * Checks. Arguments are checked against ld_limits.h before anything is sent, with the code and
+ * message the node would answer (NULL pointers: LD_ERR_INVALID_ARGUMENT). ld_client_raw() is
+ * the way to send what the checks would refuse.
+ *
+ * Timeouts. Each call has its own deadline, `timeout_ms` after it starts. A call that gets no
+ * answer in time returns LD_ERR_TIMEOUT -- or LD_ERR_CONNECTION if the client never managed to
+ * connect to the node. A connection that drops is redialled in the background, and requests
+ * waiting on it are sent again on the new one within their deadline (safe: every write is
+ * idempotent on the node).
  *
  * Retries. A call that timed out has an unknown outcome: call it again with the same idempotency
  * key (reserve, place_order) or the same id (creates) and you get the first outcome, never a
@@ -168,11 +179,13 @@ typedef struct ld_client_opts {
 /* Opens a client for the node at `addr` (an NNG URL, e.g. "tcp://127.0.0.1:7400"). Connects in
  * the background: the call succeeds even if the node is not up yet, and calls made before it is
  * wait (up to their timeout). `opts` may be NULL. Returns owned, free with ld_client_close().
- * LD_ERR_INVALID_ARGUMENT for a bad address or option. Thread: any. */
+ * LD_ERR_INVALID_ARGUMENT for a bad address or option (inflight_max > LD_CLIENT_INFLIGHT_MAX).
+ * Thread: any. */
 LD_WARN_UNUSED ld_err ld_client_open(const char *addr, const ld_client_opts *opts, ld_client **out);
 
 /* Fails every call still waiting with LD_ERR_CLOSED, waits for them to return, and frees the
- * client. No call may start on `client` after this begins. NULL is a no-op. Thread: any. */
+ * client. No call may start on `client` after this begins. NULL is a no-op. Thread: any thread
+ * that is not inside a call on `client`. */
 void ld_client_close(ld_client *client);
 
 /* Creates a drop. LD_OK: created; LD_EXISTS: a drop with this id and identical fields exists
@@ -186,7 +199,9 @@ LD_WARN_UNUSED ld_err ld_drop_get(ld_client *client, const ld_id *drop_id, ld_dr
 
 /* Reserves qty units of a live drop for user, holding them for the drop's reservation TTL.
  * `idempotency_key` (1..LD_IDEMPOTENCY_KEY_BYTES_MAX bytes) is scoped to (user, drop): a retry
- * with the same key and body returns the first result. Thread: any. */
+ * with the same key and body returns the first result. While a call with the same key is still
+ * running on the node (LD_ERR_IN_PROGRESS), waits and asks again as ld_place_order() does.
+ * Thread: any. */
 LD_WARN_UNUSED ld_err ld_reserve(ld_client *client, const ld_id *drop_id, const ld_id *user_id,
                                  int64_t qty, const char *idempotency_key, ld_reservation *out,
                                  ld_errmsg *msg);
@@ -204,8 +219,11 @@ LD_WARN_UNUSED ld_err ld_release(ld_client *client, const ld_id *reservation_id,
  * call. `payment_method`: "pm_card_ok", "pm_card_declined" or "pm_card_slow". While an earlier
  * call with the same key is still paying, the node answers LD_ERR_IN_PROGRESS; this function
  * waits and asks again (every LD_CLIENT_IN_PROGRESS_WAIT_MS, within its timeout), so every caller
- * of one key sees the same final order. LD_ERR_PAYMENT_DECLINED fills *out with the FAILED
- * order. Thread: any. */
+ * of one key sees the same final order (LD_ERR_TIMEOUT if it is still paying at the deadline).
+ * LD_ERR_PAYMENT_DECLINED and LD_ERR_RESERVATION_EXPIRED fill *out with the FAILED order when
+ * the node sent one. Place-order requests travel in messages of their own and never take the
+ * client's last free message slot, so a slow payment does not hold up other calls.
+ * Thread: any. */
 LD_WARN_UNUSED ld_err ld_place_order(ld_client *client, const ld_id *drop_id, const ld_id *user_id,
                                      int64_t qty, const char *idempotency_key,
                                      const char *payment_method, ld_order *out, ld_errmsg *msg);
@@ -216,13 +234,15 @@ LD_WARN_UNUSED ld_err ld_order_get(ld_client *client, const ld_id *order_id, ld_
 LD_WARN_UNUSED ld_err ld_reservation_get(ld_client *client, const ld_id *reservation_id,
                                          ld_reservation *out, ld_errmsg *msg);
 
-/* Sends raw bytes as one request frame and waits for the raw reply: for gateways and tests of
- * the node's handling of malformed input. *reply_out is owned by the caller, free with free().
+/* Sends raw bytes as one request frame, unchecked and alone in its message, and waits for the
+ * raw reply: for gateways and tests of the node's handling of malformed input. LD_OK means a
+ * reply arrived (whatever it says); *reply_out is then owned by the caller, free with free().
+ * Frames may exceed LD_FRAME_BYTES_MAX (up to 16 times it). Borrows `frame` for the call.
  * Thread: any. */
 LD_WARN_UNUSED ld_err ld_client_raw(ld_client *client, const void *frame, size_t frame_len,
                                     void **reply_out, size_t *reply_len_out);
 
-/* Client-side counters. */
+/* Client-side counters, since open. Thread: any. */
 typedef struct ld_client_stats {
     uint64_t ops_sent;
     uint64_t messages_sent; /* ops_sent / messages_sent is the coalescing factor */
