@@ -645,8 +645,9 @@ static const char *const place_opts[] = {"drop", "user", "qty", "key", "pm", NUL
 
 static const cli_cmd commands[] = {
     {"drop create", "--title T --price MINOR --stock N [options]", "create a drop",
-     "Creates a drop (a product on sale in a time window). Ids are random unless given; a\n"
-     "retry with the same --id and identical fields answers EXISTS.\n\n"
+     "Creates a drop (a product on sale in a time window). Ids are random unless given. A\n"
+     "retry with the same --id and identical fields answers EXISTS: for one, also give\n"
+     "--creator, --starts-at-ms and --ends-at-ms (their defaults change on every run).\n\n"
      "Options:\n"
      "  --id HEX            drop id, 32 hex digits (random if omitted)\n"
      "  --creator HEX       creator id (random if omitted)\n"
