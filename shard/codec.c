@@ -137,6 +137,7 @@ product_from_pb(const Ldpb__Product *pb, ld_product *p, ld_result *res)
     TRY(check_str(pb->title, "create_drop.product.title", LD_TITLE_BYTES_MAX, true, p->title, res));
     TRY(check_range(pb->price_minor, 0, LD_PRICE_MINOR_MAX, "create_drop.product.price_minor",
                     res));
+    p->price_minor = pb->price_minor;
     const char *cur = pb->currency ? pb->currency : "";
     if (strnlen(cur, LD_CURRENCY_BYTES + 1) != LD_CURRENCY_BYTES)
         return ld_result_fail(res, LD_ERR_INVALID_CURRENCY,
