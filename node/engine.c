@@ -18,6 +18,13 @@
 
 static void eng_turn(ldi_engine *e);
 
+static bool
+eng_on_loop_thread(const ldi_engine *e)
+{
+    uv_thread_t self = uv_thread_self();
+    return uv_thread_equal(&self, &e->loop_thread) != 0;
+}
+
 static void
 eng_idle_cb(uv_idle_t *idle)
 {
@@ -30,6 +37,7 @@ eng_idle_cb(uv_idle_t *idle)
 static void
 eng_kick(ldi_engine *e)
 {
+    LD_ASSERT(eng_on_loop_thread(e));
     if (e->stopped || e->net == NULL || uv_is_active((uv_handle_t *)&e->turn_idle))
         return;
     uv_idle_start(&e->turn_idle, eng_idle_cb);
@@ -316,6 +324,7 @@ eng_complete_taken(ldi_engine *e)
 static void
 eng_turn(ldi_engine *e)
 {
+    LD_ASSERT(eng_on_loop_thread(e));
     LD_ASSERT(!e->stopped && e->net != NULL);
     LD_ASSERT(e->n_taken == 0);
     ldi_net_drain(e->net, ldi_eng_on_msg, e);
@@ -457,6 +466,7 @@ ldi_engine_open(uv_loop_t *loop, const ldi_config *cfg, ldi_engine **out)
     LD_ASSERT(out != NULL);
     ldi_engine *e = ldi_xcalloc(1, sizeof *e);
     e->loop = loop;
+    e->loop_thread = uv_thread_self();
     e->cfg = *cfg;
     eng_alloc_arrays(e);
     ldi_eng_reqs_init(e);

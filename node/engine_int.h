@@ -102,6 +102,7 @@ typedef struct eng_src {
 
 struct ldi_engine {
     uv_loop_t *loop;
+    uv_thread_t loop_thread; /* owns everything below */
     ldi_config cfg;
     ldi_rocks *rocks;
     ld_store store; /* borrowed by sm */

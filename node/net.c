@@ -33,6 +33,7 @@ typedef struct net_ctx {
 
 struct ldi_net {
     uv_loop_t *loop;
+    uv_thread_t loop_thread; /* the only thread that may drain, reply and close */
     uv_async_t async;
     ldi_net_wake_cb wake_cb;
     void *wake_arg;
@@ -190,6 +191,7 @@ ldi_net_open(uv_loop_t *loop, const char *url, ldi_net_wake_cb wake_cb, void *wa
     LD_ASSERT(wake_cb != NULL && out != NULL);
     ldi_net *net = ldi_xcalloc(1, sizeof *net);
     net->loop = loop;
+    net->loop_thread = uv_thread_self();
     net->wake_cb = wake_cb;
     net->wake_arg = wake_arg;
     atomic_init(&net->refusing, false);
@@ -219,9 +221,17 @@ ldi_net_open(uv_loop_t *loop, const char *url, ldi_net_wake_cb wake_cb, void *wa
     return LD_OK;
 }
 
+static bool
+net_on_loop_thread(const ldi_net *net)
+{
+    uv_thread_t self = uv_thread_self();
+    return uv_thread_equal(&self, &net->loop_thread) != 0;
+}
+
 void
 ldi_net_drain(ldi_net *net, ldi_net_msg_cb cb, void *arg)
 {
+    LD_ASSERT(net_on_loop_thread(net));
     uv_mutex_lock(&net->mu);
     net_ctx *c = net->head;
     net->head = NULL;
@@ -241,6 +251,7 @@ ldi_net_drain(ldi_net *net, ldi_net_msg_cb cb, void *arg)
 void
 ldi_net_reply(ldi_net *net, uint32_t ctx_index, nng_msg *msg)
 {
+    LD_ASSERT(net_on_loop_thread(net));
     LD_ASSERT(ctx_index < LD_NODE_CONTEXTS);
     net_ctx *c = &net->ctxs[ctx_index];
     LD_ASSERT(c->state == NET_HELD);
@@ -278,6 +289,7 @@ net_closed_cb(uv_handle_t *handle)
 void
 ldi_net_close(ldi_net *net)
 {
+    LD_ASSERT(net_on_loop_thread(net));
     atomic_store(&net->refusing, true);
     atomic_store(&net->closing, true);
     if (net->listening) {
