@@ -22,6 +22,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -846,4 +847,113 @@ const char *
 ldh_raw_strerror(int rv)
 {
     return nng_strerror(rv);
+}
+
+/* ---- plain TCP ---------------------------------------------------------------------------- */
+
+int
+ldh_tcp_connect(uint16_t port, int64_t timeout_ms)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+bool
+ldh_tcp_send_all(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+int
+ldh_tcp_sp_connect(uint16_t port, int64_t timeout_ms)
+{
+    int fd = ldh_tcp_connect(port, timeout_ms);
+    if (fd < 0)
+        return -1;
+    /* SP over TCP: 0x00 'S' 'P' version 0, protocol id (req0 = 0x30) big-endian, 2 reserved. */
+    static const uint8_t hello[8] = {0x00, 'S', 'P', 0x00, 0x00, 0x30, 0x00, 0x00};
+    uint8_t peer[8];
+    size_t got = 0;
+    if (!ldh_tcp_send_all(fd, hello, sizeof hello))
+        goto fail;
+    while (got < sizeof peer) {
+        ssize_t n = recv(fd, peer + got, sizeof peer - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            goto fail;
+        got += (size_t)n;
+    }
+    if (peer[0] != 0x00 || peer[1] != 'S' || peer[2] != 'P' || peer[4] != 0x00 || peer[5] != 0x31)
+        goto fail; /* not a rep0 peer */
+    return fd;
+fail:
+    close(fd);
+    return -1;
+}
+
+bool
+ldh_tcp_send_frame_header(int fd, uint64_t len)
+{
+    uint8_t hdr[8];
+    for (int i = 0; i < 8; i++)
+        hdr[i] = (uint8_t)(len >> (56 - 8 * i));
+    return ldh_tcp_send_all(fd, hdr, sizeof hdr);
+}
+
+bool
+ldh_tcp_wait_closed(int fd, size_t fill_bytes, int64_t timeout_ms)
+{
+    static uint8_t filler[4096];
+    memset(filler, 0xab, sizeof filler);
+    for (size_t sent = 0; sent < fill_bytes; sent += sizeof filler) {
+        ssize_t n = send(fd, filler, sizeof filler, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n <= 0)
+            break; /* closed, reset or a full buffer: enough either way */
+    }
+    int64_t deadline = ldh_mono_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = deadline - ldh_mono_ms();
+        if (left <= 0)
+            return false;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int rc = poll(&pfd, 1, (int)left);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc <= 0)
+            return false;
+        uint8_t buf[512];
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            return true; /* EOF or reset */
+        /* Data (e.g. a reply): keep waiting for the close. */
+    }
+}
+
+void
+ldh_tcp_close(int fd)
+{
+    if (fd >= 0)
+        close(fd);
 }

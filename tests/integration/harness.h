@@ -152,6 +152,19 @@ uint32_t ldh_raw_open(const char *url, int32_t recv_timeout_ms);
 int ldh_raw_call(uint32_t sock, const void *frame, size_t len, void **reply_out,
                  size_t *reply_len_out);
 void ldh_raw_close(uint32_t sock);
+/* Plain TCP to the node's port, below NNG: for frames NNG itself would not send or survive.
+ * ldh_tcp_connect: connected fd or -1. ldh_tcp_sp_connect: also does the SP handshake as a
+ * req0 peer (and checks the node answers as rep0). Thread: any. */
+int ldh_tcp_connect(uint16_t port, int64_t timeout_ms);
+int ldh_tcp_sp_connect(uint16_t port, int64_t timeout_ms);
+bool ldh_tcp_send_all(int fd, const void *buf, size_t len);
+/* Sends the SP length header of a frame of `len` bytes (and nothing else). */
+bool ldh_tcp_send_frame_header(int fd, uint64_t len);
+/* Writes up to `fill_bytes` of filler (ignoring write errors), then waits up to timeout_ms for
+ * the peer to close: true if it did (EOF or reset). */
+bool ldh_tcp_wait_closed(int fd, size_t fill_bytes, int64_t timeout_ms);
+void ldh_tcp_close(int fd);
+
 /* nng_strerror. Thread: any. */
 const char *ldh_raw_strerror(int rv);
 

@@ -366,23 +366,27 @@ Test(bad_input, malformed_frames_get_error_replies)
            LD_ERR_TOO_MANY_OPS);
     free(ops);
 
-    /* Far above the node's receive cap: NNG drops the connection unread. No reply is owed, but
-     * the node must live on and serve everyone else. */
-    uint32_t big = ldh_raw_open(ctx.node.url, 2000);
-    cr_assert_neq(big, 0);
-    size_t huge_len = 8 * (size_t)LD_FRAME_BYTES_MAX;
-    uint8_t *huge = malloc(huge_len);
-    cr_assert(huge);
-    memset(huge, 0xab, huge_len);
-    int rv = ldh_raw_call(big, huge, huge_len, &reply, &reply_len);
-    if (rv == 0) {
-        check_reply("8 MiB frame", "nng req0", reply, reply_len,
-                    (const ld_err[]){LD_ERR_FRAME_TOO_LARGE}, 1);
-        free(reply);
-    }
-    free(huge);
-    ldh_raw_close(big);
+    /* Far above the node's receive cap: the node must drop the connection without reading the
+     * frame (no reply is owed) and live on. Spoken as raw SP-over-TCP, so that the test sees
+     * the node close the connection after the length header alone. */
+    int fd = ldh_tcp_sp_connect(ctx.node.port, 5000);
+    cr_assert_geq(fd, 0, "SP handshake with the node failed");
+    uint64_t huge_len = 8 * (uint64_t)LD_FRAME_BYTES_MAX;
+    cr_assert(ldh_tcp_send_frame_header(fd, huge_len), "could not send the length header");
+    cr_assert(ldh_tcp_wait_closed(fd, 64 * 1024, 5000),
+              "the node kept a connection announcing a %llu-byte frame open",
+              (unsigned long long)huge_len);
+    ldh_tcp_close(fd);
     assert_intact("an 8 MiB frame");
+
+    /* Not even the SP handshake: bytes of another protocol on the TCP port. */
+    fd = ldh_tcp_connect(ctx.node.port, 5000);
+    cr_assert_geq(fd, 0);
+    const char *junk = "HELLO livedrop, this is not SP\r\n\r\n";
+    cr_assert(ldh_tcp_send_all(fd, junk, strlen(junk)));
+    cr_assert(ldh_tcp_wait_closed(fd, 0, 5000), "the node kept a non-SP connection open");
+    ldh_tcp_close(fd);
+    assert_intact("a non-SP connection");
 
     bad_teardown();
 }
