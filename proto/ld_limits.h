@@ -27,6 +27,16 @@
 #define LD_PAYMENT_METHOD_BYTES_MAX 64u
 #define LD_PAYMENT_REF_BYTES_MAX 64u
 
+#define LD_NAME_BYTES_MAX 100u
+#define LD_EMAIL_BYTES_MAX 254u
+#define LD_HANDLE_BYTES_MIN 3u
+#define LD_HANDLE_BYTES_MAX 32u
+#define LD_ATTRS_MAX 8u /* profile / attributes pairs */
+#define LD_ATTR_KEY_BYTES_MAX 32u
+#define LD_ATTR_VALUE_BYTES_MAX 128u
+#define LD_CURSOR_BYTES_MAX 64u /* an opaque base64url page cursor */
+#define LD_TOPIC_BYTES_MAX 48u  /* "creator/" + 32 hex digits */
+
 /* ---- numbers ------------------------------------------------------------------------------- */
 #define LD_QTY_MAX 100            /* units in one reserve or order */
 #define LD_STOCK_MAX 100000000    /* initial_stock of one drop */
@@ -48,6 +58,24 @@
 #define LD_ACTIVE_RESERVATIONS_PER_USER_MAX 16u /* active reservations of one user on one drop */
 #define LD_USER_DROP_ENTRIES_MAX (1u << 22)     /* (drop, user) counters */
 
+#define LD_USERS_MAX (1u << 22)
+#define LD_CREATORS_MAX (1u << 20)
+#define LD_PRODUCTS_MAX (1u << 20)
+#define LD_FOLLOWS_MAX (1u << 23)        /* follow edges of the shard */
+#define LD_FOLLOWING_MAX 2000u           /* creators one user follows */
+#define LD_TOPICS_MAX (1u << 23)         /* topics with a topic_seq (creators, drops, users) */
+#define LD_EVENTS_RETAIN 4000000u        /* events kept behind the newest; older are trimmed */
+
+/* ---- pages, events, notifications ---------------------------------------------------------- */
+#define LD_PAGE_DEFAULT 20u              /* `first` when 0 */
+#define LD_PAGE_EDGES_MAX 1000u          /* followers / following per page */
+#define LD_PAGE_DROPS_MAX 100u           /* drops / products / notifications per page */
+#define LD_BROWSE_SCAN_MAX 10000u        /* index entries one filtered page examines at most */
+#define LD_PULL_EVENTS_MAX 1000u         /* events per pull */
+#define LD_PULL_WAIT_MS_MAX 30000u       /* long-poll wait */
+#define LD_REQUEST_LIST_OPS_MAX 8u       /* list/pull ops in one request (bounds the reply) */
+#define LD_RESPONSE_BYTES_MAX (4u << 20) /* a response frame; the node never sends more */
+
 /* ---- batching and time --------------------------------------------------------------------- */
 #define LD_BATCH_OPS_MAX 8192u        /* ops in one log entry (one apply, one synced write) */
 #define LD_TICK_OPS_EXPIRE_MAX 4096u  /* expirations one tick op performs; the rest wait */
@@ -61,6 +89,8 @@
 #define LD_PAYMENT_SLOW_MS_DEFAULT 2000u /* pm_card_slow approves after this delay */
 #define LD_PAYMENT_SLOW_MS_MAX 600000u
 #define LD_LOG_RETAIN_ENTRIES 100000u    /* log entries kept behind the applied op (RF=1) */
+#define LD_NODE_LONG_POLLS_MAX 1024u     /* pull requests parked waiting for events */
+#define LD_NODE_RELAY_BATCH_MAX 1024u    /* follow events relayed per turn */
 
 /* ---- client -------------------------------------------------------------------------------- */
 #define LD_CLIENT_TIMEOUT_MS_DEFAULT 10000u

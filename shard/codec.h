@@ -50,4 +50,30 @@ typedef struct ld_codec_result_scratch {
 void ld_codec_result_to_pb(const ld_result *result, Ldpb__Result *pb_out,
                            ld_codec_result_scratch *scratch);
 
+/* Scratch for one page result's wire form (ld_page -> Result with a *_page body). Large and
+ * heap-allocated once; reused for every page. */
+typedef struct ld_codec_page_scratch ld_codec_page_scratch;
+/* Returns owned, free with ld_codec_page_scratch_free(). LD_ERR_NOMEM. Thread: any. */
+ld_err ld_codec_page_scratch_alloc(ld_codec_page_scratch **out);
+void ld_codec_page_scratch_free(ld_codec_page_scratch *scratch);
+
+/* Builds the wire form of a page (result code LD_OK). Pointers inside *pb_out point into `page`
+ * and `scratch`, which must outlive *pb_out and not change until it is packed. Thread: any. */
+void ld_codec_page_to_pb(const ld_page *page, Ldpb__Result *pb_out,
+                         ld_codec_page_scratch *scratch);
+
+/* Builds the wire form of one event (also the payload of a push message). `topic` (may be NULL)
+ * and `topic_seq` fill the fields of the same name. Pointers inside *pb_out point into `ev`,
+ * `topic` and `scratch`. Thread: any. */
+typedef struct ld_codec_event_scratch {
+    Ldpb__Stock stock;
+} ld_codec_event_scratch;
+void ld_codec_event_to_pb(const ld_event_view *ev, const char *topic, uint64_t topic_seq,
+                          Ldpb__Event *pb_out, ld_codec_event_scratch *scratch);
+
+/* Formats a topic name, "creator/<32 hex>" etc., into out. Returns its length. Thread: any. */
+size_t ld_topic_format(ld_topic_kind kind, const ld_id *id, char out[LD_TOPIC_BYTES_MAX + 1]);
+/* Parses a topic name; false if malformed. Thread: any. */
+bool ld_topic_parse(const char *topic, ld_topic_kind *kind_out, ld_id *id_out);
+
 #endif /* LD_SHARD_CODEC_H */

@@ -8,76 +8,82 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The table of every op (Redis' command table): name, and whether it writes (goes through the
+ * log), whether clients may send it, and whether it answers with a page. */
+typedef struct op_info {
+    const char *name;
+    bool write;
+    bool client;
+    bool page;
+} op_info;
+
+static const op_info *
+op_info_of(ld_op_type type)
+{
+    static const op_info none = {"unknown", false, false, false};
+    static const op_info table[] = {
+        [LD_OP_NONE] = {"none", false, false, false},
+        [LD_OP_CREATE_DROP] = {"create_drop", true, true, false},
+        [LD_OP_GET_DROP] = {"get_drop", false, true, false},
+        [LD_OP_RESERVE] = {"reserve", true, true, false},
+        [LD_OP_COMMIT] = {"commit", true, true, false},
+        [LD_OP_RELEASE] = {"release", true, true, false},
+        [LD_OP_PLACE_ORDER] = {"place_order", true, true, false},
+        [LD_OP_GET_ORDER] = {"get_order", false, true, false},
+        [LD_OP_GET_RESERVATION] = {"get_reservation", false, true, false},
+        [LD_OP_CREATE_USER] = {"create_user", true, true, false},
+        [LD_OP_GET_USER] = {"get_user", false, true, false},
+        [LD_OP_CREATE_CREATOR] = {"create_creator", true, true, false},
+        [LD_OP_GET_CREATOR] = {"get_creator", false, true, false},
+        [LD_OP_FOLLOW] = {"follow", true, true, false},
+        [LD_OP_UNFOLLOW] = {"unfollow", true, true, false},
+        [LD_OP_IS_FOLLOWING] = {"is_following", false, true, false},
+        [LD_OP_LIST_FOLLOWERS] = {"list_followers", false, true, true},
+        [LD_OP_LIST_FOLLOWING] = {"list_following", false, true, true},
+        [LD_OP_CREATE_PRODUCT] = {"create_product", true, true, false},
+        [LD_OP_UPDATE_PRODUCT] = {"update_product", true, true, false},
+        [LD_OP_GET_PRODUCT] = {"get_product", false, true, false},
+        [LD_OP_LIST_PRODUCTS] = {"list_products", false, true, true},
+        [LD_OP_CANCEL_DROP] = {"cancel_drop", true, true, false},
+        [LD_OP_LIST_DROPS] = {"list_drops", false, true, true},
+        [LD_OP_PULL_EVENTS] = {"pull_events", false, true, true},
+        [LD_OP_LIST_NOTIFICATIONS] = {"list_notifications", false, true, true},
+    };
+    static const op_info internal[] = {
+        [LD_OP_TICK - LD_OP_TICK] = {"tick", true, false, false},
+        [LD_OP_FINISH_ORDER - LD_OP_TICK] = {"finish_order", true, false, false},
+        [LD_OP_RELAY_FOLLOW - LD_OP_TICK] = {"relay_follow", true, false, false},
+    };
+    size_t t = (size_t)type;
+    if (t < sizeof table / sizeof table[0] && table[t].name != NULL)
+        return &table[t];
+    if (t >= LD_OP_TICK && t - LD_OP_TICK < sizeof internal / sizeof internal[0])
+        return &internal[t - LD_OP_TICK];
+    return &none;
+}
+
 bool
 ld_op_is_write(ld_op_type type)
 {
-    switch (type) {
-    case LD_OP_CREATE_DROP:
-    case LD_OP_RESERVE:
-    case LD_OP_COMMIT:
-    case LD_OP_RELEASE:
-    case LD_OP_PLACE_ORDER:
-    case LD_OP_TICK:
-    case LD_OP_FINISH_ORDER:
-        return true;
-    case LD_OP_NONE:
-    case LD_OP_GET_DROP:
-    case LD_OP_GET_ORDER:
-    case LD_OP_GET_RESERVATION:
-        return false;
-    }
-    return false;
+    return op_info_of(type)->write;
 }
 
 bool
 ld_op_is_client(ld_op_type type)
 {
-    switch (type) {
-    case LD_OP_CREATE_DROP:
-    case LD_OP_GET_DROP:
-    case LD_OP_RESERVE:
-    case LD_OP_COMMIT:
-    case LD_OP_RELEASE:
-    case LD_OP_PLACE_ORDER:
-    case LD_OP_GET_ORDER:
-    case LD_OP_GET_RESERVATION:
-        return true;
-    case LD_OP_NONE:
-    case LD_OP_TICK:
-    case LD_OP_FINISH_ORDER:
-        return false;
-    }
-    return false;
+    return op_info_of(type)->client;
+}
+
+bool
+ld_op_is_page(ld_op_type type)
+{
+    return op_info_of(type)->page;
 }
 
 const char *
 ld_op_name(ld_op_type type)
 {
-    switch (type) {
-    case LD_OP_NONE:
-        return "none";
-    case LD_OP_CREATE_DROP:
-        return "create_drop";
-    case LD_OP_GET_DROP:
-        return "get_drop";
-    case LD_OP_RESERVE:
-        return "reserve";
-    case LD_OP_COMMIT:
-        return "commit";
-    case LD_OP_RELEASE:
-        return "release";
-    case LD_OP_PLACE_ORDER:
-        return "place_order";
-    case LD_OP_GET_ORDER:
-        return "get_order";
-    case LD_OP_GET_RESERVATION:
-        return "get_reservation";
-    case LD_OP_TICK:
-        return "tick";
-    case LD_OP_FINISH_ORDER:
-        return "finish_order";
-    }
-    return "unknown";
+    return op_info_of(type)->name;
 }
 
 size_t

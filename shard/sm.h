@@ -68,8 +68,37 @@ void ld_sm_free(ld_sm *sm);
 void ld_sm_apply(ld_sm *sm, uint64_t op_number, int64_t ts_ms, const ld_op *ops, size_t n,
                  ld_result *results_out);
 
-/* Answers a read op (GET_*) from the applied state, with drop status as of now_ms. */
+/* Answers a read op (GET_*, IS_FOLLOWING) from the applied state, with drop status as of
+ * now_ms. */
 void ld_sm_read(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *result_out);
+
+/* Answers a page op (ld_op_is_page: LIST_*, PULL_EVENTS) from the applied and durable state:
+ * index records are read back through the store's seek(), so call it only when everything
+ * applied has been synced. On LD_OK fills *page_out (result_out->code LD_OK, kind NONE);
+ * otherwise result_out holds the refusal (e.g. ERR_INVALID_CURSOR, ERR_EVENTS_TRIMMED) and
+ * page_out is unspecified. A PULL_EVENTS with nothing after its cursor returns an empty page:
+ * the node decides whether to hold it (wait_ms). */
+void ld_sm_read_page(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_page *page_out,
+                     ld_result *result_out);
+
+/* ---- events (the outbox, DESIGN.md §8) ------------------------------------------------------
+ * Every applied change writes its events through the store in the same write as the change:
+ * record `E|seq` plus the topic index records. seq is dense from 1. STOCK_CHANGED is coalesced:
+ * one per drop per batch, after the batch's other events of that drop. LOW_STOCK is emitted
+ * once per drop, when available first falls to the threshold or below; SOLD_OUT each time
+ * available reaches 0; DROP_LIVE / DROP_ENDED by the TICK that moves the drop's status, which
+ * the node issues within LD_TICK_INTERVAL_MS of starts_at / ends_at (ld_sm_next_deadline_ms
+ * includes those boundaries). */
+
+/* Seq of the newest event (0: none yet). */
+uint64_t ld_sm_last_event_seq(const ld_sm *sm);
+/* The events emitted by the last ld_sm_apply(), in seq order; valid until the next apply. The
+ * node publishes them (push) and relays FOLLOWED / UNFOLLOWED as RELAY_FOLLOW ops. */
+size_t ld_sm_batch_events(const ld_sm *sm, const ld_event_view **events_out);
+/* The relay cursor of the derived follow index: the last (source shard `source_shard`) event
+ * seq applied by RELAY_FOLLOW. After a restart the node relays FOLLOWED / UNFOLLOWED events
+ * from here (reading them with a PULL_EVENTS page). */
+uint64_t ld_sm_relay_cursor(const ld_sm *sm, uint32_t source_shard);
 
 /* Op number of the last applied batch (0 for a new shard). Persisted by the state machine. */
 uint64_t ld_sm_applied_op(const ld_sm *sm);
@@ -98,6 +127,11 @@ typedef struct ld_sm_stats {
     uint64_t reservations_active;
     uint64_t orders;
     uint64_t idempotency_keys;
+    uint64_t users;
+    uint64_t creators;
+    uint64_t products;
+    uint64_t follows;
+    uint64_t last_event_seq;
 } ld_sm_stats;
 void ld_sm_stats_get(const ld_sm *sm, ld_sm_stats *out);
 

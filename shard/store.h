@@ -27,6 +27,12 @@ typedef struct ld_store_ops {
     /* Calls cb for every durable record whose key starts with prefix, in key order. */
     ld_err (*scan)(void *impl, const void *prefix, size_t prefix_len, ld_store_scan_cb cb,
                    void *arg);
+    /* Calls cb for durable records whose key starts with prefix, from `start` on: forward (key
+     * order, first key >= start) or, when reverse, backward (first key <= start). start must
+     * itself start with prefix. The callback stops the walk by returning non-LD_OK (LD_EXISTS
+     * is the conventional "stop, no error": seek() then returns LD_OK). Used by page reads. */
+    ld_err (*seek)(void *impl, const void *prefix, size_t prefix_len, const void *start,
+                   size_t start_len, bool reverse, ld_store_scan_cb cb, void *arg);
 } ld_store_ops;
 
 typedef struct ld_store {

@@ -212,6 +212,8 @@ drop_status_name(ld_drop_status s, bool json)
         return json ? "DROP_STATUS_LIVE" : "LIVE";
     case LD_DROP_ENDED:
         return json ? "DROP_STATUS_ENDED" : "ENDED";
+    case LD_DROP_CANCELLED:
+        return json ? "DROP_STATUS_CANCELLED" : "CANCELLED";
     }
     return json ? "DROP_STATUS_UNSPECIFIED" : "UNSPECIFIED";
 }
@@ -572,25 +574,26 @@ cmd_reserve(cli *c)
 static int
 cmd_commit(cli *c)
 {
-    ld_id id;
+    ld_id id, user;
     const char *ref;
-    if (!id_arg(c, c->pos[0], "RESERVATION_ID", &id) || !opt_required(c, "payment-ref", &ref))
+    if (!id_arg(c, c->pos[0], "RESERVATION_ID", &id) || !id_opt(c, "user", &user) ||
+        !opt_required(c, "payment-ref", &ref))
         return EXIT_USAGE;
     ld_order order;
     ld_errmsg msg;
-    ld_err err = ld_commit(c->client, &id, ref, &order, &msg);
+    ld_err err = ld_commit(c->client, &user, &id, ref, &order, &msg);
     return report(c, err, &msg, BODY_ORDER, &order);
 }
 
 static int
 cmd_release(cli *c)
 {
-    ld_id id;
-    if (!id_arg(c, c->pos[0], "RESERVATION_ID", &id))
+    ld_id id, user;
+    if (!id_arg(c, c->pos[0], "RESERVATION_ID", &id) || !id_opt(c, "user", &user))
         return EXIT_USAGE;
     ld_reservation res;
     ld_errmsg msg;
-    ld_err err = ld_release(c->client, &id, &res, &msg);
+    ld_err err = ld_release(c->client, &user, &id, &res, &msg);
     return report(c, err, &msg, BODY_RESERVATION, &res);
 }
 
@@ -640,7 +643,8 @@ static const char *const drop_create_opts[] = {
     "ends-at-ms", "max-per-user", "low-stock",   "ttl-ms",       NULL};
 static const char *const no_opts[] = {NULL};
 static const char *const reserve_opts_list[] = {"drop", "user", "qty", "key", NULL};
-static const char *const commit_opts[] = {"payment-ref", NULL};
+static const char *const commit_opts[] = {"user", "payment-ref", NULL};
+static const char *const release_opts[] = {"user", NULL};
 static const char *const place_opts[] = {"drop", "user", "qty", "key", "pm", NULL};
 
 static const cli_cmd commands[] = {
@@ -684,15 +688,19 @@ static const cli_cmd commands[] = {
      "  livedrop reserve --drop 5f0c6a3e9b1d4e2f8a7b6c5d4e3f2a1b \\\n"
      "      --user 0123456789abcdef0123456789abcdef --qty 1 --key cart-42\n",
      reserve_opts_list, 0, cmd_reserve},
-    {"commit", "RESERVATION_ID --payment-ref REF", "turn a reservation into a paid order",
+    {"commit", "RESERVATION_ID --user ID --payment-ref REF", "turn a reservation into a paid order",
      "Commits an active reservation as a PAID order, recording your own payment reference.\n"
-     "Committing again returns the same order.\n\n"
-     "Example:\n  livedrop commit 9a8b7c6d5e4f30211203948576abcdef --payment-ref ch_3PqR\n",
+     "Committing again returns the same order. --user is the reservation's holder, on whose\n"
+     "behalf the call acts.\n\n"
+     "Example:\n  livedrop commit 9a8b7c6d5e4f30211203948576abcdef \\\n"
+     "      --user 0123456789abcdef0123456789abcdef --payment-ref ch_3PqR\n",
      commit_opts, 1, cmd_commit},
-    {"release", "RESERVATION_ID", "give a reservation's units back",
+    {"release", "RESERVATION_ID --user ID", "give a reservation's units back",
      "Releases an active reservation; its units become available again. Releasing again is\n"
-     "OK.\n\nExample:\n  livedrop release 9a8b7c6d5e4f30211203948576abcdef\n",
-     no_opts, 1, cmd_release},
+     "OK. --user is the reservation's holder, on whose behalf the call acts.\n\n"
+     "Example:\n  livedrop release 9a8b7c6d5e4f30211203948576abcdef \\\n"
+     "      --user 0123456789abcdef0123456789abcdef\n",
+     release_opts, 1, cmd_release},
     {"order place", "--drop ID --user ID --qty N --key K --pm METHOD",
      "reserve, pay and commit in one call",
      "Reserves, charges the node's payment provider and commits (or releases on a decline),\n"

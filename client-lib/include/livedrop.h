@@ -95,6 +95,7 @@ typedef enum ld_drop_status {
     LD_DROP_UPCOMING = 1,
     LD_DROP_LIVE = 2,
     LD_DROP_ENDED = 3,
+    LD_DROP_CANCELLED = 4,
 } ld_drop_status;
 
 typedef enum ld_reservation_state {
@@ -120,6 +121,9 @@ typedef struct ld_product_spec {
 
 typedef struct ld_drop_spec {
     ld_id id; /* client-generated (ld_id_random) */
+    /* Zero: `product` is inline. Else the drop is scheduled from this catalog product and
+     * snapshots it: set only product.creator_id (the acting creator). */
+    ld_id product_id;
     ld_product_spec product;
     int64_t starts_at_ms; /* Unix time, milliseconds */
     int64_t ends_at_ms;
@@ -207,13 +211,17 @@ LD_WARN_UNUSED ld_err ld_reserve(ld_client *client, const ld_id *drop_id, const 
                                  ld_errmsg *msg);
 
 /* Turns an active reservation into a PAID order, recording the caller's own payment reference.
- * Committing it again returns the same order. Thread: any. */
-LD_WARN_UNUSED ld_err ld_commit(ld_client *client, const ld_id *reservation_id,
-                                const char *payment_ref, ld_order *out, ld_errmsg *msg);
+ * Committing it again returns the same order. Acts as user_id, the reservation's holder
+ * (anyone else: LD_ERR_FORBIDDEN). Thread: any. */
+LD_WARN_UNUSED ld_err ld_commit(ld_client *client, const ld_id *user_id,
+                                const ld_id *reservation_id, const char *payment_ref,
+                                ld_order *out, ld_errmsg *msg);
 
-/* Gives an active reservation's stock back. Releasing it again is LD_OK. Thread: any. */
-LD_WARN_UNUSED ld_err ld_release(ld_client *client, const ld_id *reservation_id,
-                                 ld_reservation *out, ld_errmsg *msg);
+/* Gives an active reservation's stock back. Releasing it again is LD_OK. Acts as user_id, the
+ * reservation's holder. Thread: any. */
+LD_WARN_UNUSED ld_err ld_release(ld_client *client, const ld_id *user_id,
+                                 const ld_id *reservation_id, ld_reservation *out,
+                                 ld_errmsg *msg);
 
 /* Reserve -> payment by the node's payment provider -> commit (or release on decline), in one
  * call. `payment_method`: "pm_card_ok", "pm_card_declined" or "pm_card_slow". While an earlier
@@ -233,6 +241,234 @@ LD_WARN_UNUSED ld_err ld_order_get(ld_client *client, const ld_id *order_id, ld_
                                    ld_errmsg *msg);
 LD_WARN_UNUSED ld_err ld_reservation_get(ld_client *client, const ld_id *reservation_id,
                                          ld_reservation *out, ld_errmsg *msg);
+
+/* ---- issue 3: users, creators, follows, catalog, browse, events, notifications ------------- */
+
+/* Who acts. Every write names the acting user or creator, and the node checks it (the op's
+ * principal): a user's own follows, reservations and orders; a creator's own products and
+ * drops. A mismatch is LD_ERR_FORBIDDEN. */
+
+typedef struct ld_attr {
+    char key[LD_ATTR_KEY_BYTES_MAX + 1];
+    char value[LD_ATTR_VALUE_BYTES_MAX + 1];
+} ld_attr;
+
+typedef struct ld_user_spec {
+    ld_id id; /* acts as this user */
+    char name[LD_NAME_BYTES_MAX + 1];
+    char email[LD_EMAIL_BYTES_MAX + 1];
+} ld_user_spec;
+
+typedef struct ld_user {
+    ld_user_spec spec;
+    int64_t created_at_ms;
+    int64_t following_count; /* derived from follow events: may trail a follow by a moment */
+} ld_user;
+
+typedef struct ld_creator_spec {
+    ld_id id; /* acts as this creator */
+    char handle[LD_HANDLE_BYTES_MAX + 1];
+    char name[LD_NAME_BYTES_MAX + 1];
+    uint32_t profile_count;
+    ld_attr profile[LD_ATTRS_MAX];
+} ld_creator_spec;
+
+typedef struct ld_creator {
+    ld_creator_spec spec;
+    int64_t created_at_ms;
+    int64_t follower_count;
+} ld_creator;
+
+typedef struct ld_catalog_product_spec {
+    ld_id id;
+    ld_id creator_id; /* acts as this creator */
+    char title[LD_TITLE_BYTES_MAX + 1];
+    int64_t price_minor;
+    char currency[LD_CURRENCY_BYTES + 1];
+    uint32_t tags_count;
+    char tags[LD_TAGS_MAX][LD_TAG_BYTES_MAX + 1];
+    uint32_t attrs_count;
+    ld_attr attrs[LD_ATTRS_MAX];
+} ld_catalog_product_spec;
+
+typedef struct ld_catalog_product {
+    ld_catalog_product_spec spec;
+    int64_t created_at_ms;
+    int64_t updated_at_ms;
+} ld_catalog_product;
+
+typedef struct ld_follow_state {
+    bool following;
+    int64_t since_ms;
+    int64_t follower_count;
+} ld_follow_state;
+
+typedef struct ld_page_info {
+    bool has_next_page;
+    char end_cursor[LD_CURSOR_BYTES_MAX + 1]; /* pass as `after` for the next page */
+} ld_page_info;
+
+typedef struct ld_follow_edge {
+    ld_id user_id;
+    ld_id creator_id;
+    int64_t created_at_ms;
+    char user_name[LD_NAME_BYTES_MAX + 1];
+    char creator_handle[LD_HANDLE_BYTES_MAX + 1];
+} ld_follow_edge;
+
+/* Pages are large (up to ~0.5 MiB): allocate them on the heap. */
+typedef struct ld_follow_page {
+    uint32_t count;
+    ld_follow_edge edges[LD_PAGE_EDGES_MAX];
+    ld_page_info page_info;
+} ld_follow_page;
+
+typedef struct ld_product_page {
+    uint32_t count;
+    ld_catalog_product products[LD_PAGE_DROPS_MAX];
+    ld_page_info page_info;
+} ld_product_page;
+
+typedef struct ld_drop_page {
+    uint32_t count;
+    ld_drop drops[LD_PAGE_DROPS_MAX];
+    ld_page_info page_info;
+} ld_drop_page;
+
+typedef struct ld_drop_filter {
+    ld_drop_status status;    /* required: LD_DROP_UPCOMING, _LIVE, _ENDED or _CANCELLED */
+    ld_id creator_id;         /* zero: any creator */
+    int64_t price_min_minor;  /* 0: no lower bound */
+    int64_t price_max_minor;  /* < 0: no upper bound */
+    uint32_t tags_count;      /* every tag listed must be on the drop */
+    char tags[LD_TAGS_MAX][LD_TAG_BYTES_MAX + 1];
+} ld_drop_filter;
+
+typedef enum ld_event_type {
+    LD_EVENT_DROP_SCHEDULED = 1,
+    LD_EVENT_DROP_LIVE = 2,
+    LD_EVENT_LOW_STOCK = 3,
+    LD_EVENT_SOLD_OUT = 4,
+    LD_EVENT_DROP_ENDED = 5,
+    LD_EVENT_DROP_CANCELLED = 6,
+    LD_EVENT_STOCK_CHANGED = 7,
+    LD_EVENT_RESERVATION_EXPIRED = 8,
+    LD_EVENT_ORDER_PAID = 9,
+    LD_EVENT_ORDER_FAILED = 10,
+    LD_EVENT_FOLLOWED = 11,
+    LD_EVENT_UNFOLLOWED = 12,
+} ld_event_type;
+
+typedef struct ld_event {
+    uint64_t seq; /* dense per shard */
+    uint32_t shard;
+    int64_t timestamp_ms;
+    ld_event_type type;
+    ld_id creator_id, drop_id, user_id, order_id, reservation_id; /* zero when not relevant */
+    ld_stock stock;
+    int64_t qty;
+    char title[LD_TITLE_BYTES_MAX + 1];
+    char topic[LD_TOPIC_BYTES_MAX + 1]; /* set when read through a topic */
+    uint64_t topic_seq;                 /* dense per topic: a jump means missed events */
+} ld_event;
+
+typedef struct ld_event_page {
+    uint32_t count;
+    ld_event events[LD_PULL_EVENTS_MAX];
+    uint64_t next_after; /* pass as `after` to continue */
+    uint64_t last_seq;   /* newest seq (or topic_seq) when read */
+} ld_event_page;
+
+typedef enum ld_notification_kind {
+    LD_NOTIFY_DROP_LIVE = 1,
+    LD_NOTIFY_LOW_STOCK = 2,
+    LD_NOTIFY_SOLD_OUT = 3,
+    LD_NOTIFY_ORDER_PAID = 4,
+    LD_NOTIFY_ORDER_FAILED = 5,
+} ld_notification_kind;
+
+typedef struct ld_notification {
+    ld_notification_kind kind;
+    ld_event event;
+} ld_notification;
+
+typedef struct ld_notification_page {
+    uint32_t count;
+    ld_notification notifications[LD_PAGE_DROPS_MAX];
+    ld_page_info page_info;
+} ld_notification_page;
+
+/* Users and creators. Creates are idempotent by id (LD_EXISTS when identical, ERR_ID_CONFLICT
+ * otherwise); a creator's handle is unique case-insensitively (ERR_HANDLE_TAKEN). */
+LD_WARN_UNUSED ld_err ld_user_create(ld_client *c, const ld_user_spec *spec, ld_user *out,
+                                     ld_errmsg *msg);
+LD_WARN_UNUSED ld_err ld_user_get(ld_client *c, const ld_id *user_id, ld_user *out,
+                                  ld_errmsg *msg);
+LD_WARN_UNUSED ld_err ld_creator_create(ld_client *c, const ld_creator_spec *spec,
+                                        ld_creator *out, ld_errmsg *msg);
+LD_WARN_UNUSED ld_err ld_creator_get(ld_client *c, const ld_id *creator_id, ld_creator *out,
+                                     ld_errmsg *msg);
+LD_WARN_UNUSED ld_err ld_creator_get_by_handle(ld_client *c, const char *handle,
+                                               ld_creator *out, ld_errmsg *msg);
+
+/* Follow graph. Follow and unfollow are idempotent and act as user_id; following yourself is
+ * ERR_SELF_FOLLOW. */
+LD_WARN_UNUSED ld_err ld_follow(ld_client *c, const ld_id *user_id, const ld_id *creator_id,
+                                ld_follow_state *out, ld_errmsg *msg);
+LD_WARN_UNUSED ld_err ld_unfollow(ld_client *c, const ld_id *user_id, const ld_id *creator_id,
+                                  ld_follow_state *out, ld_errmsg *msg);
+LD_WARN_UNUSED ld_err ld_is_following(ld_client *c, const ld_id *user_id,
+                                      const ld_id *creator_id, ld_follow_state *out,
+                                      ld_errmsg *msg);
+/* Followers of a creator / creators a user follows, newest first. first: 0 (default
+ * LD_PAGE_DEFAULT) .. LD_PAGE_EDGES_MAX; after: NULL or "" for the first page. */
+LD_WARN_UNUSED ld_err ld_followers_list(ld_client *c, const ld_id *creator_id, uint32_t first,
+                                        const char *after, ld_follow_page *out, ld_errmsg *msg);
+LD_WARN_UNUSED ld_err ld_following_list(ld_client *c, const ld_id *user_id, uint32_t first,
+                                        const char *after, ld_follow_page *out, ld_errmsg *msg);
+
+/* Catalog: a creator's products (acting as spec->creator_id; update acts as the product's
+ * creator, given in spec->creator_id). Drops scheduled from a product snapshot it: set
+ * ld_drop_spec.product_id and product.creator_id (the acting creator), leave the other product
+ * fields empty. */
+LD_WARN_UNUSED ld_err ld_product_create(ld_client *c, const ld_catalog_product_spec *spec,
+                                        ld_catalog_product *out, ld_errmsg *msg);
+LD_WARN_UNUSED ld_err ld_product_update(ld_client *c, const ld_catalog_product_spec *spec,
+                                        ld_catalog_product *out, ld_errmsg *msg);
+LD_WARN_UNUSED ld_err ld_product_get(ld_client *c, const ld_id *product_id,
+                                     ld_catalog_product *out, ld_errmsg *msg);
+LD_WARN_UNUSED ld_err ld_products_list(ld_client *c, const ld_id *creator_id, uint32_t first,
+                                       const char *after, ld_product_page *out, ld_errmsg *msg);
+/* Cancels a drop that has not started, acting as creator_id. */
+LD_WARN_UNUSED ld_err ld_drop_cancel(ld_client *c, const ld_id *creator_id,
+                                     const ld_id *drop_id, ld_drop *out, ld_errmsg *msg);
+/* Browse drops (first: 0 .. LD_PAGE_DROPS_MAX). */
+LD_WARN_UNUSED ld_err ld_drops_list(ld_client *c, const ld_drop_filter *filter, uint32_t first,
+                                    const char *after, ld_drop_page *out, ld_errmsg *msg);
+
+/* Events after a cursor (pull). topic NULL: the shard's stream, `after` is a seq; else
+ * "creator/<hex>", "drop/<hex>" or "user/<hex>" and `after` is a topic_seq. wait_ms > 0 holds
+ * the call until an event arrives (long poll, <= LD_PULL_WAIT_MS_MAX). */
+LD_WARN_UNUSED ld_err ld_events_pull(ld_client *c, const char *topic, uint64_t after,
+                                     uint32_t max, uint32_t wait_ms, ld_event_page *out,
+                                     ld_errmsg *msg);
+/* A user's notification feed, newest first. */
+LD_WARN_UNUSED ld_err ld_notifications_list(ld_client *c, const ld_id *user_id, uint32_t first,
+                                            const char *after, ld_notification_page *out,
+                                            ld_errmsg *msg);
+
+/* Push: a subscriber connects to a node's publish address (node option `publish`, default
+ * tcp://127.0.0.1:7401) and receives the events of the topics it subscribed to. Delivery is
+ * best effort (a slow subscriber may miss messages): each event carries its topic_seq, and a
+ * subscriber that sees a jump fills the gap with ld_events_pull(topic, last_topic_seq, ...).
+ * Not thread-safe: one thread per subscriber. */
+typedef struct ld_subscriber ld_subscriber;
+LD_WARN_UNUSED ld_err ld_subscriber_open(const char *publish_addr, ld_subscriber **out);
+LD_WARN_UNUSED ld_err ld_subscribe(ld_subscriber *s, const char *topic);
+LD_WARN_UNUSED ld_err ld_unsubscribe(ld_subscriber *s, const char *topic);
+/* Waits up to timeout_ms for the next event: LD_OK, or LD_ERR_TIMEOUT. */
+LD_WARN_UNUSED ld_err ld_subscriber_recv(ld_subscriber *s, uint32_t timeout_ms, ld_event *out);
+void ld_subscriber_close(ld_subscriber *s);
 
 /* Sends raw bytes as one request frame, unchecked and alone in its message, and waits for the
  * raw reply: for gateways and tests of the node's handling of malformed input. LD_OK means a

@@ -159,6 +159,7 @@ ld_drop_create(ld_client *c, const ld_drop_spec *spec, ld_drop *out, ld_errmsg *
     create.max_per_user = spec->max_per_user;
     create.reservation_ttl_ms = spec->reservation_ttl_ms;
     Ldpb__Op op = LDPB__OP__INIT;
+    op.principal = id_pb(&spec->product.creator_id);
     op.body_case = LDPB__OP__BODY_CREATE_DROP;
     op.create_drop = &create;
     return run(c, &op, LDI_CLASS_FAST, LDI_OUT_DROP, out, msg, ldi_client_deadline(c));
@@ -209,39 +210,45 @@ ld_reserve(ld_client *c, const ld_id *drop_id, const ld_id *user_id, int64_t qty
     reserve.qty = qty;
     reserve.idempotency_key = (char *)idempotency_key;
     Ldpb__Op op = LDPB__OP__INIT;
+    op.principal = id_pb(user_id);
     op.body_case = LDPB__OP__BODY_RESERVE;
     op.reserve = &reserve;
     return run_keyed(c, &op, LDI_CLASS_FAST, LDI_OUT_RESERVATION, out, sizeof *out, msg);
 }
 
 LD_API ld_err
-ld_commit(ld_client *c, const ld_id *reservation_id, const char *payment_ref, ld_order *out,
-          ld_errmsg *msg)
+ld_commit(ld_client *c, const ld_id *user_id, const ld_id *reservation_id,
+          const char *payment_ref, ld_order *out, ld_errmsg *msg)
 {
     outputs_clear(out, sizeof *out, msg);
     if (c == NULL)
         return ldi_errmsg_fail(msg, LD_ERR_INVALID_ARGUMENT, "client is NULL");
+    TRY(ldi_check_id(user_id, "commit.principal", msg));
     TRY(ldi_check_id(reservation_id, "commit.reservation_id", msg));
     TRY(ldi_check_str(payment_ref, "commit.payment_ref", LD_PAYMENT_REF_BYTES_MAX, msg));
     Ldpb__Commit commit = LDPB__COMMIT__INIT;
     commit.reservation_id = id_pb(reservation_id);
     commit.payment_ref = (char *)payment_ref;
     Ldpb__Op op = LDPB__OP__INIT;
+    op.principal = id_pb(user_id);
     op.body_case = LDPB__OP__BODY_COMMIT;
     op.commit = &commit;
     return run(c, &op, LDI_CLASS_FAST, LDI_OUT_ORDER, out, msg, ldi_client_deadline(c));
 }
 
 LD_API ld_err
-ld_release(ld_client *c, const ld_id *reservation_id, ld_reservation *out, ld_errmsg *msg)
+ld_release(ld_client *c, const ld_id *user_id, const ld_id *reservation_id, ld_reservation *out,
+           ld_errmsg *msg)
 {
     outputs_clear(out, sizeof *out, msg);
     if (c == NULL)
         return ldi_errmsg_fail(msg, LD_ERR_INVALID_ARGUMENT, "client is NULL");
+    TRY(ldi_check_id(user_id, "release.principal", msg));
     TRY(ldi_check_id(reservation_id, "release.reservation_id", msg));
     Ldpb__Release release = LDPB__RELEASE__INIT;
     release.reservation_id = id_pb(reservation_id);
     Ldpb__Op op = LDPB__OP__INIT;
+    op.principal = id_pb(user_id);
     op.body_case = LDPB__OP__BODY_RELEASE;
     op.release = &release;
     return run(c, &op, LDI_CLASS_FAST, LDI_OUT_RESERVATION, out, msg, ldi_client_deadline(c));
@@ -265,6 +272,7 @@ ld_place_order(ld_client *c, const ld_id *drop_id, const ld_id *user_id, int64_t
     place.idempotency_key = (char *)idempotency_key;
     place.payment_method = (char *)payment_method;
     Ldpb__Op op = LDPB__OP__INIT;
+    op.principal = id_pb(user_id);
     op.body_case = LDPB__OP__BODY_PLACE_ORDER;
     op.place_order = &place;
     return run_keyed(c, &op, LDI_CLASS_PAYMENT, LDI_OUT_ORDER, out, sizeof *out, msg);

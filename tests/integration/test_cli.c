@@ -173,7 +173,8 @@ Test(cli, walkthrough_create_reserve_commit_release_order)
     json_id(&r, "reservation", "id", res_hex);
     ldh_cli_free(&r);
 
-    CLI(&r, "--addr", node.url, "--json", "commit", res_hex, "--payment-ref", "ch_walk");
+    CLI(&r, "--addr", node.url, "--json", "commit", res_hex, "--user", user_hex,
+        "--payment-ref", "ch_walk");
     CLI_STATUS(&r, 0, "commit");
     json_one_object(&r);
     json_expect(&r, r.out, "code", "\"OK\"");
@@ -190,12 +191,12 @@ Test(cli, walkthrough_create_reserve_commit_release_order)
     char res2_hex[33];
     json_id(&r, "reservation", "id", res2_hex);
     ldh_cli_free(&r);
-    CLI(&r, "--addr", node.url, "--json", "release", res2_hex);
+    CLI(&r, "--addr", node.url, "--json", "release", res2_hex, "--user", user_hex);
     CLI_STATUS(&r, 0, "release");
     json_one_object(&r);
     json_expect(&r, r.out, "state", "\"RESERVATION_STATE_RELEASED\"");
     ldh_cli_free(&r);
-    CLI(&r, "--addr", node.url, "--json", "release", res2_hex);
+    CLI(&r, "--addr", node.url, "--json", "release", res2_hex, "--user", user_hex);
     CLI_STATUS(&r, 0, "release again");
     ldh_cli_free(&r);
 

@@ -68,7 +68,7 @@ assert_expired(ld_client *client, const ld_reservation *res)
 {
     ld_errmsg msg = {{0}};
     ld_order o;
-    ld_err err = ld_commit(client, &res->id, "ref-too-late", &o, &msg);
+    ld_err err = ld_commit(client, &res->user_id, &res->id, "ref-too-late", &o, &msg);
     cr_assert_eq(err, LD_ERR_RESERVATION_EXPIRED, "commit after expiry: %s (%s)",
                  ld_err_name(err), msg.text);
     cr_assert_str_not_empty(msg.text, "the refusal carries a message");
@@ -77,7 +77,7 @@ assert_expired(ld_client *client, const ld_reservation *res)
     cr_assert_eq(err, LD_OK, "reservation_get: %s (%s)", ld_err_name(err), msg.text);
     cr_assert_eq(r.state, LD_RES_EXPIRED, "state %d, expected EXPIRED", (int)r.state);
     cr_assert(ldh_id_zero(&r.order_id), "an expired reservation has an order id");
-    err = ld_release(client, &res->id, &r, &msg);
+    err = ld_release(client, &res->user_id, &res->id, &r, &msg);
     cr_assert_eq(err, LD_ERR_RESERVATION_EXPIRED, "release after expiry: %s (%s)",
                  ld_err_name(err), msg.text);
 }
@@ -152,7 +152,7 @@ Test(expiry, committed_reservation_never_expires)
     reserve_ok(client, &spec.id, &ub, 2, "b", &b);
     ld_order order;
     ld_errmsg msg = {{0}};
-    ld_err err = ld_commit(client, &a.id, "ref-a", &order, &msg);
+    ld_err err = ld_commit(client, &a.user_id, &a.id, "ref-a", &order, &msg);
     cr_assert_eq(err, LD_OK, "commit within TTL: %s (%s)", ld_err_name(err), msg.text);
     cr_assert_eq(order.status, LD_ORDER_PAID);
 
@@ -174,7 +174,7 @@ Test(expiry, committed_reservation_never_expires)
     cr_assert_eq(d.stock.reserved, 0);
     cr_assert_eq(d.stock.available, 7);
     /* Committing again still returns the same order, even past the TTL. */
-    err = ld_commit(client, &a.id, "ref-a", &o, &msg);
+    err = ld_commit(client, &a.user_id, &a.id, "ref-a", &o, &msg);
     cr_assert_eq(err, LD_OK, "re-commit past TTL: %s (%s)", ld_err_name(err), msg.text);
     cr_assert(ldh_id_eq(&o.id, &order.id));
 

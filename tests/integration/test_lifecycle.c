@@ -75,7 +75,7 @@ Test(lifecycle, drop_window_opens_and_closes_on_time)
     ld_errmsg msg = {{0}};
     err = ld_place_order(client, &spec.id, &user, 1, "late-order", "pm_card_ok", &o, &msg);
     cr_assert_eq(err, LD_ERR_DROP_ENDED, "place_order after the end: %s", ld_err_name(err));
-    err = ld_commit(client, &r.id, "ref-after-end", &o, &msg);
+    err = ld_commit(client, &r.user_id, &r.id, "ref-after-end", &o, &msg);
     cr_assert_eq(err, LD_OK, "commit of a live-made reservation after the end: %s (%s)",
                  ld_err_name(err), msg.text);
     ldh_drop_get(client, &spec.id, &d);
@@ -160,7 +160,7 @@ Test(lifecycle, active_reservations_per_user_are_capped_across_restart)
                  "the per-user cap was lost across kill -9");
     ld_reservation rel;
     ld_errmsg msg = {{0}};
-    ld_err err = ld_release(client, &r[0].id, &rel, &msg);
+    ld_err err = ld_release(client, &r[0].user_id, &r[0].id, &rel, &msg);
     cr_assert_eq(err, LD_OK, "%s (%s)", ld_err_name(err), msg.text);
     cr_assert_eq(rel.state, LD_RES_RELEASED);
     cr_assert_eq(reserve(client, &spec.id, &user, 1, "after-release", &extra), LD_OK);
@@ -191,15 +191,15 @@ Test(lifecycle, commit_and_release_move_stock_once)
     cr_assert_eq(reserve(client, &spec.id, &user, 2, "b", &b), LD_OK);
     ld_errmsg msg = {{0}};
     ld_order o1, o2;
-    cr_assert_eq(ld_commit(client, &a.id, "ref-a", &o1, &msg), LD_OK);
-    cr_assert_eq(ld_commit(client, &a.id, "ref-a", &o2, &msg), LD_OK);
+    cr_assert_eq(ld_commit(client, &a.user_id, &a.id, "ref-a", &o1, &msg), LD_OK);
+    cr_assert_eq(ld_commit(client, &a.user_id, &a.id, "ref-a", &o2, &msg), LD_OK);
     cr_assert(ldh_id_eq(&o1.id, &o2.id), "a second commit made a second order");
-    ld_err err = ld_release(client, &a.id, &tmp, &msg);
+    ld_err err = ld_release(client, &a.user_id, &a.id, &tmp, &msg);
     cr_assert_eq(err, LD_ERR_RESERVATION_CLOSED, "release of a committed reservation: %s",
                  ld_err_name(err));
-    cr_assert_eq(ld_release(client, &b.id, &tmp, &msg), LD_OK);
-    cr_assert_eq(ld_release(client, &b.id, &tmp, &msg), LD_OK, "releasing again is OK");
-    err = ld_commit(client, &b.id, "ref-b", &o2, &msg);
+    cr_assert_eq(ld_release(client, &b.user_id, &b.id, &tmp, &msg), LD_OK);
+    cr_assert_eq(ld_release(client, &b.user_id, &b.id, &tmp, &msg), LD_OK, "releasing again is OK");
+    err = ld_commit(client, &b.user_id, &b.id, "ref-b", &o2, &msg);
     cr_assert_eq(err, LD_ERR_RESERVATION_CLOSED, "commit of a released reservation: %s",
                  ld_err_name(err));
     ld_drop d;
@@ -210,9 +210,9 @@ Test(lifecycle, commit_and_release_move_stock_once)
     cr_assert_eq(d.stock.available, 7);
 
     ld_id unknown = ldh_id();
-    err = ld_commit(client, &unknown, "ref", &o2, &msg);
+    err = ld_commit(client, &unknown, &unknown, "ref", &o2, &msg);
     cr_assert_eq(err, LD_ERR_RESERVATION_NOT_FOUND, "%s", ld_err_name(err));
-    err = ld_release(client, &unknown, &tmp, &msg);
+    err = ld_release(client, &unknown, &unknown, &tmp, &msg);
     cr_assert_eq(err, LD_ERR_RESERVATION_NOT_FOUND, "%s", ld_err_name(err));
     err = ld_reservation_get(client, &unknown, &tmp, &msg);
     cr_assert_eq(err, LD_ERR_RESERVATION_NOT_FOUND, "%s", ld_err_name(err));

@@ -99,7 +99,7 @@ storm_buy(storm_thread *t, ld_client *client, const ld_id *user, int64_t qty, co
                    (int)res.state, (long long)qty);
     char ref[LD_PAYMENT_REF_BYTES_MAX + 1];
     snprintf(ref, sizeof ref, "ref-%.40s", key);
-    err = ld_commit(client, &res.id, ref, order, msg);
+    err = ld_commit(client, &res.user_id, &res.id, ref, order, msg);
     if (err != LD_OK) {
         storm_fail(t, "commit of a fresh reservation %s failed: %s (%s)", ldh_hex(&res.id),
                    ld_err_name(err), msg->text);
