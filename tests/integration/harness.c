@@ -288,6 +288,26 @@ ldh_cli_bin(void)
     return bin;
 }
 
+bool
+ldh_node_has_publish(void)
+{
+    static int known = -1;
+    if (known >= 0)
+        return known == 1;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "'%s' --help 2>/dev/null", ldh_node_bin());
+    fflush(NULL);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p, "popen %s --help: %s", ldh_node_bin(), strerror(errno));
+    char line[512];
+    known = 0;
+    while (fgets(line, sizeof line, p))
+        if (strstr(line, "--publish"))
+            known = 1;
+    pclose(p);
+    return known == 1;
+}
+
 static uint16_t
 free_port(void)
 {
@@ -316,6 +336,10 @@ ldh_node_init(ldh_node *node, uint32_t payment_slow_ms)
     cr_assert_eq(mkdir(node->data_dir, 0700), 0, "mkdir %s: %s", node->data_dir, strerror(errno));
     node->port = free_port();
     snprintf(node->url, sizeof node->url, "tcp://127.0.0.1:%u", (unsigned)node->port);
+    do {
+        node->pub_port = free_port();
+    } while (node->pub_port == node->port);
+    snprintf(node->pub_url, sizeof node->pub_url, "tcp://127.0.0.1:%u", (unsigned)node->pub_port);
     node->reg = registry_add(node);
 }
 
@@ -371,13 +395,17 @@ ldh_node_start(ldh_node *node)
     cr_assert_eq(node->pid, 0, "node %s is already running", node->url);
     const char *bin = ldh_node_bin();
     char slow[32];
-    const char *argv[10];
+    const char *argv[12];
     int argc = 0;
     argv[argc++] = bin;
     argv[argc++] = "--listen";
     argv[argc++] = node->url;
     argv[argc++] = "--data";
     argv[argc++] = node->data_dir;
+    if (ldh_node_has_publish()) {
+        argv[argc++] = "--publish";
+        argv[argc++] = node->pub_url;
+    }
     if (node->payment_slow_ms) {
         snprintf(slow, sizeof slow, "%u", node->payment_slow_ms);
         argv[argc++] = "--payment-slow-ms";
@@ -427,8 +455,8 @@ ldh_node_start(ldh_node *node)
         bool exited = ldh_node_wait_exit(node, 0, &status);
         ldh_node_print_log(node, 6000);
         cr_assert_fail("node %s did not print its ready line within %d ms (%s; stdout: \"%s\")",
-                       node->url, LDH_START_TIMEOUT_MS,
-                       exited ? "it exited" : "still running", line);
+                       node->url, LDH_START_TIMEOUT_MS, exited ? "it exited" : "still running",
+                       line);
     }
     const char *url = line + strlen(LDH_READY_PREFIX);
     cr_assert_str_eq(url, node->url, "node announced \"%s\", expected \"%s\"", url, node->url);
@@ -614,8 +642,8 @@ ldh_drop_create(ld_client *client, const ld_drop_spec *spec, ld_drop *out)
 }
 
 void
-ldh_drop_create_live(ld_client *client, ld_drop_spec *spec_out, int64_t stock,
-                     int64_t max_per_user, int64_t ttl_ms)
+ldh_drop_create_live(ld_client *client, ld_drop_spec *spec_out, int64_t stock, int64_t max_per_user,
+                     int64_t ttl_ms)
 {
     ldh_drop_spec_live(spec_out, stock, max_per_user, ttl_ms);
     ld_drop drop;

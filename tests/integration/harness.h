@@ -59,22 +59,27 @@ const char *ldh_hex(const ld_id *id);
 /* ---- nodes -------------------------------------------------------------------------------- */
 
 typedef struct ldh_node {
-    pid_t pid;           /* 0 when not running */
-    int stdout_fd;       /* read end of the node's stdout pipe, -1 when not running */
-    uint16_t port;       /* chosen once, kept across restarts */
-    char url[64];        /* tcp://127.0.0.1:<port> */
-    char root[256];      /* mkdtemp directory: data/ and node.log live here */
+    pid_t pid;         /* 0 when not running */
+    int stdout_fd;     /* read end of the node's stdout pipe, -1 when not running */
+    uint16_t port;     /* chosen once, kept across restarts */
+    char url[64];      /* tcp://127.0.0.1:<port> */
+    uint16_t pub_port; /* the event publish socket's port (--publish), chosen once too */
+    char pub_url[64];  /* tcp://127.0.0.1:<pub_port> */
+    char root[256];    /* mkdtemp directory: data/ and node.log live here */
     char data_dir[300];
     char log_path[300];
     uint32_t payment_slow_ms; /* 0: the node's default */
-    int starts;          /* how many times the node was started */
-    int reg;             /* harness registry slot */
+    int starts;               /* how many times the node was started */
+    int reg;                  /* harness registry slot */
 } ldh_node;
 
-/* Creates the temp directory and picks a free port; does not start the node. */
+/* Creates the temp directory and picks two free ports (requests, event publishing); does not
+ * start the node. */
 void ldh_node_init(ldh_node *node, uint32_t payment_slow_ms);
-/* Starts (or restarts, same dir and port) the node and waits for its ready line (deadline
- * LDH_START_TIMEOUT_MS). Asserts on failure, printing the node's log. */
+/* Starts (or restarts, same dir and ports) the node and waits for its ready line (deadline
+ * LDH_START_TIMEOUT_MS). Passes --publish pub_url when the node binary knows the option (its
+ * --help mentions it), so that nodes running side by side never share the default publish
+ * port. Asserts on failure, printing the node's log. */
 void ldh_node_start(ldh_node *node);
 /* init + start. */
 void ldh_node_spawn(ldh_node *node, uint32_t payment_slow_ms);
@@ -126,10 +131,10 @@ void ldh_assert_stock(const ld_drop *drop);
 /* ---- the CLI ------------------------------------------------------------------------------ */
 
 typedef struct ldh_cli {
-    int status;     /* exit code, or 128 + signal, or -1 if it did not finish in time */
-    char *out;      /* stdout, NUL-terminated, owned (freed by ldh_cli_free) */
+    int status; /* exit code, or 128 + signal, or -1 if it did not finish in time */
+    char *out;  /* stdout, NUL-terminated, owned (freed by ldh_cli_free) */
     size_t out_len;
-    char *err;      /* stderr, NUL-terminated, owned */
+    char *err; /* stderr, NUL-terminated, owned */
     size_t err_len;
 } ldh_cli;
 
@@ -141,6 +146,8 @@ void ldh_cli_free(ldh_cli *res);
 /* $LD_NODE_BIN / $LD_CLI_BIN (asserted present). */
 const char *ldh_node_bin(void);
 const char *ldh_cli_bin(void);
+/* True if `$LD_NODE_BIN --help` lists --publish (asked once, then cached). Thread: main. */
+bool ldh_node_has_publish(void);
 
 /* ---- raw frames --------------------------------------------------------------------------- */
 
