@@ -16,6 +16,8 @@
 
 #define ROCKS_FORMAT "livedrop-1"
 #define ROCKS_WRITE_BUFFER_BYTES (32u * 1024u * 1024u)
+/* Longest prefix seek() bounds (the state machine's index prefixes are a few dozen bytes). */
+#define ROCKS_SEEK_PREFIX_BYTES_MAX 256u
 
 enum { CF_DEFAULT = 0, CF_META, CF_LOG, CF_STATE, CF_COUNT };
 static const char *const cf_names[CF_COUNT] = {"default", "meta", "log", "state"};
@@ -279,10 +281,72 @@ store_scan(void *impl, const void *prefix, size_t prefix_len, ld_store_scan_cb c
                          &a);
 }
 
+/* The smallest key greater than every key that starts with prefix[0..len): the prefix with its
+ * last byte below 0xff incremented and what follows dropped. Returns its length; 0 when there
+ * is none (an empty prefix or all 0xff), i.e. no upper bound. */
+static size_t
+prefix_successor(const uint8_t *prefix, size_t len, uint8_t *out)
+{
+    while (len > 0 && prefix[len - 1] == 0xff)
+        len--;
+    if (len == 0)
+        return 0;
+    memcpy(out, prefix, len);
+    out[len - 1]++;
+    return len;
+}
+
+/* Page reads (DESIGN.md §5 index records): one iterator bounded to the prefix range by the read
+ * options (RocksDB then never steps into the next prefix's blocks), positioned with Seek or
+ * SeekForPrev. The prefix is also checked per key, so the bounds are only an optimisation. */
+static ld_err
+store_seek(void *impl, const void *prefix, size_t prefix_len, const void *start, size_t start_len,
+           bool reverse, ld_store_scan_cb cb, void *arg)
+{
+    ldi_rocks *r = impl;
+    LD_ASSERT(prefix_len <= ROCKS_SEEK_PREFIX_BYTES_MAX);
+    LD_ASSERT(start_len >= prefix_len);
+    LD_ASSERT(prefix_len == 0 || memcmp(start, prefix, prefix_len) == 0);
+    uint8_t upper[ROCKS_SEEK_PREFIX_BYTES_MAX];
+    size_t upper_len = prefix_successor(prefix, prefix_len, upper);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    if (prefix_len > 0)
+        rocksdb_readoptions_set_iterate_lower_bound(ro, prefix, prefix_len);
+    if (upper_len > 0)
+        rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)upper, upper_len);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r->db, ro, r->cf[CF_STATE]);
+    if (reverse)
+        rocksdb_iter_seek_for_prev(it, start, start_len);
+    else
+        rocksdb_iter_seek(it, start, start_len);
+    ld_err e = LD_OK;
+    for (; rocksdb_iter_valid(it); reverse ? rocksdb_iter_prev(it) : rocksdb_iter_next(it)) {
+        size_t key_len = 0;
+        size_t val_len = 0;
+        const char *key = rocksdb_iter_key(it, &key_len);
+        if (key_len < prefix_len || memcmp(key, prefix, prefix_len) != 0)
+            break;
+        const char *val = rocksdb_iter_value(it, &val_len);
+        e = cb(arg, key, key_len, val, val_len);
+        if (e != LD_OK)
+            break;
+    }
+    if (e == LD_EXISTS)
+        e = LD_OK; /* the callback's "stop here" */
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    if (err != NULL)
+        e = rocks_err(err, "seek");
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro); /* after the iterator, which reads the bounds */
+    return e;
+}
+
 static const ld_store_ops rocks_store_ops = {
     .put = store_put,
     .del = store_del,
     .scan = store_scan,
+    .seek = store_seek,
 };
 
 ld_store

@@ -40,8 +40,9 @@ ld_err ldi_rocks_open(const char *dir, uint32_t node_id, ldi_rocks **out)
 /* Flushes the WAL with fsync and closes the database. Accepts NULL. */
 void ldi_rocks_close(ldi_rocks *rocks);
 
-/* The ld_store view of the `state` CF: put/del go into the current write batch, scan reads the
- * durable records. Valid while `rocks` is open. */
+/* The ld_store view of the `state` CF: put/del go into the current write batch; scan and seek
+ * read the durable records (seek: one iterator bounded to the prefix, forward with Seek or
+ * backward with SeekForPrev). Valid while `rocks` is open. */
 ld_store ldi_rocks_store(ldi_rocks *rocks);
 
 /* Starts a new, empty write batch (dropping anything not written). */

@@ -1,0 +1,159 @@
+/*
+ * test_store_rocks.c -- the RocksDB ld_store adapter (node/store_rocks.c): seek() forward and
+ * backward, bounded to its prefix, stopped by the callback, over durable records only.
+ */
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "store_rocks.h"
+
+typedef struct seen {
+    char keys[16][16];
+    size_t n;
+    size_t stop_after; /* 0: never */
+    ld_err stop_with;
+} seen;
+
+static ld_err
+collect(void *arg, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+    seen *s = arg;
+    (void)val;
+    (void)val_len;
+    cr_assert_lt(s->n, 16);
+    cr_assert_lt(key_len, 16);
+    memcpy(s->keys[s->n], key, key_len);
+    s->keys[s->n][key_len] = '\0';
+    s->n++;
+    return s->stop_after != 0 && s->n == s->stop_after ? s->stop_with : LD_OK;
+}
+
+static char dir[64];
+static ldi_rocks *rocks;
+static ld_store st;
+
+static int
+rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void
+put(const char *k)
+{
+    st.ops->put(st.impl, k, strlen(k), "v", 1);
+}
+
+/* Keys around the prefix "b": "a*" before it, "c" after it; "b\xff" and "\xff\xff" test the
+ * prefix successor; everything is written durably. */
+static void
+setup(void)
+{
+    ldi_log_init(LDI_LOG_ERROR, 1);
+    snprintf(dir, sizeof dir, "/tmp/ld-store-rocks-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_eq(ldi_rocks_open(dir, 1, &rocks), LD_OK);
+    st = ldi_rocks_store(rocks);
+    const char *keys[] = {"a", "az", "b1", "b3", "b5", "b\xff", "b\xff\xff", "c", "\xff\xff"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        put(keys[i]);
+    cr_assert_eq(ldi_rocks_batch_write(rocks, true), LD_OK);
+}
+
+static void
+teardown(void)
+{
+    ldi_rocks_close(rocks);
+    nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(store_rocks, .init = setup, .fini = teardown);
+
+Test(store_rocks, seek_forward_starts_at_start_and_stays_in_the_prefix)
+{
+    /* Goal: forward seek begins at the first key >= start and ends at the last key of the
+     * prefix (not "c"). Method: start between keys and on a key, collect the keys. */
+    seen s = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b2", 2, false, collect, &s), LD_OK);
+    cr_assert_eq(s.n, 4);
+    cr_assert_str_eq(s.keys[0], "b3");
+    cr_assert_str_eq(s.keys[1], "b5");
+    cr_assert_str_eq(s.keys[3], "b\xff\xff");
+    seen t = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b5", 2, false, collect, &t), LD_OK);
+    cr_assert_eq(t.n, 3);
+    cr_assert_str_eq(t.keys[0], "b5");
+}
+
+Test(store_rocks, seek_backward_starts_at_or_before_start_and_stays_in_the_prefix)
+{
+    /* Goal: reverse seek begins at the last key <= start and ends at the first key of the
+     * prefix (not "az"). Method: start on a key, between keys, and past the prefix's keys. */
+    seen s = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b3", 2, true, collect, &s), LD_OK);
+    cr_assert_eq(s.n, 2);
+    cr_assert_str_eq(s.keys[0], "b3");
+    cr_assert_str_eq(s.keys[1], "b1");
+    seen t = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b4", 2, true, collect, &t), LD_OK);
+    cr_assert_eq(t.n, 2);
+    cr_assert_str_eq(t.keys[0], "b3");
+    seen u = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b\xff\xff\xff", 4, true, collect, &u), LD_OK);
+    cr_assert_eq(u.n, 5);
+    cr_assert_str_eq(u.keys[0], "b\xff\xff");
+    cr_assert_str_eq(u.keys[4], "b1");
+}
+
+Test(store_rocks, seek_prefix_ending_in_0xff_and_empty_prefix)
+{
+    /* Goal: a prefix whose last byte is 0xff (no simple successor) and the empty prefix (no
+     * bounds) still visit exactly their keys. Method: seek "b\xff" both ways, "" forward. */
+    seen s = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "b\xff", 2, "b\xff", 2, false, collect, &s), LD_OK);
+    cr_assert_eq(s.n, 2);
+    cr_assert_str_eq(s.keys[1], "b\xff\xff");
+    seen t = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "\xff", 1, "\xff\xff\xff", 3, true, collect, &t), LD_OK);
+    cr_assert_eq(t.n, 1);
+    cr_assert_str_eq(t.keys[0], "\xff\xff");
+    seen u = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "", 0, "b", 1, false, collect, &u), LD_OK);
+    cr_assert_eq(u.n, 7);
+    cr_assert_str_eq(u.keys[0], "b1");
+}
+
+Test(store_rocks, seek_stops_when_the_callback_says_so)
+{
+    /* Goal: LD_EXISTS from the callback stops the walk and seek returns LD_OK; any other code
+     * stops it and is returned. Method: stop after 2 records with each. */
+    seen s = {.stop_after = 2, .stop_with = LD_EXISTS};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b", 1, false, collect, &s), LD_OK);
+    cr_assert_eq(s.n, 2);
+    seen t = {.stop_after = 2, .stop_with = LD_ERR_INTERNAL};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b5", 2, true, collect, &t), LD_ERR_INTERNAL);
+    cr_assert_eq(t.n, 2);
+}
+
+Test(store_rocks, seek_sees_durable_records_only)
+{
+    /* Goal: a put still in the pending write batch is invisible to seek until written. Method:
+     * put "b2", seek, write, seek again. */
+    put("b2");
+    seen s = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b", 1, false, collect, &s), LD_OK);
+    cr_assert_eq(s.n, 5);
+    cr_assert_eq(ldi_rocks_batch_write(rocks, true), LD_OK);
+    seen t = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b", 1, false, collect, &t), LD_OK);
+    cr_assert_eq(t.n, 6);
+    cr_assert_str_eq(t.keys[1], "b2");
+}
