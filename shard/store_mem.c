@@ -2,7 +2,7 @@
  * store_mem.c -- the in-memory ld_store, for unit tests and the deterministic simulator.
  *
  * Durable records live in an array sorted by key (memcmp order, shorter key first on a tie of
- * the common prefix), so scan() visits a prefix range in key order as RocksDB would. put() and
+ * the common prefix), so scan() and seek() visit a prefix range in key order as RocksDB would. put() and
  * del() only append to a pending list; ld_store_mem_sync() replays that list onto the durable
  * array in order, and ld_store_mem_crash() throws it away. ld_store_mem_fail_scan() arms a
  * one-shot fault for the next scan(). Binary search keeps lookups O(log n); an insert moves the
@@ -136,10 +136,57 @@ mem_scan(void *impl, const void *prefix, size_t prefix_len, ld_store_scan_cb cb,
     return LD_OK;
 }
 
+static bool
+has_prefix(const mem_rec *r, const void *prefix, size_t prefix_len)
+{
+    return r->key_len >= prefix_len &&
+           (prefix_len == 0 || memcmp(r->bytes, prefix, prefix_len) == 0);
+}
+
+/* Walks durable records only (pending puts and deletes are invisible, as in RocksDB before the
+ * write is made): forward from the first key >= start, or backward from the last key <= start,
+ * while keys keep `prefix`. LD_EXISTS from the callback ends the walk without error. */
+static ld_err
+mem_seek(void *impl, const void *prefix, size_t prefix_len, const void *start, size_t start_len,
+         bool reverse, ld_store_scan_cb cb, void *arg)
+{
+    ld_store_mem *mem = impl;
+    LD_ASSERT(mem != NULL && cb != NULL);
+    LD_ASSERT(start_len >= prefix_len);
+    LD_ASSERT(prefix_len == 0 || memcmp(start, prefix, prefix_len) == 0);
+    bool found;
+    size_t i = lower_bound(mem, start, start_len, &found);
+    if (reverse && !found) {
+        if (i == 0)
+            return LD_OK;
+        i--;
+    }
+    for (;;) {
+        if (i >= mem->recs_len)
+            return LD_OK;
+        const mem_rec *r = mem->recs[i];
+        if (!has_prefix(r, prefix, prefix_len))
+            return LD_OK;
+        ld_err err = cb(arg, r->bytes, r->key_len, r->val, r->val_len);
+        if (err == LD_EXISTS)
+            return LD_OK;
+        if (err != LD_OK)
+            return err;
+        if (reverse) {
+            if (i == 0)
+                return LD_OK;
+            i--;
+        } else {
+            i++;
+        }
+    }
+}
+
 static const ld_store_ops mem_ops = {
     .put = mem_put,
     .del = mem_del,
     .scan = mem_scan,
+    .seek = mem_seek,
 };
 
 ld_err

@@ -144,3 +144,107 @@ Test(store_mem, fail_scan_is_one_shot)
     cr_assert_eq(st.ops->scan(st.impl, "", 0, collect, &s5), LD_OK);
     ld_store_mem_free(mem);
 }
+
+static ld_err
+stop_exists(void *arg, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+    seen *s = arg;
+    collect(arg, key, key_len, val, val_len);
+    return s->n == s->stop_after ? LD_EXISTS : LD_OK;
+}
+
+static void
+seek_world(ld_store_mem **mem_out, ld_store *st)
+{
+    cr_assert_eq(ld_store_mem_alloc(mem_out), LD_OK);
+    *st = ld_store_mem_store(*mem_out);
+    const char *keys[] = {"a9", "b1", "b3", "b5", "b7", "c1"};
+    for (int i = 0; i < 6; i++)
+        put(st, keys[i], keys[i]);
+    ld_store_mem_sync(*mem_out);
+}
+
+Test(store_mem, seek_forward_starts_at_first_key_not_below_start)
+{
+    /* Goal: a forward seek visits keys >= start, in order, and stops at the end of the prefix;
+     * a start between keys begins at the next one; a start past the prefix visits nothing.
+     * Method: keys a9 b1 b3 b5 b7 c1, seeks under prefix "b". */
+    ld_store_mem *mem;
+    ld_store st;
+    seek_world(&mem, &st);
+    seen s = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b3", 2, false, collect, &s), LD_OK);
+    cr_assert_eq(s.n, 3);
+    cr_assert_str_eq(s.keys[0], "b3");
+    cr_assert_str_eq(s.keys[2], "b7");
+    seen between = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b4", 2, false, collect, &between), LD_OK);
+    cr_assert_eq(between.n, 2);
+    cr_assert_str_eq(between.keys[0], "b5");
+    seen whole = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b", 1, false, collect, &whole), LD_OK);
+    cr_assert_eq(whole.n, 4);
+    seen past = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b8", 2, false, collect, &past), LD_OK);
+    cr_assert_eq(past.n, 0);
+    ld_store_mem_free(mem);
+}
+
+Test(store_mem, seek_reverse_starts_at_last_key_not_above_start)
+{
+    /* Goal: a reverse seek visits keys <= start, newest key first, and stops at the start of
+     * the prefix; a start above every key of the prefix begins at its last key; a start below
+     * the prefix's first key visits nothing. Method: keys a9 b1 b3 b5 b7 c1, prefix "b". */
+    ld_store_mem *mem;
+    ld_store st;
+    seek_world(&mem, &st);
+    seen s = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b5", 2, true, collect, &s), LD_OK);
+    cr_assert_eq(s.n, 3);
+    cr_assert_str_eq(s.keys[0], "b5");
+    cr_assert_str_eq(s.keys[2], "b1");
+    seen between = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b4", 2, true, collect, &between), LD_OK);
+    cr_assert_eq(between.n, 2);
+    cr_assert_str_eq(between.keys[0], "b3");
+    seen top = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b\xff", 2, true, collect, &top), LD_OK);
+    cr_assert_eq(top.n, 4);
+    cr_assert_str_eq(top.keys[0], "b7");
+    seen below = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b0", 2, true, collect, &below), LD_OK);
+    cr_assert_eq(below.n, 0);
+    seen first = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "a", 1, "a9", 2, true, collect, &first), LD_OK);
+    cr_assert_eq(first.n, 1);
+    ld_store_mem_free(mem);
+}
+
+Test(store_mem, seek_stops_on_callback_and_sees_durable_records_only)
+{
+    /* Goal: LD_EXISTS from the callback ends the walk with LD_OK; another code ends it and is
+     * returned; pending puts and deletes are invisible to seek until sync. Method: stop after
+     * two records both ways; a pending put and a pending del, seek, sync, seek. */
+    ld_store_mem *mem;
+    ld_store st;
+    seek_world(&mem, &st);
+    seen s = {.stop_after = 2};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b1", 2, false, stop_exists, &s), LD_OK);
+    cr_assert_eq(s.n, 2);
+    seen e = {.stop_after = 2};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b1", 2, false, collect, &e), LD_ERR_INTERNAL);
+    cr_assert_eq(e.n, 2);
+    put(&st, "b2", "new");
+    st.ops->del(st.impl, "b3", 2);
+    seen pend = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b1", 2, false, collect, &pend), LD_OK);
+    cr_assert_eq(pend.n, 4);
+    cr_assert_str_eq(pend.keys[1], "b3");
+    ld_store_mem_sync(mem);
+    seen after = {0};
+    cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b1", 2, false, collect, &after), LD_OK);
+    cr_assert_eq(after.n, 4);
+    cr_assert_str_eq(after.keys[1], "b2");
+    cr_assert_str_eq(after.keys[2], "b5");
+    ld_store_mem_free(mem);
+}
