@@ -55,19 +55,37 @@ set_payment_slow_ms(ldi_config *cfg, const char *value, char *err, size_t err_le
     return parse_u32(value, 0, LD_PAYMENT_SLOW_MS_MAX, &cfg->payment_slow_ms, err, err_len);
 }
 
+/* An NNG URL (checked for its form only: NNG itself refuses what it cannot bind). */
 static bool
-set_listen(ldi_config *cfg, const char *value, char *err, size_t err_len)
+check_url(const char *value, const char *example, char *err, size_t err_len)
 {
     if (strlen(value) > LDI_URL_BYTES_MAX) {
         snprintf(err, err_len, "URL longer than %u bytes", LDI_URL_BYTES_MAX);
         return false;
     }
     if (strstr(value, "://") == NULL) {
-        snprintf(err, err_len, "expected an NNG URL such as %s, got \"%s\"", LDI_DEFAULT_LISTEN,
-                 value);
+        snprintf(err, err_len, "expected an NNG URL such as %s, got \"%s\"", example, value);
         return false;
     }
+    return true;
+}
+
+static bool
+set_listen(ldi_config *cfg, const char *value, char *err, size_t err_len)
+{
+    if (!check_url(value, LDI_DEFAULT_LISTEN, err, err_len))
+        return false;
     strcpy(cfg->listen, value);
+    return true;
+}
+
+static bool
+set_publish(ldi_config *cfg, const char *value, char *err, size_t err_len)
+{
+    if (strcmp(value, LDI_PUBLISH_NONE) != 0 &&
+        !check_url(value, LDI_DEFAULT_PUBLISH " or " LDI_PUBLISH_NONE, err, err_len))
+        return false;
+    strcpy(cfg->publish, value);
     return true;
 }
 
@@ -95,6 +113,7 @@ set_log_level(ldi_config *cfg, const char *value, char *err, size_t err_len)
 static const config_key config_keys[] = {
     {.key = "node_id", .flag = "node-id", .set = set_node_id},
     {.key = "listen", .flag = "listen", .set = set_listen},
+    {.key = "publish", .flag = "publish", .set = set_publish},
     {.key = "data_dir", .flag = "data", .set = set_data_dir},
     {.key = "payment_slow_ms", .flag = "payment-slow-ms", .set = set_payment_slow_ms},
     {.key = "log_level", .flag = "log-level", .set = set_log_level},
@@ -107,6 +126,7 @@ ldi_config_defaults(ldi_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->node_id = 1;
     strcpy(cfg->listen, LDI_DEFAULT_LISTEN);
+    strcpy(cfg->publish, LDI_DEFAULT_PUBLISH);
     strcpy(cfg->data_dir, LDI_DEFAULT_DATA_DIR);
     cfg->payment_slow_ms = LD_PAYMENT_SLOW_MS_DEFAULT;
     cfg->log_level = LDI_LOG_INFO;
@@ -261,6 +281,11 @@ ldi_config_usage(void)
            "  -l, --listen URL         NNG URL to serve clients on   [file key: listen]\n"
            "                           default " LDI_DEFAULT_LISTEN "; port 0 picks a free\n"
            "                           port, shown in the ready line\n"
+           "  -p, --publish URL        NNG URL of the event publish socket (pub/sub: one\n"
+           "                           message per event and topic, \"<topic>\\n\" + packed\n"
+           "                           Event), or \"none\"   [file key: publish]\n"
+           "                           default " LDI_DEFAULT_PUBLISH "; with port 0 the\n"
+           "                           port picked is shown in a second stdout line\n"
            "  -d, --data DIR           RocksDB data directory, created if missing\n"
            "                           [file key: data_dir] default " LDI_DEFAULT_DATA_DIR "\n"
            "      --payment-slow-ms N  delay of the test card pm_card_slow, 0..600000\n"
@@ -271,8 +296,10 @@ ldi_config_usage(void)
            "  -h, --help               print this help and exit\n"
            "  -V, --version            print the version and exit\n"
            "\n"
-           "Once it serves, the node prints exactly one line to stdout:\n"
+           "Once it serves, the node prints one line to stdout:\n"
            "  livedrop-node: listening on <url>\n"
+           "and, only when --publish asked for port 0, a second one:\n"
+           "  livedrop-node: publishing on <url>\n"
            "Logs go to stderr (UTC timestamp, level). SIGTERM or SIGINT: stop accepting\n"
            "connections, finish in-flight work (including slow payments, at most 30 s), sync,\n"
            "exit 0. A second signal cuts the wait short.\n"
@@ -289,6 +316,7 @@ enum { OPT_PAYMENT_SLOW_MS = 256, OPT_NODE_ID, OPT_LOG_LEVEL };
 static const struct option cli_options[] = {
     {"config", required_argument, NULL, 'c'},
     {"listen", required_argument, NULL, 'l'},
+    {"publish", required_argument, NULL, 'p'},
     {"data", required_argument, NULL, 'd'},
     {"payment-slow-ms", required_argument, NULL, OPT_PAYMENT_SLOW_MS},
     {"node-id", required_argument, NULL, OPT_NODE_ID},
@@ -305,6 +333,9 @@ flag_key(int opt)
     switch (opt) {
     case 'l':
         flag = "listen";
+        break;
+    case 'p':
+        flag = "publish";
         break;
     case 'd':
         flag = "data";
@@ -352,7 +383,7 @@ ldi_config_parse_args(ldi_config *cfg, int argc, char **argv, char *errbuf, size
     opterr = 0;
     optind = 1;
     int opt;
-    while ((opt = getopt_long(argc, argv, ":c:l:d:hV", cli_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":c:l:p:d:hV", cli_options, NULL)) != -1) {
         if (opt == 'h')
             return LDI_CLI_HELP;
         if (opt == 'V')

@@ -15,6 +15,8 @@
 #include "log.h"
 
 #define LDI_DEFAULT_LISTEN "tcp://127.0.0.1:7400"
+#define LDI_DEFAULT_PUBLISH "tcp://127.0.0.1:7401"
+#define LDI_PUBLISH_NONE "none" /* the `publish` value that turns push off */
 #define LDI_DEFAULT_DATA_DIR "./livedrop-data"
 #define LDI_URL_BYTES_MAX 255u
 #define LDI_PATH_BYTES_MAX 4095u
@@ -22,6 +24,7 @@
 typedef struct ldi_config {
     uint32_t node_id;                      /* 1.. ; recorded in the data dir, checked on open */
     char listen[LDI_URL_BYTES_MAX + 1];    /* NNG URL for clients, e.g. tcp://127.0.0.1:7400 */
+    char publish[LDI_URL_BYTES_MAX + 1];   /* NNG URL of the event pub socket, or "none" */
     char data_dir[LDI_PATH_BYTES_MAX + 1]; /* RocksDB directory; created if missing */
     uint32_t payment_slow_ms;              /* pm_card_slow approves after this delay */
     ldi_log_level log_level;

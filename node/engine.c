@@ -505,11 +505,12 @@ eng_restart_payment(void *arg, const ld_payment_request *req)
 }
 
 void
-ldi_engine_start(ldi_engine *e, ldi_net *net)
+ldi_engine_start(ldi_engine *e, ldi_net *net, ldi_pub *pub)
 {
     LD_ASSERT(e->net == NULL && net != NULL);
     LD_ASSERT(!e->stopped);
     e->net = net;
+    e->pub = pub;
     LD_ASSERT(uv_idle_init(e->loop, &e->turn_idle) == 0);
     LD_ASSERT(uv_timer_init(e->loop, &e->tick_timer) == 0);
     LD_ASSERT(uv_timer_init(e->loop, &e->metrics_timer) == 0);
@@ -588,6 +589,7 @@ ldi_engine_stop(ldi_engine *e)
     ldi_pay_close(e->pay);
     e->pay = NULL;
     e->net = NULL;
+    e->pub = NULL;
 }
 
 void

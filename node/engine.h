@@ -27,6 +27,7 @@
 
 #include "config.h"
 #include "net.h"
+#include "pub.h"
 
 typedef struct ldi_engine ldi_engine;
 
@@ -37,10 +38,11 @@ typedef struct ldi_engine ldi_engine;
 ld_err ldi_engine_open(uv_loop_t *loop, const ldi_config *cfg, ldi_engine **out)
     __attribute__((warn_unused_result));
 
-/* Starts serving requests that `net` (borrowed, must outlive the engine's use of it, i.e. until
- * ldi_engine_stop) delivers, restarts the payments a crash interrupted, and starts the tick
- * and metrics timers. */
-void ldi_engine_start(ldi_engine *engine, ldi_net *net);
+/* Starts serving requests that `net` delivers, publishing events on `pub` (NULL: publishing is
+ * off), restarts the payments a crash interrupted, and starts the tick and metrics timers.
+ * Borrows `net` and `pub`, which must outlive the engine's use of them, i.e. until
+ * ldi_engine_stop(). */
+void ldi_engine_start(ldi_engine *engine, ldi_net *net, ldi_pub *pub);
 
 /* The ldi_net wake callback: schedules a turn. `engine` is an ldi_engine *. */
 void ldi_engine_wake(void *engine);

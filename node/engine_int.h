@@ -109,6 +109,7 @@ struct ldi_engine {
     ld_sm *sm;
     ldi_pay *pay;
     ldi_net *net; /* NULL until started and after stopped */
+    ldi_pub *pub; /* NULL when publishing is off, until started and after stopped */
     uv_idle_t turn_idle;
     uv_timer_t tick_timer;
     uv_timer_t metrics_timer;

@@ -1,8 +1,9 @@
 /*
  * main.c -- livedrop-node: parse the configuration, recover, serve, shut down cleanly.
  *
- *   start:    config -> engine (RocksDB, state machine, log replay, invariant check) -> socket
- *             -> "livedrop-node: listening on <url>" on stdout -> serve
+ *   start:    config -> engine (RocksDB, state machine, log replay, invariant check) -> publish
+ *             socket -> request socket -> "livedrop-node: listening on <url>" on stdout (then,
+ *             if the publish port was 0, "livedrop-node: publishing on <url>") -> serve
  *   SIGTERM / SIGINT (first):  refuse new connections (established ones stay open so that
  *             in-flight replies reach their clients); later requests get ERR_SHUTTING_DOWN;
  *             queued requests and payments (slow ones included) finish, for at most
@@ -21,6 +22,7 @@
 #include "engine.h"
 #include "log.h"
 #include "net.h"
+#include "pub.h"
 
 #ifndef LD_VERSION
 #define LD_VERSION "0.0.0"
@@ -58,6 +60,7 @@ typedef struct node {
     ldi_config cfg;
     ldi_engine *engine;
     ldi_net *net;
+    ldi_pub *pub; /* NULL when publishing is off */
     uv_signal_t sigterm;
     uv_signal_t sigint;
     uv_timer_t drain_timer;
@@ -73,6 +76,8 @@ node_close(node *n)
     ldi_engine_stop(n->engine);
     ldi_net_close(n->net);
     n->net = NULL;
+    ldi_pub_close(n->pub);
+    n->pub = NULL;
     uv_close((uv_handle_t *)&n->sigterm, NULL);
     uv_close((uv_handle_t *)&n->sigint, NULL);
     uv_close((uv_handle_t *)&n->drain_timer, NULL);
@@ -159,27 +164,49 @@ node_start_signals(node *n)
     LD_ASSERT(uv_signal_start(&n->sigint, node_signal_cb, SIGINT) == 0);
 }
 
+/* Opens the publish socket unless it is off; false (logged) when it cannot. */
+static bool
+node_open_pub(node *n, char *bound, size_t bound_len)
+{
+    if (strcmp(n->cfg.publish, LDI_PUBLISH_NONE) == 0) {
+        LDI_INFO("publishing off (publish = %s)", LDI_PUBLISH_NONE);
+        return true;
+    }
+    if (ldi_pub_open(n->cfg.publish, bound, bound_len, &n->pub) != LD_OK)
+        return false;
+    LDI_INFO("publishing events on %s", bound);
+    return true;
+}
+
 /* Opens everything; returns 0 when serving, else the exit status. */
 static int
 node_open(node *n)
 {
-    LDI_INFO("livedrop-node %s starting: listen=%s data_dir=%s payment_slow_ms=%u", LD_VERSION,
-             n->cfg.listen, n->cfg.data_dir, n->cfg.payment_slow_ms);
+    LDI_INFO("livedrop-node %s starting: listen=%s publish=%s data_dir=%s payment_slow_ms=%u",
+             LD_VERSION, n->cfg.listen, n->cfg.publish, n->cfg.data_dir, n->cfg.payment_slow_ms);
     if (ldi_engine_open(&n->loop, &n->cfg, &n->engine) != LD_OK) {
         LDI_ERROR("cannot open the data directory %s", n->cfg.data_dir);
         return 1;
     }
+    char pub_bound[LDI_URL_BYTES_MAX + 64];
     char bound[LDI_URL_BYTES_MAX + 64];
-    if (ldi_net_open(&n->loop, n->cfg.listen, ldi_engine_wake, n->engine, bound, sizeof bound,
-                     &n->net) != LD_OK) {
-        uv_run(&n->loop, UV_RUN_NOWAIT); /* let the half-open socket's handle close */
+    if (!node_open_pub(n, pub_bound, sizeof pub_bound)) {
         ldi_engine_free(n->engine);
         return 1;
     }
-    ldi_engine_start(n->engine, n->net);
+    if (ldi_net_open(&n->loop, n->cfg.listen, ldi_engine_wake, n->engine, bound, sizeof bound,
+                     &n->net) != LD_OK) {
+        uv_run(&n->loop, UV_RUN_NOWAIT); /* let the half-open socket's handle close */
+        ldi_pub_close(n->pub);
+        ldi_engine_free(n->engine);
+        return 1;
+    }
+    ldi_engine_start(n->engine, n->net, n->pub);
     node_start_signals(n);
     LDI_INFO("serving on %s", bound);
     printf("livedrop-node: listening on %s\n", bound);
+    if (n->pub != NULL && strcmp(pub_bound, n->cfg.publish) != 0)
+        printf("livedrop-node: publishing on %s\n", pub_bound); /* port 0 was resolved */
     fflush(stdout);
     return 0;
 }

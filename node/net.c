@@ -118,9 +118,8 @@ net_async_cb(uv_async_t *async)
     net->wake_cb(net->wake_arg);
 }
 
-/* For "tcp://host:0" the bound port is only known once listening. */
-static void
-net_bound_url(ldi_net *net, const char *url, char *out, size_t out_len)
+void
+ldi_net_bound_url(nng_listener listener, const char *url, char *out, size_t out_len)
 {
     snprintf(out, out_len, "%s", url);
     nng_url *u = NULL;
@@ -129,7 +128,7 @@ net_bound_url(ldi_net *net, const char *url, char *out, size_t out_len)
     int port = 0;
     bool tcp = strncmp(u->u_scheme, "tcp", 3) == 0;
     if (tcp && strcmp(u->u_port, "0") == 0 &&
-        nng_listener_get_int(net->listener, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
+        nng_listener_get_int(listener, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
         bool v6 = strchr(u->u_hostname, ':') != NULL;
         snprintf(out, out_len, "%s://%s%s%s:%d", u->u_scheme, v6 ? "[" : "", u->u_hostname,
                  v6 ? "]" : "", port);
@@ -159,7 +158,7 @@ net_listen(ldi_net *net, const char *url, char *bound_url, size_t bound_url_len)
         return LD_ERR_CONNECTION;
     }
     net->listening = true;
-    net_bound_url(net, url, bound_url, bound_url_len);
+    ldi_net_bound_url(net->listener, url, bound_url, bound_url_len);
     return LD_OK;
 }
 

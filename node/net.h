@@ -53,6 +53,10 @@ ld_err ldi_net_open(uv_loop_t *loop, const char *url, ldi_net_wake_cb wake_cb, v
                     char *bound_url, size_t bound_url_len, ldi_net **out)
     __attribute__((warn_unused_result));
 
+/* Writes into out the URL `listener` (started on `url`) is bound to: `url` itself, except that
+ * for "tcp://host:0" the port NNG picked replaces the 0. Thread: any. */
+void ldi_net_bound_url(nng_listener listener, const char *url, char *out, size_t out_len);
+
 /* Hands every queued message to cb, in arrival order. Thread: loop thread. */
 void ldi_net_drain(ldi_net *net, ldi_net_msg_cb cb, void *arg);
 
