@@ -2,22 +2,7 @@
  * test_codec.c -- livedrop.proto <-> ld_op / ld_result (shard/codec.c): every validation code,
  * the field named in each message, and exact round trips.
  */
-#include <criterion/criterion.h>
-#include <stdio.h>
-#include <string.h>
-
-#include "codec.h"
-
-static uint8_t id_a[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-static uint8_t id_b[16] = {9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
-static uint8_t id_zero[16];
-static uint8_t id_long[17] = {1};
-
-static ProtobufCBinaryData
-bin(uint8_t *b, size_t len)
-{
-    return (ProtobufCBinaryData){.len = len, .data = b};
-}
+#include "codec_fixture.h"
 
 /* A valid create_drop, built into caller-owned messages. */
 typedef struct cd_msg {
@@ -77,25 +62,6 @@ rs_init(rs_msg *m, bool place)
         m->op.body_case = LDPB__OP__BODY_RESERVE;
         m->op.reserve = &m->r;
     }
-}
-
-/* Decodes from a client and asserts the code; the message must contain `needle` if given. */
-static void
-expect(const Ldpb__Op *pb, ld_err want, const char *needle)
-{
-    ld_op op;
-    ld_result res;
-    memset(&res, 0, sizeof res);
-    ld_err err = ld_codec_op_from_pb(pb, true, &op, &res);
-    cr_assert_eq(err, want, "got %s (%s), want %s", ld_err_name(err), res.message,
-                 ld_err_name(want));
-    if (want == LD_OK)
-        return;
-    cr_assert_eq(res.code, want);
-    cr_assert_eq(res.kind, LD_RESULT_NONE);
-    if (needle != NULL)
-        cr_assert(strstr(res.message, needle) != NULL, "message '%s' lacks '%s'", res.message,
-                  needle);
 }
 
 Test(codec, missing_or_internal_body_is_unknown_op)
@@ -373,27 +339,6 @@ Test(codec, success_leaves_the_result_untouched)
     cr_assert_eq(memcmp(&res, &copy, sizeof res), 0);
 }
 
-/* Packs an ld_op's wire form, unpacks it and decodes it as the log would. */
-static ld_op
-round_trip(const ld_op *in)
-{
-    Ldpb__Op pb;
-    ld_codec_op_scratch scratch;
-    ld_codec_op_to_pb(in, &pb, &scratch);
-    size_t len = protobuf_c_message_get_packed_size(&pb.base);
-    uint8_t buf[4096];
-    cr_assert_leq(len, sizeof buf);
-    protobuf_c_message_pack(&pb.base, buf);
-    Ldpb__Op *back = ldpb__op__unpack(NULL, len, buf);
-    cr_assert_not_null(back);
-    ld_op out;
-    ld_result res;
-    ld_err err = ld_codec_op_from_pb(back, false, &out, &res);
-    cr_assert_eq(err, LD_OK, "%s", res.message);
-    ldpb__op__free_unpacked(back, NULL);
-    return out;
-}
-
 Test(codec, create_drop_decodes_every_field)
 {
     /* Goal: every wire field of create_drop reaches the op (a dropped field would round-trip
@@ -523,4 +468,96 @@ Test(codec, result_to_pb)
     ld_codec_result_to_pb(&r, &pb, &s);
     cr_assert_eq(pb.order->status, LDPB__ORDER_STATUS__ORDER_STATUS_FAILED);
     cr_assert_str_eq(pb.order->payment_ref, "pi");
+}
+
+Test(codec, principal_is_copied_or_refused)
+{
+    /* Goal: Op.principal reaches ld_op.principal: absent gives zero, 16 nonzero bytes are copied,
+     * 15 / 17 bytes and all-zero are INVALID_ID naming "principal" (before the body is read).
+     * Method: a valid reserve with each principal; the bad ones also with a bad body. */
+    rs_msg m;
+    rs_init(&m, false);
+    ld_op op = decode_ok(&m.op, false);
+    cr_assert(ld_id_is_zero(&op.principal));
+    m.op.principal = bin(id_b, 16);
+    op = decode_ok(&m.op, false);
+    cr_assert_eq(memcmp(op.principal.bytes, id_b, 16), 0);
+    m.op.principal = bin(id_a, 15);
+    expect(&m.op, LD_ERR_INVALID_ID, "op.principal");
+    m.op.principal = bin(id_long, 17);
+    expect(&m.op, LD_ERR_INVALID_ID, "op.principal");
+    m.op.principal = bin(id_zero, 16);
+    expect(&m.op, LD_ERR_INVALID_ID, "op.principal: must not be all zero");
+    m.r.qty = 0;
+    expect(&m.op, LD_ERR_INVALID_ID, "principal");
+    m.op.principal = bin(id_b, 16);
+    expect(&m.op, LD_ERR_QTY_OUT_OF_RANGE, "reserve.qty");
+}
+
+Test(codec, create_drop_from_catalog_product)
+{
+    /* Goal: create_drop with product_id decodes with a zeroed product (the state machine fills
+     * it); an inline product with any field set next to product_id is INVALID_ARGUMENT; a bad
+     * product_id is INVALID_ID naming it; an inline product may not carry its own product_id.
+     * Method: one field of the inline product at a time. */
+    cd_msg c;
+    cd_init(&c);
+    c.cd.product_id = bin(id_c, 16);
+    c.cd.product = NULL;
+    ld_op op = decode_ok(&c.op, false);
+    cr_assert_eq(memcmp(op.u.create_drop.product_id.bytes, id_c, 16), 0);
+    ld_product zero;
+    memset(&zero, 0, sizeof zero);
+    cr_assert_eq(memcmp(&op.u.create_drop.product, &zero, sizeof zero), 0);
+    cr_assert_eq(op.u.create_drop.initial_stock, 10);
+    Ldpb__Product empty = LDPB__PRODUCT__INIT;
+    c.cd.product = &empty;
+    expect(&c.op, LD_OK, NULL);
+    Ldpb__Product p = LDPB__PRODUCT__INIT;
+    c.cd.product = &p;
+    p.creator_id = bin(id_b, 16);
+    expect(&c.op, LD_ERR_INVALID_ARGUMENT, "create_drop.product: must be empty");
+    p = (Ldpb__Product)LDPB__PRODUCT__INIT;
+    p.title = "t";
+    expect(&c.op, LD_ERR_INVALID_ARGUMENT, "create_drop.product");
+    p = (Ldpb__Product)LDPB__PRODUCT__INIT;
+    p.price_minor = 1;
+    expect(&c.op, LD_ERR_INVALID_ARGUMENT, "create_drop.product");
+    p = (Ldpb__Product)LDPB__PRODUCT__INIT;
+    p.currency = "EUR";
+    expect(&c.op, LD_ERR_INVALID_ARGUMENT, "create_drop.product");
+    p = (Ldpb__Product)LDPB__PRODUCT__INIT;
+    char *tags[1] = {"x"};
+    p.tags = tags;
+    p.n_tags = 1;
+    expect(&c.op, LD_ERR_INVALID_ARGUMENT, "create_drop.product");
+    c.cd.product = NULL;
+    c.cd.product_id = bin(id_c, 15);
+    expect(&c.op, LD_ERR_INVALID_ID, "create_drop.product_id");
+    c.cd.product_id = bin(id_zero, 16);
+    expect(&c.op, LD_ERR_INVALID_ID, "create_drop.product_id");
+    cd_init(&c);
+    c.product.product_id = bin(id_c, 16);
+    expect(&c.op, LD_ERR_INVALID_ARGUMENT, "create_drop.product.product_id");
+}
+
+Test(codec, create_drop_with_principal_and_product_id_round_trips)
+{
+    /* Goal: the log form of a catalog create_drop keeps product_id and the principal, and an
+     * inline one keeps its principal. Method: decode, round-trip, compare the structs. */
+    cd_msg c;
+    cd_init(&c);
+    c.op.principal = bin(id_b, 16);
+    ld_op inline_op = decode_ok(&c.op, false);
+    expect_round_trip(&inline_op);
+    c.cd.product = NULL;
+    c.cd.product_id = bin(id_c, 16);
+    ld_op catalog_op = decode_ok(&c.op, false);
+    expect_round_trip(&catalog_op);
+    Ldpb__Op pb;
+    ld_codec_op_scratch s;
+    ld_codec_op_to_pb(&catalog_op, &pb, &s);
+    cr_assert_null(pb.create_drop->product);
+    cr_assert_eq(pb.create_drop->product_id.len, 16);
+    cr_assert_eq(memcmp(pb.principal.data, id_b, 16), 0);
 }
