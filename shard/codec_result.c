@@ -238,3 +238,235 @@ ld_topic_parse(const char *topic, ld_topic_kind *kind_out, ld_id *id_out)
     }
     return false;
 }
+
+/* ---- events -------------------------------------------------------------------------------- */
+
+void
+ld_codec_event_to_pb(const ld_event_view *ev, const char *topic, uint64_t topic_seq,
+                     Ldpb__Event *pb_out, ld_codec_event_scratch *scratch)
+{
+    LD_ASSERT(ev != NULL);
+    LD_ASSERT(pb_out != NULL && scratch != NULL);
+    ldpb__event__init(pb_out);
+    pb_out->seq = ev->seq;
+    pb_out->shard = 0; /* one shard per node for now (source shard 0) */
+    pb_out->timestamp_ms = ev->ts_ms;
+    pb_out->type = (Ldpb__EventType)ev->type;
+    pb_out->creator_id = ldi_codec_opt_bin(&ev->creator_id);
+    pb_out->drop_id = ldi_codec_opt_bin(&ev->drop_id);
+    pb_out->user_id = ldi_codec_opt_bin(&ev->user_id);
+    pb_out->order_id = ldi_codec_opt_bin(&ev->order_id);
+    pb_out->reservation_id = ldi_codec_opt_bin(&ev->reservation_id);
+    if (!ld_id_is_zero(&ev->drop_id)) {
+        /* Drop events carry the stock after the change. */
+        stock_to_pb(&ev->stock, &scratch->stock);
+        pb_out->stock = &scratch->stock;
+    }
+    pb_out->qty = ev->qty;
+    pb_out->title = (char *)ev->title;
+    if (topic != NULL)
+        pb_out->topic = (char *)topic;
+    pb_out->topic_seq = topic_seq;
+}
+
+/* ---- pages --------------------------------------------------------------------------------- */
+
+/* Every wire message a page of any kind needs, one kind at a time. */
+struct ld_codec_page_scratch {
+    Ldpb__PageInfo page_info;
+    union {
+        struct {
+            Ldpb__FollowPage page;
+            Ldpb__FollowEdge edges[LD_PAGE_EDGES_MAX];
+            Ldpb__FollowEdge *ptrs[LD_PAGE_EDGES_MAX];
+        } follow;
+        struct {
+            Ldpb__ProductPage page;
+            Ldpb__CatalogProduct products[LD_PAGE_DROPS_MAX];
+            Ldpb__CatalogProduct *ptrs[LD_PAGE_DROPS_MAX];
+            char *tags[LD_PAGE_DROPS_MAX][LD_TAGS_MAX];
+            Ldpb__Attribute attrs[LD_PAGE_DROPS_MAX][LD_ATTRS_MAX];
+            Ldpb__Attribute *attr_ptrs[LD_PAGE_DROPS_MAX][LD_ATTRS_MAX];
+        } product;
+        struct {
+            Ldpb__DropPage page;
+            Ldpb__Drop drops[LD_PAGE_DROPS_MAX];
+            Ldpb__Drop *ptrs[LD_PAGE_DROPS_MAX];
+            Ldpb__Product products[LD_PAGE_DROPS_MAX];
+            char *tags[LD_PAGE_DROPS_MAX][LD_TAGS_MAX];
+            Ldpb__Stock stocks[LD_PAGE_DROPS_MAX];
+        } drop;
+        struct {
+            Ldpb__EventPage page;
+            Ldpb__Event events[LD_PULL_EVENTS_MAX];
+            Ldpb__Event *ptrs[LD_PULL_EVENTS_MAX];
+            ld_codec_event_scratch scratch[LD_PULL_EVENTS_MAX];
+            char topic[LD_TOPIC_BYTES_MAX + 1];
+        } event;
+        struct {
+            Ldpb__NotificationPage page;
+            Ldpb__Notification notes[LD_PAGE_DROPS_MAX];
+            Ldpb__Notification *ptrs[LD_PAGE_DROPS_MAX];
+            Ldpb__Event events[LD_PAGE_DROPS_MAX];
+            ld_codec_event_scratch scratch[LD_PAGE_DROPS_MAX];
+        } note;
+    } u;
+};
+
+ld_err
+ld_codec_page_scratch_alloc(ld_codec_page_scratch **out)
+{
+    LD_ASSERT(out != NULL);
+    ld_codec_page_scratch *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return LD_ERR_NOMEM;
+    *out = s;
+    return LD_OK;
+}
+
+void
+ld_codec_page_scratch_free(ld_codec_page_scratch *scratch)
+{
+    free(scratch);
+}
+
+static Ldpb__PageInfo *
+page_info_to_pb(const ld_page *page, ld_codec_page_scratch *s)
+{
+    ldpb__page_info__init(&s->page_info);
+    s->page_info.has_next_page = page->has_next_page;
+    s->page_info.end_cursor = (char *)page->end_cursor;
+    return &s->page_info;
+}
+
+static void
+follow_page_to_pb(const ld_page *page, Ldpb__Result *pb, ld_codec_page_scratch *s)
+{
+    LD_ASSERT(page->count <= LD_PAGE_EDGES_MAX);
+    ldpb__follow_page__init(&s->u.follow.page);
+    for (uint32_t i = 0; i < page->count; i++) {
+        const ld_follow_edge_view *e = &page->u.edges[i];
+        Ldpb__FollowEdge *w = &s->u.follow.edges[i];
+        ldpb__follow_edge__init(w);
+        w->user_id = ldi_codec_bin(&e->user_id);
+        w->creator_id = ldi_codec_bin(&e->creator_id);
+        w->created_at_ms = e->created_at_ms;
+        w->user_name = (char *)e->user_name;
+        w->creator_handle = (char *)e->creator_handle;
+        s->u.follow.ptrs[i] = w;
+    }
+    s->u.follow.page.n_edges = page->count;
+    s->u.follow.page.edges = page->count ? s->u.follow.ptrs : NULL;
+    s->u.follow.page.page_info = page_info_to_pb(page, s);
+    pb->body_case = LDPB__RESULT__BODY_FOLLOW_PAGE;
+    pb->follow_page = &s->u.follow.page;
+}
+
+static void
+product_page_to_pb(const ld_page *page, Ldpb__Result *pb, ld_codec_page_scratch *s)
+{
+    LD_ASSERT(page->count <= LD_PAGE_DROPS_MAX);
+    ldpb__product_page__init(&s->u.product.page);
+    for (uint32_t i = 0; i < page->count; i++) {
+        catalog_to_pb(&page->u.products[i], &s->u.product.products[i], s->u.product.tags[i],
+                      s->u.product.attrs[i], s->u.product.attr_ptrs[i]);
+        s->u.product.ptrs[i] = &s->u.product.products[i];
+    }
+    s->u.product.page.n_products = page->count;
+    s->u.product.page.products = page->count ? s->u.product.ptrs : NULL;
+    s->u.product.page.page_info = page_info_to_pb(page, s);
+    pb->body_case = LDPB__RESULT__BODY_PRODUCT_PAGE;
+    pb->product_page = &s->u.product.page;
+}
+
+static void
+drop_page_to_pb(const ld_page *page, Ldpb__Result *pb, ld_codec_page_scratch *s)
+{
+    LD_ASSERT(page->count <= LD_PAGE_DROPS_MAX);
+    ldpb__drop_page__init(&s->u.drop.page);
+    for (uint32_t i = 0; i < page->count; i++) {
+        drop_to_pb(&page->u.drops[i], &s->u.drop.drops[i], &s->u.drop.products[i],
+                   s->u.drop.tags[i], &s->u.drop.stocks[i]);
+        s->u.drop.ptrs[i] = &s->u.drop.drops[i];
+    }
+    s->u.drop.page.n_drops = page->count;
+    s->u.drop.page.drops = page->count ? s->u.drop.ptrs : NULL;
+    s->u.drop.page.page_info = page_info_to_pb(page, s);
+    pb->body_case = LDPB__RESULT__BODY_DROP_PAGE;
+    pb->drop_page = &s->u.drop.page;
+}
+
+/* Events read through a topic carry that topic and their position in it. */
+static void
+event_page_to_pb(const ld_page *page, Ldpb__Result *pb, ld_codec_page_scratch *s)
+{
+    LD_ASSERT(page->count <= LD_PULL_EVENTS_MAX);
+    const char *topic = NULL;
+    if (page->topic_kind != LD_TOPIC_NONE) {
+        ld_topic_format(page->topic_kind, &page->topic_id, s->u.event.topic);
+        topic = s->u.event.topic;
+    }
+    ldpb__event_page__init(&s->u.event.page);
+    for (uint32_t i = 0; i < page->count; i++) {
+        const ld_event_view *ev = &page->u.events[i];
+        uint64_t topic_seq = topic != NULL ? ev->topic_seq[page->topic_kind] : 0;
+        ld_codec_event_to_pb(ev, topic, topic_seq, &s->u.event.events[i], &s->u.event.scratch[i]);
+        s->u.event.ptrs[i] = &s->u.event.events[i];
+    }
+    s->u.event.page.n_events = page->count;
+    s->u.event.page.events = page->count ? s->u.event.ptrs : NULL;
+    s->u.event.page.next_after = page->next_after;
+    s->u.event.page.last_seq = page->last_seq;
+    pb->body_case = LDPB__RESULT__BODY_EVENT_PAGE;
+    pb->event_page = &s->u.event.page;
+}
+
+static void
+notification_page_to_pb(const ld_page *page, Ldpb__Result *pb, ld_codec_page_scratch *s)
+{
+    LD_ASSERT(page->count <= LD_PAGE_DROPS_MAX);
+    ldpb__notification_page__init(&s->u.note.page);
+    for (uint32_t i = 0; i < page->count; i++) {
+        const ld_notification_view *n = &page->u.notifications[i];
+        Ldpb__Notification *w = &s->u.note.notes[i];
+        ldpb__notification__init(w);
+        w->kind = (Ldpb__NotificationKind)n->kind;
+        ld_codec_event_to_pb(&n->event, NULL, 0, &s->u.note.events[i], &s->u.note.scratch[i]);
+        w->event = &s->u.note.events[i];
+        s->u.note.ptrs[i] = w;
+    }
+    s->u.note.page.n_notifications = page->count;
+    s->u.note.page.notifications = page->count ? s->u.note.ptrs : NULL;
+    s->u.note.page.page_info = page_info_to_pb(page, s);
+    pb->body_case = LDPB__RESULT__BODY_NOTIFICATION_PAGE;
+    pb->notification_page = &s->u.note.page;
+}
+
+void
+ld_codec_page_to_pb(const ld_page *page, Ldpb__Result *pb_out, ld_codec_page_scratch *scratch)
+{
+    LD_ASSERT(page != NULL);
+    LD_ASSERT(pb_out != NULL && scratch != NULL);
+    ldpb__result__init(pb_out);
+    pb_out->code = LD_OK;
+    pb_out->message = (char *)ld_strerror(LD_OK);
+    switch (page->kind) {
+    case LD_RESULT_FOLLOW_PAGE:
+        follow_page_to_pb(page, pb_out, scratch);
+        break;
+    case LD_RESULT_PRODUCT_PAGE:
+        product_page_to_pb(page, pb_out, scratch);
+        break;
+    case LD_RESULT_DROP_PAGE:
+        drop_page_to_pb(page, pb_out, scratch);
+        break;
+    case LD_RESULT_EVENT_PAGE:
+        event_page_to_pb(page, pb_out, scratch);
+        break;
+    case LD_RESULT_NOTIFICATION_PAGE:
+        notification_page_to_pb(page, pb_out, scratch);
+        break;
+    default:
+        LD_ASSERT(!"ld_codec_page_to_pb: not a page kind");
+    }
+}
