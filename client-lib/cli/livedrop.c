@@ -1,12 +1,14 @@
 /*
- * livedrop.c -- the `livedrop` command-line client: one call to a node per invocation.
+ * livedrop.c -- the `livedrop` command-line client: one call to a node per invocation (a page
+ * command with --all: one call per page; `watch`: a subscription).
  *
  *   livedrop [--addr URL] [--json] [--timeout-ms N] <command> [options]
  *
- * Output: a line or two for people by default; with --json exactly one JSON object per result,
- * shaped like the Result message of livedrop.proto ({"code", "message", and "drop" |
- * "reservation" | "order" with the proto's snake_case field names, ids as 32 hex digits, enums
- * by name}), except that "code" is the code's name ("OK", "ERR_SOLD_OUT").
+ * Output: a line or two for people by default; with --json exactly one JSON object per result
+ * (per page with --all, per event with `watch`), shaped like the Result message of
+ * livedrop.proto ({"code", "message", and "drop" | "reservation" | "order" | "user" | ... |
+ * "follow_page" | "event_page" ... with the proto's snake_case field names, ids as 32 hex
+ * digits, enums by name}), except that "code" is the code's name ("OK", "ERR_SOLD_OUT").
  *
  * Exit status: 0 success (OK, EXISTS); 1 business refusal (codes 300-399); 2 usage error or
  * invalid request (codes 200-299); 3 connection, timeout or other node failure (100-199).
@@ -20,58 +22,20 @@
 #include <string.h>
 #include <time.h>
 
-#include "livedrop.h"
-
-#define EXIT_OK 0
-#define EXIT_REFUSED 1
-#define EXIT_USAGE 2
-#define EXIT_TRANSPORT 3
+#include "cli.h"
 
 #define ADDR_DEFAULT "tcp://127.0.0.1:7400"
-#define OPTS_MAX 64
-#define POS_MAX 4
 
-/* ---- parsed command line -------------------------------------------------------------------- */
-
-typedef struct cli_opt {
-    const char *name; /* without the leading "--" */
-    const char *value;
-} cli_opt;
-
-typedef struct cli {
-    const char *addr;
-    bool json;
-    uint32_t timeout_ms;
-    const struct cli_cmd *cmd;
-    const char *pos[POS_MAX];
-    int npos;
-    cli_opt opts[OPTS_MAX];
-    int nopts;
-    ld_client *client;
-} cli;
-
-typedef int (*cli_run_fn)(cli *c);
-
-typedef struct cli_cmd {
-    const char *words;       /* "drop create" */
-    const char *synopsis;    /* after the words */
-    const char *summary;     /* one line for `livedrop --help` */
-    const char *help;        /* options and examples */
-    const char *const *opts; /* value-taking options it accepts, NULL-terminated */
-    int npos;                /* positional arguments it requires */
-    cli_run_fn run;
-} cli_cmd;
-
-static const char *prog = "livedrop";
+const char *cli_prog = "livedrop";
 
 static void usage_hint(const cli *c);
 
 /* Prints "livedrop: <message>" and a hint to stderr; returns EXIT_USAGE. */
-__attribute__((format(printf, 2, 3))) static int
-usage_error(const cli *c, const char *fmt, ...)
+int
+cli_usage_error(const cli *c, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, "%s: ", cli_prog);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -80,8 +44,8 @@ usage_error(const cli *c, const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-static const char *
-opt_get(const cli *c, const char *name)
+const char *
+cli_opt_get(const cli *c, const char *name)
 {
     const char *v = NULL;
     for (int i = 0; i < c->nopts; i++)
@@ -90,8 +54,8 @@ opt_get(const cli *c, const char *name)
     return v;
 }
 
-static bool
-parse_i64(const char *s, int64_t *out)
+bool
+cli_parse_i64(const char *s, int64_t *out)
 {
     if (s == NULL || *s == '\0')
         return false;
@@ -106,27 +70,27 @@ parse_i64(const char *s, int64_t *out)
 
 /* Reads a numeric option; absent: *out = dflt. Returns false (after a usage message) when the
  * value is not a number. */
-static bool
-opt_i64(const cli *c, const char *name, int64_t dflt, int64_t *out)
+bool
+cli_opt_i64(const cli *c, const char *name, int64_t dflt, int64_t *out)
 {
-    const char *v = opt_get(c, name);
+    const char *v = cli_opt_get(c, name);
     if (v == NULL) {
         *out = dflt;
         return true;
     }
-    if (!parse_i64(v, out)) {
-        usage_error(c, "--%s: '%s' is not an integer", name, v);
+    if (!cli_parse_i64(v, out)) {
+        cli_usage_error(c, "--%s: '%s' is not an integer", name, v);
         return false;
     }
     return true;
 }
 
-static bool
-opt_required(const cli *c, const char *name, const char **out)
+bool
+cli_opt_required(const cli *c, const char *name, const char **out)
 {
-    *out = opt_get(c, name);
+    *out = cli_opt_get(c, name);
     if (*out == NULL) {
-        usage_error(c, "--%s is required", name);
+        cli_usage_error(c, "--%s is required", name);
         return false;
     }
     return true;
@@ -134,29 +98,101 @@ opt_required(const cli *c, const char *name, const char **out)
 
 /* Parses an id given as 32 hex digits; `what` names it in messages. (The all-zero id parses;
  * the library refuses it with ERR_INVALID_ID, exit status 2 as well.) */
-static bool
-id_arg(const cli *c, const char *hex, const char *what, ld_id *out)
+bool
+cli_id_arg(const cli *c, const char *hex, const char *what, ld_id *out)
 {
     if (ld_id_parse(hex, out) != LD_OK) {
-        usage_error(c, "%s: '%s' is not an id (32 hex digits)", what, hex);
+        cli_usage_error(c, "%s: '%s' is not an id (32 hex digits)", what, hex);
         return false;
     }
     return true;
 }
 
-static bool
-id_opt(const cli *c, const char *name, ld_id *out)
+bool
+cli_id_opt(const cli *c, const char *name, ld_id *out)
 {
     const char *hex;
-    if (!opt_required(c, name, &hex))
+    if (!cli_opt_required(c, name, &hex))
         return false;
     char what[32];
     snprintf(what, sizeof what, "--%s", name);
-    return id_arg(c, hex, what, out);
+    return cli_id_arg(c, hex, what, out);
 }
 
-static int64_t
-now_ms(void)
+bool
+cli_id_opt_or_random(const cli *c, const char *name, ld_id *out)
+{
+    const char *hex = cli_opt_get(c, name);
+    if (hex == NULL) {
+        if (ld_id_random(out) != LD_OK)
+            return cli_usage_error(c, "cannot get random bytes for --%s", name), false;
+        return true;
+    }
+    char what[32];
+    snprintf(what, sizeof what, "--%s", name);
+    return cli_id_arg(c, hex, what, out);
+}
+
+bool
+cli_opt_range(const cli *c, const char *name, int64_t lo, int64_t hi, int64_t dflt, int64_t *out)
+{
+    if (!cli_opt_i64(c, name, dflt, out))
+        return false;
+    if (*out < lo || *out > hi)
+        return cli_usage_error(c, "--%s: %" PRId64 " is outside %" PRId64 "..%" PRId64, name, *out,
+                               lo, hi),
+               false;
+    return true;
+}
+
+bool
+cli_opt_list(const cli *c, const char *name, uint32_t max, size_t size, char *out,
+             uint32_t *count_out)
+{
+    *count_out = 0;
+    for (int i = 0; i < c->nopts; i++) {
+        if (strcmp(c->opts[i].name, name) != 0)
+            continue;
+        if (*count_out >= max)
+            return cli_usage_error(c, "--%s: at most %u", name, max), false;
+        if (strlen(c->opts[i].value) >= size)
+            return cli_usage_error(c, "--%s: '%s' is longer than %zu bytes", name, c->opts[i].value,
+                                   size - 1),
+                   false;
+        strcpy(out + (size_t)*count_out * size, c->opts[i].value);
+        (*count_out)++;
+    }
+    return true;
+}
+
+bool
+cli_opt_attrs(const cli *c, const char *name, ld_attr *attrs, uint32_t *count_out)
+{
+    *count_out = 0;
+    for (int i = 0; i < c->nopts; i++) {
+        if (strcmp(c->opts[i].name, name) != 0)
+            continue;
+        const char *v = c->opts[i].value, *eq = strchr(v, '=');
+        if (eq == NULL)
+            return cli_usage_error(c, "--%s: '%s' is not KEY=VALUE", name, v), false;
+        if (*count_out >= LD_ATTRS_MAX)
+            return cli_usage_error(c, "--%s: at most %u", name, LD_ATTRS_MAX), false;
+        ld_attr *a = &attrs[*count_out];
+        size_t klen = (size_t)(eq - v);
+        if (klen >= sizeof a->key || strlen(eq + 1) >= sizeof a->value)
+            return cli_usage_error(c, "--%s: '%s': key at most %u bytes, value at most %u", name, v,
+                                   LD_ATTR_KEY_BYTES_MAX, LD_ATTR_VALUE_BYTES_MAX),
+                   false;
+        memcpy(a->key, v, klen);
+        a->key[klen] = '\0';
+        strcpy(a->value, eq + 1);
+        (*count_out)++;
+    }
+    return true;
+}
+
+int64_t
+cli_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -165,8 +201,8 @@ now_ms(void)
 
 /* ---- output --------------------------------------------------------------------------------- */
 
-static int
-exit_status(ld_err err)
+int
+cli_exit_status(ld_err err)
 {
     if (LD_ERR_IS_SUCCESS(err))
         return EXIT_OK;
@@ -177,8 +213,8 @@ exit_status(ld_err err)
     return EXIT_TRANSPORT;
 }
 
-static void
-json_str(FILE *f, const char *s)
+void
+cli_json_str(FILE *f, const char *s)
 {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
@@ -194,16 +230,16 @@ json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void
-json_id(FILE *f, const char *key, const ld_id *id)
+void
+cli_json_id(FILE *f, const char *key, const ld_id *id)
 {
     char hex[33];
     ld_id_format(id, hex);
     fprintf(f, "\"%s\":\"%s\"", key, hex);
 }
 
-static const char *
-drop_status_name(ld_drop_status s, bool json)
+const char *
+cli_drop_status_name(ld_drop_status s, bool json)
 {
     switch (s) {
     case LD_DROP_UPCOMING:
@@ -246,30 +282,30 @@ order_status_name(ld_order_status s, bool json)
     return json ? "ORDER_STATUS_UNSPECIFIED" : "UNSPECIFIED";
 }
 
-static void
-json_drop(FILE *f, const ld_drop *d)
+void
+cli_json_drop(FILE *f, const ld_drop *d)
 {
     const ld_drop_spec *s = &d->spec;
     fputc('{', f);
-    json_id(f, "id", &s->id);
+    cli_json_id(f, "id", &s->id);
     fputs(",\"product\":{", f);
-    json_id(f, "creator_id", &s->product.creator_id);
+    cli_json_id(f, "creator_id", &s->product.creator_id);
     fputs(",\"title\":", f);
-    json_str(f, s->product.title);
+    cli_json_str(f, s->product.title);
     fprintf(f, ",\"price_minor\":%" PRId64 ",\"currency\":", s->product.price_minor);
-    json_str(f, s->product.currency);
+    cli_json_str(f, s->product.currency);
     fputs(",\"tags\":[", f);
     for (uint32_t i = 0; i < s->product.tags_count && i < LD_TAGS_MAX; i++) {
         if (i > 0)
             fputc(',', f);
-        json_str(f, s->product.tags[i]);
+        cli_json_str(f, s->product.tags[i]);
     }
     fprintf(f,
             "]},\"starts_at_ms\":%" PRId64 ",\"ends_at_ms\":%" PRId64 ",\"initial_stock\":%" PRId64
             ",\"low_stock_threshold\":%" PRId64 ",\"max_per_user\":%" PRId64
             ",\"reservation_ttl_ms\":%" PRId64 ",\"status\":\"%s\"",
             s->starts_at_ms, s->ends_at_ms, s->initial_stock, s->low_stock_threshold,
-            s->max_per_user, s->reservation_ttl_ms, drop_status_name(d->status, true));
+            s->max_per_user, s->reservation_ttl_ms, cli_drop_status_name(d->status, true));
     fprintf(f,
             ",\"stock\":{\"available\":%" PRId64 ",\"reserved\":%" PRId64 ",\"sold\":%" PRId64
             "},\"created_at_ms\":%" PRId64 "}",
@@ -280,14 +316,14 @@ static void
 json_reservation(FILE *f, const ld_reservation *r)
 {
     fputc('{', f);
-    json_id(f, "id", &r->id);
+    cli_json_id(f, "id", &r->id);
     fputc(',', f);
-    json_id(f, "drop_id", &r->drop_id);
+    cli_json_id(f, "drop_id", &r->drop_id);
     fputc(',', f);
-    json_id(f, "user_id", &r->user_id);
+    cli_json_id(f, "user_id", &r->user_id);
     fprintf(f, ",\"qty\":%" PRId64 ",\"expires_at_ms\":%" PRId64 ",\"state\":\"%s\",", r->qty,
             r->expires_at_ms, res_state_name(r->state, true));
-    json_id(f, "order_id", &r->order_id);
+    cli_json_id(f, "order_id", &r->order_id);
     fprintf(f, ",\"created_at_ms\":%" PRId64 "}", r->created_at_ms);
 }
 
@@ -295,24 +331,24 @@ static void
 json_order(FILE *f, const ld_order *o)
 {
     fputc('{', f);
-    json_id(f, "id", &o->id);
+    cli_json_id(f, "id", &o->id);
     fputc(',', f);
-    json_id(f, "drop_id", &o->drop_id);
+    cli_json_id(f, "drop_id", &o->drop_id);
     fputc(',', f);
-    json_id(f, "user_id", &o->user_id);
+    cli_json_id(f, "user_id", &o->user_id);
     fputc(',', f);
-    json_id(f, "reservation_id", &o->reservation_id);
+    cli_json_id(f, "reservation_id", &o->reservation_id);
     fprintf(f, ",\"qty\":%" PRId64 ",\"total_minor\":%" PRId64 ",\"currency\":", o->qty,
             o->total_minor);
-    json_str(f, o->currency);
+    cli_json_str(f, o->currency);
     fprintf(f, ",\"status\":\"%s\",\"payment_ref\":", order_status_name(o->status, true));
-    json_str(f, o->payment_ref);
+    cli_json_str(f, o->payment_ref);
     fprintf(f, ",\"created_at_ms\":%" PRId64 "}", o->created_at_ms);
 }
 
 /* Formats Unix milliseconds as an ISO-8601 UTC time. */
-static const char *
-fmt_time(int64_t ms, char buf[32])
+const char *
+cli_fmt_time(int64_t ms, char buf[32])
 {
     time_t secs = (time_t)(ms / 1000);
     struct tm tm;
@@ -325,14 +361,14 @@ fmt_time(int64_t ms, char buf[32])
     return buf;
 }
 
-static void
-human_drop(FILE *f, const ld_drop *d)
+void
+cli_human_drop(FILE *f, const ld_drop *d)
 {
     const ld_drop_spec *s = &d->spec;
     char id[33], creator[33], t1[32], t2[32];
     ld_id_format(&s->id, id);
     ld_id_format(&s->product.creator_id, creator);
-    fprintf(f, "drop %s %s \"%s\" price %" PRId64 " %s", id, drop_status_name(d->status, false),
+    fprintf(f, "drop %s %s \"%s\" price %" PRId64 " %s", id, cli_drop_status_name(d->status, false),
             s->product.title, s->product.price_minor, s->product.currency);
     fprintf(f,
             " stock %" PRId64 ": available %" PRId64 ", reserved %" PRId64 ", sold %" PRId64 "\n",
@@ -340,8 +376,8 @@ human_drop(FILE *f, const ld_drop *d)
     fprintf(f,
             "  %s .. %s, creator %s, max_per_user %" PRId64 ", low_stock %" PRId64
             ", ttl_ms %" PRId64,
-            fmt_time(s->starts_at_ms, t1), fmt_time(s->ends_at_ms, t2), creator, s->max_per_user,
-            s->low_stock_threshold, s->reservation_ttl_ms);
+            cli_fmt_time(s->starts_at_ms, t1), cli_fmt_time(s->ends_at_ms, t2), creator,
+            s->max_per_user, s->low_stock_threshold, s->reservation_ttl_ms);
     for (uint32_t i = 0; i < s->product.tags_count && i < LD_TAGS_MAX; i++)
         fprintf(f, "%s%s", i == 0 ? ", tags " : ",", s->product.tags[i]);
     fputc('\n', f);
@@ -355,7 +391,7 @@ human_reservation(FILE *f, const ld_reservation *r)
     ld_id_format(&r->drop_id, drop);
     ld_id_format(&r->user_id, user);
     fprintf(f, "reservation %s %s qty %" PRId64 " expires %s\n  drop %s user %s", id,
-            res_state_name(r->state, false), r->qty, fmt_time(r->expires_at_ms, t), drop, user);
+            res_state_name(r->state, false), r->qty, cli_fmt_time(r->expires_at_ms, t), drop, user);
     bool has_order = false;
     for (unsigned i = 0; i < sizeof r->order_id.bytes; i++)
         has_order = has_order || r->order_id.bytes[i] != 0;
@@ -386,6 +422,15 @@ typedef enum body_kind {
     BODY_ORDER,
 } body_kind;
 
+bool
+cli_id_is_zero(const ld_id *id)
+{
+    for (unsigned i = 0; i < sizeof id->bytes; i++)
+        if (id->bytes[i] != 0)
+            return false;
+    return true;
+}
+
 /* True when the call left a body worth printing (the out struct is zeroed otherwise). */
 static bool
 body_present(body_kind kind, const void *body)
@@ -393,47 +438,83 @@ body_present(body_kind kind, const void *body)
     const ld_id *id = kind == BODY_DROP          ? &((const ld_drop *)body)->spec.id
                       : kind == BODY_RESERVATION ? &((const ld_reservation *)body)->id
                                                  : &((const ld_order *)body)->id;
-    for (unsigned i = 0; i < sizeof id->bytes; i++)
-        if (id->bytes[i] != 0)
-            return true;
-    return false;
+    return !cli_id_is_zero(id);
 }
 
-/* Prints one result and returns the exit status it means. */
+int
+cli_report(const cli *c, ld_err err, const ld_errmsg *msg, const cli_body *body)
+{
+    const char *text = msg->text[0] != '\0' ? msg->text : ld_strerror(err);
+    bool has_body = body != NULL && body->body != NULL;
+    if (c->json) {
+        printf("{\"code\":\"%s\",\"message\":", ld_err_name(err));
+        cli_json_str(stdout, LD_ERR_IS_SUCCESS(err) && msg->text[0] == '\0' ? "" : text);
+        if (has_body) {
+            printf(",\"%s\":", body->key);
+            body->json(stdout, body->body);
+        }
+        printf("}\n");
+        fflush(stdout);
+        return cli_exit_status(err);
+    }
+    if (!LD_ERR_IS_SUCCESS(err))
+        fprintf(stderr, "%s: %s: %s\n", cli_prog, ld_err_name(err), text);
+    else if (err == LD_EXISTS)
+        printf("EXISTS (identical) ");
+    if (has_body)
+        body->human(stdout, body->body);
+    fflush(stdout);
+    return cli_exit_status(err);
+}
+
+static void
+json_reservation_cb(FILE *f, const void *body)
+{
+    json_reservation(f, body);
+}
+
+static void
+human_reservation_cb(FILE *f, const void *body)
+{
+    human_reservation(f, body);
+}
+
+static void
+json_order_cb(FILE *f, const void *body)
+{
+    json_order(f, body);
+}
+
+static void
+human_order_cb(FILE *f, const void *body)
+{
+    human_order(f, body);
+}
+
+static void
+json_drop_cb(FILE *f, const void *body)
+{
+    cli_json_drop(f, body);
+}
+
+static void
+human_drop_cb(FILE *f, const void *body)
+{
+    cli_human_drop(f, body);
+}
+
+/* Prints one drop, reservation or order result and returns the exit status it means. */
 static int
 report(const cli *c, ld_err err, const ld_errmsg *msg, body_kind kind, const void *body)
 {
-    bool has_body = body_present(kind, body);
-    const char *text = msg->text[0] != '\0' ? msg->text : ld_strerror(err);
-    if (c->json) {
-        printf("{\"code\":\"%s\",\"message\":", ld_err_name(err));
-        json_str(stdout, LD_ERR_IS_SUCCESS(err) && msg->text[0] == '\0' ? "" : text);
-        if (has_body) {
-            static const char *const keys[] = {"drop", "reservation", "order"};
-            printf(",\"%s\":", keys[kind]);
-            if (kind == BODY_DROP)
-                json_drop(stdout, body);
-            else if (kind == BODY_RESERVATION)
-                json_reservation(stdout, body);
-            else
-                json_order(stdout, body);
-        }
-        printf("}\n");
-        return exit_status(err);
-    }
-    if (!LD_ERR_IS_SUCCESS(err))
-        fprintf(stderr, "%s: %s: %s\n", prog, ld_err_name(err), text);
-    else if (err == LD_EXISTS)
-        printf("EXISTS (identical) ");
-    if (has_body) {
-        if (kind == BODY_DROP)
-            human_drop(stdout, body);
-        else if (kind == BODY_RESERVATION)
-            human_reservation(stdout, body);
-        else
-            human_order(stdout, body);
-    }
-    return exit_status(err);
+    static const cli_body bodies[] = {
+        [BODY_DROP] = {"drop", json_drop_cb, human_drop_cb, NULL},
+        [BODY_RESERVATION] = {"reservation", json_reservation_cb, human_reservation_cb, NULL},
+        [BODY_ORDER] = {"order", json_order_cb, human_order_cb, NULL},
+    };
+    cli_body b = bodies[kind];
+    b.body = body_present(kind, body) ? body : NULL;
+    return cli_report(c, err, msg, &b);
 }
 
 /* ---- commands ------------------------------------------------------------------------------- */
@@ -441,49 +522,34 @@ report(const cli *c, ld_err err, const ld_errmsg *msg, body_kind kind, const voi
 static bool
 tags_collect(const cli *c, ld_product_spec *p)
 {
-    p->tags_count = 0;
-    for (int i = 0; i < c->nopts; i++) {
-        if (strcmp(c->opts[i].name, "tag") != 0)
-            continue;
-        if (p->tags_count >= LD_TAGS_MAX) {
-            usage_error(c, "--tag: at most %u tags", LD_TAGS_MAX);
-            return false;
-        }
-        if (strlen(c->opts[i].value) > LD_TAG_BYTES_MAX) {
-            usage_error(c, "--tag: '%s' is longer than %u bytes", c->opts[i].value,
-                        LD_TAG_BYTES_MAX);
-            return false;
-        }
-        strcpy(p->tags[p->tags_count++], c->opts[i].value);
-    }
-    return true;
+    return cli_opt_list(c, "tag", LD_TAGS_MAX, sizeof p->tags[0], &p->tags[0][0], &p->tags_count);
 }
 
 /* Fills the product part of a drop spec from the options. */
 static bool
 product_from_opts(const cli *c, ld_product_spec *p)
 {
-    const char *creator = opt_get(c, "creator");
+    const char *creator = cli_opt_get(c, "creator");
     if (creator != NULL) {
-        if (!id_arg(c, creator, "--creator", &p->creator_id))
+        if (!cli_id_arg(c, creator, "--creator", &p->creator_id))
             return false;
     } else if (ld_id_random(&p->creator_id) != LD_OK) {
-        return usage_error(c, "cannot get random bytes for --creator"), false;
+        return cli_usage_error(c, "cannot get random bytes for --creator"), false;
     }
-    const char *title, *currency = opt_get(c, "currency");
-    if (!opt_required(c, "title", &title))
+    const char *title, *currency = cli_opt_get(c, "currency");
+    if (!cli_opt_required(c, "title", &title))
         return false;
     if (strlen(title) > LD_TITLE_BYTES_MAX)
-        return usage_error(c, "--title: longer than %u bytes", LD_TITLE_BYTES_MAX), false;
+        return cli_usage_error(c, "--title: longer than %u bytes", LD_TITLE_BYTES_MAX), false;
     strcpy(p->title, title);
     if (currency == NULL)
         currency = "USD";
     if (strlen(currency) != LD_CURRENCY_BYTES)
-        return usage_error(c, "--currency: '%s' is not a 3-letter code", currency), false;
+        return cli_usage_error(c, "--currency: '%s' is not a 3-letter code", currency), false;
     strcpy(p->currency, currency);
-    if (opt_get(c, "price") == NULL)
-        return usage_error(c, "--price is required (minor units, e.g. 1999)"), false;
-    return opt_i64(c, "price", 0, &p->price_minor) && tags_collect(c, p);
+    if (cli_opt_get(c, "price") == NULL)
+        return cli_usage_error(c, "--price is required (minor units, e.g. 1999)"), false;
+    return cli_opt_i64(c, "price", 0, &p->price_minor) && tags_collect(c, p);
 }
 
 /* Fills the drop's window: --starts-at-ms or --starts-in-s, --ends-at-ms or --duration-s. */
@@ -491,20 +557,35 @@ static bool
 window_from_opts(const cli *c, ld_drop_spec *s)
 {
     int64_t starts_in_s, duration_s;
-    if (opt_get(c, "starts-at-ms") != NULL && opt_get(c, "starts-in-s") != NULL)
-        return usage_error(c, "use --starts-at-ms or --starts-in-s, not both"), false;
-    if (opt_get(c, "ends-at-ms") != NULL && opt_get(c, "duration-s") != NULL)
-        return usage_error(c, "use --ends-at-ms or --duration-s, not both"), false;
-    if (!opt_i64(c, "starts-in-s", 0, &starts_in_s) || !opt_i64(c, "duration-s", 3600, &duration_s))
+    if (cli_opt_get(c, "starts-at-ms") != NULL && cli_opt_get(c, "starts-in-s") != NULL)
+        return cli_usage_error(c, "use --starts-at-ms or --starts-in-s, not both"), false;
+    if (cli_opt_get(c, "ends-at-ms") != NULL && cli_opt_get(c, "duration-s") != NULL)
+        return cli_usage_error(c, "use --ends-at-ms or --duration-s, not both"), false;
+    if (!cli_opt_i64(c, "starts-in-s", 0, &starts_in_s) ||
+        !cli_opt_i64(c, "duration-s", 3600, &duration_s))
         return false;
     if (starts_in_s < -LD_TIME_MS_MAX / 1000 || starts_in_s > LD_TIME_MS_MAX / 1000 ||
         duration_s < -LD_TIME_MS_MAX / 1000 || duration_s > LD_TIME_MS_MAX / 1000)
-        return usage_error(c, "--starts-in-s / --duration-s out of range"), false;
-    if (!opt_i64(c, "starts-at-ms", now_ms() + starts_in_s * 1000, &s->starts_at_ms))
+        return cli_usage_error(c, "--starts-in-s / --duration-s out of range"), false;
+    if (!cli_opt_i64(c, "starts-at-ms", cli_now_ms() + starts_in_s * 1000, &s->starts_at_ms))
         return false;
     if (s->starts_at_ms < -LD_TIME_MS_MAX || s->starts_at_ms > LD_TIME_MS_MAX)
-        return usage_error(c, "--starts-at-ms out of range"), false;
-    return opt_i64(c, "ends-at-ms", s->starts_at_ms + duration_s * 1000, &s->ends_at_ms);
+        return cli_usage_error(c, "--starts-at-ms out of range"), false;
+    return cli_opt_i64(c, "ends-at-ms", s->starts_at_ms + duration_s * 1000, &s->ends_at_ms);
+}
+
+/* --product ID --creator ID: a drop scheduled from a catalog product, which it snapshots. */
+static bool
+product_ref_from_opts(const cli *c, ld_drop_spec *s)
+{
+    static const char *const inline_opts[] = {"title", "price", "currency", "tag"};
+    for (size_t i = 0; i < sizeof inline_opts / sizeof inline_opts[0]; i++)
+        if (cli_opt_get(c, inline_opts[i]) != NULL)
+            return cli_usage_error(c, "--%s: not with --product (the drop copies the product)",
+                                   inline_opts[i]),
+                   false;
+    return cli_id_opt(c, "product", &s->product_id) &&
+           cli_id_opt(c, "creator", &s->product.creator_id);
 }
 
 static int
@@ -512,21 +593,23 @@ cmd_drop_create(cli *c)
 {
     ld_drop_spec spec;
     memset(&spec, 0, sizeof spec);
-    const char *id = opt_get(c, "id");
+    const char *id = cli_opt_get(c, "id");
     if (id != NULL) {
-        if (!id_arg(c, id, "--id", &spec.id))
+        if (!cli_id_arg(c, id, "--id", &spec.id))
             return EXIT_USAGE;
     } else if (ld_id_random(&spec.id) != LD_OK) {
-        return usage_error(c, "cannot get random bytes for --id");
+        return cli_usage_error(c, "cannot get random bytes for --id");
     }
-    if (!product_from_opts(c, &spec.product) || !window_from_opts(c, &spec))
+    bool from_catalog = cli_opt_get(c, "product") != NULL;
+    if (!(from_catalog ? product_ref_from_opts(c, &spec) : product_from_opts(c, &spec.product)) ||
+        !window_from_opts(c, &spec))
         return EXIT_USAGE;
-    if (opt_get(c, "stock") == NULL)
-        return usage_error(c, "--stock is required");
-    if (!opt_i64(c, "stock", 0, &spec.initial_stock) ||
-        !opt_i64(c, "max-per-user", 0, &spec.max_per_user) ||
-        !opt_i64(c, "low-stock", 0, &spec.low_stock_threshold) ||
-        !opt_i64(c, "ttl-ms", 0, &spec.reservation_ttl_ms))
+    if (cli_opt_get(c, "stock") == NULL)
+        return cli_usage_error(c, "--stock is required");
+    if (!cli_opt_i64(c, "stock", 0, &spec.initial_stock) ||
+        !cli_opt_i64(c, "max-per-user", 0, &spec.max_per_user) ||
+        !cli_opt_i64(c, "low-stock", 0, &spec.low_stock_threshold) ||
+        !cli_opt_i64(c, "ttl-ms", 0, &spec.reservation_ttl_ms))
         return EXIT_USAGE;
     ld_drop drop;
     ld_errmsg msg;
@@ -538,7 +621,7 @@ static int
 cmd_drop_get(cli *c)
 {
     ld_id id;
-    if (!id_arg(c, c->pos[0], "DROP_ID", &id))
+    if (!cli_id_arg(c, c->pos[0], "DROP_ID", &id))
         return EXIT_USAGE;
     ld_drop drop;
     ld_errmsg msg;
@@ -550,11 +633,11 @@ cmd_drop_get(cli *c)
 static bool
 reserve_opts(const cli *c, ld_id *drop, ld_id *user, int64_t *qty, const char **key)
 {
-    if (!id_opt(c, "drop", drop) || !id_opt(c, "user", user))
+    if (!cli_id_opt(c, "drop", drop) || !cli_id_opt(c, "user", user))
         return false;
-    if (opt_get(c, "qty") == NULL)
-        return usage_error(c, "--qty is required (1..%d)", LD_QTY_MAX), false;
-    return opt_i64(c, "qty", 0, qty) && opt_required(c, "key", key);
+    if (cli_opt_get(c, "qty") == NULL)
+        return cli_usage_error(c, "--qty is required (1..%d)", LD_QTY_MAX), false;
+    return cli_opt_i64(c, "qty", 0, qty) && cli_opt_required(c, "key", key);
 }
 
 static int
@@ -576,8 +659,8 @@ cmd_commit(cli *c)
 {
     ld_id id, user;
     const char *ref;
-    if (!id_arg(c, c->pos[0], "RESERVATION_ID", &id) || !id_opt(c, "user", &user) ||
-        !opt_required(c, "payment-ref", &ref))
+    if (!cli_id_arg(c, c->pos[0], "RESERVATION_ID", &id) || !cli_id_opt(c, "user", &user) ||
+        !cli_opt_required(c, "payment-ref", &ref))
         return EXIT_USAGE;
     ld_order order;
     ld_errmsg msg;
@@ -589,7 +672,7 @@ static int
 cmd_release(cli *c)
 {
     ld_id id, user;
-    if (!id_arg(c, c->pos[0], "RESERVATION_ID", &id) || !id_opt(c, "user", &user))
+    if (!cli_id_arg(c, c->pos[0], "RESERVATION_ID", &id) || !cli_id_opt(c, "user", &user))
         return EXIT_USAGE;
     ld_reservation res;
     ld_errmsg msg;
@@ -603,7 +686,7 @@ cmd_order_place(cli *c)
     ld_id drop, user;
     int64_t qty;
     const char *key, *pm;
-    if (!reserve_opts(c, &drop, &user, &qty, &key) || !opt_required(c, "pm", &pm))
+    if (!reserve_opts(c, &drop, &user, &qty, &key) || !cli_opt_required(c, "pm", &pm))
         return EXIT_USAGE;
     ld_order order;
     ld_errmsg msg;
@@ -615,7 +698,7 @@ static int
 cmd_order_get(cli *c)
 {
     ld_id id;
-    if (!id_arg(c, c->pos[0], "ORDER_ID", &id))
+    if (!cli_id_arg(c, c->pos[0], "ORDER_ID", &id))
         return EXIT_USAGE;
     ld_order order;
     ld_errmsg msg;
@@ -627,7 +710,7 @@ static int
 cmd_reservation_get(cli *c)
 {
     ld_id id;
-    if (!id_arg(c, c->pos[0], "RESERVATION_ID", &id))
+    if (!cli_id_arg(c, c->pos[0], "RESERVATION_ID", &id))
         return EXIT_USAGE;
     ld_reservation res;
     ld_errmsg msg;
@@ -638,9 +721,9 @@ cmd_reservation_get(cli *c)
 /* ---- command table -------------------------------------------------------------------------- */
 
 static const char *const drop_create_opts[] = {
-    "id",         "creator",      "title",       "price",        "currency",
-    "tag",        "stock",        "starts-in-s", "starts-at-ms", "duration-s",
-    "ends-at-ms", "max-per-user", "low-stock",   "ttl-ms",       NULL};
+    "id",        "creator",     "title",        "price",      "currency",   "tag",
+    "stock",     "starts-in-s", "starts-at-ms", "duration-s", "ends-at-ms", "max-per-user",
+    "low-stock", "ttl-ms",      "product",      NULL};
 static const char *const no_opts[] = {NULL};
 static const char *const reserve_opts_list[] = {"drop", "user", "qty", "key", NULL};
 static const char *const commit_opts[] = {"user", "payment-ref", NULL};
@@ -648,13 +731,20 @@ static const char *const release_opts[] = {"user", NULL};
 static const char *const place_opts[] = {"drop", "user", "qty", "key", "pm", NULL};
 
 static const cli_cmd commands[] = {
-    {"drop create", "--title T --price MINOR --stock N [options]", "create a drop",
+    {"drop create",
+     "--title T --price MINOR --stock N [options] | --product ID --creator ID --stock N [options]",
+     "create a drop (inline product, or from a catalog product)",
      "Creates a drop (a product on sale in a time window). Ids are random unless given. A\n"
      "retry with the same --id and identical fields answers EXISTS: for one, also give\n"
-     "--creator, --starts-at-ms and --ends-at-ms (their defaults change on every run).\n\n"
+     "--creator, --starts-at-ms and --ends-at-ms (their defaults change on every run).\n"
+     "With --product the drop is scheduled from that catalog product and snapshots its title,\n"
+     "price, currency and tags (later product updates leave the drop as it is); --creator is\n"
+     "then required and must be the product's creator, on whose behalf the call acts.\n\n"
      "Options:\n"
      "  --id HEX            drop id, 32 hex digits (random if omitted)\n"
-     "  --creator HEX       creator id (random if omitted)\n"
+     "  --creator HEX       creator id, who acts (random if omitted, required with --product)\n"
+     "  --product HEX       schedule from this catalog product (no "
+     "--title/--price/--currency/--tag)\n"
      "  --title T           product title, 1..200 bytes (required)\n"
      "  --price MINOR       price in minor units, e.g. 1999 for 19.99 (required)\n"
      "  --currency C        ISO 4217 code (default USD)\n"
@@ -670,12 +760,14 @@ static const cli_cmd commands[] = {
      "Examples:\n"
      "  livedrop drop create --title 'Sneaker X' --price 12000 --stock 100 --max-per-user 2\n"
      "  livedrop --json drop create --title Poster --price 500 --currency EUR --stock 10 \\\n"
-     "      --starts-in-s 60 --duration-s 600 --tag art --tag limited\n",
-     drop_create_opts, 0, cmd_drop_create},
+     "      --starts-in-s 60 --duration-s 600 --tag art --tag limited\n"
+     "  livedrop drop create --product 7d1c0a4e5b6f47a8b9c0d1e2f3a4b5c6 \\\n"
+     "      --creator 2b7e151628aed2a6abf7158809cf4f3c --stock 500 --starts-in-s 3600\n",
+     drop_create_opts, 0, cmd_drop_create, 0},
     {"drop get", "DROP_ID", "show a drop with its status and stock",
      "Shows a drop, its status (UPCOMING, LIVE, ENDED) and its stock as of now.\n\n"
      "Example:\n  livedrop drop get 5f0c6a3e9b1d4e2f8a7b6c5d4e3f2a1b\n",
-     no_opts, 1, cmd_drop_get},
+     no_opts, 1, cmd_drop_get, 0},
     {"reserve", "--drop ID --user ID --qty N --key K", "hold units of a live drop",
      "Reserves units of a live drop for a user; they are held for the drop's reservation TTL,\n"
      "then commit (with your payment reference) or release them. --key is the idempotency\n"
@@ -687,20 +779,20 @@ static const cli_cmd commands[] = {
      "Example:\n"
      "  livedrop reserve --drop 5f0c6a3e9b1d4e2f8a7b6c5d4e3f2a1b \\\n"
      "      --user 0123456789abcdef0123456789abcdef --qty 1 --key cart-42\n",
-     reserve_opts_list, 0, cmd_reserve},
+     reserve_opts_list, 0, cmd_reserve, 0},
     {"commit", "RESERVATION_ID --user ID --payment-ref REF", "turn a reservation into a paid order",
      "Commits an active reservation as a PAID order, recording your own payment reference.\n"
      "Committing again returns the same order. --user is the reservation's holder, on whose\n"
      "behalf the call acts.\n\n"
      "Example:\n  livedrop commit 9a8b7c6d5e4f30211203948576abcdef \\\n"
      "      --user 0123456789abcdef0123456789abcdef --payment-ref ch_3PqR\n",
-     commit_opts, 1, cmd_commit},
+     commit_opts, 1, cmd_commit, 0},
     {"release", "RESERVATION_ID --user ID", "give a reservation's units back",
      "Releases an active reservation; its units become available again. Releasing again is\n"
      "OK. --user is the reservation's holder, on whose behalf the call acts.\n\n"
      "Example:\n  livedrop release 9a8b7c6d5e4f30211203948576abcdef \\\n"
      "      --user 0123456789abcdef0123456789abcdef\n",
-     release_opts, 1, cmd_release},
+     release_opts, 1, cmd_release, 0},
     {"order place", "--drop ID --user ID --qty N --key K --pm METHOD",
      "reserve, pay and commit in one call",
      "Reserves, charges the node's payment provider and commits (or releases on a decline),\n"
@@ -714,16 +806,43 @@ static const cli_cmd commands[] = {
      "Example:\n"
      "  livedrop order place --drop 5f0c6a3e9b1d4e2f8a7b6c5d4e3f2a1b \\\n"
      "      --user 0123456789abcdef0123456789abcdef --qty 2 --key order-7 --pm pm_card_ok\n",
-     place_opts, 0, cmd_order_place},
+     place_opts, 0, cmd_order_place, 0},
     {"order get", "ORDER_ID", "show an order",
      "Shows an order.\n\nExample:\n  livedrop order get 0f1e2d3c4b5a69788796a5b4c3d2e1f0\n",
-     no_opts, 1, cmd_order_get},
+     no_opts, 1, cmd_order_get, 0},
     {"reservation get", "RESERVATION_ID", "show a reservation",
      "Shows a reservation and its state (ACTIVE, COMMITTED, RELEASED, EXPIRED).\n\n"
      "Example:\n  livedrop reservation get 9a8b7c6d5e4f30211203948576abcdef\n",
-     no_opts, 1, cmd_reservation_get},
+     no_opts, 1, cmd_reservation_get, 0},
 };
-#define COMMANDS_COUNT (sizeof commands / sizeof commands[0])
+
+/* Every command: this file's table, then the other files'. */
+static size_t
+cmd_count(void)
+{
+    return sizeof commands / sizeof commands[0] + cli_social_cmds_count + cli_catalog_cmds_count +
+           cli_events_cmds_count;
+}
+
+static const cli_cmd *
+cmd_at(size_t i)
+{
+    const struct {
+        const cli_cmd *cmds;
+        size_t n;
+    } tables[] = {
+        {commands, sizeof commands / sizeof commands[0]},
+        {cli_social_cmds, cli_social_cmds_count},
+        {cli_catalog_cmds, cli_catalog_cmds_count},
+        {cli_events_cmds, cli_events_cmds_count},
+    };
+    for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
+        if (i < tables[t].n)
+            return &tables[t].cmds[i];
+        i -= tables[t].n;
+    }
+    return NULL;
+}
 
 static void
 print_main_help(FILE *f)
@@ -738,21 +857,21 @@ print_main_help(FILE *f)
             "                   repeat with the same --key / --id to learn it\n"
             "  -h, --help       this help; `%s <command> --help` for a command's\n\n"
             "Commands:\n",
-            prog, LD_CLIENT_TIMEOUT_MS_DEFAULT, prog);
-    for (size_t i = 0; i < COMMANDS_COUNT; i++)
-        fprintf(f, "  %-17s %s\n", commands[i].words, commands[i].summary);
+            cli_prog, LD_CLIENT_TIMEOUT_MS_DEFAULT, cli_prog);
+    for (size_t i = 0; i < cmd_count(); i++)
+        fprintf(f, "  %-17s %s\n", cmd_at(i)->words, cmd_at(i)->summary);
     fprintf(f,
             "\nExit status: 0 success, 1 refused (sold out, limit, ...), 2 usage or invalid\n"
             "request, 3 connection, timeout or node failure.\n\n"
             "Example:\n"
             "  %s drop create --title 'Sneaker X' --price 12000 --stock 100\n",
-            prog);
+            cli_prog);
 }
 
 static void
 print_cmd_help(FILE *f, const cli_cmd *cmd)
 {
-    fprintf(f, "usage: %s [global options] %s %s\n\n%s", prog, cmd->words, cmd->synopsis,
+    fprintf(f, "usage: %s [global options] %s %s\n\n%s", cli_prog, cmd->words, cmd->synopsis,
             cmd->help);
 }
 
@@ -760,10 +879,10 @@ static void
 usage_hint(const cli *c)
 {
     if (c != NULL && c->cmd != NULL)
-        fprintf(stderr, "usage: %s %s %s\nTry '%s %s --help'.\n", prog, c->cmd->words,
-                c->cmd->synopsis, prog, c->cmd->words);
+        fprintf(stderr, "usage: %s %s %s\nTry '%s %s --help'.\n", cli_prog, c->cmd->words,
+                c->cmd->synopsis, cli_prog, c->cmd->words);
     else
-        fprintf(stderr, "Try '%s --help'.\n", prog);
+        fprintf(stderr, "Try '%s --help'.\n", cli_prog);
 }
 
 /* ---- argument parsing ----------------------------------------------------------------------- */
@@ -774,19 +893,19 @@ find_command(int argc, char **argv, int *i)
 {
     if (*i >= argc)
         return NULL;
-    for (size_t k = 0; k < COMMANDS_COUNT; k++) {
-        const char *w = commands[k].words;
+    for (size_t k = 0; k < cmd_count(); k++) {
+        const char *w = cmd_at(k)->words;
         const char *space = strchr(w, ' ');
         size_t n1 = space != NULL ? (size_t)(space - w) : strlen(w);
         if (strlen(argv[*i]) != n1 || strncmp(argv[*i], w, n1) != 0)
             continue;
         if (space == NULL) {
             *i += 1;
-            return &commands[k];
+            return cmd_at(k);
         }
         if (*i + 1 < argc && strcmp(argv[*i + 1], space + 1) == 0) {
             *i += 2;
-            return &commands[k];
+            return cmd_at(k);
         }
     }
     return NULL;
@@ -798,17 +917,17 @@ group_help(FILE *f, const char *word)
 {
     bool any = false;
     size_t n = strlen(word);
-    for (size_t k = 0; k < COMMANDS_COUNT; k++) {
-        const char *w = commands[k].words;
+    for (size_t k = 0; k < cmd_count(); k++) {
+        const char *w = cmd_at(k)->words;
         if (strncmp(w, word, n) == 0 && w[n] == ' ') {
             if (!any)
-                fprintf(f, "usage: %s %s <subcommand> [options]\n\nSubcommands:\n", prog, word);
-            fprintf(f, "  %-17s %s\n", w, commands[k].summary);
+                fprintf(f, "usage: %s %s <subcommand> [options]\n\nSubcommands:\n", cli_prog, word);
+            fprintf(f, "  %-17s %s\n", w, cmd_at(k)->summary);
             any = true;
         }
     }
     if (any)
-        fprintf(f, "\nTry '%s %s <subcommand> --help'.\n", prog, word);
+        fprintf(f, "\nTry '%s %s <subcommand> --help'.\n", cli_prog, word);
     return any;
 }
 
@@ -839,6 +958,10 @@ parse_option(cli *c, int argc, char **argv, int *i)
         c->json = true;
         return PARSE_OK;
     }
+    if (strcmp(arg, "all") == 0 && c->cmd != NULL && cmd_accepts(c->cmd, "all")) {
+        c->all = true; /* a flag of the page commands */
+        return PARSE_OK;
+    }
     char *eq = strchr(arg, '=');
     const char *value = NULL;
     if (eq != NULL) {
@@ -847,23 +970,23 @@ parse_option(cli *c, int argc, char **argv, int *i)
     }
     bool global = strcmp(arg, "addr") == 0 || strcmp(arg, "timeout-ms") == 0;
     if (!global && (c->cmd == NULL || !cmd_accepts(c->cmd, arg)))
-        return usage_error(c, "unknown option --%s", arg), PARSE_ERROR;
+        return cli_usage_error(c, "unknown option --%s", arg), PARSE_ERROR;
     if (value == NULL) {
         if (*i + 1 >= argc)
-            return usage_error(c, "--%s needs a value", arg), PARSE_ERROR;
+            return cli_usage_error(c, "--%s needs a value", arg), PARSE_ERROR;
         value = argv[++*i];
     }
     if (strcmp(arg, "addr") == 0) {
         c->addr = value;
     } else if (strcmp(arg, "timeout-ms") == 0) {
         int64_t ms;
-        if (!parse_i64(value, &ms) || ms < 1 || ms > UINT32_MAX)
-            return usage_error(c, "--timeout-ms: '%s' is not a positive integer", value),
+        if (!cli_parse_i64(value, &ms) || ms < 1 || ms > UINT32_MAX)
+            return cli_usage_error(c, "--timeout-ms: '%s' is not a positive integer", value),
                    PARSE_ERROR;
         c->timeout_ms = (uint32_t)ms;
     } else {
         if (c->nopts >= OPTS_MAX)
-            return usage_error(c, "too many options"), PARSE_ERROR;
+            return cli_usage_error(c, "too many options"), PARSE_ERROR;
         c->opts[c->nopts++] = (cli_opt){.name = arg, .value = value};
     }
     return PARSE_OK;
@@ -878,7 +1001,7 @@ group_or_unknown(const cli *c, int argc, char **argv, int i)
     bool help = next != NULL && (strcmp(next, "--help") == 0 || strcmp(next, "-h") == 0);
     if (group_help(help ? stdout : stderr, argv[i]))
         return help ? PARSE_DONE : PARSE_ERROR;
-    return usage_error(c, "unknown command '%s'", argv[i]), PARSE_ERROR;
+    return cli_usage_error(c, "unknown command '%s'", argv[i]), PARSE_ERROR;
 }
 
 /* Parses the whole command line into *c. Global options may come anywhere. */
@@ -907,8 +1030,8 @@ parse_args(cli *c, int argc, char **argv)
             i = j;
             continue;
         }
-        if (c->npos >= POS_MAX || c->npos >= c->cmd->npos)
-            return usage_error(c, "unexpected argument '%s'", a), PARSE_ERROR;
+        if (c->npos >= POS_MAX || c->npos >= c->cmd->npos + c->cmd->npos_opt)
+            return cli_usage_error(c, "unexpected argument '%s'", a), PARSE_ERROR;
         c->pos[c->npos++] = a;
         i++;
     }
@@ -934,13 +1057,13 @@ main(int argc, char **argv)
     if (r == PARSE_ERROR)
         return EXIT_USAGE;
     if (c.cmd == NULL)
-        return usage_error(&c, "no command given");
+        return cli_usage_error(&c, "no command given");
     if (c.npos < c.cmd->npos)
-        return usage_error(&c, "missing argument");
+        return cli_usage_error(&c, "missing argument");
     ld_client_opts opts = {.timeout_ms = c.timeout_ms};
     ld_err err = ld_client_open(c.addr, &opts, &c.client);
     if (err != LD_OK)
-        return usage_error(&c, "--addr '%s': %s", c.addr, ld_strerror(err));
+        return cli_usage_error(&c, "--addr '%s': %s", c.addr, ld_strerror(err));
     int status = c.cmd->run(&c);
     ld_client_close(c.client);
     return status;

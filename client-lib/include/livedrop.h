@@ -8,7 +8,9 @@
  * once the node answered or the client's timeout passed. Calls from many threads on one client
  * are coalesced: ops waiting in the client are packed into one request message (up to
  * LD_REQUEST_OPS_MAX ops), with up to `inflight_max` messages in flight, so a busy client sends
- * few large messages rather than many small ones.
+ * few large messages rather than many small ones. Page reads (lists, pulls) go at most
+ * LD_REQUEST_LIST_OPS_MAX to a message; place_order and long-poll pulls travel in messages of
+ * their own (their replies may take seconds) and never take the last free message slot.
  *
  * Results. Each call returns an ld_err: LD_OK (or LD_EXISTS for an identical create) on success,
  * a business refusal (LD_ERR_SOLD_OUT, ...), an invalid request (LD_ERR_QTY_OUT_OF_RANGE, ...),
@@ -214,14 +216,13 @@ LD_WARN_UNUSED ld_err ld_reserve(ld_client *client, const ld_id *drop_id, const 
  * Committing it again returns the same order. Acts as user_id, the reservation's holder
  * (anyone else: LD_ERR_FORBIDDEN). Thread: any. */
 LD_WARN_UNUSED ld_err ld_commit(ld_client *client, const ld_id *user_id,
-                                const ld_id *reservation_id, const char *payment_ref,
-                                ld_order *out, ld_errmsg *msg);
+                                const ld_id *reservation_id, const char *payment_ref, ld_order *out,
+                                ld_errmsg *msg);
 
 /* Gives an active reservation's stock back. Releasing it again is LD_OK. Acts as user_id, the
  * reservation's holder. Thread: any. */
 LD_WARN_UNUSED ld_err ld_release(ld_client *client, const ld_id *user_id,
-                                 const ld_id *reservation_id, ld_reservation *out,
-                                 ld_errmsg *msg);
+                                 const ld_id *reservation_id, ld_reservation *out, ld_errmsg *msg);
 
 /* Reserve -> payment by the node's payment provider -> commit (or release on decline), in one
  * call. `payment_method`: "pm_card_ok", "pm_card_declined" or "pm_card_slow". While an earlier
@@ -316,7 +317,10 @@ typedef struct ld_follow_edge {
     char creator_handle[LD_HANDLE_BYTES_MAX + 1];
 } ld_follow_edge;
 
-/* Pages are large (up to ~0.5 MiB): allocate them on the heap. */
+/* Pages are large (up to ~0.5 MiB): allocate them on the heap and reuse them. A page call
+ * writes the header (count, page_info / next_after, last_seq) and the first `count` entries
+ * only, in place; entries past `count` are left as they were. On a failure count is 0 and the
+ * page_info (or next_after and last_seq) zero. */
 typedef struct ld_follow_page {
     uint32_t count;
     ld_follow_edge edges[LD_PAGE_EDGES_MAX];
@@ -335,12 +339,14 @@ typedef struct ld_drop_page {
     ld_page_info page_info;
 } ld_drop_page;
 
+/* A browse filter. Note price_max_minor: a zeroed filter lists free drops only; set it to -1
+ * for no upper bound. */
 typedef struct ld_drop_filter {
-    ld_drop_status status;    /* required: LD_DROP_UPCOMING, _LIVE, _ENDED or _CANCELLED */
-    ld_id creator_id;         /* zero: any creator */
-    int64_t price_min_minor;  /* 0: no lower bound */
-    int64_t price_max_minor;  /* < 0: no upper bound */
-    uint32_t tags_count;      /* every tag listed must be on the drop */
+    ld_drop_status status;   /* required: LD_DROP_UPCOMING, _LIVE, _ENDED or _CANCELLED */
+    ld_id creator_id;        /* zero: any creator */
+    int64_t price_min_minor; /* 0: no lower bound (inclusive, 0..LD_PRICE_MINOR_MAX) */
+    int64_t price_max_minor; /* inclusive upper bound; < 0: none */
+    uint32_t tags_count;     /* every tag listed must be on the drop */
     char tags[LD_TAGS_MAX][LD_TAG_BYTES_MAX + 1];
 } ld_drop_filter;
 
@@ -399,75 +405,105 @@ typedef struct ld_notification_page {
 } ld_notification_page;
 
 /* Users and creators. Creates are idempotent by id (LD_EXISTS when identical, ERR_ID_CONFLICT
- * otherwise); a creator's handle is unique case-insensitively (ERR_HANDLE_TAKEN). */
+ * otherwise) and act as the new user / creator (spec->id is the principal); a creator's handle
+ * is unique case-insensitively (ERR_HANDLE_TAKEN). Reads need no principal. All: thread any;
+ * `out` (may be NULL) receives the entity. */
 LD_WARN_UNUSED ld_err ld_user_create(ld_client *c, const ld_user_spec *spec, ld_user *out,
                                      ld_errmsg *msg);
-LD_WARN_UNUSED ld_err ld_user_get(ld_client *c, const ld_id *user_id, ld_user *out,
-                                  ld_errmsg *msg);
-LD_WARN_UNUSED ld_err ld_creator_create(ld_client *c, const ld_creator_spec *spec,
-                                        ld_creator *out, ld_errmsg *msg);
+LD_WARN_UNUSED ld_err ld_user_get(ld_client *c, const ld_id *user_id, ld_user *out, ld_errmsg *msg);
+LD_WARN_UNUSED ld_err ld_creator_create(ld_client *c, const ld_creator_spec *spec, ld_creator *out,
+                                        ld_errmsg *msg);
 LD_WARN_UNUSED ld_err ld_creator_get(ld_client *c, const ld_id *creator_id, ld_creator *out,
                                      ld_errmsg *msg);
-LD_WARN_UNUSED ld_err ld_creator_get_by_handle(ld_client *c, const char *handle,
-                                               ld_creator *out, ld_errmsg *msg);
+LD_WARN_UNUSED ld_err ld_creator_get_by_handle(ld_client *c, const char *handle, ld_creator *out,
+                                               ld_errmsg *msg);
 
-/* Follow graph. Follow and unfollow are idempotent and act as user_id; following yourself is
- * ERR_SELF_FOLLOW. */
+/* Follow graph. Follow and unfollow are idempotent (LD_OK, nothing changes, when already in
+ * that state) and act as user_id; following yourself is ERR_SELF_FOLLOW; the creator must
+ * exist (ERR_CREATOR_NOT_FOUND). *out receives the edge's state after the call and the
+ * creator's follower count. Thread: any. */
 LD_WARN_UNUSED ld_err ld_follow(ld_client *c, const ld_id *user_id, const ld_id *creator_id,
                                 ld_follow_state *out, ld_errmsg *msg);
 LD_WARN_UNUSED ld_err ld_unfollow(ld_client *c, const ld_id *user_id, const ld_id *creator_id,
                                   ld_follow_state *out, ld_errmsg *msg);
-LD_WARN_UNUSED ld_err ld_is_following(ld_client *c, const ld_id *user_id,
-                                      const ld_id *creator_id, ld_follow_state *out,
-                                      ld_errmsg *msg);
+LD_WARN_UNUSED ld_err ld_is_following(ld_client *c, const ld_id *user_id, const ld_id *creator_id,
+                                      ld_follow_state *out, ld_errmsg *msg);
 /* Followers of a creator / creators a user follows, newest first. first: 0 (default
- * LD_PAGE_DEFAULT) .. LD_PAGE_EDGES_MAX; after: NULL or "" for the first page. */
+ * LD_PAGE_DEFAULT) .. LD_PAGE_EDGES_MAX; after: NULL or "" for the first page, else the
+ * previous page's page_info.end_cursor (LD_ERR_INVALID_CURSOR for anything else). A walk
+ * through every page never returns an edge twice and never skips one that existed for the
+ * whole walk. Borrows `after` for the call. Thread: any. */
 LD_WARN_UNUSED ld_err ld_followers_list(ld_client *c, const ld_id *creator_id, uint32_t first,
                                         const char *after, ld_follow_page *out, ld_errmsg *msg);
 LD_WARN_UNUSED ld_err ld_following_list(ld_client *c, const ld_id *user_id, uint32_t first,
                                         const char *after, ld_follow_page *out, ld_errmsg *msg);
 
 /* Catalog: a creator's products (acting as spec->creator_id; update acts as the product's
- * creator, given in spec->creator_id). Drops scheduled from a product snapshot it: set
+ * creator, given in spec->creator_id, and replaces title, price, currency, tags and attributes).
+ * Create is idempotent by id. Drops scheduled from a product snapshot it: set
  * ld_drop_spec.product_id and product.creator_id (the acting creator), leave the other product
- * fields empty. */
+ * fields empty (LD_ERR_INVALID_ARGUMENT otherwise). Products are listed newest first
+ * (first: 0 .. LD_PAGE_DROPS_MAX). Thread: any. */
 LD_WARN_UNUSED ld_err ld_product_create(ld_client *c, const ld_catalog_product_spec *spec,
                                         ld_catalog_product *out, ld_errmsg *msg);
 LD_WARN_UNUSED ld_err ld_product_update(ld_client *c, const ld_catalog_product_spec *spec,
                                         ld_catalog_product *out, ld_errmsg *msg);
-LD_WARN_UNUSED ld_err ld_product_get(ld_client *c, const ld_id *product_id,
-                                     ld_catalog_product *out, ld_errmsg *msg);
+LD_WARN_UNUSED ld_err ld_product_get(ld_client *c, const ld_id *product_id, ld_catalog_product *out,
+                                     ld_errmsg *msg);
 LD_WARN_UNUSED ld_err ld_products_list(ld_client *c, const ld_id *creator_id, uint32_t first,
                                        const char *after, ld_product_page *out, ld_errmsg *msg);
-/* Cancels a drop that has not started, acting as creator_id. */
-LD_WARN_UNUSED ld_err ld_drop_cancel(ld_client *c, const ld_id *creator_id,
-                                     const ld_id *drop_id, ld_drop *out, ld_errmsg *msg);
-/* Browse drops (first: 0 .. LD_PAGE_DROPS_MAX). */
+/* Cancels a drop that has not started, acting as creator_id (its creator). Cancelling again is
+ * LD_OK; once started: ERR_NOT_CANCELLABLE. *out receives the drop (status CANCELLED).
+ * Thread: any. */
+LD_WARN_UNUSED ld_err ld_drop_cancel(ld_client *c, const ld_id *creator_id, const ld_id *drop_id,
+                                     ld_drop *out, ld_errmsg *msg);
+/* Browse drops of one status (first: 0 .. LD_PAGE_DROPS_MAX). UPCOMING: soonest start first;
+ * LIVE: soonest end first; ENDED: latest end first; CANCELLED: latest cancelled first. A page
+ * examines at most LD_BROWSE_SCAN_MAX drops, so a narrow filter may give a short (even empty)
+ * page with has_next_page true: keep paging. Thread: any. */
 LD_WARN_UNUSED ld_err ld_drops_list(ld_client *c, const ld_drop_filter *filter, uint32_t first,
                                     const char *after, ld_drop_page *out, ld_errmsg *msg);
 
-/* Events after a cursor (pull). topic NULL: the shard's stream, `after` is a seq; else
- * "creator/<hex>", "drop/<hex>" or "user/<hex>" and `after` is a topic_seq. wait_ms > 0 holds
- * the call until an event arrives (long poll, <= LD_PULL_WAIT_MS_MAX). */
-LD_WARN_UNUSED ld_err ld_events_pull(ld_client *c, const char *topic, uint64_t after,
-                                     uint32_t max, uint32_t wait_ms, ld_event_page *out,
-                                     ld_errmsg *msg);
-/* A user's notification feed, newest first. */
+/* Events after a cursor (pull). topic NULL or "": the shard's stream, `after` is a seq; else
+ * "creator/<hex>", "drop/<hex>" or "user/<hex>" (LD_ERR_INVALID_TOPIC otherwise) and `after` is
+ * a topic_seq. max: 0 (the node's default, 100) .. LD_PULL_EVENTS_MAX. Continue with
+ * out->next_after. wait_ms > 0 holds the call until an event arrives or wait_ms passes (long
+ * poll, <= LD_PULL_WAIT_MS_MAX; then an empty page): such a call travels alone in its message
+ * and its deadline is max(timeout, wait_ms + 2000 ms). LD_ERR_EVENTS_TRIMMED: `after` is older
+ * than the events the node keeps. Thread: any. */
+LD_WARN_UNUSED ld_err ld_events_pull(ld_client *c, const char *topic, uint64_t after, uint32_t max,
+                                     uint32_t wait_ms, ld_event_page *out, ld_errmsg *msg);
+/* A user's notification feed, newest first (first: 0 .. LD_PAGE_DROPS_MAX): drop live, low
+ * stock and sold out from the creators the user follows (events after the follow), and the
+ * user's own order outcomes. Thread: any. */
 LD_WARN_UNUSED ld_err ld_notifications_list(ld_client *c, const ld_id *user_id, uint32_t first,
                                             const char *after, ld_notification_page *out,
                                             ld_errmsg *msg);
 
 /* Push: a subscriber connects to a node's publish address (node option `publish`, default
  * tcp://127.0.0.1:7401) and receives the events of the topics it subscribed to. Delivery is
- * best effort (a slow subscriber may miss messages): each event carries its topic_seq, and a
- * subscriber that sees a jump fills the gap with ld_events_pull(topic, last_topic_seq, ...).
- * Not thread-safe: one thread per subscriber. */
+ * best effort (a slow subscriber may miss messages, and events published before the connection
+ * is up are not seen): each event carries its topic_seq, and a subscriber that sees a jump
+ * fills the gap with ld_events_pull(topic, last_topic_seq, ...). Every subscriber receives
+ * every published message on the wire and filters locally (NNG's pub/sub), so subscribe on a
+ * few connections per process (a gateway) and fan out in memory.
+ * Not thread-safe: one thread at a time per subscriber. */
 typedef struct ld_subscriber ld_subscriber;
+/* Opens a subscriber dialled to `publish_addr` (an NNG URL) in the background: the call succeeds
+ * even if the node is not up yet. Returns owned, free with ld_subscriber_close().
+ * LD_ERR_INVALID_ARGUMENT for a bad address. Thread: any. */
 LD_WARN_UNUSED ld_err ld_subscriber_open(const char *publish_addr, ld_subscriber **out);
+/* Starts / stops receiving `topic` ("creator/<32 hex>", "drop/<32 hex>", "user/<32 hex>", hex
+ * of either case; LD_ERR_INVALID_TOPIC otherwise). Subscribing twice is harmless;
+ * unsubscribing an unknown topic is LD_OK. Borrows `topic`. */
 LD_WARN_UNUSED ld_err ld_subscribe(ld_subscriber *s, const char *topic);
 LD_WARN_UNUSED ld_err ld_unsubscribe(ld_subscriber *s, const char *topic);
-/* Waits up to timeout_ms for the next event: LD_OK, or LD_ERR_TIMEOUT. */
+/* Waits up to timeout_ms (0: only what has arrived) for the next event of a subscribed topic
+ * and writes it into *out (topic and topic_seq set): LD_OK, LD_ERR_TIMEOUT, or
+ * LD_ERR_PROTOCOL for a message that is not a well-formed event (*out zeroed; receive again).
+ * Events arrive in the node's publish order. */
 LD_WARN_UNUSED ld_err ld_subscriber_recv(ld_subscriber *s, uint32_t timeout_ms, ld_event *out);
+/* Closes the connection and frees the subscriber. NULL is a no-op. */
 void ld_subscriber_close(ld_subscriber *s);
 
 /* Sends raw bytes as one request frame, unchecked and alone in its message, and waits for the

@@ -69,12 +69,6 @@ ld_id_parse(const char *hex, ld_id *out)
 
 /* ---- running ops ---------------------------------------------------------------------------- */
 
-static ProtobufCBinaryData
-id_pb(const ld_id *id)
-{
-    return (ProtobufCBinaryData){.len = LD_ID_BYTES, .data = (uint8_t *)id->bytes};
-}
-
 /* Clears the outputs so that a failure leaves zeroed structs and an empty message. */
 static void
 outputs_clear(void *out, size_t size, ld_errmsg *msg)
@@ -85,9 +79,17 @@ outputs_clear(void *out, size_t size, ld_errmsg *msg)
         msg->text[0] = '\0';
 }
 
-static ld_err
-run(ld_client *c, const Ldpb__Op *op, ldi_class cls, ldi_out_kind kind, void *out, ld_errmsg *msg,
-    int64_t deadline_ns)
+void
+ldi_outputs_clear(ldi_out_kind kind, void *out, ld_errmsg *msg)
+{
+    ldi_out_clear(kind, out);
+    if (msg != NULL)
+        msg->text[0] = '\0';
+}
+
+ld_err
+ldi_run(ld_client *c, const Ldpb__Op *op, ldi_class cls, ldi_out_kind kind, void *out,
+        ld_errmsg *msg, int64_t deadline_ns)
 {
     ldi_call call = {
         .op = op,
@@ -116,7 +118,7 @@ run_keyed(ld_client *c, const Ldpb__Op *op, ldi_class cls, ldi_out_kind kind, vo
 {
     int64_t deadline = ldi_client_deadline(c);
     for (;;) {
-        ld_err err = run(c, op, cls, kind, out, msg, deadline);
+        ld_err err = ldi_run(c, op, cls, kind, out, msg, deadline);
         if (err != LD_ERR_IN_PROGRESS)
             return err;
         int64_t wake = ldi_now_ns() + (int64_t)LD_CLIENT_IN_PROGRESS_WAIT_MS * 1000000;
@@ -138,20 +140,25 @@ ld_drop_create(ld_client *c, const ld_drop_spec *spec, ld_drop *out, ld_errmsg *
     if (c == NULL)
         return ldi_errmsg_fail(msg, LD_ERR_INVALID_ARGUMENT, "client is NULL");
     TRY(ldi_check_drop_spec(spec, msg));
+    bool from_catalog = !ld_id_is_zero(&spec->product_id);
     const ld_product_spec *p = &spec->product;
     char *tags[LD_TAGS_MAX];
     for (uint32_t i = 0; i < p->tags_count; i++)
         tags[i] = (char *)p->tags[i];
     Ldpb__Product product = LDPB__PRODUCT__INIT;
-    product.creator_id = id_pb(&p->creator_id);
+    product.creator_id = ldi_id_pb(&p->creator_id);
     product.title = (char *)p->title;
     product.price_minor = p->price_minor;
     product.currency = (char *)p->currency;
     product.n_tags = p->tags_count;
     product.tags = tags;
     Ldpb__CreateDrop create = LDPB__CREATE_DROP__INIT;
-    create.id = id_pb(&spec->id);
-    create.product = &product;
+    create.id = ldi_id_pb(&spec->id);
+    if (from_catalog)
+        create.product_id =
+            ldi_id_pb(&spec->product_id); /* the inline product stays off the wire */
+    else
+        create.product = &product;
     create.starts_at_ms = spec->starts_at_ms;
     create.ends_at_ms = spec->ends_at_ms;
     create.initial_stock = spec->initial_stock;
@@ -159,10 +166,10 @@ ld_drop_create(ld_client *c, const ld_drop_spec *spec, ld_drop *out, ld_errmsg *
     create.max_per_user = spec->max_per_user;
     create.reservation_ttl_ms = spec->reservation_ttl_ms;
     Ldpb__Op op = LDPB__OP__INIT;
-    op.principal = id_pb(&spec->product.creator_id);
+    op.principal = ldi_id_pb(&spec->product.creator_id);
     op.body_case = LDPB__OP__BODY_CREATE_DROP;
     op.create_drop = &create;
-    return run(c, &op, LDI_CLASS_FAST, LDI_OUT_DROP, out, msg, ldi_client_deadline(c));
+    return ldi_run(c, &op, LDI_CLASS_FAST, LDI_OUT_DROP, out, msg, ldi_client_deadline(c));
 }
 
 LD_API ld_err
@@ -173,11 +180,11 @@ ld_drop_get(ld_client *c, const ld_id *drop_id, ld_drop *out, ld_errmsg *msg)
         return ldi_errmsg_fail(msg, LD_ERR_INVALID_ARGUMENT, "client is NULL");
     TRY(ldi_check_id(drop_id, "get_drop.drop_id", msg));
     Ldpb__GetDrop get = LDPB__GET_DROP__INIT;
-    get.drop_id = id_pb(drop_id);
+    get.drop_id = ldi_id_pb(drop_id);
     Ldpb__Op op = LDPB__OP__INIT;
     op.body_case = LDPB__OP__BODY_GET_DROP;
     op.get_drop = &get;
-    return run(c, &op, LDI_CLASS_FAST, LDI_OUT_DROP, out, msg, ldi_client_deadline(c));
+    return ldi_run(c, &op, LDI_CLASS_FAST, LDI_OUT_DROP, out, msg, ldi_client_deadline(c));
 }
 
 /* The checks shared by reserve and place_order, in the codec's order. */
@@ -205,20 +212,20 @@ ld_reserve(ld_client *c, const ld_id *drop_id, const ld_id *user_id, int64_t qty
         return ldi_errmsg_fail(msg, LD_ERR_INVALID_ARGUMENT, "client is NULL");
     TRY(check_reserve("reserve", drop_id, user_id, qty, idempotency_key, msg));
     Ldpb__Reserve reserve = LDPB__RESERVE__INIT;
-    reserve.drop_id = id_pb(drop_id);
-    reserve.user_id = id_pb(user_id);
+    reserve.drop_id = ldi_id_pb(drop_id);
+    reserve.user_id = ldi_id_pb(user_id);
     reserve.qty = qty;
     reserve.idempotency_key = (char *)idempotency_key;
     Ldpb__Op op = LDPB__OP__INIT;
-    op.principal = id_pb(user_id);
+    op.principal = ldi_id_pb(user_id);
     op.body_case = LDPB__OP__BODY_RESERVE;
     op.reserve = &reserve;
     return run_keyed(c, &op, LDI_CLASS_FAST, LDI_OUT_RESERVATION, out, sizeof *out, msg);
 }
 
 LD_API ld_err
-ld_commit(ld_client *c, const ld_id *user_id, const ld_id *reservation_id,
-          const char *payment_ref, ld_order *out, ld_errmsg *msg)
+ld_commit(ld_client *c, const ld_id *user_id, const ld_id *reservation_id, const char *payment_ref,
+          ld_order *out, ld_errmsg *msg)
 {
     outputs_clear(out, sizeof *out, msg);
     if (c == NULL)
@@ -227,13 +234,13 @@ ld_commit(ld_client *c, const ld_id *user_id, const ld_id *reservation_id,
     TRY(ldi_check_id(reservation_id, "commit.reservation_id", msg));
     TRY(ldi_check_str(payment_ref, "commit.payment_ref", LD_PAYMENT_REF_BYTES_MAX, msg));
     Ldpb__Commit commit = LDPB__COMMIT__INIT;
-    commit.reservation_id = id_pb(reservation_id);
+    commit.reservation_id = ldi_id_pb(reservation_id);
     commit.payment_ref = (char *)payment_ref;
     Ldpb__Op op = LDPB__OP__INIT;
-    op.principal = id_pb(user_id);
+    op.principal = ldi_id_pb(user_id);
     op.body_case = LDPB__OP__BODY_COMMIT;
     op.commit = &commit;
-    return run(c, &op, LDI_CLASS_FAST, LDI_OUT_ORDER, out, msg, ldi_client_deadline(c));
+    return ldi_run(c, &op, LDI_CLASS_FAST, LDI_OUT_ORDER, out, msg, ldi_client_deadline(c));
 }
 
 LD_API ld_err
@@ -246,12 +253,12 @@ ld_release(ld_client *c, const ld_id *user_id, const ld_id *reservation_id, ld_r
     TRY(ldi_check_id(user_id, "release.principal", msg));
     TRY(ldi_check_id(reservation_id, "release.reservation_id", msg));
     Ldpb__Release release = LDPB__RELEASE__INIT;
-    release.reservation_id = id_pb(reservation_id);
+    release.reservation_id = ldi_id_pb(reservation_id);
     Ldpb__Op op = LDPB__OP__INIT;
-    op.principal = id_pb(user_id);
+    op.principal = ldi_id_pb(user_id);
     op.body_case = LDPB__OP__BODY_RELEASE;
     op.release = &release;
-    return run(c, &op, LDI_CLASS_FAST, LDI_OUT_RESERVATION, out, msg, ldi_client_deadline(c));
+    return ldi_run(c, &op, LDI_CLASS_FAST, LDI_OUT_RESERVATION, out, msg, ldi_client_deadline(c));
 }
 
 LD_API ld_err
@@ -266,13 +273,13 @@ ld_place_order(ld_client *c, const ld_id *drop_id, const ld_id *user_id, int64_t
     TRY(ldi_check_str(payment_method, "place_order.payment_method", LD_PAYMENT_METHOD_BYTES_MAX,
                       msg));
     Ldpb__PlaceOrder place = LDPB__PLACE_ORDER__INIT;
-    place.drop_id = id_pb(drop_id);
-    place.user_id = id_pb(user_id);
+    place.drop_id = ldi_id_pb(drop_id);
+    place.user_id = ldi_id_pb(user_id);
     place.qty = qty;
     place.idempotency_key = (char *)idempotency_key;
     place.payment_method = (char *)payment_method;
     Ldpb__Op op = LDPB__OP__INIT;
-    op.principal = id_pb(user_id);
+    op.principal = ldi_id_pb(user_id);
     op.body_case = LDPB__OP__BODY_PLACE_ORDER;
     op.place_order = &place;
     return run_keyed(c, &op, LDI_CLASS_PAYMENT, LDI_OUT_ORDER, out, sizeof *out, msg);
@@ -286,11 +293,11 @@ ld_order_get(ld_client *c, const ld_id *order_id, ld_order *out, ld_errmsg *msg)
         return ldi_errmsg_fail(msg, LD_ERR_INVALID_ARGUMENT, "client is NULL");
     TRY(ldi_check_id(order_id, "get_order.order_id", msg));
     Ldpb__GetOrder get = LDPB__GET_ORDER__INIT;
-    get.order_id = id_pb(order_id);
+    get.order_id = ldi_id_pb(order_id);
     Ldpb__Op op = LDPB__OP__INIT;
     op.body_case = LDPB__OP__BODY_GET_ORDER;
     op.get_order = &get;
-    return run(c, &op, LDI_CLASS_FAST, LDI_OUT_ORDER, out, msg, ldi_client_deadline(c));
+    return ldi_run(c, &op, LDI_CLASS_FAST, LDI_OUT_ORDER, out, msg, ldi_client_deadline(c));
 }
 
 LD_API ld_err
@@ -301,11 +308,11 @@ ld_reservation_get(ld_client *c, const ld_id *reservation_id, ld_reservation *ou
         return ldi_errmsg_fail(msg, LD_ERR_INVALID_ARGUMENT, "client is NULL");
     TRY(ldi_check_id(reservation_id, "get_reservation.reservation_id", msg));
     Ldpb__GetReservation get = LDPB__GET_RESERVATION__INIT;
-    get.reservation_id = id_pb(reservation_id);
+    get.reservation_id = ldi_id_pb(reservation_id);
     Ldpb__Op op = LDPB__OP__INIT;
     op.body_case = LDPB__OP__BODY_GET_RESERVATION;
     op.get_reservation = &get;
-    return run(c, &op, LDI_CLASS_FAST, LDI_OUT_RESERVATION, out, msg, ldi_client_deadline(c));
+    return ldi_run(c, &op, LDI_CLASS_FAST, LDI_OUT_RESERVATION, out, msg, ldi_client_deadline(c));
 }
 
 LD_API ld_err

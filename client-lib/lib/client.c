@@ -4,19 +4,22 @@
  *
  * Coalescing (as TigerBeetle's client does it). A call enqueues itself; whoever finds a free
  * context and queued calls -- the calling thread, or the NNG callback that just finished a
- * reply -- takes up to LD_REQUEST_OPS_MAX calls of one class (and under LD_FRAME_BYTES_MAX
- * encoded) and sends them as ONE Request. There is no engine thread: a lone caller packs its
- * own op and pays no hand-off; under load, replies refill their context from the queue, so
- * the calls that arrive during one round trip leave together in the next message.
+ * reply -- takes up to ldi_class_ops_max() calls of one class (LD_REQUEST_OPS_MAX for fast ops
+ * and place_orders, LD_REQUEST_LIST_OPS_MAX for page ops, 1 for a long-poll pull or a raw
+ * frame; under LD_FRAME_BYTES_MAX encoded) and sends them as ONE Request. There is no engine
+ * thread: a lone caller packs its own op and pays no hand-off; under load, replies refill their
+ * context from the queue, so the calls that arrive during one round trip leave together in the
+ * next message.
  *
- *   caller A ─┐                                    ┌─ ctx 0: Request{ops A,B,C} ──> node
- *   caller B ─┼─> queue (class FAST | PAYMENT | RAW) ┤
- *   caller C ─┘                                    └─ ctx 1: idle (free list)
+ *   caller A ─┐                                         ┌─ ctx 0: Request{ops A,B,C} ──> node
+ *   caller B ─┼─> queues (FAST|PAGE|PAYMENT|POLL|RAW) ──┤
+ *   caller C ─┘                                         └─ ctx 1: idle (free list)
  *
  * Per-context life: SENDING (nng_ctx_send) -> RECEIVING (nng_ctx_recv) -> reply: unpack,
  * convert each Result into its caller's struct, wake the callers, refill or go idle.
  *
- * Timeouts. Every call has its own deadline (now + timeout_ms). A caller waits on its own
+ * Timeouts. Every call has its own deadline (now + timeout_ms; a long poll's is
+ * max(timeout_ms, wait_ms + LDI_POLL_SLACK_MS)). A caller waits on its own
  * condition variable until the deadline; when it passes, the caller leaves the queue, or
  * detaches from its in-flight message (the reply then skips it), and returns LD_ERR_TIMEOUT --
  * or LD_ERR_CONNECTION if the socket never had a connection. A message's aio timeout is the
@@ -86,9 +89,9 @@ struct ld_client {
     uint32_t queued;
     uint64_t next_seq;
     uint64_t next_request_id;
-    uint32_t callers;       /* threads inside ldi_client_call */
-    uint32_t packers;       /* slots taken but not yet handed to nng_ctx_send */
-    uint32_t payment_slots; /* slots carrying a payment message */
+    uint32_t callers;    /* threads inside ldi_client_call */
+    uint32_t packers;    /* slots taken but not yet handed to nng_ctx_send */
+    uint32_t slow_slots; /* slots carrying a message of a slow class (payment, poll) */
     bool closed;
     ld_client_stats stats;
     atomic_bool connected_ever;
@@ -111,6 +114,40 @@ int64_t
 ldi_client_deadline(const ld_client *client)
 {
     return ldi_now_ns() + (int64_t)client->timeout_ms * 1000000;
+}
+
+int64_t
+ldi_client_poll_deadline(const ld_client *client, uint32_t wait_ms)
+{
+    int64_t ms = (int64_t)wait_ms + LDI_POLL_SLACK_MS;
+    if (ms < (int64_t)client->timeout_ms)
+        ms = client->timeout_ms;
+    return ldi_now_ns() + ms * 1000000;
+}
+
+/* ---- classes -------------------------------------------------------------------------------- */
+
+uint32_t
+ldi_class_ops_max(ldi_class cls)
+{
+    switch (cls) {
+    case LDI_CLASS_FAST:
+    case LDI_CLASS_PAYMENT:
+        return LD_REQUEST_OPS_MAX;
+    case LDI_CLASS_PAGE:
+        return LD_REQUEST_LIST_OPS_MAX;
+    case LDI_CLASS_RAW:
+    case LDI_CLASS_POLL:
+    case LDI_CLASSES:
+        break;
+    }
+    return 1;
+}
+
+bool
+ldi_class_is_slow(ldi_class cls)
+{
+    return cls == LDI_CLASS_PAYMENT || cls == LDI_CLASS_POLL;
 }
 
 /* Milliseconds from now until `deadline_ns`, at least 1 (an aio timeout of 0 means "now"). */
@@ -195,13 +232,14 @@ queue_remove(call_queue *q, ldi_call *call)
     call->next = call->prev = NULL;
 }
 
-/* May a context take a message of class k now? Payment messages may hold a context for
- * seconds (the reply waits for the provider), so they never take the last free one: reads and
- * reserves keep a way through. */
+/* May a context take a message of class k now? Payment and long-poll messages may hold a
+ * context for seconds (the reply waits for the provider, or for an event), so together they
+ * never take the last free one: reads and reserves keep a way through. */
 static bool
 class_allowed(const ld_client *c, int k)
 {
-    return k != LDI_CLASS_PAYMENT || c->inflight_max == 1 || c->payment_slots + 1 < c->inflight_max;
+    return !ldi_class_is_slow((ldi_class)k) || c->inflight_max == 1 ||
+           c->slow_slots + 1 < c->inflight_max;
 }
 
 /* The class whose oldest queued call waits longest among those allowed now, or -1. */
@@ -229,13 +267,13 @@ field_len(size_t body_len)
     return n + body_len;
 }
 
-/* The slot's message is over: it no longer counts as a payment message. */
+/* The slot's message is over: it no longer counts as a slow message. */
 static void
 slot_end_locked(ld_client *c, ldi_slot *slot)
 {
-    if (slot->phase != SLOT_IDLE && slot->cls == LDI_CLASS_PAYMENT) {
-        LD_ASSERT(c->payment_slots > 0);
-        c->payment_slots--;
+    if (slot->phase != SLOT_IDLE && ldi_class_is_slow(slot->cls)) {
+        LD_ASSERT(c->slow_slots > 0);
+        c->slow_slots--;
     }
     slot->phase = SLOT_IDLE;
 }
@@ -249,15 +287,16 @@ slot_take_locked(ld_client *c, ldi_slot *slot)
     LD_ASSERT(k >= 0);
     LD_ASSERT(slot->phase == SLOT_IDLE);
     call_queue *q = &c->queues[k];
+    uint32_t ops_max = ldi_class_ops_max((ldi_class)k);
+    LD_ASSERT(ops_max >= 1 && ops_max <= LD_REQUEST_OPS_MAX);
     slot->cls = (ldi_class)k;
     slot->count = 0;
     slot->wire_len = REQUEST_HEAD_BYTES_MAX;
     slot->deadline_ns = 0;
     slot->request_id = ++c->next_request_id;
-    while (q->head != NULL && slot->count < LD_REQUEST_OPS_MAX) {
+    while (q->head != NULL && slot->count < ops_max) {
         ldi_call *call = q->head;
-        if (slot->count > 0 &&
-            (slot->cls == LDI_CLASS_RAW || slot->wire_len + call->wire_len > LD_FRAME_BYTES_MAX))
+        if (slot->count > 0 && slot->wire_len + call->wire_len > LD_FRAME_BYTES_MAX)
             break;
         queue_remove(q, call);
         c->queued--;
@@ -272,8 +311,8 @@ slot_take_locked(ld_client *c, ldi_slot *slot)
             slot->deadline_ns = call->deadline_ns;
     }
     slot->phase = SLOT_SENDING;
-    if (slot->cls == LDI_CLASS_PAYMENT)
-        c->payment_slots++;
+    if (ldi_class_is_slow(slot->cls))
+        c->slow_slots++;
     c->packers++;
 }
 
@@ -689,12 +728,15 @@ socket_open(ld_client *c, const char *addr)
     if (nng_req0_open(&c->sock) != 0)
         return LD_ERR_NOMEM;
     /* Replies are bounded by the protocol; a larger message is a broken or hostile peer. */
-    if (nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 4 * (size_t)LD_FRAME_BYTES_MAX) != 0)
+    if (nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, LD_RESPONSE_BYTES_MAX) != 0)
         return LD_ERR_INTERNAL;
-    /* No timed resend within a call's life (see the file comment). Not INFINITE: NNG 1.5.2
-     * then also gives up on a request whose connection drops (NNG_ECONNRESET at once) instead
-     * of resending it when the dialer reconnects. */
-    int64_t resend_ms = 2 * (int64_t)c->timeout_ms + 1000;
+    /* No timed resend within a call's life (see the file comment), long polls included. Not
+     * INFINITE: NNG 1.5.2 then also gives up on a request whose connection drops
+     * (NNG_ECONNRESET at once) instead of resending it when the dialer reconnects. */
+    int64_t life_ms = (int64_t)LD_PULL_WAIT_MS_MAX + LDI_POLL_SLACK_MS;
+    if (life_ms < (int64_t)c->timeout_ms)
+        life_ms = c->timeout_ms;
+    int64_t resend_ms = 2 * life_ms + 1000;
     if (nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
                           (nng_duration)(resend_ms < INT32_MAX ? resend_ms : INT32_MAX)) != 0)
         return LD_ERR_INTERNAL;

@@ -3,11 +3,15 @@
  *
  * The library is three layers:
  *
- *   api.c       public calls: check arguments (validate.c), build an Ldpb__Op on the caller's
+ *   api*.c      public calls: check arguments (validate*.c), build an Ldpb__Op on the caller's
  *               stack, hand it to the engine as one ldi_call, wait, retry IN_PROGRESS
+ *               (api.c: drops, orders; api_social.c: users, creators, follows; api_catalog.c:
+ *               products, cancel, browse; api_events.c: pull, notifications)
  *   client.c    the engine: one NNG req0 socket, `inflight_max` contexts, a queue of calls
  *               coalesced into Request messages, timeouts, close
- *   wire.c      Response -> the caller's public structs
+ *   wire.c      Response -> the caller's public structs (wire_pages.c: issue-3 entities, pages
+ *               and events, also used by subscriber.c for pushed events)
+ *   subscriber.c  the push side: an NNG sub0 socket per ld_subscriber
  *
  * An ldi_call lives on the stack of the thread that made the call. The engine links it into
  * its queue and, once packed, points at it from a context slot; the caller never returns
@@ -17,6 +21,7 @@
 #define LD_CLIENT_INT_H
 
 #include <pthread.h>
+#include <string.h>
 
 #include "ld_base.h"
 #include "livedrop.h"
@@ -33,17 +38,37 @@ typedef enum ldi_out_kind {
     LDI_OUT_RESERVATION = 2, /* ld_reservation */
     LDI_OUT_ORDER = 3,       /* ld_order */
     LDI_OUT_RAW = 4,         /* malloc'd copy of the reply frame */
+    LDI_OUT_USER = 5,        /* ld_user */
+    LDI_OUT_CREATOR = 6,     /* ld_creator */
+    LDI_OUT_PRODUCT = 7,     /* ld_catalog_product */
+    LDI_OUT_FOLLOW_STATE = 8,
+    LDI_OUT_FOLLOW_PAGE = 9, /* pages: only the header and the first `count` entries are written */
+    LDI_OUT_PRODUCT_PAGE = 10,
+    LDI_OUT_DROP_PAGE = 11,
+    LDI_OUT_EVENT_PAGE = 12,
+    LDI_OUT_NOTIFICATION_PAGE = 13,
 } ldi_out_kind;
 
 /* Calls of one class are packed together; a context takes the class whose oldest call waits
  * longest. place_order is its own class because its reply waits for a payment (up to seconds
- * with pm_card_slow): a read packed with it would wait as long. Raw frames travel alone. */
+ * with pm_card_slow): a read packed with it would wait as long. Page ops (lists, pulls without
+ * a wait) go at most LD_REQUEST_LIST_OPS_MAX to a message, apart from the small fast ops whose
+ * replies would otherwise wait for the conversion of large pages. A long-poll pull (wait_ms > 0)
+ * and a raw frame travel alone. PAYMENT and POLL are the slow classes: they never take the last
+ * free context. */
 typedef enum ldi_class {
     LDI_CLASS_FAST = 0,
     LDI_CLASS_PAYMENT = 1,
     LDI_CLASS_RAW = 2,
-    LDI_CLASSES = 3,
+    LDI_CLASS_PAGE = 3,
+    LDI_CLASS_POLL = 4,
+    LDI_CLASSES = 5,
 } ldi_class;
+
+/* Ops of class `cls` one request message may carry. Thread: any. */
+uint32_t ldi_class_ops_max(ldi_class cls);
+/* True for the classes whose replies may take seconds (never given the last free context). */
+bool ldi_class_is_slow(ldi_class cls);
 
 /*
  * Life of a call (all transitions under the client mutex):
@@ -72,7 +97,7 @@ typedef struct ldi_call {
     size_t raw_len;
     ldi_class cls;
     ldi_out_kind out_kind;
-    void *out;            /* ld_drop / ld_reservation / ld_order, or NULL */
+    void *out;            /* the public struct of out_kind, or NULL */
     ld_errmsg *msg;       /* may be NULL */
     void **raw_reply_out; /* LDI_OUT_RAW */
     size_t *raw_reply_len_out;
@@ -96,6 +121,10 @@ int64_t ldi_now_ns(void);
 
 /* The deadline of a call made now on `client`. Thread: any. */
 int64_t ldi_client_deadline(const ld_client *client);
+/* The deadline of a long-poll pull made now: max(timeout, wait_ms + LDI_POLL_SLACK_MS) from
+ * now, so that the node's empty answer after wait_ms still arrives in time. Thread: any. */
+#define LDI_POLL_SLACK_MS 2000u
+int64_t ldi_client_poll_deadline(const ld_client *client, uint32_t wait_ms);
 
 /* Queues `call`, packs it (with others) into a request when a context is free, and waits until
  * it is answered, fails or its deadline passes. Returns the op's result code; the body was
@@ -115,11 +144,95 @@ void ldi_errmsg_set(ld_errmsg *msg, const char *text);
 ld_err ldi_errmsg_fail(ld_errmsg *msg, ld_err code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ---- running ops (api.c, for every api*.c) ---- */
+
+/* The wire form of an id. Borrows `id`. */
+static inline ProtobufCBinaryData
+ldi_id_pb(const ld_id *id)
+{
+    return (ProtobufCBinaryData){.len = LD_ID_BYTES, .data = (uint8_t *)id->bytes};
+}
+
+/* Runs one op built on the caller's stack as one call of class `cls` with this deadline;
+ * converts its result into `out` (of out kind `kind`, may be NULL) and `msg`. Thread: any
+ * caller thread. */
+ld_err ldi_run(ld_client *c, const Ldpb__Op *op, ldi_class cls, ldi_out_kind kind, void *out,
+               ld_errmsg *msg, int64_t deadline_ns);
+/* Clears a call's outputs before it starts (see ldi_out_clear()); both may be NULL. */
+void ldi_outputs_clear(ldi_out_kind kind, void *out, ld_errmsg *msg);
+
+/* The start of a public call: clear the outputs, refuse a NULL client. */
+#define LDI_CALL_START(c, kind, out, msg)                                                          \
+    do {                                                                                           \
+        ldi_outputs_clear((kind), (out), (msg));                                                   \
+        if ((c) == NULL)                                                                           \
+            return ldi_errmsg_fail((msg), LD_ERR_INVALID_ARGUMENT, "client is NULL");              \
+    } while (0)
+
+/* ---- conversion helpers (wire.c, wire_pages.c, subscriber.c) ---- */
+
+/* Copies a string into a field of `size` bytes (NUL included), truncating; NULL -> "". */
+static inline void
+ldi_copy_str(char *dst, size_t size, const char *src)
+{
+    if (src == NULL)
+        src = "";
+    size_t len = strnlen(src, size - 1);
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+/* An id field: 16 bytes, or empty (zero id). Anything else is a protocol violation: false. */
+static inline bool
+ldi_copy_id(ld_id *dst, const ProtobufCBinaryData *src)
+{
+    memset(dst->bytes, 0, sizeof dst->bytes);
+    if (src->len == 0)
+        return true;
+    if (src->len != LD_ID_BYTES || src->data == NULL)
+        return false;
+    memcpy(dst->bytes, src->data, LD_ID_BYTES);
+    return true;
+}
+
+/* v when lo <= v <= hi, else 0 (an enum value this client does not know). */
+static inline int
+ldi_enum_in(int v, int lo, int hi)
+{
+    return v >= lo && v <= hi ? v : 0;
+}
+
+/* Converts the body of a Result for out kinds LDI_OUT_USER and up (wire_pages.c). Writes
+ * call->out; returns false when the body is missing, of another kind or malformed (*out is then
+ * cleared as ldi_out_clear() does). Thread: any (engine). */
+bool ldi_wire_pages_body(ldi_call *call, const Ldpb__Result *result);
+/* Clears the caller's struct of `kind` for a failure: whole for entities, header only for
+ * pages (their entries past `count` are never read). Thread: any. */
+void ldi_out_clear(ldi_out_kind kind, void *out);
+/* Converts one Event; false when malformed (an id not 16 bytes). Writes every field of *out.
+ * `topic` (may be NULL) is used when the event carries none. Thread: any. */
+bool ldi_event_from_pb(ld_event *out, const Ldpb__Event *pb, const char *topic);
+/* Converts a Drop (also for pages). Thread: any. */
+bool ldi_drop_from_pb(ld_drop *out, const Ldpb__Drop *pb);
+
 /* ---- argument checks (validate.c): the same order, codes and messages as the node's codec.
  * Each returns LD_OK or fills `msg` and returns the code the node would answer. ---- */
 ld_err ldi_check_id(const ld_id *id, const char *field, ld_errmsg *msg);
 ld_err ldi_check_str(const char *s, const char *field, size_t max, ld_errmsg *msg);
 ld_err ldi_check_qty(int64_t qty, const char *field, ld_errmsg *msg);
 ld_err ldi_check_drop_spec(const ld_drop_spec *spec, ld_errmsg *msg);
+/* Issue 3 (validate_social.c). */
+ld_err ldi_check_user_spec(const ld_user_spec *spec, ld_errmsg *msg);
+ld_err ldi_check_creator_spec(const ld_creator_spec *spec, ld_errmsg *msg);
+ld_err ldi_check_handle(const char *handle, const char *field, ld_errmsg *msg);
+/* `update`: UPDATE_PRODUCT (no creator_id on the wire; it is the principal). */
+ld_err ldi_check_product_spec(const ld_catalog_product_spec *spec, bool update, ld_errmsg *msg);
+/* A page request: `first` against `first_max`, `after` (NULL or "" for the first page). */
+ld_err ldi_check_page(const char *op, uint32_t first, uint32_t first_max, const char *after,
+                      ld_errmsg *msg);
+ld_err ldi_check_drop_filter(const ld_drop_filter *filter, ld_errmsg *msg);
+/* Checks a topic and writes its canonical form (lower-case hex) into out. */
+ld_err ldi_check_topic(const char *topic, const char *field, char out[LD_TOPIC_BYTES_MAX + 1],
+                       ld_errmsg *msg);
 
 #endif /* LD_CLIENT_INT_H */

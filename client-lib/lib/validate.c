@@ -142,13 +142,27 @@ check_product(const ld_product_spec *p, ld_errmsg *msg)
     return LD_OK;
 }
 
+/* A drop scheduled from a catalog product: the inline product carries only the acting
+ * creator (the principal; it does not go on the wire), the rest must be empty. */
+static ld_err
+check_product_ref(const ld_product_spec *p, ld_errmsg *msg)
+{
+    if (p->title[0] != '\0' || p->price_minor != 0 || p->currency[0] != '\0' || p->tags_count != 0)
+        return ldi_errmsg_fail(msg, LD_ERR_INVALID_ARGUMENT,
+                               "create_drop.product: must be empty when product_id is set");
+    return ldi_check_id(&p->creator_id, "create_drop.principal", msg);
+}
+
 ld_err
 ldi_check_drop_spec(const ld_drop_spec *s, ld_errmsg *msg)
 {
     if (s == NULL)
         return ldi_errmsg_fail(msg, LD_ERR_INVALID_ARGUMENT, "create_drop: spec is NULL");
     TRY(ldi_check_id(&s->id, "create_drop.id", msg));
-    TRY(check_product(&s->product, msg));
+    if (ld_id_is_zero(&s->product_id))
+        TRY(check_product(&s->product, msg));
+    else
+        TRY(check_product_ref(&s->product, msg));
     TRY(check_time(s->starts_at_ms, "create_drop.starts_at_ms", msg));
     TRY(check_time(s->ends_at_ms, "create_drop.ends_at_ms", msg));
     if (s->ends_at_ms <= s->starts_at_ms)

@@ -35,65 +35,38 @@ ldi_errmsg_fail(ld_errmsg *msg, ld_err code, const char *fmt, ...)
     return code;
 }
 
-/* Copies a string into a field of `size` bytes (NUL included), truncating. */
-static void
-copy_str(char *dst, size_t size, const char *src)
-{
-    if (src == NULL)
-        src = "";
-    size_t len = strnlen(src, size - 1);
-    memcpy(dst, src, len);
-    dst[len] = '\0';
-}
-
-/* An id field: 16 bytes, or empty (zero id). Anything else is a protocol violation. */
+/* A drop's product snapshot; its catalog product id (if any) goes to *product_id. */
 static bool
-copy_id(ld_id *dst, const ProtobufCBinaryData *src)
-{
-    memset(dst->bytes, 0, sizeof dst->bytes);
-    if (src->len == 0)
-        return true;
-    if (src->len != LD_ID_BYTES || src->data == NULL)
-        return false;
-    memcpy(dst->bytes, src->data, LD_ID_BYTES);
-    return true;
-}
-
-static int
-enum_in(int v, int lo, int hi)
-{
-    return v >= lo && v <= hi ? v : 0;
-}
-
-static bool
-product_from_pb(ld_product_spec *p, const Ldpb__Product *pb)
+product_from_pb(ld_product_spec *p, ld_id *product_id, const Ldpb__Product *pb)
 {
     if (pb == NULL)
         return true;
-    bool ok = copy_id(&p->creator_id, &pb->creator_id);
-    copy_str(p->title, sizeof p->title, pb->title);
+    if (!ldi_copy_id(product_id, &pb->product_id))
+        return false;
+    bool ok = ldi_copy_id(&p->creator_id, &pb->creator_id);
+    ldi_copy_str(p->title, sizeof p->title, pb->title);
     p->price_minor = pb->price_minor;
-    copy_str(p->currency, sizeof p->currency, pb->currency);
+    ldi_copy_str(p->currency, sizeof p->currency, pb->currency);
     size_t n = pb->n_tags < LD_TAGS_MAX ? pb->n_tags : LD_TAGS_MAX;
     p->tags_count = (uint32_t)n;
     for (size_t i = 0; i < n; i++)
-        copy_str(p->tags[i], sizeof p->tags[i], pb->tags[i]);
+        ldi_copy_str(p->tags[i], sizeof p->tags[i], pb->tags[i]);
     return ok;
 }
 
-static bool
-drop_from_pb(ld_drop *d, const Ldpb__Drop *pb)
+bool
+ldi_drop_from_pb(ld_drop *d, const Ldpb__Drop *pb)
 {
     memset(d, 0, sizeof *d);
-    bool ok = copy_id(&d->spec.id, &pb->id);
-    ok = product_from_pb(&d->spec.product, pb->product) && ok;
+    bool ok = ldi_copy_id(&d->spec.id, &pb->id);
+    ok = product_from_pb(&d->spec.product, &d->spec.product_id, pb->product) && ok;
     d->spec.starts_at_ms = pb->starts_at_ms;
     d->spec.ends_at_ms = pb->ends_at_ms;
     d->spec.initial_stock = pb->initial_stock;
     d->spec.low_stock_threshold = pb->low_stock_threshold;
     d->spec.max_per_user = pb->max_per_user;
     d->spec.reservation_ttl_ms = pb->reservation_ttl_ms;
-    d->status = (ld_drop_status)enum_in((int)pb->status, LD_DROP_UPCOMING, LD_DROP_ENDED);
+    d->status = (ld_drop_status)ldi_enum_in((int)pb->status, LD_DROP_UPCOMING, LD_DROP_CANCELLED);
     if (pb->stock != NULL) {
         d->stock.available = pb->stock->available;
         d->stock.reserved = pb->stock->reserved;
@@ -107,13 +80,13 @@ static bool
 reservation_from_pb(ld_reservation *r, const Ldpb__Reservation *pb)
 {
     memset(r, 0, sizeof *r);
-    bool ok = copy_id(&r->id, &pb->id);
-    ok = copy_id(&r->drop_id, &pb->drop_id) && ok;
-    ok = copy_id(&r->user_id, &pb->user_id) && ok;
+    bool ok = ldi_copy_id(&r->id, &pb->id);
+    ok = ldi_copy_id(&r->drop_id, &pb->drop_id) && ok;
+    ok = ldi_copy_id(&r->user_id, &pb->user_id) && ok;
     r->qty = pb->qty;
     r->expires_at_ms = pb->expires_at_ms;
-    r->state = (ld_reservation_state)enum_in((int)pb->state, LD_RES_ACTIVE, LD_RES_EXPIRED);
-    ok = copy_id(&r->order_id, &pb->order_id) && ok;
+    r->state = (ld_reservation_state)ldi_enum_in((int)pb->state, LD_RES_ACTIVE, LD_RES_EXPIRED);
+    ok = ldi_copy_id(&r->order_id, &pb->order_id) && ok;
     r->created_at_ms = pb->created_at_ms;
     return ok;
 }
@@ -122,15 +95,15 @@ static bool
 order_from_pb(ld_order *o, const Ldpb__Order *pb)
 {
     memset(o, 0, sizeof *o);
-    bool ok = copy_id(&o->id, &pb->id);
-    ok = copy_id(&o->drop_id, &pb->drop_id) && ok;
-    ok = copy_id(&o->user_id, &pb->user_id) && ok;
-    ok = copy_id(&o->reservation_id, &pb->reservation_id) && ok;
+    bool ok = ldi_copy_id(&o->id, &pb->id);
+    ok = ldi_copy_id(&o->drop_id, &pb->drop_id) && ok;
+    ok = ldi_copy_id(&o->user_id, &pb->user_id) && ok;
+    ok = ldi_copy_id(&o->reservation_id, &pb->reservation_id) && ok;
     o->qty = pb->qty;
     o->total_minor = pb->total_minor;
-    copy_str(o->currency, sizeof o->currency, pb->currency);
-    o->status = (ld_order_status)enum_in((int)pb->status, LD_ORDER_PAID, LD_ORDER_FAILED);
-    copy_str(o->payment_ref, sizeof o->payment_ref, pb->payment_ref);
+    ldi_copy_str(o->currency, sizeof o->currency, pb->currency);
+    o->status = (ld_order_status)ldi_enum_in((int)pb->status, LD_ORDER_PAID, LD_ORDER_FAILED);
+    ldi_copy_str(o->payment_ref, sizeof o->payment_ref, pb->payment_ref);
     o->created_at_ms = pb->created_at_ms;
     return ok;
 }
@@ -143,7 +116,7 @@ body_from_pb(ldi_call *call, const Ldpb__Result *r)
     switch (call->out_kind) {
     case LDI_OUT_DROP:
         return r->body_case == LDPB__RESULT__BODY_DROP && r->drop != NULL &&
-               drop_from_pb(call->out, r->drop);
+               ldi_drop_from_pb(call->out, r->drop);
     case LDI_OUT_RESERVATION:
         return r->body_case == LDPB__RESULT__BODY_RESERVATION && r->reservation != NULL &&
                reservation_from_pb(call->out, r->reservation);
@@ -153,25 +126,10 @@ body_from_pb(ldi_call *call, const Ldpb__Result *r)
     case LDI_OUT_NONE:
     case LDI_OUT_RAW:
         break;
+    default:
+        return ldi_wire_pages_body(call, r);
     }
     return true;
-}
-
-static size_t
-out_size(ldi_out_kind kind)
-{
-    switch (kind) {
-    case LDI_OUT_DROP:
-        return sizeof(ld_drop);
-    case LDI_OUT_RESERVATION:
-        return sizeof(ld_reservation);
-    case LDI_OUT_ORDER:
-        return sizeof(ld_order);
-    case LDI_OUT_NONE:
-    case LDI_OUT_RAW:
-        break;
-    }
-    return 0;
 }
 
 ld_err
@@ -190,7 +148,7 @@ ldi_wire_deliver(ldi_call *call, const Ldpb__Result *result, ld_err code, const 
     if (result->body_case == LDPB__RESULT__BODY__NOT_SET && !LD_ERR_IS_SUCCESS(code))
         return code; /* a refusal without a body: *out stays zeroed */
     if (!body_from_pb(call, result)) {
-        memset(call->out, 0, out_size(call->out_kind));
+        ldi_out_clear(call->out_kind, call->out);
         if (LD_ERR_IS_SUCCESS(code))
             return ldi_errmsg_fail(call->msg, LD_ERR_PROTOCOL,
                                    "reply to a successful op lacks its body (code %s)",
