@@ -6,8 +6,10 @@
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 #include <stdlib.h>
+#include <string.h>
 #include <uv.h>
 
+#include "codec.h"
 #include "log.h"
 #include "net.h"
 #include "util.h"
@@ -93,6 +95,69 @@ ldi_pub_open(const char *url, char *bound_url, size_t bound_url_len, ldi_pub **o
     ldi_net_bound_url(pub->listener, url, bound_url, bound_url_len);
     *out = pub;
     return LD_OK;
+}
+
+static const ld_id *
+pub_topic_id(const ld_event_view *ev, ld_topic_kind kind)
+{
+    switch (kind) {
+    case LD_TOPIC_CREATOR:
+        return &ev->creator_id;
+    case LD_TOPIC_DROP:
+        return &ev->drop_id;
+    case LD_TOPIC_USER:
+        return &ev->user_id;
+    default:
+        LD_ASSERT(!"not a topic kind");
+        return NULL;
+    }
+}
+
+/* Builds "<topic>\n<packed Event>" in a new message; NULL when out of memory. */
+static nng_msg *
+pub_message(const ld_event_view *ev, ld_topic_kind kind)
+{
+    char topic[LD_TOPIC_BYTES_MAX + 1];
+    size_t topic_len = ld_topic_format(kind, pub_topic_id(ev, kind), topic);
+    LD_ASSERT(topic_len > 0 && topic_len <= LD_TOPIC_BYTES_MAX);
+    Ldpb__Event pb;
+    ld_codec_event_scratch scratch;
+    ld_codec_event_to_pb(ev, topic, ev->topic_seq[kind], &pb, &scratch);
+    size_t len = ldpb__event__get_packed_size(&pb);
+    nng_msg *msg = NULL;
+    if (nng_msg_alloc(&msg, topic_len + 1 + len) != 0)
+        return NULL;
+    uint8_t *body = nng_msg_body(msg);
+    memcpy(body, topic, topic_len);
+    body[topic_len] = '\n';
+    size_t packed = ldpb__event__pack(&pb, body + topic_len + 1);
+    LD_ASSERT(packed == len);
+    return msg;
+}
+
+void
+ldi_pub_event(ldi_pub *pub, const ld_event_view *ev, uint64_t *published_out, uint64_t *dropped_out)
+{
+    LD_ASSERT(pub != NULL && ev != NULL);
+    static const ld_topic_kind kinds[] = {LD_TOPIC_CREATOR, LD_TOPIC_DROP, LD_TOPIC_USER};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        if (ev->topic_seq[kinds[i]] == 0)
+            continue;
+        nng_msg *msg = pub_message(ev, kinds[i]);
+        if (msg == NULL) {
+            (*dropped_out)++;
+            continue;
+        }
+        /* NONBLOCK: pub0 never waits for a subscriber, but the loop must not wait either. */
+        int rv = nng_sendmsg(pub->sock, msg, NNG_FLAG_NONBLOCK);
+        if (rv != 0) {
+            nng_msg_free(msg); /* NNG takes the message only on success */
+            (*dropped_out)++;
+            LDI_DEBUG("publish: send refused: %s", nng_strerror(rv));
+            continue;
+        }
+        (*published_out)++;
+    }
 }
 
 uint32_t

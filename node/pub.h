@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ld_base.h"
+#include "op.h"
 
 typedef struct ldi_pub ldi_pub;
 
@@ -39,6 +39,12 @@ typedef struct ldi_pub ldi_pub;
  * LD_ERR_CONNECTION (logged) if the URL is invalid or cannot be bound; LD_ERR_NOMEM. */
 ld_err ldi_pub_open(const char *url, char *bound_url, size_t bound_url_len, ldi_pub **out)
     __attribute__((warn_unused_result));
+
+/* Publishes `ev` (borrowed) once on every topic it is on (topic_seq[k] > 0), in the order
+ * creator, drop, user. Never blocks. Adds to *published_out the messages handed to NNG and to
+ * *dropped_out those it refused (or that found no memory). */
+void ldi_pub_event(ldi_pub *pub, const ld_event_view *ev, uint64_t *published_out,
+                   uint64_t *dropped_out);
 
 /* Subscribers connected now. Thread: any. */
 uint32_t ldi_pub_subscribers(ldi_pub *pub);
