@@ -136,6 +136,10 @@ cli_id_opt_or_random(const cli *c, const char *name, ld_id *out)
 bool
 cli_opt_range(const cli *c, const char *name, int64_t lo, int64_t hi, int64_t dflt, int64_t *out)
 {
+    if (cli_opt_get(c, name) == NULL) {
+        *out = dflt; /* the default may lie outside lo..hi (e.g. -1: none) */
+        return true;
+    }
     if (!cli_opt_i64(c, name, dflt, out))
         return false;
     if (*out < lo || *out > hi)
@@ -290,6 +294,10 @@ cli_json_drop(FILE *f, const ld_drop *d)
     cli_json_id(f, "id", &s->id);
     fputs(",\"product\":{", f);
     cli_json_id(f, "creator_id", &s->product.creator_id);
+    if (!cli_id_is_zero(&s->product_id)) {
+        fputc(',', f);
+        cli_json_id(f, "product_id", &s->product_id);
+    }
     fputs(",\"title\":", f);
     cli_json_str(f, s->product.title);
     fprintf(f, ",\"price_minor\":%" PRId64 ",\"currency\":", s->product.price_minor);
@@ -380,6 +388,11 @@ cli_human_drop(FILE *f, const ld_drop *d)
             s->max_per_user, s->low_stock_threshold, s->reservation_ttl_ms);
     for (uint32_t i = 0; i < s->product.tags_count && i < LD_TAGS_MAX; i++)
         fprintf(f, "%s%s", i == 0 ? ", tags " : ",", s->product.tags[i]);
+    if (!cli_id_is_zero(&s->product_id)) {
+        char product[33];
+        ld_id_format(&s->product_id, product);
+        fprintf(f, ", product %s", product);
+    }
     fputc('\n', f);
 }
 

@@ -284,10 +284,11 @@ cli_human_event(FILE *f, const void *body)
 void
 cli_human_page_footer(FILE *f, uint32_t count, const ld_page_info *info)
 {
+    const char *what = count == 1 ? "entry" : "entries";
     if (info->has_next_page)
-        fprintf(f, "(%u entries; more: --after %s)\n", count, info->end_cursor);
+        fprintf(f, "(%u %s; more: --after %s)\n", count, what, info->end_cursor);
     else
-        fprintf(f, "(%u entries, last page)\n", count);
+        fprintf(f, "(%u %s, last page)\n", count, what);
 }
 
 static void
