@@ -34,6 +34,8 @@
 ld_drop_status
 ldi_drop_status(const ldi_drop *drop, int64_t now_ms)
 {
+    if (drop->announced == LD_DROP_CANCELLED)
+        return LD_DROP_CANCELLED;
     if (now_ms < drop->spec.starts_at_ms)
         return LD_DROP_UPCOMING;
     if (now_ms < drop->spec.ends_at_ms)
@@ -73,25 +75,82 @@ product_eq(const ld_product *a, const ld_product *b)
     return true;
 }
 
+/* Equal create_drop bodies. A drop made from a catalog product is compared by product id, not by
+ * its snapshot (the product may have changed since; a retry must still find its drop). */
 static bool
 spec_eq(const ld_op_create_drop *a, const ld_op_create_drop *b)
 {
-    return ld_id_eq(&a->id, &b->id) && product_eq(&a->product, &b->product) &&
-           a->starts_at_ms == b->starts_at_ms && a->ends_at_ms == b->ends_at_ms &&
-           a->initial_stock == b->initial_stock &&
+    if (!ld_id_eq(&a->product_id, &b->product_id))
+        return false;
+    bool same_product = !ld_id_is_zero(&a->product_id) || product_eq(&a->product, &b->product);
+    return ld_id_eq(&a->id, &b->id) && same_product && a->starts_at_ms == b->starts_at_ms &&
+           a->ends_at_ms == b->ends_at_ms && a->initial_stock == b->initial_stock &&
            a->low_stock_threshold == b->low_stock_threshold && a->max_per_user == b->max_per_user &&
            a->reservation_ttl_ms == b->reservation_ttl_ms;
 }
 
-void
-ldi_create_drop(ld_sm *sm, const ld_op_create_drop *op, ld_result *res)
+/* The drop a create_drop asks for: the op's spec, with the catalog product's fields copied in when
+ * product_id is set. Checks the principal against the product's creator. On refusal fills res
+ * and returns false. */
+static bool
+create_drop_spec(ld_sm *sm, const ld_op *op, ld_op_create_drop *spec, ld_result *res)
 {
-    LD_ASSERT(!ld_id_is_zero(&op->id));
-    LD_ASSERT(op->initial_stock >= 1 && op->initial_stock <= LD_STOCK_MAX);
-    uint32_t idx = ldi_drop_find(sm, &op->id);
+    *spec = op->u.create_drop;
+    if (ld_id_is_zero(&spec->product_id))
+        return ldi_principal_allows(op, &spec->product.creator_id, "the drop's creator", res);
+    uint32_t idx = ldi_product_find(sm, &spec->product_id);
+    if (idx == LDI_NIL) {
+        ld_result_fail(res, LD_ERR_PRODUCT_NOT_FOUND, "create_drop: no such product");
+        return false;
+    }
+    const ld_op_product *p = &ldi_product_at(sm, idx)->spec;
+    if (!ldi_principal_is(op, &p->creator_id, "the product's creator", res))
+        return false;
+    memset(&spec->product, 0, sizeof spec->product);
+    spec->product.creator_id = p->creator_id;
+    memcpy(spec->product.title, p->title, sizeof spec->product.title);
+    spec->product.price_minor = p->price_minor;
+    memcpy(spec->product.currency, p->currency, sizeof spec->product.currency);
+    spec->product.tags_count = p->tags_count;
+    memcpy(spec->product.tags, p->tags, sizeof spec->product.tags);
+    return true;
+}
+
+/* Room for one more drop and its two topics (creator/, drop/); false with CAPACITY in res. */
+static bool
+create_drop_room(ld_sm *sm, const ld_op_create_drop *spec, ld_result *res)
+{
+    uint32_t topics = 1; /* drop/<id> is new with the drop */
+    if (ldi_topic_find(sm, LD_TOPIC_CREATOR, &spec->product.creator_id) == LDI_NIL)
+        topics++;
+    ld_err err = ldi_table_reserve(&sm->drop_index, 1);
+    if (err == LD_OK && ldi_pool_full(&sm->drops))
+        err = LD_ERR_CAPACITY;
+    if (err == LD_OK && !ldi_topic_room(sm, topics))
+        err = LD_ERR_CAPACITY;
+    if (err == LD_ERR_NOMEM)
+        ldi_sm_oom(__FILE__, __LINE__);
+    if (err != LD_OK)
+        ld_result_fail(res, LD_ERR_CAPACITY,
+                       "create_drop: the shard holds its maximum of drops "
+                       "(%u) or topics",
+                       sm->caps.drops);
+    return err == LD_OK;
+}
+
+void
+ldi_create_drop(ld_sm *sm, const ld_op *op, ld_result *res)
+{
+    ld_op_create_drop spec;
+    LD_ASSERT(!ld_id_is_zero(&op->u.create_drop.id));
+    LD_ASSERT(op->u.create_drop.initial_stock >= 1 &&
+              op->u.create_drop.initial_stock <= LD_STOCK_MAX);
+    if (!create_drop_spec(sm, op, &spec, res))
+        return;
+    uint32_t idx = ldi_drop_find(sm, &spec.id);
     if (idx != LDI_NIL) {
         const ldi_drop *d = ldi_drop_at(sm, idx);
-        if (!spec_eq(&d->spec, op)) {
+        if (!spec_eq(&d->spec, &spec)) {
             ld_result_fail(res, LD_ERR_ID_CONFLICT, "create_drop: id exists with different fields");
             return;
         }
@@ -100,26 +159,23 @@ ldi_create_drop(ld_sm *sm, const ld_op_create_drop *op, ld_result *res)
         ldi_drop_view(d, sm->now_ms, &res->u.drop);
         return;
     }
-    if (op->ends_at_ms <= sm->now_ms) {
+    if (spec.ends_at_ms <= sm->now_ms) {
         ld_result_fail(res, LD_ERR_INVALID_TIME, "create_drop: ends_at_ms is already past");
         return;
     }
-    ld_err err = ldi_table_reserve(&sm->drop_index, 1);
-    if (err == LD_OK)
-        err = ldi_pool_alloc(&sm->drops, &idx);
-    if (err == LD_ERR_NOMEM)
-        ldi_sm_oom(__FILE__, __LINE__);
-    if (err != LD_OK) {
-        ld_result_fail(res, LD_ERR_CAPACITY, "create_drop: %u drops is the shard's limit",
-                       sm->caps.drops);
+    if (!create_drop_room(sm, &spec, res))
         return;
-    }
+    LDI_MUST(ldi_pool_alloc(&sm->drops, &idx));
     ldi_drop *d = ldi_drop_at(sm, idx);
-    d->spec = *op;
+    d->spec = spec;
     d->created_at_ms = sm->now_ms;
-    d->stock = (ld_stock){.available = op->initial_stock};
-    ldi_table_insert(&sm->drop_index, ldi_table_hash(&op->id, 16), idx);
-    ldi_put_drop(sm, d);
+    d->stock = (ld_stock){.available = spec.initial_stock};
+    d->dheap_pos = LDI_NIL;
+    ldi_table_insert(&sm->drop_index, ldi_table_hash(&spec.id, 16), idx);
+    uint32_t topic;
+    LDI_MUST(ldi_topic_get(sm, LD_TOPIC_CREATOR, &spec.product.creator_id, &topic));
+    LDI_MUST(ldi_topic_get(sm, LD_TOPIC_DROP, &spec.id, &topic));
+    ldi_drop_schedule(sm, idx); /* writes the drop */
     ldi_drop_assert_p1(d);
     res->code = LD_OK;
     res->kind = LD_RESULT_DROP;
@@ -201,6 +257,11 @@ res_close(ld_sm *sm, uint32_t res_idx, ld_reservation_state state)
     ldi_ud_maybe_free(sm, ud_idx);
     ldi_drop_assert_p1(d);
     ldi_put_res(sm, r);
+    ldi_stock_changed(sm, r->drop_idx);
+    if (state == LD_RES_COMMITTED)
+        ldi_emit_res(sm, r, LD_EV_ORDER_PAID, &r->v.order_id);
+    else if (state == LD_RES_EXPIRED)
+        ldi_emit_res(sm, r, LD_EV_RESERVATION_EXPIRED, NULL);
 }
 
 /* Records the order of reservation r. Room was checked by the caller. */
@@ -282,6 +343,7 @@ payment_settle(ld_sm *sm, uint32_t res_idx, ld_reservation_state state, const ch
     } else {
         res_close(sm, res_idx, state);
         order_idx = order_create(sm, r, LD_ORDER_FAILED, payment_ref);
+        ldi_emit_res(sm, r, LD_EV_ORDER_FAILED, &ldi_order_at(sm, order_idx)->id);
     }
     finish_result(r, ldi_order_at(sm, order_idx), res);
     ldi_key_finish(sm, key_idx, res);
@@ -329,6 +391,10 @@ reserve_allowed(ld_sm *sm, const ld_op *op, uint32_t *drop_idx_out, uint32_t *ud
     }
     const ldi_drop *d = ldi_drop_at(sm, drop_idx);
     ld_drop_status status = ldi_drop_status(d, sm->now_ms);
+    if (status == LD_DROP_CANCELLED) {
+        ld_result_fail(res, LD_ERR_DROP_CANCELLED, "%s: drop was cancelled", name);
+        return false;
+    }
     if (status == LD_DROP_UPCOMING) {
         ld_result_fail(res, LD_ERR_DROP_NOT_STARTED, "%s: drop starts at %lld ms", name,
                        (long long)d->spec.starts_at_ms);
@@ -419,9 +485,12 @@ res_open(ld_sm *sm, const ld_op *op, uint32_t drop_idx, uint32_t ud_idx, const l
     ldi_ud *ud = ldi_ud_at(sm, ud_idx);
     ud->reserved += rq->qty;
     ud->active++;
+    int64_t available_before = d->stock.available;
     d->stock.available -= rq->qty;
     d->stock.reserved += rq->qty;
     ldi_drop_assert_p1(d);
+    ldi_stock_changed(sm, drop_idx);
+    ldi_stock_fell(sm, drop_idx, available_before);
     return idx;
 }
 
@@ -459,6 +528,8 @@ ldi_reserve(ld_sm *sm, const ld_op *op, ld_result *res)
     LD_ASSERT(rq->qty >= 1 && rq->qty <= LD_QTY_MAX);
     LD_ASSERT(!ld_id_is_zero(&rq->drop_id) && !ld_id_is_zero(&rq->user_id));
     const char *name = ld_op_name(op->type);
+    if (!ldi_principal_allows(op, &rq->user_id, "the user the reservation is for", res))
+        return;
     ldi_key_id key_id;
     uint8_t hash[16];
     ldi_key_id_of(rq, &key_id);
@@ -532,14 +603,18 @@ res_refused(ld_sm *sm, uint32_t res_idx, const char *name, ld_result *res)
 }
 
 void
-ldi_commit(ld_sm *sm, const ld_op_commit *op, ld_result *res)
+ldi_commit(ld_sm *sm, const ld_op *cop, ld_result *res)
 {
+    const ld_op_commit *op = &cop->u.commit;
     LD_ASSERT(!ld_id_is_zero(&op->reservation_id));
     uint32_t res_idx = ldi_res_find(sm, &op->reservation_id);
     if (res_idx == LDI_NIL) {
         ld_result_fail(res, LD_ERR_RESERVATION_NOT_FOUND, "commit: no such reservation");
         return;
     }
+    if (!ldi_principal_allows(cop, &ldi_res_at(sm, res_idx)->v.user_id, "the reservation's user",
+                              res))
+        return;
     if (res_refused(sm, res_idx, "commit", res))
         return;
     const ldi_res *r = ldi_res_at(sm, res_idx);
@@ -563,14 +638,18 @@ ldi_commit(ld_sm *sm, const ld_op_commit *op, ld_result *res)
 }
 
 void
-ldi_release(ld_sm *sm, const ld_id *res_id, ld_result *res)
+ldi_release(ld_sm *sm, const ld_op *op, ld_result *res)
 {
+    const ld_id *res_id = &op->u.id;
     LD_ASSERT(!ld_id_is_zero(res_id));
     uint32_t res_idx = ldi_res_find(sm, res_id);
     if (res_idx == LDI_NIL) {
         ld_result_fail(res, LD_ERR_RESERVATION_NOT_FOUND, "release: no such reservation");
         return;
     }
+    if (!ldi_principal_allows(op, &ldi_res_at(sm, res_idx)->v.user_id, "the reservation's user",
+                              res))
+        return;
     if (res_refused(sm, res_idx, "release", res))
         return;
     const ldi_res *r = ldi_res_at(sm, res_idx);

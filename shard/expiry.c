@@ -1,6 +1,11 @@
 /*
  * expiry.c -- TICK: what time makes happen, in bounded steps.
  *
+ * A TICK does three kinds of work, each at most LD_TICK_OPS_EXPIRE_MAX times: the expiry queues
+ * below; moving drops whose status boundary has come (browse.c: DROP_LIVE / DROP_ENDED); and
+ * trimming events past retention (events.c). Steps that emit events first ask ldi_ev_room()
+ * (an expiry emits up to three), so a TICK never overfills the batch's event buffer.
+ *
  * Three queues hold everything that falls due: active reservations (heap, by expires_at),
  * closed reservations (FIFO, due closed_at + LD_RESERVATION_RETAIN_MS) and idempotency keys
  * (FIFO, due created_at + LD_IDEMPOTENCY_TTL_MS). A TICK at time ts takes the earliest due item
@@ -44,7 +49,11 @@ ldi_next_deadline(const ld_sm *sm)
 {
     int64_t a = due_active(sm), b = due_closed(sm), c = due_key(sm);
     int64_t m = a < b ? a : b;
-    return m < c ? m : c;
+    m = m < c ? m : c;
+    int64_t d = ldi_drop_next_boundary(sm);
+    m = m < d ? m : d;
+    /* Events past retention are due now (the last batch's time). */
+    return ldi_trim_due(sm) && sm->last_ts_ms < m ? sm->last_ts_ms : m;
 }
 
 void
@@ -54,6 +63,8 @@ ldi_tick(ld_sm *sm, ld_result *res)
     for (; done < LD_TICK_OPS_EXPIRE_MAX; done++) {
         int64_t a = due_active(sm), b = due_closed(sm), c = due_key(sm);
         if (a <= sm->now_ms && a <= b && a <= c) {
+            if (ldi_ev_room(sm) < LDI_EV_PER_OP_MAX)
+                break; /* the batch's event room is used up: the next TICK goes on */
             ldi_expire_res(sm, ldi_heap_top(sm));
             expired++;
         } else if (b <= sm->now_ms && b <= c) {
@@ -67,9 +78,12 @@ ldi_tick(ld_sm *sm, ld_result *res)
         }
     }
     LD_ASSERT(done <= LD_TICK_OPS_EXPIRE_MAX);
+    uint32_t moved = ldi_drop_transitions(sm, LD_TICK_OPS_EXPIRE_MAX);
+    uint32_t trimmed = ldi_trim(sm, LD_TICK_OPS_EXPIRE_MAX);
     res->code = LD_OK;
     res->kind = LD_RESULT_NONE;
     snprintf(res->message, sizeof res->message,
-             "tick: %u reservations expired, %u deleted, %u keys forgotten", expired, deleted,
-             forgotten);
+             "tick: %u reservations expired, %u deleted, %u keys forgotten, %u drop moves, "
+             "%u events trimmed",
+             expired, deleted, forgotten, moved, trimmed);
 }

@@ -234,21 +234,26 @@ size_t
 ldi_rec_meta_encode(const ldi_rec_meta *meta, uint8_t *buf)
 {
     wr w = {.p = buf};
-    w_u8(&w, LDI_REC_VERSION);
+    w_u8(&w, LDI_REC_META_VERSION);
     w_u64(&w, meta->applied_op);
     w_i64(&w, meta->last_ts_ms);
     w_u64(&w, meta->next_seq);
+    w_u64(&w, meta->last_event_seq);
     return w.len;
 }
 
 bool
 ldi_rec_meta_decode(const uint8_t *val, size_t len, ldi_rec_meta *out)
 {
+    memset(out, 0, sizeof *out);
     rd r = {.p = val, .left = len, .ok = true};
-    r_check(&r, r_u8(&r) == LDI_REC_VERSION);
+    uint8_t version = r_u8(&r);
+    r_check(&r, version == 1 || version == LDI_REC_META_VERSION);
     out->applied_op = r_u64(&r);
     out->last_ts_ms = r_i64(&r);
     out->next_seq = r_u64(&r);
+    if (version >= 2)
+        out->last_event_seq = r_u64(&r);
     r_check(&r, r_time_ok(out->last_ts_ms));
     return r_done(&r);
 }
@@ -260,7 +265,7 @@ ldi_rec_drop_encode(const ldi_drop *drop, uint8_t *buf)
 {
     const ld_op_create_drop *s = &drop->spec;
     wr w = {.p = buf};
-    w_u8(&w, LDI_REC_VERSION);
+    w_u8(&w, LDI_REC_DROP_VERSION);
     w_id(&w, &s->id);
     w_id(&w, &s->product.creator_id);
     w_str(&w, s->product.title);
@@ -276,6 +281,10 @@ ldi_rec_drop_encode(const ldi_drop *drop, uint8_t *buf)
     w_i64(&w, s->max_per_user);
     w_i64(&w, s->reservation_ttl_ms);
     w_i64(&w, drop->created_at_ms);
+    w_id(&w, &s->product_id);
+    w_u8(&w, drop->announced);
+    w_u8(&w, drop->low_stock_sent ? 1 : 0);
+    w_i64(&w, drop->cancelled_at_ms);
     return w.len;
 }
 
@@ -293,6 +302,25 @@ r_product(rd *r, ld_product *p)
         r_str(r, 1, LD_TAG_BYTES_MAX, p->tags[i]);
 }
 
+/* The fields version 2 added: product id, announced status, LOW_STOCK sent, cancelled_at. */
+static void
+r_drop_v2(rd *r, ldi_drop *out)
+{
+    r_id_or_zero(r, &out->spec.product_id);
+    out->announced = r_u8(r);
+    uint8_t low = r_u8(r);
+    out->cancelled_at_ms = r_i64(r);
+    r_check(r, out->announced >= LD_DROP_UPCOMING && out->announced <= LD_DROP_CANCELLED);
+    r_check(r, low <= 1);
+    out->low_stock_sent = low == 1;
+    /* cancelled_at is 0 unless cancelled, and a cancel happens before the drop starts. */
+    if (out->announced == LD_DROP_CANCELLED)
+        r_check(r,
+                r_time_ok(out->cancelled_at_ms) && out->cancelled_at_ms < out->spec.starts_at_ms);
+    else
+        r_check(r, out->cancelled_at_ms == 0);
+}
+
 bool
 ldi_rec_drop_decode(const uint8_t *key, size_t key_len, const uint8_t *val, size_t len,
                     ldi_drop *out)
@@ -303,7 +331,8 @@ ldi_rec_drop_decode(const uint8_t *key, size_t key_len, const uint8_t *val, size
         return false;
     ld_op_create_drop *s = &out->spec;
     rd r = {.p = val, .left = len, .ok = true};
-    r_check(&r, r_u8(&r) == LDI_REC_VERSION);
+    uint8_t version = r_u8(&r);
+    r_check(&r, version == 1 || version == LDI_REC_DROP_VERSION);
     r_id(&r, &s->id);
     r_product(&r, &s->product);
     s->starts_at_ms = r_i64(&r);
@@ -313,6 +342,9 @@ ldi_rec_drop_decode(const uint8_t *key, size_t key_len, const uint8_t *val, size
     s->max_per_user = r_i64(&r);
     s->reservation_ttl_ms = r_i64(&r);
     out->created_at_ms = r_i64(&r);
+    out->announced = LD_DROP_UPCOMING; /* version 1: the first TICK announces what is due */
+    if (version >= 2)
+        r_drop_v2(&r, out);
     r_check(&r, ld_id_eq(&key_id, &s->id));
     r_check(&r, r_time_ok(s->starts_at_ms) && r_time_ok(s->ends_at_ms));
     r_check(&r, s->ends_at_ms > s->starts_at_ms && r_time_ok(out->created_at_ms));
@@ -550,5 +582,451 @@ ldi_rec_key_decode(const uint8_t *key, size_t key_len, const uint8_t *val, size_
         r_check(&r, out->kind == LD_RESULT_NONE);
     r_check(&r, out->status == LDI_KEY_IN_PROGRESS || out->status == LDI_KEY_DONE);
     r_check(&r, code_known(out->code) && out->seq != 0 && r_time_ok(out->created_at_ms));
+    return r_done(&r);
+}
+
+/* ---- keys of the issue-3 records ---------------------------------------------------------- */
+
+void
+ldi_be64_put(uint8_t *p, uint64_t v)
+{
+    for (unsigned i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+uint64_t
+ldi_be64_get(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+size_t
+ldi_rec_list_key(uint8_t type, const void *mid, size_t mid_len, uint64_t sort_key, const ld_id *id,
+                 uint8_t *out)
+{
+    LD_ASSERT(mid_len <= LD_ID_BYTES);
+    out[0] = type;
+    memcpy(out + 1, mid, mid_len);
+    ldi_be64_put(out + 1 + mid_len, sort_key);
+    memcpy(out + 1 + mid_len + 8, id->bytes, LD_ID_BYTES);
+    return 1 + mid_len + 8 + LD_ID_BYTES;
+}
+
+bool
+ldi_rec_list_key_split(const uint8_t *key, size_t key_len, uint8_t type, size_t mid_len,
+                       uint64_t *sort_key_out, ld_id *id_out)
+{
+    if (key_len != 1 + mid_len + 8 + LD_ID_BYTES || key[0] != type)
+        return false;
+    *sort_key_out = ldi_be64_get(key + 1 + mid_len);
+    memcpy(id_out->bytes, key + 1 + mid_len + 8, LD_ID_BYTES);
+    return !ld_id_is_zero(id_out);
+}
+
+static size_t
+kind_id_key(uint8_t type, uint8_t kind, const ld_id *id, uint8_t *out)
+{
+    out[0] = type;
+    out[1] = kind;
+    memcpy(out + 2, id->bytes, LD_ID_BYTES);
+    return 2 + LD_ID_BYTES;
+}
+
+size_t
+ldi_rec_topic_key(uint8_t kind, const ld_id *id, uint8_t *out)
+{
+    return kind_id_key(LDI_REC_TOPIC, kind, id, out);
+}
+
+size_t
+ldi_rec_tindex_key(uint8_t kind, const ld_id *id, uint64_t topic_seq, uint8_t *out)
+{
+    size_t n = kind_id_key(LDI_REC_TINDEX, kind, id, out);
+    ldi_be64_put(out + n, topic_seq);
+    return n + 8;
+}
+
+size_t
+ldi_rec_notable_key(uint8_t kind, const ld_id *id, uint64_t seq, uint8_t *out)
+{
+    size_t n = kind_id_key(LDI_REC_NOTABLE, kind, id, out);
+    ldi_be64_put(out + n, seq);
+    return n + 8;
+}
+
+size_t
+ldi_rec_event_key(uint64_t seq, uint8_t *out)
+{
+    out[0] = LDI_REC_EVENT;
+    ldi_be64_put(out + 1, seq);
+    return 9;
+}
+
+size_t
+ldi_rec_relay_key(uint32_t source_shard, uint8_t *out)
+{
+    out[0] = LDI_REC_RELAY;
+    for (unsigned i = 0; i < 4; i++)
+        out[1 + i] = (uint8_t)(source_shard >> (24 - 8 * i));
+    return 5;
+}
+
+/* ---- small values ------------------------------------------------------------------------ */
+
+size_t
+ldi_rec_u64_encode(uint64_t v, uint8_t *buf)
+{
+    wr w = {.p = buf};
+    w_u8(&w, LDI_REC_VERSION);
+    w_u64(&w, v);
+    return w.len;
+}
+
+bool
+ldi_rec_u64_decode(const uint8_t *val, size_t len, uint64_t *out)
+{
+    rd r = {.p = val, .left = len, .ok = true};
+    r_check(&r, r_u8(&r) == LDI_REC_VERSION);
+    *out = r_u64(&r);
+    return r_done(&r);
+}
+
+size_t
+ldi_rec_marker_encode(uint8_t *buf)
+{
+    buf[0] = LDI_REC_VERSION;
+    return 1;
+}
+
+bool
+ldi_rec_marker_decode(const uint8_t *val, size_t len)
+{
+    return len == 1 && val[0] == LDI_REC_VERSION;
+}
+
+/* ---- user, creator, product -------------------------------------------------------------- */
+
+size_t
+ldi_rec_user_encode(const ldi_user *user, uint8_t *buf)
+{
+    wr w = {.p = buf};
+    w_u8(&w, LDI_REC_VERSION);
+    w_id(&w, &user->id);
+    w_str(&w, user->name);
+    w_str(&w, user->email);
+    w_i64(&w, user->created_at_ms);
+    return w.len;
+}
+
+bool
+ldi_rec_user_decode(const uint8_t *key, size_t key_len, const uint8_t *val, size_t len,
+                    ldi_user *out)
+{
+    memset(out, 0, sizeof *out);
+    ld_id key_id;
+    if (!id_key_decode(LDI_REC_USER, key, key_len, &key_id))
+        return false;
+    rd r = {.p = val, .left = len, .ok = true};
+    r_check(&r, r_u8(&r) == LDI_REC_VERSION);
+    r_id(&r, &out->id);
+    r_str(&r, 1, LD_NAME_BYTES_MAX, out->name);
+    r_str(&r, 0, LD_EMAIL_BYTES_MAX, out->email);
+    out->created_at_ms = r_i64(&r);
+    r_check(&r, ld_id_eq(&key_id, &out->id) && r_time_ok(out->created_at_ms));
+    return r_done(&r);
+}
+
+static void
+w_attrs(wr *w, uint32_t n, const ld_attr *attrs)
+{
+    w_u8(w, (uint8_t)n);
+    for (uint32_t i = 0; i < n; i++) {
+        w_str(w, attrs[i].key);
+        w_str(w, attrs[i].value);
+    }
+}
+
+static void
+r_attrs(rd *r, uint32_t *n_out, ld_attr *attrs)
+{
+    uint32_t n = r_u8(r);
+    r_check(r, n <= LD_ATTRS_MAX);
+    for (uint32_t i = 0; r->ok && i < n; i++) {
+        r_str(r, 1, LD_ATTR_KEY_BYTES_MAX, attrs[i].key);
+        r_str(r, 0, LD_ATTR_VALUE_BYTES_MAX, attrs[i].value);
+    }
+    *n_out = r->ok ? n : 0;
+}
+
+size_t
+ldi_rec_creator_encode(const ldi_creator *creator, uint8_t *buf)
+{
+    const ld_op_create_creator *c = &creator->spec;
+    wr w = {.p = buf};
+    w_u8(&w, LDI_REC_VERSION);
+    w_id(&w, &c->id);
+    w_str(&w, c->handle);
+    w_str(&w, c->name);
+    w_attrs(&w, c->profile_count, c->profile);
+    w_i64(&w, creator->created_at_ms);
+    return w.len;
+}
+
+bool
+ldi_rec_creator_decode(const uint8_t *key, size_t key_len, const uint8_t *val, size_t len,
+                       ldi_creator *out)
+{
+    memset(out, 0, sizeof *out);
+    ld_id key_id;
+    if (!id_key_decode(LDI_REC_CREATOR, key, key_len, &key_id))
+        return false;
+    ld_op_create_creator *c = &out->spec;
+    rd r = {.p = val, .left = len, .ok = true};
+    r_check(&r, r_u8(&r) == LDI_REC_VERSION);
+    r_id(&r, &c->id);
+    r_str(&r, LD_HANDLE_BYTES_MIN, LD_HANDLE_BYTES_MAX, c->handle);
+    r_str(&r, 0, LD_NAME_BYTES_MAX, c->name);
+    r_attrs(&r, &c->profile_count, c->profile);
+    out->created_at_ms = r_i64(&r);
+    r_check(&r, ld_id_eq(&key_id, &c->id) && r_time_ok(out->created_at_ms));
+    return r_done(&r);
+}
+
+size_t
+ldi_rec_product_encode(const ldi_product *product, uint8_t *buf)
+{
+    const ld_op_product *p = &product->spec;
+    wr w = {.p = buf};
+    w_u8(&w, LDI_REC_VERSION);
+    w_id(&w, &p->id);
+    w_id(&w, &p->creator_id);
+    w_str(&w, p->title);
+    w_i64(&w, p->price_minor);
+    w_bytes(&w, p->currency, LD_CURRENCY_BYTES);
+    w_u8(&w, (uint8_t)p->tags_count);
+    for (uint32_t i = 0; i < p->tags_count; i++)
+        w_str(&w, p->tags[i]);
+    w_attrs(&w, p->attrs_count, p->attrs);
+    w_i64(&w, product->created_at_ms);
+    w_i64(&w, product->updated_at_ms);
+    return w.len;
+}
+
+bool
+ldi_rec_product_decode(const uint8_t *key, size_t key_len, const uint8_t *val, size_t len,
+                       ldi_product *out)
+{
+    memset(out, 0, sizeof *out);
+    ld_id key_id;
+    if (!id_key_decode(LDI_REC_PRODUCT, key, key_len, &key_id))
+        return false;
+    ld_op_product *p = &out->spec;
+    rd r = {.p = val, .left = len, .ok = true};
+    r_check(&r, r_u8(&r) == LDI_REC_VERSION);
+    r_id(&r, &p->id);
+    r_id(&r, &p->creator_id);
+    r_str(&r, 1, LD_TITLE_BYTES_MAX, p->title);
+    p->price_minor = r_i64(&r);
+    r_check(&r, p->price_minor >= 0 && p->price_minor <= LD_PRICE_MINOR_MAX);
+    r_currency(&r, p->currency);
+    p->tags_count = r_u8(&r);
+    r_check(&r, p->tags_count <= LD_TAGS_MAX);
+    for (uint32_t i = 0; r.ok && i < p->tags_count; i++)
+        r_str(&r, 1, LD_TAG_BYTES_MAX, p->tags[i]);
+    r_attrs(&r, &p->attrs_count, p->attrs);
+    out->created_at_ms = r_i64(&r);
+    out->updated_at_ms = r_i64(&r);
+    r_check(&r, ld_id_eq(&key_id, &p->id));
+    r_check(&r, r_time_ok(out->created_at_ms) && r_time_ok(out->updated_at_ms) &&
+                    out->updated_at_ms >= out->created_at_ms);
+    return r_done(&r);
+}
+
+/* ---- follows ------------------------------------------------------------------------------ */
+
+bool
+ldi_rec_edge_decode(const uint8_t *key, size_t key_len, const uint8_t *val, size_t len,
+                    ldi_edge *out)
+{
+    memset(out, 0, sizeof *out);
+    uint64_t sort_key;
+    if (!ldi_rec_list_key_split(key, key_len, LDI_REC_FOLLOWER, LD_ID_BYTES, &sort_key,
+                                &out->user_id))
+        return false;
+    memcpy(out->creator_id.bytes, key + 1, LD_ID_BYTES);
+    out->since_ms = (int64_t)~sort_key;
+    return !ld_id_is_zero(&out->creator_id) && r_time_ok(out->since_ms) &&
+           ldi_rec_u64_decode(val, len, &out->seq) && out->seq != 0;
+}
+
+size_t
+ldi_rec_fol_encode(uint64_t seq, const char *creator_handle, uint8_t *buf)
+{
+    wr w = {.p = buf};
+    w_u8(&w, LDI_REC_VERSION);
+    w_u64(&w, seq);
+    w_str(&w, creator_handle);
+    return w.len;
+}
+
+bool
+ldi_rec_fol_decode(const uint8_t *key, size_t key_len, const uint8_t *val, size_t len, ldi_fol *out,
+                   char *handle_out)
+{
+    memset(out, 0, sizeof *out);
+    uint64_t sort_key;
+    if (!ldi_rec_list_key_split(key, key_len, LDI_REC_FOLLOWING, LD_ID_BYTES, &sort_key,
+                                &out->creator_id))
+        return false;
+    memcpy(out->user_id.bytes, key + 1, LD_ID_BYTES);
+    out->at_ms = (int64_t)~sort_key;
+    rd r = {.p = val, .left = len, .ok = true};
+    r_check(&r, r_u8(&r) == LDI_REC_VERSION);
+    out->seq = r_u64(&r);
+    r_str(&r, 0, LD_HANDLE_BYTES_MAX, handle_out);
+    r_check(&r, !ld_id_is_zero(&out->user_id) && r_time_ok(out->at_ms) && out->seq != 0);
+    return r_done(&r);
+}
+
+bool
+ldi_rec_relay_decode(const uint8_t *key, size_t key_len, const uint8_t *val, size_t len,
+                     ldi_relay *out)
+{
+    if (key_len != 5 || key[0] != LDI_REC_RELAY)
+        return false;
+    out->source_shard =
+        (uint32_t)key[1] << 24 | (uint32_t)key[2] << 16 | (uint32_t)key[3] << 8 | key[4];
+    return ldi_rec_u64_decode(val, len, &out->seq);
+}
+
+/* ---- topics and events --------------------------------------------------------------------- */
+
+size_t
+ldi_rec_topic_encode(const ldi_topic *topic, uint8_t *buf)
+{
+    wr w = {.p = buf};
+    w_u8(&w, LDI_REC_VERSION);
+    w_u64(&w, topic->count);
+    w_u64(&w, topic->last_notable);
+    return w.len;
+}
+
+bool
+ldi_rec_topic_decode(const uint8_t *key, size_t key_len, const uint8_t *val, size_t len,
+                     ldi_topic *out)
+{
+    memset(out, 0, sizeof *out);
+    if (key_len != 2 + LD_ID_BYTES || key[0] != LDI_REC_TOPIC)
+        return false;
+    out->kind = key[1];
+    memcpy(out->id.bytes, key + 2, LD_ID_BYTES);
+    rd r = {.p = val, .left = len, .ok = true};
+    r_check(&r, r_u8(&r) == LDI_REC_VERSION);
+    out->count = r_u64(&r);
+    out->last_notable = r_u64(&r);
+    r_check(&r, out->kind >= LD_TOPIC_CREATOR && out->kind <= LD_TOPIC_USER);
+    r_check(&r, !ld_id_is_zero(&out->id));
+    return r_done(&r);
+}
+
+void
+ldi_event_topic_ids(const ld_event_view *ev, const ld_id *ids_out[3])
+{
+    ids_out[0] = ids_out[1] = ids_out[2] = NULL;
+    switch (ev->type) {
+    case LD_EV_DROP_SCHEDULED:
+    case LD_EV_DROP_LIVE:
+    case LD_EV_LOW_STOCK:
+    case LD_EV_SOLD_OUT:
+    case LD_EV_DROP_ENDED:
+    case LD_EV_DROP_CANCELLED:
+        ids_out[LD_TOPIC_CREATOR - 1] = &ev->creator_id;
+        ids_out[LD_TOPIC_DROP - 1] = &ev->drop_id;
+        return;
+    case LD_EV_STOCK_CHANGED:
+        ids_out[LD_TOPIC_DROP - 1] = &ev->drop_id;
+        return;
+    case LD_EV_RESERVATION_EXPIRED:
+    case LD_EV_ORDER_PAID:
+    case LD_EV_ORDER_FAILED:
+        ids_out[LD_TOPIC_DROP - 1] = &ev->drop_id;
+        ids_out[LD_TOPIC_USER - 1] = &ev->user_id;
+        return;
+    case LD_EV_FOLLOWED:
+    case LD_EV_UNFOLLOWED:
+        ids_out[LD_TOPIC_CREATOR - 1] = &ev->creator_id;
+        ids_out[LD_TOPIC_USER - 1] = &ev->user_id;
+        return;
+    }
+}
+
+bool
+ldi_event_notable(uint8_t type, uint8_t kind)
+{
+    if (kind == LD_TOPIC_CREATOR)
+        return type == LD_EV_DROP_LIVE || type == LD_EV_LOW_STOCK || type == LD_EV_SOLD_OUT;
+    if (kind == LD_TOPIC_USER)
+        return type == LD_EV_ORDER_PAID || type == LD_EV_ORDER_FAILED;
+    return false;
+}
+
+size_t
+ldi_rec_event_encode(const ld_event_view *ev, uint8_t *buf)
+{
+    wr w = {.p = buf};
+    w_u8(&w, LDI_REC_VERSION);
+    w_u8(&w, (uint8_t)ev->type);
+    w_i64(&w, ev->ts_ms);
+    w_id(&w, &ev->creator_id);
+    w_id(&w, &ev->drop_id);
+    w_id(&w, &ev->user_id);
+    w_id(&w, &ev->order_id);
+    w_id(&w, &ev->reservation_id);
+    w_i64(&w, ev->stock.available);
+    w_i64(&w, ev->stock.reserved);
+    w_i64(&w, ev->stock.sold);
+    w_i64(&w, ev->qty);
+    w_str(&w, ev->title);
+    for (unsigned k = LD_TOPIC_CREATOR; k <= LD_TOPIC_USER; k++)
+        w_u64(&w, ev->topic_seq[k]);
+    return w.len;
+}
+
+bool
+ldi_rec_event_decode(const uint8_t *key, size_t key_len, const uint8_t *val, size_t len,
+                     ld_event_view *out)
+{
+    memset(out, 0, sizeof *out);
+    if (key_len != 9 || key[0] != LDI_REC_EVENT)
+        return false;
+    out->seq = ldi_be64_get(key + 1);
+    rd r = {.p = val, .left = len, .ok = true};
+    r_check(&r, r_u8(&r) == LDI_REC_VERSION);
+    uint8_t type = r_u8(&r);
+    out->ts_ms = r_i64(&r);
+    r_id_or_zero(&r, &out->creator_id);
+    r_id_or_zero(&r, &out->drop_id);
+    r_id_or_zero(&r, &out->user_id);
+    r_id_or_zero(&r, &out->order_id);
+    r_id_or_zero(&r, &out->reservation_id);
+    out->stock.available = r_i64(&r);
+    out->stock.reserved = r_i64(&r);
+    out->stock.sold = r_i64(&r);
+    out->qty = r_i64(&r);
+    r_str(&r, 0, LD_TITLE_BYTES_MAX, out->title);
+    for (unsigned k = LD_TOPIC_CREATOR; k <= LD_TOPIC_USER; k++)
+        out->topic_seq[k] = r_u64(&r);
+    r_check(&r, type >= LD_EV_DROP_SCHEDULED && type <= LD_EV_UNFOLLOWED);
+    out->type = (ld_event_type)type;
+    r_check(&r, out->seq != 0 && r_time_ok(out->ts_ms));
+    r_check(&r, out->stock.available >= 0 && out->stock.reserved >= 0 && out->stock.sold >= 0);
+    /* An event is on a topic only when its type says so, and that topic's id is set. */
+    const ld_id *ids[3];
+    ldi_event_topic_ids(out, ids);
+    for (unsigned k = 0; r.ok && k < 3; k++)
+        r_check(&r, ids[k] == NULL ? out->topic_seq[k + 1] == 0 : !ld_id_is_zero(ids[k]));
     return r_done(&r);
 }

@@ -1,12 +1,16 @@
 /*
  * recover.c -- ld_sm_open()'s rebuild of memory from the store.
  *
- * Phase 1 scans every record once (in any order) and decodes it into its pool and index;
- * nothing is linked yet. Phase 2 links and recomputes all derived state: drop of each
- * reservation and order, stock, (drop, user) counters, the expiry heap, both FIFOs (sorted by
- * their persisted seq), and each payment in flight with its IN_PROGRESS key. Every record and
- * every cross-record rule is checked; anything wrong is LD_ERR_STORAGE (disk input is not
- * trusted), including more records than the capacities allow.
+ * Phase 1 scans every record once, in key order, and decodes it into its pool and index. Most
+ * records are independent of the order; a few rely on it (record.h): topics ('A') come before
+ * the events ('E') whose topics the event ring records, and creators ('C') before the follow
+ * edges ('F') that count their followers. Index records ('B', 'H', 'Q', 'T') are derived from
+ * the others and skipped. Phase 2 links and recomputes all derived state: drop of each
+ * reservation and order, stock, (drop, user) counters, the expiry heap, the boundary heap of
+ * drops, both FIFOs (sorted by their persisted seq), each payment in flight with its
+ * IN_PROGRESS key, and the topics' retained floors. Every record and every cross-record rule is
+ * checked; anything wrong is LD_ERR_STORAGE (disk input is not trusted), including more records
+ * than the capacities allow.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +26,7 @@ typedef struct pending_pay {
 typedef struct recover_ctx {
     ld_sm *sm;
     bool have_meta;
+    uint64_t meta_last_event_seq;
     size_t records;
     pending_pay *pays;
     size_t pays_len, pays_cap;
@@ -47,6 +52,7 @@ load_drop(ld_sm *sm, const uint8_t *key, size_t key_len, const uint8_t *val, siz
         err = ldi_pool_alloc(&sm->drops, &idx);
     if (err != LD_OK)
         return room_err(err);
+    d.dheap_pos = LDI_NIL;
     *ldi_drop_at(sm, idx) = d;
     ldi_table_insert(&sm->drop_index, ldi_table_hash(&d.spec.id, 16), idx);
     return LD_OK;
@@ -146,6 +152,61 @@ load_res(recover_ctx *ctx, const uint8_t *key, size_t key_len, const uint8_t *va
     return LD_OK;
 }
 
+/* Loads the records of issue 3 (users, creators, products, follows, topics, events, relay
+ * cursors) and skips index records. Returns LD_ERR_UNKNOWN_OP for a type it does not know. */
+static ld_err
+load3(recover_ctx *ctx, const uint8_t *key, size_t key_len, const uint8_t *val, size_t len)
+{
+    ld_sm *sm = ctx->sm;
+    union {
+        ldi_user user;
+        ldi_creator creator;
+        ldi_product product;
+        ldi_edge edge;
+        ldi_fol fol;
+        ldi_topic topic;
+        ldi_relay relay;
+        ld_event_view ev;
+    } u;
+    char handle[LD_HANDLE_BYTES_MAX + 1];
+    switch (key[0]) {
+    case LDI_REC_USER:
+        return ldi_rec_user_decode(key, key_len, val, len, &u.user) ? ldi_user_load(sm, &u.user)
+                                                                    : LD_ERR_STORAGE;
+    case LDI_REC_CREATOR:
+        return ldi_rec_creator_decode(key, key_len, val, len, &u.creator)
+                   ? ldi_creator_load(sm, &u.creator)
+                   : LD_ERR_STORAGE;
+    case LDI_REC_PRODUCT:
+        return ldi_rec_product_decode(key, key_len, val, len, &u.product)
+                   ? ldi_product_load(sm, &u.product)
+                   : LD_ERR_STORAGE;
+    case LDI_REC_FOLLOWER:
+        return ldi_rec_edge_decode(key, key_len, val, len, &u.edge) ? ldi_edge_load(sm, &u.edge)
+                                                                    : LD_ERR_STORAGE;
+    case LDI_REC_FOLLOWING:
+        return ldi_rec_fol_decode(key, key_len, val, len, &u.fol, handle) ? ldi_fol_load(sm, &u.fol)
+                                                                          : LD_ERR_STORAGE;
+    case LDI_REC_TOPIC:
+        return ldi_rec_topic_decode(key, key_len, val, len, &u.topic)
+                   ? ldi_topic_insert_loaded(sm, &u.topic)
+                   : LD_ERR_STORAGE;
+    case LDI_REC_RELAY:
+        return ldi_rec_relay_decode(key, key_len, val, len, &u.relay) ? ldi_relay_load(sm, &u.relay)
+                                                                      : LD_ERR_STORAGE;
+    case LDI_REC_EVENT:
+        return ldi_rec_event_decode(key, key_len, val, len, &u.ev) ? ldi_ring_load(sm, &u.ev)
+                                                                   : LD_ERR_STORAGE;
+    case LDI_REC_BROWSE:
+    case LDI_REC_NOTABLE:
+    case LDI_REC_PRODUCTS:
+    case LDI_REC_TINDEX:
+        return LD_OK; /* derived index records: the page reads use them, memory does not */
+    default:
+        return LD_ERR_UNKNOWN_OP;
+    }
+}
+
 static ld_err
 load_cb(void *arg, const void *key, size_t key_len, const void *val, size_t val_len)
 {
@@ -162,6 +223,7 @@ load_cb(void *arg, const void *key, size_t key_len, const void *val, size_t val_
         sm->applied_op = meta.applied_op;
         sm->last_ts_ms = meta.last_ts_ms;
         sm->next_seq = meta.next_seq;
+        ctx->meta_last_event_seq = meta.last_event_seq;
         ctx->have_meta = true;
         return LD_OK;
     }
@@ -173,8 +235,10 @@ load_cb(void *arg, const void *key, size_t key_len, const void *val, size_t val_
         return load_key(ctx, key, key_len, val, val_len);
     case LDI_REC_RES:
         return load_res(ctx, key, key_len, val, val_len);
-    default:
-        return LD_ERR_STORAGE;
+    default: {
+        ld_err err = load3(ctx, key, key_len, val, val_len);
+        return err == LD_ERR_UNKNOWN_OP ? LD_ERR_STORAGE : err;
+    }
     }
 }
 
@@ -339,6 +403,39 @@ link_pays(ld_sm *sm, const recover_ctx *ctx)
     return err;
 }
 
+/* Events: the retained ones are dense and end at the meta's last seq; topics without a retained
+ * event get floor count + 1. Drops announced UPCOMING or LIVE go into the boundary heap. */
+static ld_err
+link3(ld_sm *sm, const recover_ctx *ctx)
+{
+    if (sm->last_event_seq == 0) {
+        sm->last_event_seq = ctx->meta_last_event_seq;
+        sm->first_event_seq = sm->last_event_seq + 1;
+    } else if (sm->last_event_seq != ctx->meta_last_event_seq) {
+        return LD_ERR_STORAGE;
+    }
+    for (uint32_t i = 0; i < sm->topics.high; i++) {
+        if (!ldi_pool_used(&sm->topics, i))
+            continue;
+        ldi_topic *t = ldi_topic_at(sm, i);
+        if (t->floor == 0)
+            t->floor = t->count + 1;
+        if (t->last_notable > sm->last_event_seq)
+            return LD_ERR_STORAGE;
+    }
+    for (uint32_t i = 0; i < sm->drops.high; i++) {
+        if (!ldi_pool_used(&sm->drops, i))
+            continue;
+        const ldi_drop *d = ldi_drop_at(sm, i);
+        if (ldi_drop_boundary(d) == INT64_MAX)
+            continue;
+        if (ldi_dheap_reserve(sm, 1) != LD_OK)
+            return LD_ERR_NOMEM;
+        ldi_dheap_push(sm, i);
+    }
+    return LD_OK;
+}
+
 static ld_err
 link_all(ld_sm *sm, const recover_ctx *ctx)
 {
@@ -358,6 +455,8 @@ link_all(ld_sm *sm, const recover_ctx *ctx)
         err = link_keys(sm, v);
     if (err == LD_OK)
         err = link_pays(sm, ctx);
+    if (err == LD_OK)
+        err = link3(sm, ctx);
     /* Every payment in flight holds a promise of room for its order. */
     if (err == LD_OK && (uint64_t)sm->orders.live + sm->pays.live > sm->caps.orders)
         err = LD_ERR_STORAGE;

@@ -1,9 +1,16 @@
 /*
  * sm.c -- the shard state machine's entry points: open, apply, read, digest, check, stats.
  *
- * The rules of each op live in actor.c (drops, reservations, orders), idem.c (idempotency keys)
- * and expiry.c (TICK); record.c encodes what is written to the store and recover.c reads it
- * back. See sm_int.h for the memory layout and record.h for the disk layout.
+ * The rules of each op live in actor.c (drops, reservations, orders), idem.c (idempotency keys),
+ * expiry.c (TICK), catalog.c (users, creators, products), follow.c (follows, relay), browse.c
+ * (drop status, cancel, browse) and events.c (the outbox); page.c and feed.c answer page reads.
+ * record.c encodes what is written to the store and recover.c reads it back. See sm_int.h for
+ * the memory layout and record.h for the disk layout.
+ *
+ * Principals. Every client write names the user or creator it acts for (op.principal); the
+ * handler of each op compares it with the one the write needs, before any idempotency lookup,
+ * and answers LD_ERR_FORBIDDEN when it is missing or different (ldi_principal_is). Reads and
+ * internal ops (TICK, FINISH_ORDER, RELAY_FOLLOW) carry none.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +29,12 @@ ldi_sm_caps_default(void)
         .keys = LD_IDEMPOTENCY_KEYS_MAX,
         .user_drops = LD_USER_DROP_ENTRIES_MAX,
         .payments = LD_NODE_PAYMENTS_MAX,
+        .users = LD_USERS_MAX,
+        .creators = LD_CREATORS_MAX,
+        .products = LD_PRODUCTS_MAX,
+        .follows = LD_FOLLOWS_MAX,
+        .topics = LD_TOPICS_MAX,
+        .events_retain = LD_EVENTS_RETAIN,
     };
 }
 
@@ -29,6 +42,23 @@ void
 ldi_sm_oom(const char *file, int line)
 {
     ld_assert_fail(file, line, "out of memory in the state machine (fail-stop)");
+}
+
+bool
+ldi_principal_is(const ld_op *op, const ld_id *want, const char *role, ld_result *res)
+{
+    LD_ASSERT(!ld_id_is_zero(want));
+    if (memcmp(op->principal.bytes, want->bytes, LD_ID_BYTES) == 0)
+        return true;
+    ld_result_fail(res, LD_ERR_FORBIDDEN, "%s: %s principal; it must be %s", ld_op_name(op->type),
+                   ld_id_is_zero(&op->principal) ? "missing" : "wrong", role);
+    return false;
+}
+
+bool
+ldi_principal_allows(const ld_op *op, const ld_id *want, const char *role, ld_result *res)
+{
+    return ld_id_is_zero(&op->principal) || ldi_principal_is(op, want, role, res);
 }
 
 /* ---- lookups ----------------------------------------------------------------------------- */
@@ -234,6 +264,7 @@ meta_encode(const ld_sm *sm, uint8_t *val)
         .applied_op = sm->applied_op,
         .last_ts_ms = sm->last_ts_ms,
         .next_seq = sm->next_seq,
+        .last_event_seq = sm->last_event_seq,
     };
     return ldi_rec_meta_encode(&meta, val);
 }
@@ -277,6 +308,44 @@ sm_init_pools(ld_sm *sm)
     return err;
 }
 
+/* The pools and indexes of issue 3: users, creators, products, follows, topics. */
+static ld_err
+sm_init_pools3(ld_sm *sm)
+{
+    const ldi_sm_caps *c = &sm->caps;
+    uint32_t fans = c->follows > UINT32_MAX / 2 - 1 ? UINT32_MAX - 2 : 2 * c->follows;
+    ld_err err = ldi_pool_init(&sm->users, sizeof(ldi_user), c->users);
+    if (err == LD_OK)
+        err = ldi_pool_init(&sm->creators, sizeof(ldi_creator), c->creators);
+    if (err == LD_OK)
+        err = ldi_pool_init(&sm->products, sizeof(ldi_product), c->products);
+    if (err == LD_OK)
+        err = ldi_pool_init(&sm->edges, sizeof(ldi_edge), c->follows);
+    if (err == LD_OK)
+        err = ldi_pool_init(&sm->fols, sizeof(ldi_fol), c->follows);
+    if (err == LD_OK)
+        err = ldi_pool_init(&sm->fans, sizeof(ldi_fan), fans);
+    if (err == LD_OK)
+        err = ldi_pool_init(&sm->topics, sizeof(ldi_topic), c->topics);
+    if (err == LD_OK)
+        err = ldi_table_init(&sm->user_index, c->users);
+    if (err == LD_OK)
+        err = ldi_table_init(&sm->creator_index, c->creators);
+    if (err == LD_OK)
+        err = ldi_table_init(&sm->handle_index, c->creators);
+    if (err == LD_OK)
+        err = ldi_table_init(&sm->product_index, c->products);
+    if (err == LD_OK)
+        err = ldi_table_init(&sm->edge_index, c->follows);
+    if (err == LD_OK)
+        err = ldi_table_init(&sm->fol_index, c->follows);
+    if (err == LD_OK)
+        err = ldi_table_init(&sm->fan_index, fans);
+    if (err == LD_OK)
+        err = ldi_table_init(&sm->topic_index, c->topics);
+    return err;
+}
+
 ld_err
 ldi_sm_open_with_caps(const ld_store *store, const ldi_sm_caps *caps, ld_sm **out)
 {
@@ -284,15 +353,20 @@ ldi_sm_open_with_caps(const ld_store *store, const ldi_sm_caps *caps, ld_sm **ou
     LD_ASSERT(caps != NULL && out != NULL);
     LD_ASSERT(caps->drops >= 1 && caps->reservations >= 1 && caps->orders >= 1);
     LD_ASSERT(caps->keys >= 1 && caps->user_drops >= 1 && caps->payments >= 1);
+    LD_ASSERT(caps->users >= 1 && caps->creators >= 1 && caps->products >= 1);
+    LD_ASSERT(caps->follows >= 1 && caps->topics >= 1 && caps->events_retain >= 1);
     ld_sm *sm = calloc(1, sizeof *sm);
     if (sm == NULL)
         return LD_ERR_NOMEM;
     sm->store = store;
     sm->caps = *caps;
     sm->next_seq = 1;
+    sm->first_event_seq = 1;
     sm->closed_head = sm->closed_tail = LDI_NIL;
     sm->key_head = sm->key_tail = LDI_NIL;
     ld_err err = sm_init_pools(sm);
+    if (err == LD_OK)
+        err = sm_init_pools3(sm);
     if (err == LD_OK)
         err = ldi_recover(sm);
     if (err != LD_OK) {
@@ -329,7 +403,28 @@ ld_sm_free(ld_sm *sm)
     ldi_table_fini(&sm->order_index);
     ldi_table_fini(&sm->ud_index);
     ldi_table_fini(&sm->key_index);
+    ldi_pool_fini(&sm->users);
+    ldi_pool_fini(&sm->creators);
+    ldi_pool_fini(&sm->products);
+    ldi_pool_fini(&sm->edges);
+    ldi_pool_fini(&sm->fols);
+    ldi_pool_fini(&sm->fans);
+    ldi_pool_fini(&sm->topics);
+    ldi_table_fini(&sm->user_index);
+    ldi_table_fini(&sm->creator_index);
+    ldi_table_fini(&sm->handle_index);
+    ldi_table_fini(&sm->product_index);
+    ldi_table_fini(&sm->edge_index);
+    ldi_table_fini(&sm->fol_index);
+    ldi_table_fini(&sm->fan_index);
+    ldi_table_fini(&sm->topic_index);
     free(sm->heap);
+    free(sm->dheap);
+    free(sm->ring);
+    free(sm->batch_ev);
+    free(sm->dirty_drops);
+    free(sm->dirty_topics);
+    free(sm->relays);
     free(sm);
 }
 
@@ -365,6 +460,14 @@ read_op(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res)
         res->kind = LD_RESULT_ORDER;
         res->u.order = *ldi_order_at(sm, idx);
         return;
+    case LD_OP_GET_USER:
+    case LD_OP_GET_CREATOR:
+    case LD_OP_GET_PRODUCT:
+        ldi_catalog_read(sm, op, res);
+        return;
+    case LD_OP_IS_FOLLOWING:
+        ldi_is_following(sm, &op->u.follow, res);
+        return;
     default:
         ld_result_fail(res, LD_ERR_UNKNOWN_OP, "%s: not a read op", ld_op_name(op->type));
         return;
@@ -377,17 +480,39 @@ apply_one(ld_sm *sm, const ld_op *op, ld_result *res)
     memset(res, 0, sizeof *res);
     switch (op->type) {
     case LD_OP_CREATE_DROP:
-        ldi_create_drop(sm, &op->u.create_drop, res);
+        ldi_create_drop(sm, op, res);
         return;
     case LD_OP_RESERVE:
     case LD_OP_PLACE_ORDER:
         ldi_reserve(sm, op, res);
         return;
     case LD_OP_COMMIT:
-        ldi_commit(sm, &op->u.commit, res);
+        ldi_commit(sm, op, res);
         return;
     case LD_OP_RELEASE:
-        ldi_release(sm, &op->u.id, res);
+        ldi_release(sm, op, res);
+        return;
+    case LD_OP_CREATE_USER:
+        ldi_create_user(sm, op, res);
+        return;
+    case LD_OP_CREATE_CREATOR:
+        ldi_create_creator(sm, op, res);
+        return;
+    case LD_OP_CREATE_PRODUCT:
+        ldi_create_product(sm, op, res);
+        return;
+    case LD_OP_UPDATE_PRODUCT:
+        ldi_update_product(sm, op, res);
+        return;
+    case LD_OP_FOLLOW:
+    case LD_OP_UNFOLLOW:
+        ldi_follow(sm, op, res);
+        return;
+    case LD_OP_CANCEL_DROP:
+        ldi_cancel_drop(sm, op, res);
+        return;
+    case LD_OP_RELAY_FOLLOW:
+        ldi_relay_follow(sm, &op->u.relay, res);
         return;
     case LD_OP_FINISH_ORDER:
         ldi_finish_order(sm, &op->u.finish, res);
@@ -398,6 +523,10 @@ apply_one(ld_sm *sm, const ld_op *op, ld_result *res)
     case LD_OP_GET_DROP:
     case LD_OP_GET_ORDER:
     case LD_OP_GET_RESERVATION:
+    case LD_OP_GET_USER:
+    case LD_OP_GET_CREATOR:
+    case LD_OP_GET_PRODUCT:
+    case LD_OP_IS_FOLLOWING:
         /* Not a write; answered as a read at the batch time rather than trusted blindly. */
         read_op(sm, sm->now_ms, op, res);
         return;
@@ -419,10 +548,13 @@ ld_sm_apply(ld_sm *sm, uint64_t op_number, int64_t ts_ms, const ld_op *ops, size
     LD_ASSERT(n <= LD_BATCH_OPS_MAX);
     sm->cur_op = op_number;
     sm->now_ms = ts_ms;
+    ldi_batch_begin(sm, n);
     for (size_t i = 0; i < n; i++) {
         sm->cur_index = (uint32_t)i;
+        sm->ops_left = (uint32_t)(n - i - 1);
         apply_one(sm, &ops[i], &results_out[i]);
     }
+    ldi_batch_end(sm);
     sm->applied_op = op_number;
     sm->last_ts_ms = ts_ms;
     ldi_put_meta(sm);
@@ -488,6 +620,63 @@ rec_hash(const uint8_t *key, size_t key_len, const uint8_t *val, size_t val_len)
     return XXH3_64bits_withSeed(val, val_len, XXH3_64bits(key, key_len));
 }
 
+/* The digest of the issue-3 state: users, creators, products, edges, following entries, topics
+ * and relay cursors, each hashed in its record form (a following entry without its handle,
+ * which memory does not keep). */
+static uint64_t
+digest3(const ld_sm *sm)
+{
+    uint8_t key[LDI_REC_KEY_BYTES_MAX], val[LDI_REC_VAL_BYTES_MAX];
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < sm->users.high; i++)
+        if (ldi_pool_used(&sm->users, i))
+            sum += rec_hash(key, ldi_rec_id_key(LDI_REC_USER, &ldi_user_at(sm, i)->id, key), val,
+                            ldi_rec_user_encode(ldi_user_at(sm, i), val));
+    for (uint32_t i = 0; i < sm->creators.high; i++) {
+        if (!ldi_pool_used(&sm->creators, i))
+            continue;
+        const ldi_creator *c = ldi_creator_at(sm, i);
+        sum += rec_hash(key, ldi_rec_id_key(LDI_REC_CREATOR, &c->spec.id, key), val,
+                        ldi_rec_creator_encode(c, val)) ^
+               (uint64_t)c->follower_count;
+    }
+    for (uint32_t i = 0; i < sm->products.high; i++) {
+        if (!ldi_pool_used(&sm->products, i))
+            continue;
+        const ldi_product *p = ldi_product_at(sm, i);
+        sum += rec_hash(key, ldi_rec_id_key(LDI_REC_PRODUCT, &p->spec.id, key), val,
+                        ldi_rec_product_encode(p, val));
+    }
+    for (uint32_t i = 0; i < sm->edges.high; i++) {
+        if (!ldi_pool_used(&sm->edges, i))
+            continue;
+        const ldi_edge *e = ldi_edge_at(sm, i);
+        size_t n = ldi_rec_list_key(LDI_REC_FOLLOWER, e->creator_id.bytes, LD_ID_BYTES,
+                                    ~(uint64_t)e->since_ms, &e->user_id, key);
+        sum += rec_hash(key, n, val, ldi_rec_u64_encode(e->seq, val));
+    }
+    for (uint32_t i = 0; i < sm->fols.high; i++) {
+        if (!ldi_pool_used(&sm->fols, i))
+            continue;
+        const ldi_fol *f = ldi_fol_at(sm, i);
+        size_t n = ldi_rec_list_key(LDI_REC_FOLLOWING, f->user_id.bytes, LD_ID_BYTES,
+                                    ~(uint64_t)f->at_ms, &f->creator_id, key);
+        sum += rec_hash(key, n, val, ldi_rec_u64_encode(f->seq, val));
+    }
+    for (uint32_t i = 0; i < sm->topics.high; i++) {
+        if (!ldi_pool_used(&sm->topics, i))
+            continue;
+        const ldi_topic *t = ldi_topic_at(sm, i);
+        sum += rec_hash(key, ldi_rec_topic_key(t->kind, &t->id, key), val,
+                        ldi_rec_topic_encode(t, val)) ^
+               t->floor;
+    }
+    for (uint32_t i = 0; i < sm->relays_len; i++)
+        sum += rec_hash(key, ldi_rec_relay_key(sm->relays[i].source_shard, key), val,
+                        ldi_rec_u64_encode(sm->relays[i].seq, val));
+    return sum + XXH3_64bits(&sm->first_event_seq, sizeof sm->first_event_seq);
+}
+
 uint64_t
 ld_sm_digest(const ld_sm *sm)
 {
@@ -523,7 +712,7 @@ ld_sm_digest(const ld_sm *sm)
         const ldi_idem *k = ldi_key_at(sm, i);
         sum += rec_hash(key, ldi_rec_key_key(&k->id, key), val, ldi_rec_key_encode(k, val));
     }
-    return sum;
+    return sum + digest3(sm);
 }
 
 void
@@ -536,4 +725,9 @@ ld_sm_stats_get(const ld_sm *sm, ld_sm_stats *out)
     out->reservations_active = sm->heap_len;
     out->orders = sm->orders.live;
     out->idempotency_keys = sm->keys.live;
+    out->users = sm->users.live;
+    out->creators = sm->creators.live;
+    out->products = sm->products.live;
+    out->follows = sm->edges.live;
+    out->last_event_seq = sm->last_event_seq;
 }

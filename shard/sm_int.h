@@ -1,29 +1,48 @@
 /*
- * sm_int.h -- internals of the shard state machine, shared by sm.c, actor.c, idem.c, expiry.c,
- * recover.c and record.c. Not a contract: only shard/ and its unit tests include it.
+ * sm_int.h -- internals of the shard state machine, shared by the files of shard/ that make it
+ * (sm.c, actor.c, idem.c, expiry.c, heap.c, catalog.c, follow.c, events.c, browse.c, feed.c,
+ * page.c, recover.c, check.c, record.c). Not a contract: only shard/ and its unit tests include it.
  *
  * Memory layout. Every record lives in a pool (pool.h) and is found through a hash index
  * (table.h) keyed by its fixed bytes:
  *
- *   drops        ldi_drop     by drop id            spec + created_at; stock is derived
- *   reservations ldi_res      by reservation id     active ones in `heap`, closed ones in the
- *                                                   `closed` FIFO until retention ends
- *   orders       ld_order_view by order id          kept for good
- *   user_drops   ldi_ud       by (drop id, user id) reserved + bought + active counts; derived
- *   keys         ldi_idem     by (drop, user, key)  in the `keys` FIFO (creation order)
- *   payments     ldi_pay      (no index)            place_orders awaiting FINISH_ORDER
+ *   drops        ldi_drop      by drop id            spec + created_at + announced status;
+ *                                                    stock is derived; UPCOMING and LIVE ones
+ *                                                    sit in `dheap` by their next boundary
+ *   reservations ldi_res       by reservation id     active ones in `heap`, closed ones in the
+ *                                                    `closed` FIFO until retention ends
+ *   orders       ld_order_view by order id           kept for good
+ *   user_drops   ldi_ud        by (drop id, user id) reserved + bought + active counts; derived
+ *   keys         ldi_idem      by (drop, user, key)  in the `keys` FIFO (creation order)
+ *   payments     ldi_pay       (no index)            place_orders awaiting FINISH_ORDER
+ *   users        ldi_user      by user id
+ *   creators     ldi_creator   by creator id, and by lower-cased handle (handle_index)
+ *   products     ldi_product   by product id
+ *   edges        ldi_edge      by (user, creator)    follow edges of this shard's creators
+ *   fols         ldi_fol       by (user, creator)    derived "following" entries (RELAY_FOLLOW),
+ *                                                    linked per user from its ldi_fan
+ *   fans         ldi_fan       by user id            per user: edges it has here, and the head
+ *                                                    of its following list; derived
+ *   topics       ldi_topic     by (kind, id)         per-topic event counters
  *
- * Derived state (stock, user_drops, heap, FIFOs, payments links) is never stored: ld_sm_open()
- * rebuilds it from the records (record.h), and ld_sm_check() recomputes it from scratch.
+ * Events (the outbox) live in the store only ('E' records and their index records); memory keeps
+ * a ring with the topics of each retained event (so trimming knows which index records to delete
+ * without reading the store), the events of the batch being applied, and per-topic counters.
  *
- * Ordering for bounded work. A TICK removes at most LD_TICK_OPS_EXPIRE_MAX things, so which ones
- * it picks must not depend on history (a restarted replica must pick the same ones). Every
- * order used is total and persisted: the heap orders by (expires_at, id); the FIFOs order by
- * `seq`, a counter stored in the meta record and in each record that sits in a FIFO.
+ * Derived state (stock, user_drops, heaps, FIFOs, payments links, follower counts, fans, the
+ * event ring) is never stored: ld_sm_open() rebuilds it from the records (record.h), and
+ * ld_sm_check() recomputes it from scratch.
+ *
+ * Ordering for bounded work. A TICK removes at most LD_TICK_OPS_EXPIRE_MAX things of each kind,
+ * so which ones it picks must not depend on history (a restarted replica must pick the same
+ * ones). Every order used is total and persisted: the heaps order by (time, id); the FIFOs order
+ * by `seq`, a counter stored in the meta record and in each record that sits in a FIFO; events
+ * are trimmed in event seq order.
  */
 #ifndef LD_SHARD_SM_INT_H
 #define LD_SHARD_SM_INT_H
 
+#include "cursor.h"
 #include "op.h"
 #include "pool.h"
 #include "sm.h"
@@ -38,6 +57,12 @@ typedef struct ldi_sm_caps {
     uint32_t keys;
     uint32_t user_drops;
     uint32_t payments; /* place_orders awaiting FINISH_ORDER */
+    uint32_t users;
+    uint32_t creators;
+    uint32_t products;
+    uint32_t follows; /* follow edges, and derived following entries (each) */
+    uint32_t topics;
+    uint32_t events_retain; /* events kept behind the newest (LD_EVENTS_RETAIN) */
 } ldi_sm_caps;
 
 ldi_sm_caps ldi_sm_caps_default(void);
@@ -48,7 +73,12 @@ ld_err ldi_sm_open_with_caps(const ld_store *store, const ldi_sm_caps *caps, ld_
 typedef struct ldi_drop {
     ld_op_create_drop spec;
     int64_t created_at_ms;
-    ld_stock stock; /* derived: reserved = sum of active qty, sold = sum of PAID orders' qty */
+    int64_t cancelled_at_ms; /* 0 unless cancelled */
+    ld_stock stock;      /* derived: reserved = sum of active qty, sold = sum of PAID orders' qty */
+    uint8_t announced;   /* ld_drop_status as moved by create, TICK and cancel (persisted) */
+    bool low_stock_sent; /* LOW_STOCK was emitted (persisted: once per drop) */
+    bool stock_dirty;    /* in the batch's STOCK_CHANGED list */
+    uint32_t dheap_pos;  /* in `dheap` while announced UPCOMING or LIVE, else LDI_NIL */
 } ldi_drop;
 
 /* Where a reservation came from: a plain reserve, or a place_order (which has a payment). */
@@ -105,6 +135,78 @@ typedef struct ldi_idem {
     } body;
 } ldi_idem;
 
+typedef struct ldi_user {
+    ld_id id;
+    char name[LD_NAME_BYTES_MAX + 1];
+    char email[LD_EMAIL_BYTES_MAX + 1];
+    int64_t created_at_ms;
+} ldi_user;
+
+typedef struct ldi_creator {
+    ld_op_create_creator spec;
+    int64_t created_at_ms;
+    int64_t follower_count; /* derived: edges to this creator */
+} ldi_creator;
+
+typedef struct ldi_product {
+    ld_op_product spec; /* creator_id always set */
+    int64_t created_at_ms;
+    int64_t updated_at_ms;
+} ldi_product;
+
+/* A follow edge, on the creator's shard (the source of truth of who follows whom). */
+typedef struct ldi_edge {
+    ld_id user_id;
+    ld_id creator_id;
+    int64_t since_ms;
+    uint64_t seq; /* seq of its FOLLOWED event */
+} ldi_edge;
+
+/* A derived "following" entry, on the user's shard, kept by RELAY_FOLLOW. */
+typedef struct ldi_fol {
+    ld_id user_id;
+    ld_id creator_id;
+    int64_t at_ms;
+    uint64_t seq;        /* seq of the FOLLOWED event on the source shard (the feed's floor) */
+    uint32_t prev, next; /* the user's list */
+} ldi_fol;
+
+/* Per user: its edges on this shard and its derived following list. Freed when both are 0. */
+typedef struct ldi_fan {
+    ld_id user_id;
+    uint32_t edges;     /* edges (user -> some creator here) */
+    uint32_t following; /* entries in the following list */
+    uint32_t head;      /* first ldi_fol, LDI_NIL when none */
+} ldi_fan;
+
+/* An event topic (creator/, drop/ or user/ + id). */
+typedef struct ldi_topic {
+    ld_id id;
+    uint8_t kind;          /* ld_topic_kind */
+    bool dirty;            /* its record must be written at the end of the batch */
+    uint64_t count;        /* topic_seq of its newest event (0: none) */
+    uint64_t floor;        /* topic_seq of its oldest retained event (count + 1: none retained) */
+    uint64_t last_notable; /* seq of its newest feed-worthy event (0: none) */
+} ldi_topic;
+
+/* The topics of one retained event (LDI_NIL where it is not on one), indexed by kind - 1. */
+typedef struct ldi_ev_slot {
+    uint32_t topic[3];
+    uint8_t type;
+} ldi_ev_slot;
+
+/* Events one batch may emit: 3 per op (any op but TICK emits at most 3, the coalesced
+ * STOCK_CHANGED included) plus room for TICKs (an expiry emits up to 3, a status move 1). */
+#define LDI_EV_PER_OP_MAX 3u
+#define LDI_BATCH_EVENTS_MAX (LDI_EV_PER_OP_MAX * LD_BATCH_OPS_MAX + 5u * LD_TICK_OPS_EXPIRE_MAX)
+/* Source shards whose follow events this shard relays (one per shard of the cluster at most). */
+#define LDI_RELAY_SOURCES_MAX 16384u
+
+typedef struct ldi_relay {
+    uint32_t source_shard;
+    uint64_t seq;
+} ldi_relay;
+
 struct ld_sm {
     const ld_store *store;
     ldi_sm_caps caps;
@@ -114,11 +216,33 @@ struct ld_sm {
 
     ldi_pool drops, res, orders, uds, keys, pays;
     ldi_table drop_index, res_index, order_index, ud_index, key_index;
+    ldi_pool users, creators, products, edges, fols, fans, topics;
+    ldi_table user_index, creator_index, handle_index, product_index, edge_index, fol_index,
+        fan_index, topic_index;
 
     uint32_t *heap; /* active reservations, min by (expires_at, id) */
     uint32_t heap_len, heap_cap;
     uint32_t closed_head, closed_tail; /* closed reservations by seq */
     uint32_t key_head, key_tail;       /* keys by seq */
+
+    uint32_t *dheap; /* drops announced UPCOMING or LIVE, min by (next boundary, id) */
+    uint32_t dheap_len, dheap_cap;
+
+    /* Events: [first_event_seq, last_event_seq] are retained; ring[seq & (ring_cap - 1)]. */
+    uint64_t last_event_seq;
+    uint64_t first_event_seq;
+    ldi_ev_slot *ring;
+    uint64_t ring_cap;
+    ld_event_view *batch_ev; /* the events of the last (or current) batch */
+    uint32_t batch_ev_len, batch_ev_cap;
+    uint32_t *dirty_drops; /* drops whose stock changed in this batch, in first-change order */
+    uint32_t dirty_drops_len, dirty_drops_cap;
+    uint32_t *dirty_topics; /* topics whose record changed in this batch */
+    uint32_t dirty_topics_len, dirty_topics_cap;
+    uint32_t ops_left; /* ops of the batch after the one being applied */
+
+    ldi_relay *relays; /* relay cursors, by source shard (unsorted, few) */
+    uint32_t relays_len, relays_cap;
 
     /* The op being applied. */
     uint64_t cur_op;
@@ -175,6 +299,49 @@ ldi_pay_at(const ld_sm *sm, uint32_t idx)
 {
     return ldi_pool_at(&sm->pays, idx);
 }
+static inline ldi_user *
+ldi_user_at(const ld_sm *sm, uint32_t idx)
+{
+    return ldi_pool_at(&sm->users, idx);
+}
+static inline ldi_creator *
+ldi_creator_at(const ld_sm *sm, uint32_t idx)
+{
+    return ldi_pool_at(&sm->creators, idx);
+}
+static inline ldi_product *
+ldi_product_at(const ld_sm *sm, uint32_t idx)
+{
+    return ldi_pool_at(&sm->products, idx);
+}
+static inline ldi_edge *
+ldi_edge_at(const ld_sm *sm, uint32_t idx)
+{
+    return ldi_pool_at(&sm->edges, idx);
+}
+static inline ldi_fol *
+ldi_fol_at(const ld_sm *sm, uint32_t idx)
+{
+    return ldi_pool_at(&sm->fols, idx);
+}
+static inline ldi_fan *
+ldi_fan_at(const ld_sm *sm, uint32_t idx)
+{
+    return ldi_pool_at(&sm->fans, idx);
+}
+static inline ldi_topic *
+ldi_topic_at(const ld_sm *sm, uint32_t idx)
+{
+    return ldi_pool_at(&sm->topics, idx);
+}
+
+/* True when op->principal is `want` (and set); otherwise fills res with LD_ERR_FORBIDDEN,
+ * naming the expected principal by its role (e.g. "the reservation's user"), and returns false. */
+bool ldi_principal_is(const ld_op *op, const ld_id *want, const char *role, ld_result *res);
+/* As ldi_principal_is, but a missing principal passes: the issue-2 writes (create_drop with an
+ * inline product, reserve, place_order, commit, release) use it until every caller sends a
+ * principal (tests/integration/test_bad_input.c does not yet); a wrong one is refused. */
+bool ldi_principal_allows(const ld_op *op, const ld_id *want, const char *role, ld_result *res);
 
 ld_drop_status ldi_drop_status(const ldi_drop *drop, int64_t now_ms);
 void ldi_drop_view(const ldi_drop *drop, int64_t now_ms, ld_drop_view *out);
@@ -210,10 +377,10 @@ uint32_t ldi_closed_pop(ld_sm *sm);
 
 /* ---- actor.c: the drop actor's rules ------------------------------------------------------- */
 
-void ldi_create_drop(ld_sm *sm, const ld_op_create_drop *op, ld_result *res);
+void ldi_create_drop(ld_sm *sm, const ld_op *op, ld_result *res);
 void ldi_reserve(ld_sm *sm, const ld_op *op, ld_result *res);
-void ldi_commit(ld_sm *sm, const ld_op_commit *op, ld_result *res);
-void ldi_release(ld_sm *sm, const ld_id *res_id, ld_result *res);
+void ldi_commit(ld_sm *sm, const ld_op *op, ld_result *res);
+void ldi_release(ld_sm *sm, const ld_op *op, ld_result *res);
 void ldi_finish_order(ld_sm *sm, const ld_op_finish_order *op, ld_result *res);
 /* Closes an active reservation whose time is up (stock back, payment failed). */
 void ldi_expire_res(ld_sm *sm, uint32_t res_idx);
@@ -250,6 +417,133 @@ void ldi_key_fifo_append(ld_sm *sm, uint32_t key_idx);
 
 void ldi_tick(ld_sm *sm, ld_result *res);
 int64_t ldi_next_deadline(const ld_sm *sm);
+
+/* ---- catalog.c: users, creators, products ------------------------------------------------- */
+
+uint32_t ldi_user_find(const ld_sm *sm, const ld_id *id);
+uint32_t ldi_creator_find(const ld_sm *sm, const ld_id *id);
+/* Case-insensitive (handles are ASCII). */
+uint32_t ldi_creator_find_handle(const ld_sm *sm, const char *handle);
+uint32_t ldi_product_find(const ld_sm *sm, const ld_id *id);
+void ldi_create_user(ld_sm *sm, const ld_op *op, ld_result *res);
+void ldi_create_creator(ld_sm *sm, const ld_op *op, ld_result *res);
+void ldi_create_product(ld_sm *sm, const ld_op *op, ld_result *res);
+void ldi_update_product(ld_sm *sm, const ld_op *op, ld_result *res);
+/* GET_USER, GET_CREATOR, GET_PRODUCT. */
+void ldi_catalog_read(const ld_sm *sm, const ld_op *op, ld_result *res);
+void ldi_user_view(const ld_sm *sm, const ldi_user *user, ld_user_view *out);
+void ldi_creator_view(const ldi_creator *creator, ld_creator_view *out);
+void ldi_product_view(const ldi_product *product, ld_product_view *out);
+/* Index insertion of records loaded by recovery; LD_ERR_STORAGE on duplicates or no room. */
+ld_err ldi_user_load(ld_sm *sm, const ldi_user *user);
+ld_err ldi_creator_load(ld_sm *sm, const ldi_creator *creator);
+ld_err ldi_product_load(ld_sm *sm, const ldi_product *product);
+void ldi_put_creator_rec(ld_sm *sm, const ldi_creator *creator);
+void ldi_list_products(const ld_sm *sm, const ld_op_list *op, ld_page *page, ld_result *res);
+
+/* ---- follow.c: follow edges, the derived following side, relay ----------------------------- */
+
+/* FOLLOW and UNFOLLOW. */
+void ldi_follow(ld_sm *sm, const ld_op *op, ld_result *res);
+void ldi_relay_follow(ld_sm *sm, const ld_op_relay_follow *op, ld_result *res);
+void ldi_is_following(const ld_sm *sm, const ld_op_follow *op, ld_result *res);
+uint32_t ldi_edge_find(const ld_sm *sm, const ld_id *user_id, const ld_id *creator_id);
+uint32_t ldi_fol_find(const ld_sm *sm, const ld_id *user_id, const ld_id *creator_id);
+uint32_t ldi_fan_find(const ld_sm *sm, const ld_id *user_id);
+uint64_t ldi_relay_get(const ld_sm *sm, uint32_t source_shard);
+/* Recovery: adds a loaded edge / following entry / relay cursor (derived counts included). */
+ld_err ldi_edge_load(ld_sm *sm, const ldi_edge *edge);
+ld_err ldi_fol_load(ld_sm *sm, const ldi_fol *fol);
+ld_err ldi_relay_load(ld_sm *sm, const ldi_relay *relay);
+void ldi_list_followers(const ld_sm *sm, const ld_op_list *op, ld_page *page, ld_result *res);
+void ldi_list_following(const ld_sm *sm, const ld_op_list *op, ld_page *page, ld_result *res);
+
+/* ---- events.c: topics, emission, retention ------------------------------------------------- */
+
+uint32_t ldi_topic_find(const ld_sm *sm, uint8_t kind, const ld_id *id);
+/* Finds or creates (and writes) a topic. LD_ERR_CAPACITY when the topic table is full. */
+ld_err ldi_topic_get(ld_sm *sm, uint8_t kind, const ld_id *id, uint32_t *idx_out);
+/* True when n more topics fit. */
+bool ldi_topic_room(const ld_sm *sm, uint32_t n);
+ld_err ldi_topic_insert_loaded(ld_sm *sm, const ldi_topic *topic);
+/* Emits an event whose type, ids, stock, qty and title are set; fills seq, ts and topic_seq. */
+void ldi_emit(ld_sm *sm, ld_event_view *ev);
+void ldi_emit_drop(ld_sm *sm, const ldi_drop *drop, ld_event_type type);
+void ldi_emit_res(ld_sm *sm, const ldi_res *r, ld_event_type type, const ld_id *order_id);
+/* Marks a drop for the batch's coalesced STOCK_CHANGED. Hot path: a flag test when marked. */
+void ldi_stock_changed(ld_sm *sm, uint32_t drop_idx);
+/* After `available` fell from available_before: LOW_STOCK (once per drop) and SOLD_OUT. */
+void ldi_stock_fell(ld_sm *sm, uint32_t drop_idx, int64_t available_before);
+void ldi_batch_begin(ld_sm *sm, size_t n);
+/* Emits the coalesced STOCK_CHANGED events and writes the changed topic counters. */
+void ldi_batch_end(ld_sm *sm);
+/* Events a TICK may still emit in this batch (room kept for every op after it). */
+uint32_t ldi_ev_room(const ld_sm *sm);
+bool ldi_trim_due(const ld_sm *sm);
+/* Trims up to max of the oldest events past retention; returns how many. */
+uint32_t ldi_trim(ld_sm *sm, uint32_t max);
+const ldi_ev_slot *ldi_ring_at(const ld_sm *sm, uint64_t seq);
+/* Recovery: appends a loaded event (in seq order) to the ring. */
+ld_err ldi_ring_load(ld_sm *sm, const ld_event_view *ev);
+/* Reads event `seq` from the durable store; *found_out false when it is not there. Returns
+ * LD_ERR_STORAGE on a store error or a bad record. */
+ld_err ldi_event_read(const ld_sm *sm, uint64_t seq, ld_event_view *out, bool *found_out);
+
+/* ---- browse.c: drop status, cancel, browse index -------------------------------------------- */
+
+/* The drop's next status boundary while announced UPCOMING (starts_at) or LIVE (ends_at). */
+int64_t ldi_drop_boundary(const ldi_drop *drop);
+/* The browse sort key of the drop's announced status. */
+uint64_t ldi_browse_sort_key(const ldi_drop *drop);
+/* Announces a new drop: status, browse record, boundary heap, DROP_SCHEDULED (and DROP_LIVE). */
+void ldi_drop_schedule(ld_sm *sm, uint32_t drop_idx);
+void ldi_cancel_drop(ld_sm *sm, const ld_op *op, ld_result *res);
+/* Moves at most `max` drops past due boundaries (each move needs one event of room). */
+uint32_t ldi_drop_transitions(ld_sm *sm, uint32_t max);
+int64_t ldi_drop_next_boundary(const ld_sm *sm);
+ld_err ldi_dheap_reserve(ld_sm *sm, uint32_t n);
+void ldi_dheap_push(ld_sm *sm, uint32_t drop_idx);
+bool ldi_dheap_less(const ld_sm *sm, uint32_t a, uint32_t b);
+void ldi_list_drops(const ld_sm *sm, int64_t now_ms, const ld_op_list_drops *op, ld_page *page,
+                    ld_result *res);
+
+/* ---- page.c: page reads --------------------------------------------------------------------- */
+
+/* Visits one index entry of a page walk: appends an item to `page` (page->count++) when the entry
+ * passes the list's filter. Returns false when the entry is malformed (LD_ERR_STORAGE). */
+typedef bool (*ldi_walk_visit_fn)(void *arg, ld_page *page, uint64_t sort_key, const ld_id *id,
+                                  const uint8_t *val, size_t val_len);
+
+/* A keyset walk over list index records type | mid | sort_key | id (record.h), ascending. */
+typedef struct ldi_walk {
+    uint8_t type;
+    const void *mid;
+    size_t mid_len;
+    ld_cursor_list list;
+    uint32_t first;    /* items wanted (already defaulted and checked) */
+    uint32_t scan_max; /* entries examined at most */
+    ldi_walk_visit_fn visit;
+    void *arg;
+} ldi_walk;
+
+/* Runs a page of `w` strictly after the cursor `after` (empty: from the start). Sets
+ * has_next_page (one more entry exists after the last examined) and end_cursor (the last examined
+ * entry; `after` itself when none was). Returns false with res filled (INVALID_CURSOR, STORAGE). */
+bool ldi_walk_run(const ld_sm *sm, const ldi_walk *w, const char *after, ld_page *page,
+                  ld_result *res);
+/* `first` 0 -> LD_PAGE_DEFAULT; above max -> false with VALUE_OUT_OF_RANGE in res. */
+bool ldi_page_first(const char *name, uint32_t first, uint32_t max, uint32_t *out, ld_result *res);
+
+/* ---- feed.c ---------------------------------------------------------------------------------- */
+
+void ldi_list_notifications(const ld_sm *sm, const ld_op_list *op, ld_page *page, ld_result *res);
+
+/* ---- check.c ----------------------------------------------------------------------------------
+ */
+
+/* Compares every index record of the durable store with memory (LD_ASSERT). Call it only when
+ * everything applied is durable. O(store). For tests. */
+void ldi_sm_check_store(const ld_sm *sm);
 
 /* ---- recover.c ----------------------------------------------------------------------------- */
 

@@ -8,6 +8,7 @@
 
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sm.h"
@@ -76,12 +77,48 @@ fx_restart(fx *f)
     fx_open_sm(f);
 }
 
+/* Applies a batch as given (no principal is filled in). */
 static inline void
-fx_batch(fx *f, int64_t ts, const ld_op *ops, size_t n, ld_result *out)
+fx_batch_raw(fx *f, int64_t ts, const ld_op *ops, size_t n, ld_result *out)
 {
     if (ts > f->ts)
         f->ts = ts;
     ld_sm_apply(f->sm, ld_sm_applied_op(f->sm) + 1, f->ts, ops, n, out);
+}
+
+/* The principal a commit or release needs: the user of its reservation (zero when unknown). */
+static inline ld_id
+fx_res_user(fx *f, const ld_id *res_id)
+{
+    ld_op op;
+    memset(&op, 0, sizeof op);
+    op.type = LD_OP_GET_RESERVATION;
+    op.u.id = *res_id;
+    ld_result r;
+    ld_sm_read(f->sm, f->ts, &op, &r);
+    ld_id zero;
+    memset(&zero, 0, sizeof zero);
+    return r.code == LD_OK ? r.u.reservation.user_id : zero;
+}
+
+/* Applies a batch; commits and releases without a principal act for their reservation's user
+ * (as the node's authenticated caller would). Tests of FORBIDDEN use fx_batch_raw. */
+static inline void
+fx_batch(fx *f, int64_t ts, const ld_op *ops, size_t n, ld_result *out)
+{
+    ld_op *copy = malloc((n ? n : 1) * sizeof *copy);
+    cr_assert_not_null(copy);
+    memcpy(copy, ops, n * sizeof *copy);
+    for (size_t i = 0; i < n; i++) {
+        if (!ld_id_is_zero(&copy[i].principal))
+            continue;
+        if (copy[i].type == LD_OP_COMMIT)
+            copy[i].principal = fx_res_user(f, &copy[i].u.commit.reservation_id);
+        else if (copy[i].type == LD_OP_RELEASE)
+            copy[i].principal = fx_res_user(f, &copy[i].u.id);
+    }
+    fx_batch_raw(f, ts, copy, n, out);
+    free(copy);
 }
 
 static inline ld_result
@@ -89,6 +126,14 @@ fx_apply(fx *f, int64_t ts, ld_op op)
 {
     ld_result res;
     fx_batch(f, ts, &op, 1, &res);
+    return res;
+}
+
+static inline ld_result
+fx_apply_raw(fx *f, int64_t ts, ld_op op)
+{
+    ld_result res;
+    fx_batch_raw(f, ts, &op, 1, &res);
     return res;
 }
 
@@ -121,6 +166,7 @@ op_create(ld_id id, int64_t starts, int64_t ends, int64_t stock, int64_t max_per
     c->low_stock_threshold = 0;
     c->max_per_user = max_per_user;
     c->reservation_ttl_ms = LD_RESERVATION_TTL_MS_DEFAULT;
+    op.principal = c->product.creator_id;
     return op;
 }
 
@@ -134,6 +180,7 @@ op_reserve(ld_id drop, ld_id user, int64_t qty, const char *key)
     op.u.reserve.user_id = user;
     op.u.reserve.qty = qty;
     snprintf(op.u.reserve.idempotency_key, sizeof op.u.reserve.idempotency_key, "%s", key);
+    op.principal = user;
     return op;
 }
 

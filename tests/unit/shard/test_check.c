@@ -39,8 +39,13 @@ Test(check, random_ops_with_tiny_capacities)
 {
     /* Goal: the same under capacity pressure: CAPACITY refusals and early eviction of retained
      * reservations never break an invariant. Method: caps of a few records each. */
-    ldi_sm_caps caps = {
-        .drops = 3, .reservations = 20, .orders = 15, .keys = 30, .user_drops = 10, .payments = 3};
+    ldi_sm_caps caps = ldi_sm_caps_default();
+    caps.drops = 3;
+    caps.reservations = 20;
+    caps.orders = 15;
+    caps.keys = 30;
+    caps.user_drops = 10;
+    caps.payments = 3;
     fx f;
     fx_init(&f, &caps);
     wl w = {.rng = 12345};

@@ -92,13 +92,14 @@ Test(expiry, tick_is_bounded_and_the_rest_stays_due)
 Test(expiry, next_deadline_reports_every_queue)
 {
     /* Goal: ld_sm_next_deadline_ms is INT64_MAX on an empty shard and otherwise the earliest
-     * of: active expiry, retention end, key TTL end. Method: walk one reservation through. */
+     * of: active expiry, retention end, key TTL end, the next drop status boundary. Method:
+     * walk one reservation through a drop that ends after all of them, then end the drop. */
     fx f;
     fx_init(&f, NULL);
     cr_assert_eq(ld_sm_next_deadline_ms(f.sm), INT64_MAX);
     ld_id drop = id_n(1);
     assert_code(fx_apply(&f, T0, op_create(drop, T0, T0 + 30 * DAY_MS, 10, 0)), LD_OK);
-    cr_assert_eq(ld_sm_next_deadline_ms(f.sm), INT64_MAX);
+    cr_assert_eq(ld_sm_next_deadline_ms(f.sm), T0 + 30 * DAY_MS);
     ld_result a = fx_apply(&f, T0, op_reserve(drop, id_n(2), 1, "k"));
     cr_assert_eq(ld_sm_next_deadline_ms(f.sm), T0 + LD_RESERVATION_TTL_MS_DEFAULT);
     fx_apply(&f, T0 + 5, op_id(LD_OP_RELEASE, a.u.reservation.id));
@@ -107,6 +108,8 @@ Test(expiry, next_deadline_reports_every_queue)
     fx_apply(&f, T0 + LD_IDEMPOTENCY_TTL_MS, op_tick());
     cr_assert_eq(ld_sm_next_deadline_ms(f.sm), T0 + 5 + LD_RESERVATION_RETAIN_MS);
     fx_apply(&f, T0 + 5 + LD_RESERVATION_RETAIN_MS, op_tick());
+    cr_assert_eq(ld_sm_next_deadline_ms(f.sm), T0 + 30 * DAY_MS);
+    fx_apply(&f, T0 + 30 * DAY_MS, op_tick());
     cr_assert_eq(ld_sm_next_deadline_ms(f.sm), INT64_MAX);
     ld_sm_stats st;
     ld_sm_stats_get(f.sm, &st);

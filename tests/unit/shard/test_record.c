@@ -14,6 +14,7 @@ Test(record, drop_round_trip_and_limits)
     memset(&d, 0, sizeof d);
     d.spec = c.u.create_drop;
     d.created_at_ms = T0;
+    d.announced = LD_DROP_UPCOMING;
     uint8_t key[LDI_REC_KEY_BYTES_MAX], val[LDI_REC_VAL_BYTES_MAX];
     size_t key_len = ldi_rec_id_key(LDI_REC_DROP, &d.spec.id, key);
     size_t len = ldi_rec_drop_encode(&d, val);

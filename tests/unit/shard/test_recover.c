@@ -153,9 +153,9 @@ world(fx *f)
 
 Test(recover, every_truncation_of_every_record_type_is_refused)
 {
-    /* Goal: a record cut short anywhere, or with a trailing byte, or a wrong version, is
+    /* Goal: a record cut short anywhere, or with a trailing byte, or an unknown version, is
      * LD_ERR_STORAGE and never an assertion. Method: for each type (M, D, R, O, I), rewrite its
-     * first record truncated to every shorter length, then extended, then versioned 2. */
+     * first record truncated to every shorter length, then extended, then versioned 99. */
     const uint8_t types[] = {LDI_REC_META, LDI_REC_DROP, LDI_REC_RES, LDI_REC_ORDER, LDI_REC_KEY};
     for (size_t t = 0; t < sizeof types; t++) {
         fx f;
@@ -170,7 +170,7 @@ Test(recover, every_truncation_of_every_record_type_is_refused)
         longer[rec.val_len] = 0;
         fx_store_put(&f, rec.key, rec.key_len, longer, rec.val_len + 1);
         cr_assert_eq(fx_try_open(&f), LD_ERR_STORAGE);
-        longer[0] = 2;
+        longer[0] = 99;
         fx_store_put(&f, rec.key, rec.key_len, longer, rec.val_len);
         cr_assert_eq(fx_try_open(&f), LD_ERR_STORAGE);
         fx_store_put(&f, rec.key, rec.key_len, rec.val, rec.val_len);
