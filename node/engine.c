@@ -76,7 +76,14 @@ eng_take_op(ldi_engine *e, eng_req *r, uint32_t i)
         ldi_eng_put_result(e, r, i, &e->tmp_result);
         return;
     }
+    if (ld_op_is_page(op->type) && r->n_pages >= LD_REQUEST_LIST_OPS_MAX) {
+        ld_result_fail(&e->tmp_result, LD_ERR_TOO_MANY_OPS,
+                       "at most %u list and pull ops per request", LD_REQUEST_LIST_OPS_MAX);
+        ldi_eng_put_result(e, r, i, &e->tmp_result);
+        return;
+    }
     if (!ld_op_is_write(op->type)) {
+        r->n_pages += ld_op_is_page(op->type);
         r->slots[i].state = SLOT_READ;
         r->n_reads++;
         e->metrics.reads++;
@@ -99,14 +106,17 @@ eng_take_op(ldi_engine *e, eng_req *r, uint32_t i)
     e->metrics.writes++;
 }
 
-/* Takes whole queued requests, oldest first, while their ops surely fit in this batch. */
+/* Takes whole queued requests, oldest first, while their ops surely fit in this batch next to
+ * `relays` RELAY_FOLLOW ops. */
 static void
-eng_take_requests(ldi_engine *e)
+eng_take_requests(ldi_engine *e, uint32_t relays)
 {
+    LD_ASSERT(relays <= ENG_RELAY_OPS_MAX);
+    uint32_t room = ENG_CLIENT_OPS_MAX - relays;
     while (e->fifo_len > 0) {
         eng_req *r = &e->reqs[e->fifo[e->fifo_head]];
         LD_ASSERT(r->state == REQ_QUEUED);
-        if (e->batch_n + r->n_ops > ENG_CLIENT_OPS_MAX)
+        if (e->batch_n + r->n_ops > room)
             break;
         e->fifo_head = (e->fifo_head + 1) % LD_NODE_CONTEXTS;
         e->fifo_len--;
@@ -121,8 +131,8 @@ eng_take_requests(ldi_engine *e)
 
 /* ---- step 3: internal ops ------------------------------------------------------------------ */
 
-static void
-eng_add_internal(ldi_engine *e, uint32_t k, const ld_op *op, eng_src src)
+void
+ldi_eng_add_internal(ldi_engine *e, uint32_t k, const ld_op *op, eng_src src)
 {
     LD_ASSERT(k < ENG_INTERNAL_OPS_MAX);
     LD_ASSERT(e->batch_n < LD_BATCH_OPS_MAX);
@@ -146,12 +156,18 @@ eng_take_internal(ldi_engine *e, int64_t ts)
         op->u.finish.approved = e->done[k].approved;
         snprintf(op->u.finish.payment_ref, sizeof op->u.finish.payment_ref, "%s",
                  e->done[k].payment_ref);
-        eng_add_internal(e, (uint32_t)k, op, (eng_src){.kind = SRC_FINISH, .a = (uint32_t)k});
+        ldi_eng_add_internal(e, (uint32_t)k, op, (eng_src){.kind = SRC_FINISH, .a = (uint32_t)k});
     }
-    if (ld_sm_next_deadline_ms(e->sm) <= ts) {
+    uint32_t k = (uint32_t)n + ldi_eng_relay_take(e, (uint32_t)n);
+    int64_t deadline = ld_sm_next_deadline_ms(e->sm);
+    if (deadline <= ts) {
+        /* Due: expiries, forgotten keys, drop boundaries (DROP_LIVE / DROP_ENDED). The tick
+         * timer checks every LD_TICK_INTERVAL_MS, so the lag stays below that plus a turn. */
+        LDI_DEBUG("tick at %" PRId64 ": due since %" PRId64 " (%" PRId64 " ms late)", ts, deadline,
+                  ts - deadline);
         memset(op, 0, sizeof *op);
         op->type = LD_OP_TICK;
-        eng_add_internal(e, (uint32_t)n, op, (eng_src){.kind = SRC_TICK});
+        ldi_eng_add_internal(e, k, op, (eng_src){.kind = SRC_TICK});
     }
 }
 
@@ -280,6 +296,11 @@ eng_resolve_batch(ldi_engine *e)
         case SRC_FINISH:
             eng_resolve_finish(e, src, res);
             break;
+        case SRC_RELAY:
+            if (!LD_ERR_IS_SUCCESS(res->code))
+                LDI_WARN("relay_follow of event %" PRIu64 ": %s: %s", e->batch_ops[i].u.relay.seq,
+                         ld_err_name(res->code), res->message);
+            break;
         default:
             if (!LD_ERR_IS_SUCCESS(res->code))
                 LDI_WARN("tick: %s: %s", ld_err_name(res->code), res->message);
@@ -288,20 +309,38 @@ eng_resolve_batch(ldi_engine *e)
     }
 }
 
-/* Answers the reads of this turn's requests from the state just made durable. */
+/* Answers the reads of request `r` from the state just made durable: plain reads first, then
+ * page ops (which size themselves to the room the other results leave). */
+static void
+eng_answer_req_reads(ldi_engine *e, eng_req *r, int64_t ts, bool pages)
+{
+    for (uint32_t i = 0; i < r->n_ops && r->n_reads > 0; i++) {
+        if (r->slots[i].state != SLOT_READ)
+            continue;
+        if (ld_codec_op_from_pb(r->pb->ops[i], true, &e->tmp_op, &e->tmp_result) != LD_OK) {
+            ldi_eng_put_result(e, r, i, &e->tmp_result); /* not reached: decoded at take */
+        } else if (ld_op_is_page(e->tmp_op.type)) {
+            if (!pages)
+                continue;
+            ldi_eng_answer_page(e, r, i, &e->tmp_op, ts, true);
+        } else {
+            ld_sm_read(e->sm, ts, &e->tmp_op, &e->tmp_result);
+            ldi_eng_put_result(e, r, i, &e->tmp_result);
+        }
+        r->n_reads--;
+    }
+}
+
 static void
 eng_answer_reads(ldi_engine *e, int64_t ts)
 {
     for (uint32_t t = 0; t < e->n_taken; t++) {
         eng_req *r = &e->reqs[e->taken[t]];
-        for (uint32_t i = 0; i < r->n_ops && r->n_reads > 0; i++) {
-            if (r->slots[i].state != SLOT_READ)
-                continue;
-            if (ld_codec_op_from_pb(r->pb->ops[i], true, &e->tmp_op, &e->tmp_result) == LD_OK)
-                ld_sm_read(e->sm, ts, &e->tmp_op, &e->tmp_result);
-            ldi_eng_put_result(e, r, i, &e->tmp_result);
-            r->n_reads--;
-        }
+        if (r->n_reads == 0)
+            continue;
+        eng_answer_req_reads(e, r, ts, r->n_pages == 0);
+        if (r->n_pages > 0)
+            eng_answer_req_reads(e, r, ts, true);
     }
 }
 
@@ -313,7 +352,7 @@ eng_complete_taken(ldi_engine *e)
         if (r->unresolved == 0) {
             ldi_eng_reply(e, r);
         } else {
-            r->state = REQ_WAITING; /* only payments are left */
+            r->state = REQ_WAITING; /* only payments and parked pulls are left */
             e->n_waiting++;
             ldi_eng_req_drop_pb(e, r);
         }
@@ -330,17 +369,19 @@ eng_turn(ldi_engine *e)
     ldi_net_drain(e->net, ldi_eng_on_msg, e);
     e->batch_n = 0;
     e->planned_payments = 0;
-    eng_take_requests(e);
     int64_t ts = eng_timestamp(e);
+    eng_take_requests(e, ldi_eng_relay_fill(e, ts));
     eng_take_internal(e, ts);
     if (e->batch_n > 0) {
         eng_commit(e, ts);
+        ldi_eng_after_commit(e); /* publish, queue relays, wake parked pulls */
         eng_resolve_batch(e);
     }
     eng_answer_reads(e, ts);
+    ldi_eng_polls_run_ready(e, ts);
     eng_complete_taken(e);
     e->batch_n = 0;
-    if (e->fifo_len > 0 || ldi_pay_done_count(e->pay) > 0)
+    if (e->fifo_len > 0 || ldi_pay_done_count(e->pay) > 0 || ldi_eng_relay_pending(e))
         eng_kick(e);
 }
 
@@ -361,6 +402,8 @@ eng_report(ldi_engine *e, bool final)
     ld_sm_stats ss;
     ldi_pay_stats_get(e->pay, &ps);
     ld_sm_stats_get(e->sm, &ss);
+    e->metrics.polls_now = e->n_polls;
+    e->metrics.subscribers = e->pub != NULL ? ldi_pub_subscribers(e->pub) : 0;
     uint64_t now = uv_now(e->loop);
     uint64_t since = final ? e->started_ms : e->metrics_last_ms;
     double seconds = (double)(now - since) / 1000.0;
@@ -482,6 +525,7 @@ ldi_engine_open(uv_loop_t *loop, const ldi_config *cfg, ldi_engine **out)
     err = eng_recover(e);
     if (err != LD_OK)
         goto out_free;
+    ldi_eng_events_init(e);
     e->pay = ldi_pay_open(ldi_payment_test_provider(loop, cfg->payment_slow_ms), eng_pay_ready, e);
     *out = e;
     return LD_OK;
@@ -517,6 +561,7 @@ ldi_engine_start(ldi_engine *e, ldi_net *net, ldi_pub *pub)
     e->turn_idle.data = e;
     e->tick_timer.data = e;
     e->metrics_timer.data = e;
+    ldi_eng_polls_start(e);
     uv_timer_start(&e->tick_timer, eng_tick_cb, LD_TICK_INTERVAL_MS, LD_TICK_INTERVAL_MS);
     uv_timer_start(&e->metrics_timer, eng_metrics_cb, ENG_METRICS_INTERVAL_MS,
                    ENG_METRICS_INTERVAL_MS);
@@ -535,6 +580,9 @@ ldi_engine_shutdown_begin(ldi_engine *e)
         return;
     ldi_net_drain(e->net, ldi_eng_on_msg, e); /* arrived before the signal: still served */
     e->shutting_down = true;
+    if (e->n_polls > 0)
+        LDI_INFO("shutdown: answering %u parked pull(s) now", e->n_polls);
+    ldi_eng_polls_answer_all(e, eng_timestamp(e)); /* and no pull parks from now on */
     eng_kick(e);
 }
 
@@ -549,6 +597,7 @@ void
 ldi_engine_abandon(ldi_engine *e)
 {
     LD_ASSERT(e->shutting_down && !e->stopped);
+    LD_ASSERT(e->n_polls == 0); /* answered by ldi_engine_shutdown_begin() */
     ldi_net_drain(e->net, ldi_eng_on_msg, e);
     while (e->fifo_len > 0) {
         eng_req *r = &e->reqs[e->fifo[e->fifo_head]];
@@ -585,6 +634,7 @@ ldi_engine_stop(ldi_engine *e)
         uv_close((uv_handle_t *)&e->turn_idle, NULL);
         uv_close((uv_handle_t *)&e->tick_timer, NULL);
         uv_close((uv_handle_t *)&e->metrics_timer, NULL);
+        ldi_eng_polls_stop(e);
     }
     ldi_pay_close(e->pay);
     e->pay = NULL;
@@ -602,6 +652,7 @@ ldi_engine_free(ldi_engine *e)
         ld_sm_free(e->sm);
     ldi_rocks_close(e->rocks);
     ldi_eng_reqs_fini(e);
+    ldi_eng_events_fini(e);
     free(e->batch_ops);
     free(e->batch_results);
     free(e->batch_src);

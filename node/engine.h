@@ -7,13 +7,16 @@
  *   1. drain the NNG queue: check each frame (size, protobuf, version, op count) -- a bad
  *      envelope is answered at once with a code and no results;
  *   2. take whole queued requests while their ops fit in one batch; decode each op (a bad op
- *      gets its error result, the others go on); writes join the batch, reads wait;
- *   3. append internal ops: FINISH_ORDER for every payment that finished, TICK when a
- *      reservation or key is due;
+ *      gets its error result, the others go on); writes join the batch, reads wait; past
+ *      LD_REQUEST_LIST_OPS_MAX page ops (lists, pulls) in one request, ERR_TOO_MANY_OPS;
+ *   3. append internal ops: FINISH_ORDER for every payment that finished, RELAY_FOLLOW for
+ *      follow events of earlier batches, TICK when a reservation, key or drop boundary is due;
  *   4. stamp the batch (ts = max(wall clock, last ts)), append it to the log and apply it to
  *      the state machine in ONE RocksDB write batch, written once with sync (group commit);
- *   5. after the sync only (P2): answer reads from the new state, start payments, and send
- *      every reply whose ops are all resolved. A place_order's reply waits for its payment.
+ *   5. after the sync only (P2): publish the batch's events, answer reads and pages from the
+ *      new state (an empty PULL_EVENTS with wait_ms parks until an event or its deadline),
+ *      answer parked pulls the events concern, start payments, and send every reply whose
+ *      ops are all resolved. A place_order's reply waits for its payment.
  *
  * A failed synced write stops the node (exit status 1): memory would be ahead of the disk.
  *
@@ -47,8 +50,9 @@ void ldi_engine_start(ldi_engine *engine, ldi_net *net, ldi_pub *pub);
 /* The ldi_net wake callback: schedules a turn. `engine` is an ldi_engine *. */
 void ldi_engine_wake(void *engine);
 
-/* Shutdown, step 1: admits what has already arrived, then answers every later request with
- * ERR_SHUTTING_DOWN while in-flight work (queued requests, payments) goes on. */
+/* Shutdown, step 1: admits what has already arrived, answers every parked pull at once (with
+ * its page as it is), then answers every later request with ERR_SHUTTING_DOWN while in-flight
+ * work (queued requests, payments) goes on. */
 void ldi_engine_shutdown_begin(ldi_engine *engine);
 
 /* True once nothing is in flight: no queued or waiting request, no payment. */

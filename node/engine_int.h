@@ -26,14 +26,36 @@
 #include "sm.h"
 #include "store_rocks.h"
 
-/* Internal ops per batch: FINISH_ORDER for finished payments, plus one TICK. Client writes get
- * the rest of LD_BATCH_OPS_MAX. Finished payments past this wait for the next turn. */
+/* Internal ops per batch: FINISH_ORDER for finished payments, RELAY_FOLLOW for follow events of
+ * earlier batches, plus one TICK. Client writes get the rest of LD_BATCH_OPS_MAX: the room of
+ * the relays is reserved only in turns that have relays, so a turn without them still takes 7
+ * whole max-size requests. Finished payments and relays past their share wait for the next
+ * turn. */
 #define ENG_FINISH_OPS_MAX 1023u /* 1023 + TICK leaves 7168 = 7 whole max-size requests */
-#define ENG_INTERNAL_OPS_MAX (ENG_FINISH_OPS_MAX + 1u)
-#define ENG_CLIENT_OPS_MAX (LD_BATCH_OPS_MAX - ENG_INTERNAL_OPS_MAX)
-_Static_assert(ENG_CLIENT_OPS_MAX >= LD_REQUEST_OPS_MAX, "a whole request always fits a batch");
+#define ENG_RELAY_OPS_MAX LD_NODE_RELAY_BATCH_MAX
+#define ENG_INTERNAL_OPS_MAX (ENG_FINISH_OPS_MAX + ENG_RELAY_OPS_MAX + 1u)
+#define ENG_CLIENT_OPS_MAX (LD_BATCH_OPS_MAX - ENG_FINISH_OPS_MAX - 1u) /* no relays */
+_Static_assert(LD_BATCH_OPS_MAX - ENG_INTERNAL_OPS_MAX >= LD_REQUEST_OPS_MAX,
+               "a whole request always fits a batch, relays or not");
 _Static_assert(ENG_CLIENT_OPS_MAX % LD_REQUEST_OPS_MAX == 0,
                "no batch room wasted on big requests");
+_Static_assert(ENG_RELAY_OPS_MAX % LD_REQUEST_OPS_MAX == 0,
+               "relays take the room of whole max-size requests");
+
+/* Responses (P5): never above LD_RESPONSE_BYTES_MAX. Results other than pages are bounded by
+ * the string limits (a catalog product, the largest, is under 2 KiB, so 1024 of them take under
+ * 2 MiB); a page that would not fit is read again with half its size until it fits. Each
+ * result still to come (a payment, another page) keeps ENG_RESULT_RESERVE_BYTES of room. */
+#define ENG_RESPONSE_BYTES_MAX LD_RESPONSE_BYTES_MAX
+#define ENG_RESULT_RESERVE_BYTES 1024u
+#define ENG_RESPONSE_HEAD_BYTES 64u /* the Response fields before the results */
+_Static_assert(ENG_RESPONSE_BYTES_MAX >= 4u * LD_FRAME_BYTES_MAX, "a response may be large");
+
+/* Long polls (PULL_EVENTS with wait_ms): parked pulls are indexed by topic in a hash of chains
+ * so that a batch's events wake exactly the pulls they concern. */
+#define ENG_POLL_HASH_SLOTS 2048u /* power of two, >= 2 * LD_NODE_LONG_POLLS_MAX */
+_Static_assert((ENG_POLL_HASH_SLOTS & (ENG_POLL_HASH_SLOTS - 1)) == 0, "power of two");
+_Static_assert(ENG_POLL_HASH_SLOTS >= 2 * LD_NODE_LONG_POLLS_MAX, "short chains");
 
 /* What one request may expand into when unpacked, and all queued requests together (P5). A
  * legitimate 1024-op request needs about 2 MiB. */
@@ -60,6 +82,7 @@ typedef enum eng_slot_state {
     SLOT_BATCH = 2,   /* a write in this turn's batch */
     SLOT_READ = 3,    /* a read, answered after this turn's sync */
     SLOT_PAYMENT = 4, /* a place_order waiting for its FINISH_ORDER */
+    SLOT_POLL = 5,    /* a PULL_EVENTS parked until an event or its wait_ms (eng_poll) */
 } eng_slot_state;
 
 typedef struct eng_slot {
@@ -85,13 +108,34 @@ typedef struct eng_req {
     uint32_t n_ops;
     uint32_t unresolved; /* ops not SLOT_DONE */
     uint32_t n_reads;
-    eng_slot *slots; /* [LD_REQUEST_OPS_MAX] */
+    uint32_t n_pages; /* page ops admitted (at most LD_REQUEST_LIST_OPS_MAX) */
+    eng_slot *slots;  /* [LD_REQUEST_OPS_MAX] */
     uint8_t *out;
     size_t out_len;
     size_t out_cap;
 } eng_req;
 
-typedef enum eng_src_kind { SRC_CLIENT = 0, SRC_FINISH = 1, SRC_TICK = 2 } eng_src_kind;
+typedef enum eng_src_kind {
+    SRC_CLIENT = 0,
+    SRC_FINISH = 1,
+    SRC_TICK = 2,
+    SRC_RELAY = 3,
+} eng_src_kind;
+
+/* One parked PULL_EVENTS: op `op_index` of request slot `req` (generation `gen`). */
+typedef struct eng_poll {
+    bool used;
+    bool ready; /* an event of its topic arrived: read it again */
+    uint32_t req;
+    uint32_t op_index;
+    uint64_t gen;
+    ld_op_pull_events pull;
+    uint32_t hash;    /* chain index in poll_hash, or ENG_POLL_HASH_SLOTS for the whole stream */
+    uint32_t next;    /* next poll in the chain or in the free list, index + 1 (0: none) */
+    uint32_t prev;    /* previous poll in the chain, index + 1 (0: it is the chain's head) */
+    uv_timer_t timer; /* wait_ms */
+    struct ldi_engine *engine;
+} eng_poll;
 
 /* Where batch entry i came from: a client op (req, op) or an internal op (done[a]). */
 typedef struct eng_src {
@@ -142,6 +186,28 @@ struct ldi_engine {
     ld_op tmp_op;
     ld_result tmp_result;
 
+    /* pages: one page and one wire scratch, reused for every page op */
+    ld_page *page;
+    ld_codec_page_scratch *page_scratch;
+    ld_result page_result;
+    ld_op poll_op; /* a parked pull's op, rebuilt to read it again */
+
+    /* long polls */
+    eng_poll *polls;     /* [LD_NODE_LONG_POLLS_MAX] */
+    uint32_t *poll_hash; /* [ENG_POLL_HASH_SLOTS + 1]: chain heads (index + 1); the last one
+                            chains the pulls of the whole stream (no topic) */
+    uint32_t poll_free;  /* free list head (index + 1) */
+    uint32_t n_polls;
+    uint32_t n_ready;   /* polls marked ready */
+    bool polls_started; /* poll timers initialised (engine started) */
+
+    /* relay of FOLLOWED / UNFOLLOWED events as RELAY_FOLLOW ops (DESIGN.md §7) */
+    ld_op_relay_follow *relay_q; /* [ENG_RELAY_OPS_MAX], in seq order, for the next batch */
+    uint32_t relay_n;
+    uint64_t relay_scanned; /* every follow event up to this seq is relayed or in relay_q */
+    ld_op relay_op;         /* scratch: the lookups relays make */
+    ld_result relay_result;
+
     ldi_metrics metrics;
     ldi_metrics metrics_last;
     uint64_t metrics_last_ms; /* uv_now of the last summary */
@@ -163,6 +229,15 @@ void ldi_eng_on_msg(void *engine, uint32_t ctx_index, nng_msg *msg);
  * yet, and counts it. */
 void ldi_eng_put_result(ldi_engine *e, eng_req *r, uint32_t op_index, const ld_result *res);
 
+/* As ldi_eng_put_result() for a result already in wire form: `pb` (borrowed), whose packed
+ * size is `len`, with result code `code`. */
+void ldi_eng_put_pb(ldi_engine *e, eng_req *r, uint32_t op_index, const Ldpb__Result *pb,
+                    size_t len, ld_err code);
+
+/* True if a result of `len` packed bytes for one more op of `r` keeps its response within
+ * ENG_RESPONSE_BYTES_MAX, with room left for the other ops still unresolved. */
+bool ldi_eng_result_fits(const eng_req *r, size_t len);
+
 /* Sends r's Response (every op resolved) and frees the slot. */
 void ldi_eng_reply(ldi_engine *e, eng_req *r);
 
@@ -171,5 +246,52 @@ void ldi_eng_reply_envelope(ldi_engine *e, eng_req *r, ld_err code, const char *
 
 /* Forgets the decoded request (its arena), keeping the encoded results. */
 void ldi_eng_req_drop_pb(ldi_engine *e, eng_req *r);
+
+/* ---- engine_events.c: pages, long polls, push, relay --------------------------------------- */
+
+/* Allocates the page, its wire scratch, the poll table and the relay queue; sets the relay scan
+ * position to the state machine's relay cursor (so the first turns re-relay what a stop cut
+ * off). */
+void ldi_eng_events_init(ldi_engine *e);
+/* Frees what ldi_eng_events_init() allocated. */
+void ldi_eng_events_fini(ldi_engine *e);
+/* Initialises the poll timers (engine start). */
+void ldi_eng_polls_start(ldi_engine *e);
+/* Closes the poll timers (engine stop; no poll may be parked). */
+void ldi_eng_polls_stop(ldi_engine *e);
+
+/* Answers page op `op_index` of `r` (its decoded op in `op`, which may be narrowed) read as of
+ * now_ms: the page, or its refusal. An empty PULL_EVENTS page with wait_ms > 0 is parked
+ * instead when `may_park` and fewer than LD_NODE_LONG_POLLS_MAX are parked (the slot becomes
+ * SLOT_POLL). Call only when everything applied is durable. */
+void ldi_eng_answer_page(ldi_engine *e, eng_req *r, uint32_t op_index, ld_op *op, int64_t now_ms,
+                         bool may_park);
+
+/* After a committed (synced) batch: counts and publishes its events, queues its follow events
+ * for relay, and marks the parked pulls that its events concern. */
+void ldi_eng_after_commit(ldi_engine *e);
+
+/* Answers the parked pulls marked by ldi_eng_after_commit() whose page is no longer empty
+ * (each request replies once all its ops are resolved). */
+void ldi_eng_polls_run_ready(ldi_engine *e, int64_t now_ms);
+
+/* Answers every parked pull now, with whatever its page holds (shutdown). */
+void ldi_eng_polls_answer_all(ldi_engine *e, int64_t now_ms);
+
+/* Fills the relay queue from the event log when follow events are waiting beyond it (after a
+ * restart, or when a burst overflowed the queue): at most one page read per call. Returns how
+ * many relays the next batch carries. */
+uint32_t ldi_eng_relay_fill(ldi_engine *e, int64_t now_ms);
+
+/* Appends the queued relays to the batch as RELAY_FOLLOW ops, internal slots k0.., and empties
+ * the queue. Returns how many. */
+uint32_t ldi_eng_relay_take(ldi_engine *e, uint32_t k0);
+
+/* True while follow events wait to be relayed (a turn should follow). */
+bool ldi_eng_relay_pending(const ldi_engine *e);
+
+/* Appends internal op `op` (copied) as batch entry, with internal scratch slot k. Defined in
+ * engine.c. */
+void ldi_eng_add_internal(ldi_engine *e, uint32_t k, const ld_op *op, eng_src src);
 
 #endif /* LDI_ENGINE_INT_H */

@@ -137,6 +137,7 @@ req_free_slot(ldi_engine *e, eng_req *r)
     r->n_ops = 0;
     r->unresolved = 0;
     r->n_reads = 0;
+    r->n_pages = 0;
     r->request_id = 0;
     r->state = REQ_FREE;
     r->gen++;
@@ -189,6 +190,16 @@ ldi_eng_reply(ldi_engine *e, eng_req *r)
     resp.version = LD_PROTOCOL_VERSION;
     resp.request_id = r->request_id;
     size_t head = ldpb__response__get_packed_size(&resp);
+    LD_ASSERT(head <= ENG_RESPONSE_HEAD_BYTES);
+    if (head + r->out_len > ENG_RESPONSE_BYTES_MAX) {
+        /* Not reached while results respect ldi_eng_result_fits() (engine_int.h): refuse the
+         * reply as a whole rather than send what the client must not accept. */
+        LDI_ERROR("reply of %zu bytes to request %llu exceeds %u bytes; answering "
+                  "ERR_INTERNAL",
+                  head + r->out_len, (unsigned long long)r->request_id, ENG_RESPONSE_BYTES_MAX);
+        ldi_eng_reply_envelope(e, r, LD_ERR_INTERNAL, "response too large (node bug)");
+        return;
+    }
     nng_msg *msg = NULL;
     if (nng_msg_alloc(&msg, head + r->out_len) == 0) {
         uint8_t *body = nng_msg_body(msg);
@@ -222,17 +233,23 @@ put_varint(uint8_t *p, uint64_t v)
     return n;
 }
 
+bool
+ldi_eng_result_fits(const eng_req *r, size_t len)
+{
+    LD_ASSERT(r->unresolved > 0);
+    size_t others = (size_t)(r->unresolved - 1) * ENG_RESULT_RESERVE_BYTES;
+    size_t need = ENG_RESPONSE_HEAD_BYTES + r->out_len + 1 + VARINT_BYTES_MAX + len + others;
+    return need <= ENG_RESPONSE_BYTES_MAX;
+}
+
 void
-ldi_eng_put_result(ldi_engine *e, eng_req *r, uint32_t op_index, const ld_result *res)
+ldi_eng_put_pb(ldi_engine *e, eng_req *r, uint32_t op_index, const Ldpb__Result *pb, size_t len,
+               ld_err code)
 {
     LD_ASSERT(op_index < r->n_ops);
     eng_slot *s = &r->slots[op_index];
     LD_ASSERT(s->state != SLOT_DONE);
     LD_ASSERT(r->unresolved > 0);
-    Ldpb__Result pb;
-    ld_codec_result_scratch scratch;
-    ld_codec_result_to_pb(res, &pb, &scratch);
-    size_t len = ldpb__result__get_packed_size(&pb);
     size_t need = r->out_len + 1 + VARINT_BYTES_MAX + len;
     if (need > r->out_cap) {
         size_t cap = r->out_cap ? r->out_cap : 4096;
@@ -244,13 +261,23 @@ ldi_eng_put_result(ldi_engine *e, eng_req *r, uint32_t op_index, const ld_result
     uint8_t *p = r->out + r->out_len;
     p[0] = RESPONSE_RESULTS_TAG;
     size_t head = 1 + put_varint(p + 1, len);
-    ldpb__result__pack(&pb, p + head);
+    size_t packed = ldpb__result__pack(pb, p + head);
+    LD_ASSERT(packed == len);
     s->off = (uint32_t)r->out_len;
     s->len = (uint32_t)(head + len);
     s->state = SLOT_DONE;
     r->out_len += head + len;
     r->unresolved--;
-    ldi_metrics_count_result(&e->metrics, (int)res->code);
+    ldi_metrics_count_result(&e->metrics, (int)code);
+}
+
+void
+ldi_eng_put_result(ldi_engine *e, eng_req *r, uint32_t op_index, const ld_result *res)
+{
+    Ldpb__Result pb;
+    ld_codec_result_scratch scratch;
+    ld_codec_result_to_pb(res, &pb, &scratch);
+    ldi_eng_put_pb(e, r, op_index, &pb, ldpb__result__get_packed_size(&pb), res->code);
 }
 
 void
@@ -348,6 +375,7 @@ ldi_eng_on_msg(void *engine, uint32_t ctx_index, nng_msg *msg)
     r->n_ops = (uint32_t)r->pb->n_ops;
     r->unresolved = r->n_ops;
     r->n_reads = 0;
+    r->n_pages = 0;
     for (uint32_t i = 0; i < r->n_ops; i++)
         r->slots[i].state = SLOT_PENDING;
     r->state = REQ_QUEUED;

@@ -7,7 +7,8 @@
  *
  *   stats 10.0s: requests=.. (../s) ops=.. writes=.. reads=.. | batches=.. fsyncs=..
  *   ops/fsync=.. (max ..) fsync_ms=avg/max | errors envelope=.. transport=.. invalid=..
- *   business=.. | payments started=.. approved=.. declined=.. voided=.. | state ...
+ *   business=.. | payments started=.. approved=.. declined=.. voided=.. | pages=.. events=..
+ *   published=.. (dropped ..) polls parked=.. woken=.. now=.. subscribers=.. relayed=.. | state ...
  */
 #ifndef LDI_METRICS_H
 #define LDI_METRICS_H
@@ -38,6 +39,18 @@ typedef struct ldi_metrics {
     uint64_t err_transport; /* op results in 100..199 */
     uint64_t err_invalid;   /* op results in 200..299 */
     uint64_t err_business;  /* op results in 300..399 */
+    uint64_t pages;         /* page ops answered (lists, pulls) */
+    uint64_t events;        /* events emitted by committed batches */
+    uint64_t published;     /* push messages handed to the pub socket (one per event and topic) */
+    uint64_t pub_dropped;   /* push messages the pub socket refused (or no memory) */
+    uint64_t publish_ns;    /* time spent building and handing over push messages */
+    uint64_t polls_parked;  /* pulls parked (long poll) */
+    uint64_t polls_woken;   /* parked pulls answered with events */
+    uint64_t relayed;       /* RELAY_FOLLOW ops written */
+    uint64_t relay_errors;  /* event pages the relay could not read (it skipped ahead) */
+    /* gauges, set before each summary (not differences) */
+    uint64_t polls_now;   /* pulls parked now */
+    uint64_t subscribers; /* push subscribers connected now */
 } ldi_metrics;
 
 /* Counts one op result `code` into the right class. */
