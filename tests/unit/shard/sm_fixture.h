@@ -19,6 +19,11 @@
 #define HOUR_MS 3600000LL
 #define DAY_MS 86400000LL
 
+/* Asserts a result code, printing the names and message on failure. */
+#define assert_code(res, want)                                                                     \
+    cr_assert_eq((res).code, (want), "got %s (%s), want %s", ld_err_name((res).code),              \
+                 (res).message, ld_err_name(want))
+
 typedef struct fx {
     ld_store_mem *mem;
     ld_store store;
@@ -251,11 +256,6 @@ fx_stock(fx *f, ld_id drop)
     return r.u.drop.stock;
 }
 
-/* Asserts a result code, printing the names and message on failure. */
-#define assert_code(res, want)                                                                     \
-    cr_assert_eq((res).code, (want), "got %s (%s), want %s", ld_err_name((res).code),              \
-                 (res).message, ld_err_name(want))
-
 static inline ld_err
 fx_copy_cb(void *arg, const void *key, size_t key_len, const void *val, size_t val_len)
 {
@@ -306,6 +306,185 @@ fx_try_open(fx *f)
     else
         cr_assert_null(sm);
     return err;
+}
+
+/* ---- issue 3: users, creators, products, follows, pages ----------------------------------- */
+
+static inline ld_op
+op_user(ld_id id, const char *name, const char *email)
+{
+    ld_op op;
+    memset(&op, 0, sizeof op);
+    op.type = LD_OP_CREATE_USER;
+    op.principal = id;
+    op.u.create_user.id = id;
+    snprintf(op.u.create_user.name, sizeof op.u.create_user.name, "%s", name);
+    snprintf(op.u.create_user.email, sizeof op.u.create_user.email, "%s", email);
+    return op;
+}
+
+static inline ld_op
+op_creator(ld_id id, const char *handle)
+{
+    ld_op op;
+    memset(&op, 0, sizeof op);
+    op.type = LD_OP_CREATE_CREATOR;
+    op.principal = id;
+    op.u.create_creator.id = id;
+    snprintf(op.u.create_creator.handle, sizeof op.u.create_creator.handle, "%s", handle);
+    snprintf(op.u.create_creator.name, sizeof op.u.create_creator.name, "Creator %s", handle);
+    return op;
+}
+
+/* A catalog product of `creator` (CREATE_PRODUCT, principal the creator). */
+static inline ld_op
+op_product(ld_id id, ld_id creator, const char *title, int64_t price)
+{
+    ld_op op;
+    memset(&op, 0, sizeof op);
+    op.type = LD_OP_CREATE_PRODUCT;
+    op.principal = creator;
+    ld_op_product *p = &op.u.product;
+    p->id = id;
+    p->creator_id = creator;
+    snprintf(p->title, sizeof p->title, "%s", title);
+    p->price_minor = price;
+    memcpy(p->currency, "EUR", 4);
+    p->tags_count = 1;
+    snprintf(p->tags[0], sizeof p->tags[0], "shoes");
+    p->attrs_count = 1;
+    snprintf(p->attrs[0].key, sizeof p->attrs[0].key, "size");
+    snprintf(p->attrs[0].value, sizeof p->attrs[0].value, "42");
+    return op;
+}
+
+/* A drop scheduled from catalog product `product` of `creator`. */
+static inline ld_op
+op_create_from(ld_id id, ld_id product, ld_id creator, int64_t starts, int64_t ends, int64_t stock)
+{
+    ld_op op = op_create(id, starts, ends, stock, 0);
+    memset(&op.u.create_drop.product, 0, sizeof op.u.create_drop.product);
+    op.u.create_drop.product_id = product;
+    op.principal = creator;
+    return op;
+}
+
+static inline ld_op
+op_follow(ld_op_type type, ld_id user, ld_id creator)
+{
+    ld_op op;
+    memset(&op, 0, sizeof op);
+    op.type = type;
+    op.principal = user;
+    op.u.follow.user_id = user;
+    op.u.follow.creator_id = creator;
+    return op;
+}
+
+static inline ld_op
+op_list(ld_op_type type, ld_id id, uint32_t first, const char *after)
+{
+    ld_op op;
+    memset(&op, 0, sizeof op);
+    op.type = type;
+    op.u.list.id = id;
+    op.u.list.first = first;
+    snprintf(op.u.list.after, sizeof op.u.list.after, "%s", after);
+    return op;
+}
+
+static inline ld_op
+op_list_drops(ld_drop_status status, uint32_t first, const char *after)
+{
+    ld_op op;
+    memset(&op, 0, sizeof op);
+    op.type = LD_OP_LIST_DROPS;
+    op.u.list_drops.status = status;
+    op.u.list_drops.price_max_minor = INT64_MAX;
+    op.u.list_drops.first = first;
+    snprintf(op.u.list_drops.after, sizeof op.u.list_drops.after, "%s", after);
+    return op;
+}
+
+static inline ld_op
+op_pull(uint64_t after, uint32_t max, ld_topic_kind kind, ld_id topic_id)
+{
+    ld_op op;
+    memset(&op, 0, sizeof op);
+    op.type = LD_OP_PULL_EVENTS;
+    op.u.pull.after = after;
+    op.u.pull.max = max;
+    op.u.pull.topic_kind = kind;
+    op.u.pull.topic_id = topic_id;
+    return op;
+}
+
+/* Relays the FOLLOWED / UNFOLLOWED events of the last batch as RELAY_FOLLOW ops (source shard 0)
+ * in one batch at time ts, as the node does; returns how many. */
+static inline size_t
+fx_relay(fx *f, int64_t ts)
+{
+    const ld_event_view *evs;
+    size_t n = ld_sm_batch_events(f->sm, &evs), k = 0;
+    ld_op *ops = calloc(n ? n : 1, sizeof *ops);
+    ld_result *res = calloc(n ? n : 1, sizeof *res);
+    cr_assert(ops != NULL && res != NULL);
+    for (size_t i = 0; i < n; i++) {
+        if (evs[i].type != LD_EV_FOLLOWED && evs[i].type != LD_EV_UNFOLLOWED)
+            continue;
+        ld_op *op = &ops[k++];
+        op->type = LD_OP_RELAY_FOLLOW;
+        op->u.relay.seq = evs[i].seq;
+        op->u.relay.user_id = evs[i].user_id;
+        op->u.relay.creator_id = evs[i].creator_id;
+        op->u.relay.followed = evs[i].type == LD_EV_FOLLOWED;
+        op->u.relay.at_ms = evs[i].ts_ms;
+        snprintf(op->u.relay.creator_handle, sizeof op->u.relay.creator_handle, "%.*s",
+                 (int)LD_HANDLE_BYTES_MAX, evs[i].title);
+    }
+    if (k > 0) {
+        fx_batch_raw(f, ts, ops, k, res);
+        for (size_t i = 0; i < k; i++)
+            assert_code(res[i], LD_OK);
+    }
+    free(ops);
+    free(res);
+    return k;
+}
+
+/* follow or unfollow, then its relay; asserts success. */
+static inline ld_result
+fx_follow(fx *f, ld_op_type type, ld_id user, ld_id creator)
+{
+    ld_result r = fx_apply(f, f->ts, op_follow(type, user, creator));
+    assert_code(r, LD_OK);
+    fx_relay(f, f->ts);
+    return r;
+}
+
+/* A page read after a sync (page reads see durable records only). Returns the result code. */
+static inline ld_err
+fx_page(fx *f, ld_op op, ld_page *page)
+{
+    ld_store_mem_sync(f->mem);
+    ld_result r;
+    ld_sm_read_page(f->sm, f->ts, &op, page, &r);
+    return r.code;
+}
+
+static inline ld_page *
+page_alloc(void)
+{
+    ld_page *p = malloc(sizeof *p);
+    cr_assert_not_null(p);
+    return p;
+}
+
+/* The events of the last batch. */
+static inline size_t
+fx_events(fx *f, const ld_event_view **evs)
+{
+    return ld_sm_batch_events(f->sm, evs);
 }
 
 /* ---- random workload (seeded PRNG in the test, never in shard/) --------------------------- */
