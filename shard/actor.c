@@ -145,6 +145,8 @@ ldi_create_drop(ld_sm *sm, const ld_op *op, ld_result *res)
     LD_ASSERT(!ld_id_is_zero(&op->u.create_drop.id));
     LD_ASSERT(op->u.create_drop.initial_stock >= 1 &&
               op->u.create_drop.initial_stock <= LD_STOCK_MAX);
+    LD_ASSERT(op->u.create_drop.low_stock_threshold >= 0 &&
+              op->u.create_drop.low_stock_threshold <= op->u.create_drop.initial_stock);
     if (!create_drop_spec(sm, op, &spec, res))
         return;
     uint32_t idx = ldi_drop_find(sm, &spec.id);
