@@ -496,6 +496,9 @@ typedef struct wl {
     uint32_t res_count;
     uint32_t key_counter;
     uint64_t ops_applied;
+    uint32_t creators; /* creators made so far: ids id_n(0x7000 + i), handles "wlmaker<i>" */
+    uint32_t products; /* catalog products of creator 0: ids id_n(0x8000 + i) */
+    uint32_t social;   /* 0: issue-2 ops only; else follows, catalog drops, cancels too */
 } wl;
 
 static inline uint64_t
@@ -523,11 +526,50 @@ wl_res_id(wl *w)
     return w->res_ids[wl_below(w, n)];
 }
 
+/* One random issue-3 write: creators, follows, catalog products and drops, cancels, users. */
+static inline ld_op
+wl_social_op(wl *w, int64_t ts)
+{
+    uint32_t kind = wl_below(w, 10);
+    if (w->creators < 4 || kind == 0) {
+        char h[24];
+        uint32_t n = w->creators < 4 ? w->creators++ : wl_below(w, 4);
+        snprintf(h, sizeof h, "wlmaker%u", n);
+        return op_creator(id_n(0x7000 + n), h);
+    }
+    ld_id creator = id_n(0x7000 + wl_below(w, w->creators));
+    ld_id user = id_n(50 + wl_below(w, 12));
+    if (kind < 5)
+        return op_follow(wl_below(w, 3) ? LD_OP_FOLLOW : LD_OP_UNFOLLOW, user, creator);
+    if (kind < 6 || w->products == 0) {
+        uint32_t n = w->products < 8 && wl_below(w, 2) ? w->products++ : wl_below(w, 8);
+        ld_op p = op_product(id_n(0x8000 + n), id_n(0x7000), "wl product", 100 * n);
+        if (n < w->products && wl_below(w, 2))
+            p.type = LD_OP_UPDATE_PRODUCT;
+        return p;
+    }
+    if (kind < 8) {
+        /* An upcoming or live drop from a catalog product, some soon, some later. */
+        uint32_t n = w->drops++;
+        int64_t starts = ts + (int64_t)wl_below(w, 4) * 30000 - 30000;
+        return op_create_from(id_n(1000 + n), id_n(0x8000 + wl_below(w, w->products)), id_n(0x7000),
+                              starts, starts + DAY_MS + wl_below(w, 1000), 20);
+    }
+    if (kind < 9) {
+        ld_op c = op_id(LD_OP_CANCEL_DROP, id_n(1000 + wl_below(w, w->drops)));
+        c.principal = id_n(0x7000);
+        return c;
+    }
+    return op_user(user, "wl user", "wl@example.com");
+}
+
 /* One random write op over a small world: few drops and users, so limits and sold-outs hit. */
 static inline ld_op
 wl_op(wl *w, int64_t ts)
 {
-    uint32_t kind = wl_below(w, 100);
+    uint32_t kind = wl_below(w, w->social ? 115 : 100);
+    if (kind >= 100 && w->drops > 0)
+        return wl_social_op(w, ts);
     if (w->drops == 0 || kind < 2) {
         uint32_t n = w->drops++;
         int64_t stock = 1 + wl_below(w, 60);
@@ -581,6 +623,8 @@ wl_run(fx *f, wl *w, uint32_t batches, uint32_t max_ops)
         for (uint32_t i = 0; i < n; i++)
             wl_note(w, &res[i]);
         w->ops_applied += n;
+        if (w->social)
+            fx_relay(f, ts);
     }
 }
 

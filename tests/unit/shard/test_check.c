@@ -58,3 +58,41 @@ Test(check, random_ops_with_tiny_capacities)
     ld_sm_check(f.sm);
     fx_fini(&f);
 }
+
+Test(check, random_issue3_ops_keep_every_invariant)
+{
+    /* Goal: with creators, follows and their relay, catalog products and drops, cancels and
+     * users in the mix, every invariant of ld_sm_check holds (follower counts equal edges, the
+     * ring matches the topic counters, the boundary heap holds exactly the moving drops) and
+     * every index record in the store agrees with memory; also with small capacities and a
+     * short event retention. Method: two seeds, default and tiny caps, checks every 50 batches
+     * after a sync. */
+    for (int tiny = 0; tiny < 2; tiny++) {
+        ldi_sm_caps caps = ldi_sm_caps_default();
+        if (tiny) {
+            caps.drops = 6;
+            caps.follows = 8;
+            caps.topics = 12;
+            caps.events_retain = 50;
+            caps.products = 3;
+        }
+        for (uint64_t seed = 1; seed <= 2; seed++) {
+            fx f;
+            fx_init(&f, &caps);
+            wl w = {.rng = seed * 0x9E3779B97F4A7C15ull + (uint64_t)tiny, .social = 1};
+            for (int round = 0; round < 10; round++) {
+                wl_run(&f, &w, 50, 24);
+                ld_store_mem_sync(f.mem);
+                ld_sm_check(f.sm);
+                ldi_sm_check_store(f.sm);
+                assert_p1_all(&f, &w);
+            }
+            ld_sm_stats st;
+            ld_sm_stats_get(f.sm, &st);
+            cr_assert_gt(st.last_event_seq, 100);
+            if (!tiny)
+                cr_assert_gt(st.follows, 0);
+            fx_fini(&f);
+        }
+    }
+}
