@@ -36,6 +36,7 @@
 #define TARGET_MS 1000.0
 #define PROBE_ROUNDS 100
 #define PROBE_WAIT_MS 200
+#define FOLLOW_STACK_BYTES (256 * 1024)
 
 typedef struct fanout_opts {
     const char *addr;
@@ -141,15 +142,18 @@ usage(FILE *f)
            "  --followers N       followers to create (default 1000000)\n"
            "  --subscribers S     subscriber connections / gateways, at least 10 (default 10)\n"
            "  --live N            live users held by the gateways in all (default 100000)\n"
-           "  --threads N         follow threads (default 256)\n"
+           "  --threads N         follow threads (default 1024)\n"
            "  --clients N         connections the follow threads share (default 4)\n"
-           "  --inflight N        request messages in flight per connection (default 16)\n"
+           "  --inflight N        request messages in flight per connection (default 4)\n"
            "  --starts-in-ms MS   the drop goes live this long after it is created (default 2000)\n"
            "  --timeout-ms N      per-call timeout (default 10000)\n"
            "  --json              print the summary as one JSON object on stdout\n\n"
            "Examples:\n"
            "  livedrop-fanout --followers 1000000\n"
-           "  livedrop-fanout --followers 20000 --threads 64 --json\n");
+           "  livedrop-fanout --followers 20000 --threads 64 --json\n\n"
+           "The follows are written by --threads threads through --clients connections with\n"
+           "--inflight messages each: more threads per message slot means more follows per\n"
+           "message (coalescing), and bigger batches on the node.\n");
 }
 
 /* Handles one numeric option; returns 0 unknown, 1 ok, -1 bad value. */
@@ -332,12 +336,16 @@ follow_phase(fanout *f)
         return false;
     int64_t t0 = now_ns(), last_n = 0, last_t = t0;
     uint32_t started = 0;
+    pthread_attr_t attr; /* many threads, each one blocking call deep: small stacks */
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, FOLLOW_STACK_BYTES);
     for (; started < f->o.threads; started++) {
         ts[started].f = f;
         ts[started].client = f->clients[started % f->o.clients];
-        if (pthread_create(&ts[started].thread, NULL, follower_main, &ts[started]) != 0)
+        if (pthread_create(&ts[started].thread, &attr, follower_main, &ts[started]) != 0)
             break;
     }
+    pthread_attr_destroy(&attr);
     while (atomic_load(&f->follows_done) < f->o.followers && !atomic_load(&f->stop)) {
         for (int k = 0; k < 50 && atomic_load(&f->follows_done) < f->o.followers; k++)
             usleep(20000);
@@ -754,9 +762,9 @@ main(int argc, char **argv)
         .followers = 1000000,
         .subscribers = 10,
         .live = 100000,
-        .threads = 256,
+        .threads = 1024,
         .clients = 4,
-        .inflight = 16,
+        .inflight = 4,
         .timeout_ms = LD_CLIENT_TIMEOUT_MS_DEFAULT,
         .starts_in_ms = 2000,
     };
