@@ -26,9 +26,10 @@
 struct ldi_pub {
     nng_socket sock;
     nng_listener listener;
-    uv_mutex_t mu; /* guards pipes, n_pipes (pipe callbacks run on NNG threads) */
+    uv_mutex_t mu; /* guards pipes, n_pipes, refused (pipe callbacks run on NNG threads) */
     uint32_t pipes[PUB_SUBSCRIBERS_MAX]; /* ids of the admitted subscribers' pipes */
     uint32_t n_pipes;
+    uint64_t refused; /* connections closed because of the cap */
 };
 
 /* NNG thread: a subscriber connects (ADD_PRE: it may still be refused) or goes away. Admitted
@@ -40,11 +41,14 @@ pub_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
     ldi_pub *pub = arg;
     uint32_t id = (uint32_t)nng_pipe_id(pipe);
     bool refuse = false;
+    uint64_t refused = 0;
     uv_mutex_lock(&pub->mu);
     if (ev == NNG_PIPE_EV_ADD_PRE) {
         refuse = pub->n_pipes >= PUB_SUBSCRIBERS_MAX;
         if (!refuse)
             pub->pipes[pub->n_pipes++] = id;
+        else
+            refused = ++pub->refused;
     } else if (ev == NNG_PIPE_EV_REM_POST) {
         for (uint32_t i = 0; i < pub->n_pipes; i++) {
             if (pub->pipes[i] == id) {
@@ -55,7 +59,10 @@ pub_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
     }
     uv_mutex_unlock(&pub->mu);
     if (refuse) {
-        LDI_WARN("publish: %u subscribers already; closing a new connection", PUB_SUBSCRIBERS_MAX);
+        /* A refused dialer redials at once: log the 1st, 2nd, 4th... refusal, not each. */
+        if ((refused & (refused - 1)) == 0)
+            LDI_WARN("publish: %u subscribers already; closing a new connection (%llu so far)",
+                     PUB_SUBSCRIBERS_MAX, (unsigned long long)refused);
         nng_pipe_close(pipe);
     }
 }
