@@ -352,7 +352,9 @@ typedef enum ld_event_type {
  *   creator/<creator_id>: DROP_SCHEDULED, DROP_LIVE, LOW_STOCK, SOLD_OUT, DROP_ENDED,
  *                         DROP_CANCELLED, FOLLOWED, UNFOLLOWED
  *   drop/<drop_id>:       every drop event, STOCK_CHANGED, RESERVATION_EXPIRED, ORDER_*
- *   user/<user_id>:       RESERVATION_EXPIRED, ORDER_PAID, ORDER_FAILED, FOLLOWED, UNFOLLOWED */
+ *   user/<user_id>:       RESERVATION_EXPIRED, ORDER_PAID, ORDER_FAILED, FOLLOWED, UNFOLLOWED
+ * `title` is the drop's title on drop events and the creator's handle on FOLLOWED / UNFOLLOWED
+ * (what RELAY_FOLLOW's creator_handle needs). */
 typedef struct ld_event_view {
     uint64_t seq;
     int64_t ts_ms;

@@ -1,5 +1,6 @@
 /*
- * sm.h -- the shard state machine: drops, their actors, reservations, orders, idempotency keys.
+ * sm.h -- the shard state machine: drops, their actors, reservations, orders, idempotency keys,
+ * users, creators, catalog products, follows, events (the outbox) and page reads.
  *
  * Pure and deterministic (DESIGN.md P4): the state after ld_sm_apply() is a function of the state
  * before and the batch (op number, timestamp, ops). No clock reads, no randomness, no I/O except
@@ -36,6 +37,22 @@
  *   - tick: expires up to LD_TICK_OPS_EXPIRE_MAX due reservations (stock back; a place_order
  *     awaiting payment gets RESERVATION_EXPIRED and a FAILED order) and forgets due keys and
  *     retained closed reservations.
+ *
+ * Issue 3 (catalog.c, follow.c, browse.c, events.c, feed.c and page.c say more):
+ *   - principals: every client write is checked against op.principal before any idempotency
+ *     lookup (LD_ERR_FORBIDDEN, the message names the expected principal's role). Until every
+ *     caller sends one, a *missing* principal still passes on the issue-2 writes (create_drop
+ *     with an inline product, reserve, place_order, commit, release); a wrong one never does.
+ *   - the drop status of views is CANCELLED if cancelled, else computed from the time. The
+ *     announced status (events, browse index) moves by create_drop, cancel_drop and TICK;
+ *     ld_sm_next_deadline_ms() includes the next boundary. A TICK finding a drop past both
+ *     boundaries emits DROP_LIVE then DROP_ENDED.
+ *   - FOLLOWED / UNFOLLOWED events carry the creator's handle in `title` (for RELAY_FOLLOW).
+ *   - events: seq dense from 1; a batch emits at most LDI_BATCH_EVENTS_MAX (sm_int.h), every
+ *     TICK step asking for room first. A user's topic is created by its first event; when the
+ *     topic table (LD_TOPICS_MAX) is full the event is written without that topic.
+ *   - a TICK also trims, oldest first, up to LD_TICK_OPS_EXPIRE_MAX events behind the newest
+ *     LD_EVENTS_RETAIN; ld_sm_next_deadline_ms() is the last batch time while a trim is due.
  *
  * Details the rules above leave open, as implemented (actor.c, idem.c and expiry.c say more):
  *   - more than LD_ACTIVE_RESERVATIONS_PER_USER_MAX active reservations -> USER_LIMIT.
@@ -105,7 +122,8 @@ uint64_t ld_sm_applied_op(const ld_sm *sm);
 /* Timestamp of the last applied batch (0 for a new shard). */
 int64_t ld_sm_last_ts(const ld_sm *sm);
 
-/* Earliest time at which a TICK op would have work (a reservation or key due), or INT64_MAX. */
+/* Earliest time at which a TICK op would have work (a reservation or key due, a drop status
+ * boundary, events to trim), or INT64_MAX. */
 int64_t ld_sm_next_deadline_ms(const ld_sm *sm);
 
 /* Calls cb for every place_order still awaiting FINISH_ORDER (after a restart, the node runs

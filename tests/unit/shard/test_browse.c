@@ -179,6 +179,7 @@ Test(browse, cancel_rules)
                 LD_OK);
     assert_code(fx_apply(&f, T0, op_create(id_n(2), s, s + HOUR_MS, 5, 0)), LD_OK);
     ld_op cancel = op_id(LD_OP_CANCEL_DROP, id_n(1));
+    assert_code(fx_apply(&f, T0 + 5, cancel), LD_ERR_FORBIDDEN); /* no principal */
     cancel.principal = id_n(9);
     assert_code(fx_apply(&f, T0 + 5, cancel), LD_ERR_FORBIDDEN);
     cancel.principal = CREATOR;

@@ -140,6 +140,8 @@ Test(catalog, products_belong_to_their_creator)
     up.u.product.tags_count = 0;
     up.principal = id_n(9);
     assert_code(fx_apply(&f, T0 + 5, up), LD_ERR_FORBIDDEN);
+    memset(&up.principal, 0, sizeof up.principal);
+    assert_code(fx_apply(&f, T0 + 5, up), LD_ERR_FORBIDDEN);
     up.principal = CREATOR;
     ld_result u = fx_apply(&f, T0 + 5, up);
     assert_code(u, LD_OK);
@@ -227,6 +229,37 @@ Test(catalog, capacities_refuse_new_records)
     ld_sm_stats st;
     ld_sm_stats_get(f.sm, &st);
     cr_assert(st.users == 2 && st.creators == 2 && st.products == 2);
+    fx_restart(&f);
+    ld_sm_check(f.sm);
+    fx_fini(&f);
+}
+
+Test(catalog, a_full_topic_table_refuses_creators_and_drops_but_not_events)
+{
+    /* Goal: creators and drops need room for their topics (CAPACITY otherwise, nothing
+     * created); a user's topic is made by its first event, and when the table is full the event
+     * is still emitted, just not on that user's topic. Method: caps.topics = 3: a creator (1
+     * topic), an inline drop of it (its drop topic: 2), a second creator fits (3); a second drop
+     * and a third creator do not; a follow's event then has no user topic. */
+    ldi_sm_caps caps = ldi_sm_caps_default();
+    caps.topics = 3;
+    fx f;
+    fx_init(&f, &caps);
+    assert_code(fx_apply(&f, T0, op_creator(CREATOR, "maker")), LD_OK);
+    assert_code(fx_apply(&f, T0, op_create(id_n(1), T0, T0 + DAY_MS, 5, 0)), LD_OK);
+    assert_code(fx_apply(&f, T0, op_creator(id_n(2), "maker2")), LD_OK);
+    assert_code(fx_apply(&f, T0, op_create(id_n(3), T0, T0 + DAY_MS, 5, 0)), LD_ERR_CAPACITY);
+    assert_code(fx_apply(&f, T0, op_creator(id_n(4), "maker4")), LD_ERR_CAPACITY);
+    assert_code(fx_read(&f, T0, op_id(LD_OP_GET_DROP, id_n(3))), LD_ERR_DROP_NOT_FOUND);
+    ld_result r = fx_apply(&f, T0, op_follow(LD_OP_FOLLOW, id_n(9), CREATOR));
+    assert_code(r, LD_OK);
+    const ld_event_view *evs;
+    cr_assert_eq(fx_events(&f, &evs), 1);
+    cr_assert_gt(evs[0].topic_seq[LD_TOPIC_CREATOR], 0);
+    cr_assert_eq(evs[0].topic_seq[LD_TOPIC_USER], 0);
+    ld_store_mem_sync(f.mem);
+    ld_sm_check(f.sm);
+    ldi_sm_check_store(f.sm);
     fx_restart(&f);
     ld_sm_check(f.sm);
     fx_fini(&f);
