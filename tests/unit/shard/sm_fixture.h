@@ -113,7 +113,8 @@ fx_batch(fx *f, int64_t ts, const ld_op *ops, size_t n, ld_result *out)
 {
     ld_op *copy = malloc((n ? n : 1) * sizeof *copy);
     cr_assert_not_null(copy);
-    memcpy(copy, ops, n * sizeof *copy);
+    if (n > 0)
+        memcpy(copy, ops, n * sizeof *copy);
     for (size_t i = 0; i < n; i++) {
         if (!ld_id_is_zero(&copy[i].principal))
             continue;
