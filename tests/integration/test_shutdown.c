@@ -49,6 +49,25 @@ refused(ld_err err)
            err == LD_ERR_CLOSED;
 }
 
+/* Polls the node's log until it holds `needle` (deadline: the stop timeout). */
+static void
+wait_log_line(const ldh_node *node, const char *needle)
+{
+    int64_t deadline = ldh_mono_ms() + LDH_STOP_TIMEOUT_MS;
+    static char buf[1 << 16];
+    for (;;) {
+        FILE *f = fopen(node->log_path, "r");
+        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = '\0';
+        if (strstr(buf, needle) != NULL)
+            return;
+        cr_assert_lt(ldh_mono_ms(), deadline, "the node never logged \"%s\"", needle);
+        ldh_sleep_ms(2);
+    }
+}
+
 Test(shutdown, sigterm_finishes_inflight_order_and_refuses_new_work)
 {
     /* Goal: SIGTERM while a place_order is paying lets it finish and answers it (PAID), refuses
@@ -82,6 +101,8 @@ Test(shutdown, sigterm_finishes_inflight_order_and_refuses_new_work)
     cr_assert_eq(d.stock.sold, 0);
     ldh_node_sigterm(&node);
     bool done_before = atomic_load(&f.done);
+    /* kill() returns before the node has handled the signal: probe only once it has. */
+    wait_log_line(&node, "received Terminated");
 
     /* New work after SIGTERM: a new connection, and a new order on a connection already open. */
     ld_client *late = ldh_client_try(node.url, 1000, 0);
