@@ -582,6 +582,7 @@ Test(recover, version_1_meta_and_drop_records_still_load)
     fx_store_put(&f, key, ldi_rec_id_key(LDI_REC_DROP, &d.spec.id, key), val, len);
     ld_sm_free(f.sm);
     fx_open_sm(&f);
+    ld_sm_check(f.sm); /* the node checks right after opening */
     cr_assert_eq(ld_sm_applied_op(f.sm), 7);
     cr_assert_eq(ld_sm_next_deadline_ms(f.sm), T0 - HOUR_MS); /* its start: due */
     f.ts = T0;
