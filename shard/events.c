@@ -69,54 +69,6 @@ put_topic(ld_sm *sm, const ldi_topic *t)
     sm->store->ops->put(sm->store->impl, key, key_len, val, ldi_rec_topic_encode(t, val));
 }
 
-ld_err
-ldi_topic_get(ld_sm *sm, uint8_t kind, const ld_id *id, uint32_t *idx_out)
-{
-    LD_ASSERT(kind >= LD_TOPIC_CREATOR && kind <= LD_TOPIC_USER);
-    LD_ASSERT(!ld_id_is_zero(id));
-    uint32_t idx = ldi_topic_find(sm, kind, id);
-    if (idx != LDI_NIL) {
-        *idx_out = idx;
-        return LD_OK;
-    }
-    ld_err err = ldi_table_reserve(&sm->topic_index, 1);
-    if (err == LD_OK)
-        err = ldi_pool_alloc(&sm->topics, &idx);
-    if (err == LD_ERR_NOMEM)
-        ldi_sm_oom(__FILE__, __LINE__);
-    if (err != LD_OK)
-        return LD_ERR_CAPACITY;
-    ldi_topic *t = ldi_topic_at(sm, idx);
-    t->kind = kind;
-    t->id = *id;
-    t->floor = 1;
-    uint8_t key[1 + LD_ID_BYTES];
-    ldi_table_insert(&sm->topic_index, topic_hash(kind, id, key), idx);
-    put_topic(sm, t); /* a topic exists from its creation on, events or not */
-    *idx_out = idx;
-    return LD_OK;
-}
-
-ld_err
-ldi_topic_insert_loaded(ld_sm *sm, const ldi_topic *topic)
-{
-    uint32_t idx;
-    if (ldi_topic_find(sm, topic->kind, &topic->id) != LDI_NIL)
-        return LD_ERR_STORAGE;
-    ld_err err = ldi_table_reserve(&sm->topic_index, 1);
-    if (err == LD_OK)
-        err = ldi_pool_alloc(&sm->topics, &idx);
-    if (err != LD_OK)
-        return err == LD_ERR_NOMEM ? LD_ERR_NOMEM : LD_ERR_STORAGE;
-    ldi_topic *t = ldi_topic_at(sm, idx);
-    *t = *topic;
-    t->dirty = false;
-    t->floor = 0; /* set by the first retained event, or count + 1 at the end of recovery */
-    uint8_t key[1 + LD_ID_BYTES];
-    ldi_table_insert(&sm->topic_index, topic_hash(t->kind, &t->id, key), idx);
-    return LD_OK;
-}
-
 /* Appends idx to a growable list of pool indexes (dirty drops, dirty topics). */
 static void
 list_push(uint32_t **list, uint32_t *len, uint32_t *cap, uint32_t idx)
@@ -140,6 +92,54 @@ topic_dirty(ld_sm *sm, uint32_t idx)
         return;
     t->dirty = true;
     list_push(&sm->dirty_topics, &sm->dirty_topics_len, &sm->dirty_topics_cap, idx);
+}
+
+ld_err
+ldi_topic_get(ld_sm *sm, uint8_t kind, const ld_id *id, uint32_t *idx_out)
+{
+    LD_ASSERT(kind >= LD_TOPIC_CREATOR && kind <= LD_TOPIC_USER);
+    LD_ASSERT(!ld_id_is_zero(id));
+    uint32_t idx = ldi_topic_find(sm, kind, id);
+    if (idx != LDI_NIL) {
+        *idx_out = idx;
+        return LD_OK;
+    }
+    ld_err err = ldi_table_reserve(&sm->topic_index, 1);
+    if (err == LD_OK)
+        err = ldi_pool_alloc(&sm->topics, &idx);
+    if (err == LD_ERR_NOMEM)
+        ldi_sm_oom(__FILE__, __LINE__);
+    if (err != LD_OK)
+        return LD_ERR_CAPACITY;
+    ldi_topic *t = ldi_topic_at(sm, idx);
+    t->kind = kind;
+    t->id = *id;
+    t->floor = 1;
+    uint8_t key[1 + LD_ID_BYTES];
+    ldi_table_insert(&sm->topic_index, topic_hash(kind, id, key), idx);
+    topic_dirty(sm, idx); /* written at the end of the batch, events or not */
+    *idx_out = idx;
+    return LD_OK;
+}
+
+ld_err
+ldi_topic_insert_loaded(ld_sm *sm, const ldi_topic *topic)
+{
+    uint32_t idx;
+    if (ldi_topic_find(sm, topic->kind, &topic->id) != LDI_NIL)
+        return LD_ERR_STORAGE;
+    ld_err err = ldi_table_reserve(&sm->topic_index, 1);
+    if (err == LD_OK)
+        err = ldi_pool_alloc(&sm->topics, &idx);
+    if (err != LD_OK)
+        return err == LD_ERR_NOMEM ? LD_ERR_NOMEM : LD_ERR_STORAGE;
+    ldi_topic *t = ldi_topic_at(sm, idx);
+    *t = *topic;
+    t->dirty = false;
+    t->floor = 0; /* set by the first retained event, or count + 1 at the end of recovery */
+    uint8_t key[1 + LD_ID_BYTES];
+    ldi_table_insert(&sm->topic_index, topic_hash(t->kind, &t->id, key), idx);
+    return LD_OK;
 }
 
 /* ---- the retained-event ring ------------------------------------------------------------- */

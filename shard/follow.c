@@ -159,7 +159,8 @@ follow_event(ld_sm *sm, const ldi_creator *cr, const ld_id *user_id, ld_event_ty
     ev->type = type;
     ev->creator_id = cr->spec.id;
     ev->user_id = *user_id;
-    snprintf(ev->title, sizeof ev->title, "%s", cr->spec.handle);
+    _Static_assert(sizeof ev->title >= sizeof cr->spec.handle, "a handle fits a title");
+    memcpy(ev->title, cr->spec.handle, sizeof cr->spec.handle);
     ldi_emit(sm, ev);
 }
 
