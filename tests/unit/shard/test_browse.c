@@ -441,3 +441,32 @@ Test(browse, upcoming_walk_under_new_drops_and_moves_is_exact)
         fx_fini(&f);
     }
 }
+
+Test(browse, status_moves_are_bounded_per_tick)
+{
+    /* Goal: a TICK moves at most LD_TICK_OPS_EXPIRE_MAX drops; the rest stay due (the deadline
+     * says so) and the next TICK moves them, in (boundary, id) order. Method:
+     * LD_TICK_OPS_EXPIRE_MAX + 3 drops starting at the same time, two ticks. */
+    fx f;
+    fx_init(&f, NULL);
+    uint32_t n = LD_TICK_OPS_EXPIRE_MAX + 3;
+    ld_op *ops = calloc(n, sizeof *ops);
+    ld_result *res = calloc(n, sizeof *res);
+    for (uint32_t i = 0; i < n; i++)
+        ops[i] = op_create(id_n(100000 + n - i), T0 + 10, T0 + DAY_MS, 1, 0);
+    fx_batch(&f, T0, ops, n, res);
+    fx_apply(&f, T0 + 10, op_tick());
+    cr_assert_eq(count_type(&f, LD_EV_DROP_LIVE), LD_TICK_OPS_EXPIRE_MAX);
+    const ld_event_view *evs;
+    fx_events(&f, &evs);
+    ld_id first = id_n(100001);
+    cr_assert(ld_id_eq(&evs[0].drop_id, &first)); /* equal boundaries: lowest id first */
+    cr_assert_eq(ld_sm_next_deadline_ms(f.sm), T0 + 10);
+    fx_apply(&f, T0 + 11, op_tick());
+    cr_assert_eq(count_type(&f, LD_EV_DROP_LIVE), 3);
+    cr_assert_eq(ld_sm_next_deadline_ms(f.sm), T0 + DAY_MS);
+    ld_sm_check(f.sm);
+    free(ops);
+    free(res);
+    fx_fini(&f);
+}
