@@ -6,6 +6,8 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -525,4 +527,92 @@ Test(follow, bad_ids_and_cursors_are_refused)
     cr_assert_eq(err, LD_ERR_INVALID_CURSOR, "a followers cursor on following: %s",
                  ld_err_name(err));
     pa_close(&env);
+}
+
+/* ---- the following limit ------------------------------------------------------------------- */
+
+#define LIMIT_THREADS 8
+
+typedef struct limit_ctx {
+    ld_client *c;
+    ld_id user;
+    ld_id creators[LD_FOLLOWING_MAX + 1];
+    atomic_int failures;
+} limit_ctx;
+
+typedef struct limit_thread {
+    pthread_t tid;
+    limit_ctx *ctx;
+    uint32_t from, to;
+} limit_thread;
+
+/* Creates creators [from, to) and follows them as ctx->user. Thread: any (counts failures). */
+static void *
+limit_main(void *arg)
+{
+    limit_thread *t = arg;
+    for (uint32_t i = t->from; i < t->to; i++) {
+        ld_creator_spec spec;
+        memset(&spec, 0, sizeof spec);
+        spec.id = t->ctx->creators[i];
+        snprintf(spec.handle, sizeof spec.handle, "lim%.12s", ldh_hex(&spec.id));
+        snprintf(spec.name, sizeof spec.name, "Limit %u", i);
+        ld_errmsg msg;
+        if (ld_creator_create(t->ctx->c, &spec, NULL, &msg) != LD_OK)
+            atomic_fetch_add(&t->ctx->failures, 1);
+        else if (i < LD_FOLLOWING_MAX &&
+                 ld_follow(t->ctx->c, &t->ctx->user, &spec.id, NULL, &msg) != LD_OK)
+            atomic_fetch_add(&t->ctx->failures, 1);
+    }
+    return NULL;
+}
+
+Test(follow, following_limit_is_enforced)
+{
+    /* Goal: a user who follows LD_FOLLOWING_MAX creators is refused one more with
+     * ERR_FOLLOW_LIMIT and a message, and may follow again after an unfollow. Method: 2,001
+     * creators, 2,000 followed from 8 threads on one client; the derived following count is
+     * polled until it reaches the limit (and back) before each check. */
+    ldh_node node;
+    ldh_node_spawn(&node, 0);
+    static limit_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.c = ldh_client(&node, 20000);
+    ctx.user = ldh_user_create(ctx.c, "collector", NULL);
+    for (uint32_t i = 0; i <= LD_FOLLOWING_MAX; i++)
+        ctx.creators[i] = ldh_id();
+    limit_thread th[LIMIT_THREADS];
+    uint32_t per = (LD_FOLLOWING_MAX + 1 + LIMIT_THREADS - 1) / LIMIT_THREADS;
+    for (uint32_t i = 0; i < LIMIT_THREADS; i++) {
+        uint32_t to = (i + 1) * per > LD_FOLLOWING_MAX + 1 ? LD_FOLLOWING_MAX + 1 : (i + 1) * per;
+        th[i] = (limit_thread){.ctx = &ctx, .from = i * per, .to = to};
+        cr_assert_eq(pthread_create(&th[i].tid, NULL, limit_main, &th[i]), 0);
+    }
+    for (int i = 0; i < LIMIT_THREADS; i++)
+        pthread_join(th[i].tid, NULL);
+    cr_assert_eq(atomic_load(&ctx.failures), 0, "creates or follows failed");
+    LDH_POLL_UNTIL(FOLLOW_DERIVED_MS, following_count(ctx.c, &ctx.user) == LD_FOLLOWING_MAX,
+                   "following_count %lld, expected %u",
+                   (long long)following_count(ctx.c, &ctx.user), LD_FOLLOWING_MAX);
+
+    const ld_id *extra = &ctx.creators[LD_FOLLOWING_MAX];
+    ld_follow_state st;
+    ld_errmsg msg = {{0}};
+    ld_err err = ld_follow(ctx.c, &ctx.user, extra, &st, &msg);
+    cr_assert_eq(err, LD_ERR_FOLLOW_LIMIT, "follow %u + 1: %s (%s)", LD_FOLLOWING_MAX,
+                 ld_err_name(err), msg.text);
+    cr_assert(msg.text[0]);
+    cr_assert_not(is_following(ctx.c, &ctx.user, extra).following);
+    cr_assert_eq(follower_count(ctx.c, extra), 0);
+    /* Following one already followed is still fine at the limit. */
+    ldh_follow(ctx.c, &ctx.user, &ctx.creators[0], NULL);
+
+    ldh_unfollow(ctx.c, &ctx.user, &ctx.creators[1], NULL);
+    LDH_POLL_UNTIL(FOLLOW_DERIVED_MS, following_count(ctx.c, &ctx.user) == LD_FOLLOWING_MAX - 1,
+                   "following_count %lld after an unfollow",
+                   (long long)following_count(ctx.c, &ctx.user));
+    ldh_follow(ctx.c, &ctx.user, extra, NULL);
+    ld_client_close(ctx.c);
+    ldh_node_stop(&node, LDH_STOP_TIMEOUT_MS);
+    ldh_node_destroy(&node);
 }

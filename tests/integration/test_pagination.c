@@ -329,7 +329,17 @@ typedef struct dw_drop {
     ld_id id;
     int creator;     /* index into dw_ctx.creators */
     int64_t ends_at; /* the LIVE sort key */
+    int64_t price;   /* 100..10000 */
+    bool red;        /* tagged "red" (else "blue") */
 } dw_drop;
+
+/* A walk's filter: creator index (-1: any), inclusive price range, "red" tag required. */
+typedef struct dw_filter {
+    int creator;
+    int64_t price_min, price_max;
+    bool red;
+    uint32_t first;
+} dw_filter;
 
 typedef struct dw_ctx {
     ld_client *client;
@@ -343,8 +353,7 @@ typedef struct dw_ctx {
     atomic_int failures;
 } dw_ctx;
 
-/* Registers a drop before creating it (a walk may see it before the answer).
- * Thread: any. */
+/* Registers a drop before creating it (a walk may see it before the answer). Thread: any. */
 static void
 dw_create(dw_ctx *ctx, ldh_rng *rng)
 {
@@ -352,16 +361,28 @@ dw_create(dw_ctx *ctx, ldh_rng *rng)
     int creator = (int)ldh_rand_range(rng, 0, DW_CREATORS - 1);
     int64_t ends = ctx->base_ms + ldh_rand_range(rng, 0, 3600 * 1000);
     ldh_drop_spec_at(&spec, &ctx->creators[creator], ctx->starts_ms, ends, 10);
+    int64_t price = ldh_rand_range(rng, 1, 100) * 100;
+    bool red = ldh_rand(rng) & 1;
+    spec.product.price_minor = price;
+    snprintf(spec.product.tags[0], sizeof spec.product.tags[0], "%s", red ? "red" : "blue");
     pthread_mutex_lock(&ctx->lock);
     if (ctx->n == DW_MAX) {
         pthread_mutex_unlock(&ctx->lock);
         return;
     }
-    ctx->drops[ctx->n++] = (dw_drop){.id = spec.id, .creator = creator, .ends_at = ends};
+    ctx->drops[ctx->n++] =
+        (dw_drop){.id = spec.id, .creator = creator, .ends_at = ends, .price = price, .red = red};
     pthread_mutex_unlock(&ctx->lock);
     ld_errmsg msg;
     if (ld_drop_create(ctx->client, &spec, NULL, &msg) != LD_OK)
         atomic_fetch_add(&ctx->failures, 1);
+}
+
+static bool
+dw_matches(const dw_drop *d, const dw_filter *f)
+{
+    return (f->creator < 0 || d->creator == f->creator) && d->price >= f->price_min &&
+           d->price <= f->price_max && (!f->red || d->red);
 }
 
 typedef struct dw_thread {
@@ -393,57 +414,71 @@ dw_find(dw_ctx *ctx, const ld_id *id)
     return found;
 }
 
-/* Walks LIVE drops (of `creator` when >= 0) with `first`, creating one drop
- * between pages, and checks order, uniqueness and that every drop made before
- * the walk is seen once. */
+/* The order of a walk so far: the last (ends_at, id) seen. */
+typedef struct dw_pos {
+    int64_t key;
+    ld_id id;
+} dw_pos;
+
+/* Checks one listed drop: known, not seen before in this walk, live, matching, in order. */
 static void
-dw_walk(dw_ctx *ctx, int creator, uint32_t first, ldh_rng *rng)
+dw_check_entry(dw_ctx *ctx, const dw_filter *f, const ld_drop *d, int *seen, dw_pos *pos)
 {
-    pthread_mutex_lock(&ctx->lock);
-    int n_pre = ctx->n; /* every one of them acknowledged: no create runs between walks */
-    pthread_mutex_unlock(&ctx->lock);
+    const dw_drop *known = dw_find(ctx, &d->spec.id);
+    cr_assert(known, "a drop %s that no one created", ldh_hex(&d->spec.id));
+    int idx = (int)(known - ctx->drops);
+    cr_assert_eq(seen[idx], 0, "first=%u: drop %d seen twice", f->first, idx);
+    seen[idx] = 1;
+    cr_assert_eq(d->status, LD_DROP_LIVE);
+    cr_assert_eq(d->spec.ends_at_ms, known->ends_at);
+    cr_assert(dw_matches(known, f),
+              "first=%u: drop %d (creator %d, price %lld, %s) does not "
+              "match the filter",
+              f->first, idx, known->creator, (long long)known->price, known->red ? "red" : "blue");
+    bool in_order =
+        d->spec.ends_at_ms > pos->key ||
+        (d->spec.ends_at_ms == pos->key && memcmp(d->spec.id.bytes, pos->id.bytes, 16) > 0);
+    cr_assert(in_order, "first=%u: drop ending %lld after one ending %lld", f->first,
+              (long long)d->spec.ends_at_ms, (long long)pos->key);
+    pos->key = d->spec.ends_at_ms;
+    pos->id = d->spec.id;
+}
+
+static void
+dw_to_filter(const dw_ctx *ctx, const dw_filter *f, ld_drop_filter *out)
+{
+    memset(out, 0, sizeof *out);
+    out->status = LD_DROP_LIVE;
+    out->price_min_minor = f->price_min;
+    out->price_max_minor = f->price_max;
+    if (f->creator >= 0)
+        out->creator_id = ctx->creators[f->creator];
+    if (f->red)
+        snprintf(out->tags[out->tags_count++], LD_TAG_BYTES_MAX + 1, "red");
+}
+
+/* Walks LIVE drops through filter `f`, creating one drop between pages, and checks every entry
+ * (dw_check_entry) and that every matching drop among the first n_pre (all acknowledged before
+ * the walk) is seen. */
+static void
+dw_walk(dw_ctx *ctx, const dw_filter *f, int n_pre, ldh_rng *rng)
+{
     ld_drop_filter filter;
-    memset(&filter, 0, sizeof filter);
-    filter.status = LD_DROP_LIVE;
-    filter.price_max_minor = -1;
-    if (creator >= 0)
-        filter.creator_id = ctx->creators[creator];
+    dw_to_filter(ctx, f, &filter);
     ld_drop_page *page = calloc(1, sizeof *page);
     int *seen = calloc(DW_MAX, sizeof *seen);
     cr_assert(page && seen);
     char after[LD_CURSOR_BYTES_MAX + 1] = "";
-    int64_t last_key = INT64_MIN;
-    ld_id last_id;
-    memset(&last_id, 0, sizeof last_id);
+    dw_pos pos = {.key = INT64_MIN};
     int pages = 0, entries = 0;
     for (;;) {
         ld_errmsg msg = {{0}};
-        ld_err err = ld_drops_list(ctx->client, &filter, first, after, page, &msg);
+        ld_err err = ld_drops_list(ctx->client, &filter, f->first, after, page, &msg);
         cr_assert_eq(err, LD_OK, "drops page %d: %s (%s)", pages, ld_err_name(err), msg.text);
-        cr_assert_leq(page->count, first);
-        pages++;
-        cr_assert_leq(pages, DW_MAX);
-        for (uint32_t i = 0; i < page->count; i++) {
-            const ld_drop *d = &page->drops[i];
-            const dw_drop *known = dw_find(ctx, &d->spec.id);
-            cr_assert(known, "a drop %s that no one created", ldh_hex(&d->spec.id));
-            int idx = (int)(known - ctx->drops);
-            cr_assert_eq(seen[idx], 0, "first=%u: drop %d seen twice", first, idx);
-            seen[idx] = 1;
-            entries++;
-            cr_assert_eq(d->status, LD_DROP_LIVE);
-            cr_assert_eq(d->spec.ends_at_ms, known->ends_at);
-            if (creator >= 0)
-                cr_assert(ldh_id_eq(&d->spec.product.creator_id, &ctx->creators[creator]),
-                          "the creator filter let another creator's drop through");
-            bool in_order =
-                d->spec.ends_at_ms > last_key ||
-                (d->spec.ends_at_ms == last_key && memcmp(d->spec.id.bytes, last_id.bytes, 16) > 0);
-            cr_assert(in_order, "first=%u: drop ending %lld after one ending %lld", first,
-                      (long long)d->spec.ends_at_ms, (long long)last_key);
-            last_key = d->spec.ends_at_ms;
-            last_id = d->spec.id;
-        }
+        cr_assert_leq(page->count, f->first);
+        cr_assert_leq(++pages, DW_MAX);
+        for (uint32_t i = 0; i < page->count; i++, entries++)
+            dw_check_entry(ctx, f, &page->drops[i], seen, &pos);
         if (!page->page_info.has_next_page)
             break;
         snprintf(after, sizeof after, "%s", page->page_info.end_cursor);
@@ -451,14 +486,15 @@ dw_walk(dw_ctx *ctx, int creator, uint32_t first, ldh_rng *rng)
     }
     int must = 0;
     for (int i = 0; i < n_pre; i++) {
-        if (creator >= 0 && ctx->drops[i].creator != creator)
+        if (!dw_matches(&ctx->drops[i], f))
             continue;
         must++;
         cr_assert(seen[i], "first=%u: drop %d (ends %lld) existed for the whole walk, not seen",
-                  first, i, (long long)ctx->drops[i].ends_at);
+                  f->first, i, (long long)ctx->drops[i].ends_at);
     }
-    cr_log_info("drops first=%u creator=%d: %d pages, %d entries, %d required", first, creator,
-                pages, entries, must);
+    cr_log_info("drops first=%u creator=%d price %lld..%lld%s: %d pages, %d entries, %d required",
+                f->first, f->creator, (long long)f->price_min, (long long)f->price_max,
+                f->red ? " red" : "", pages, entries, must);
     free(seen);
     free(page);
 }
@@ -488,18 +524,21 @@ Test(pagination, live_drops_walk_under_concurrent_creates)
         dw_create(&ctx, &rng);
     cr_assert_eq(atomic_load(&ctx.failures), 0);
 
-    static const struct {
-        int creator;
-        uint32_t first;
-    } walks[] = {{-1, LD_PAGE_DROPS_MAX}, {-1, 37}, {1, 13}};
+    static const dw_filter walks[] = {
+        {.creator = -1, .price_max = LD_PRICE_MINOR_MAX, .first = LD_PAGE_DROPS_MAX},
+        {.creator = -1, .price_max = LD_PRICE_MINOR_MAX, .first = 37},
+        {.creator = 1, .price_max = LD_PRICE_MINOR_MAX, .first = 13},
+        {.creator = -1, .price_min = 2000, .price_max = 6000, .red = true, .first = 11},
+    };
     for (size_t w = 0; w < sizeof walks / sizeof walks[0]; w++) {
+        int n_pre = ctx.n; /* all acknowledged: no create runs between walks */
         atomic_store(&ctx.stop, false);
         dw_thread churn[2];
         for (int i = 0; i < 2; i++) {
             churn[i] = (dw_thread){.ctx = &ctx, .seed = ldh_rand(&rng)};
             cr_assert_eq(pthread_create(&churn[i].tid, NULL, dw_churn_main, &churn[i]), 0);
         }
-        dw_walk(&ctx, walks[w].creator, walks[w].first, &rng);
+        dw_walk(&ctx, &walks[w], n_pre, &rng);
         atomic_store(&ctx.stop, true);
         for (int i = 0; i < 2; i++)
             pthread_join(churn[i].tid, NULL);
