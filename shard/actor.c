@@ -97,7 +97,7 @@ create_drop_spec(ld_sm *sm, const ld_op *op, ld_op_create_drop *spec, ld_result 
 {
     *spec = op->u.create_drop;
     if (ld_id_is_zero(&spec->product_id))
-        return ldi_principal_allows(op, &spec->product.creator_id, "the drop's creator", res);
+        return ldi_principal_is(op, &spec->product.creator_id, "the drop's creator", res);
     uint32_t idx = ldi_product_find(sm, &spec->product_id);
     if (idx == LDI_NIL) {
         ld_result_fail(res, LD_ERR_PRODUCT_NOT_FOUND, "create_drop: no such product");
@@ -530,7 +530,7 @@ ldi_reserve(ld_sm *sm, const ld_op *op, ld_result *res)
     LD_ASSERT(rq->qty >= 1 && rq->qty <= LD_QTY_MAX);
     LD_ASSERT(!ld_id_is_zero(&rq->drop_id) && !ld_id_is_zero(&rq->user_id));
     const char *name = ld_op_name(op->type);
-    if (!ldi_principal_allows(op, &rq->user_id, "the user the reservation is for", res))
+    if (!ldi_principal_is(op, &rq->user_id, "the user the reservation is for", res))
         return;
     ldi_key_id key_id;
     uint8_t hash[16];
@@ -614,7 +614,7 @@ ldi_commit(ld_sm *sm, const ld_op *cop, ld_result *res)
         ld_result_fail(res, LD_ERR_RESERVATION_NOT_FOUND, "commit: no such reservation");
         return;
     }
-    if (!ldi_principal_allows(cop, &ldi_res_at(sm, res_idx)->v.user_id, "the reservation's user",
+    if (!ldi_principal_is(cop, &ldi_res_at(sm, res_idx)->v.user_id, "the reservation's user",
                               res))
         return;
     if (res_refused(sm, res_idx, "commit", res))
@@ -649,7 +649,7 @@ ldi_release(ld_sm *sm, const ld_op *op, ld_result *res)
         ld_result_fail(res, LD_ERR_RESERVATION_NOT_FOUND, "release: no such reservation");
         return;
     }
-    if (!ldi_principal_allows(op, &ldi_res_at(sm, res_idx)->v.user_id, "the reservation's user",
+    if (!ldi_principal_is(op, &ldi_res_at(sm, res_idx)->v.user_id, "the reservation's user",
                               res))
         return;
     if (res_refused(sm, res_idx, "release", res))

@@ -55,12 +55,6 @@ ldi_principal_is(const ld_op *op, const ld_id *want, const char *role, ld_result
     return false;
 }
 
-bool
-ldi_principal_allows(const ld_op *op, const ld_id *want, const char *role, ld_result *res)
-{
-    return ld_id_is_zero(&op->principal) || ldi_principal_is(op, want, role, res);
-}
-
 /* ---- lookups ----------------------------------------------------------------------------- */
 
 /* memcmp of a constant 16 bytes compiles to two 8-byte compares (ld_id_eq loops per byte). */

@@ -40,9 +40,8 @@
  *
  * Issue 3 (catalog.c, follow.c, browse.c, events.c, feed.c and page.c say more):
  *   - principals: every client write is checked against op.principal before any idempotency
- *     lookup (LD_ERR_FORBIDDEN, the message names the expected principal's role). Until every
- *     caller sends one, a *missing* principal still passes on the issue-2 writes (create_drop
- *     with an inline product, reserve, place_order, commit, release); a wrong one never does.
+ *     lookup (LD_ERR_FORBIDDEN, the message names the expected principal's role); a missing
+ *     principal is refused like a wrong one, the issue-2 writes included.
  *   - the drop status of views is CANCELLED if cancelled, else computed from the time. The
  *     announced status (events, browse index) moves by create_drop, cancel_drop and TICK;
  *     ld_sm_next_deadline_ms() includes the next boundary. A TICK finding a drop past both

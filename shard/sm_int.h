@@ -338,10 +338,6 @@ ldi_topic_at(const ld_sm *sm, uint32_t idx)
 /* True when op->principal is `want` (and set); otherwise fills res with LD_ERR_FORBIDDEN,
  * naming the expected principal by its role (e.g. "the reservation's user"), and returns false. */
 bool ldi_principal_is(const ld_op *op, const ld_id *want, const char *role, ld_result *res);
-/* As ldi_principal_is, but a missing principal passes: the issue-2 writes (create_drop with an
- * inline product, reserve, place_order, commit, release) use it until every caller sends a
- * principal (tests/integration/test_bad_input.c does not yet); a wrong one is refused. */
-bool ldi_principal_allows(const ld_op *op, const ld_id *want, const char *role, ld_result *res);
 
 ld_drop_status ldi_drop_status(const ldi_drop *drop, int64_t now_ms);
 void ldi_drop_view(const ldi_drop *drop, int64_t now_ms, ld_drop_view *out);

@@ -113,6 +113,7 @@ create_init(create_parts *p)
     p->cd.starts_at_ms = now - 1000;
     p->cd.ends_at_ms = now + 3600000;
     p->cd.initial_stock = 10;
+    p->op.principal = bin(&p->creator); /* acts as the drop's creator */
     p->op.body_case = LDPB__OP__BODY_CREATE_DROP;
     p->op.create_drop = &p->cd;
 }
@@ -139,6 +140,7 @@ reserve_init(reserve_parts *p, const ld_id *drop_id, int64_t qty)
     ld_id k = ldh_id(); /* thread-safe, unlike ctx.rng */
     snprintf(p->key, sizeof p->key, "bad-%s", ldh_hex(&k));
     p->r.idempotency_key = p->key;
+    p->op.principal = bin(&p->user); /* acts as the user the reservation is for */
     p->op.body_case = LDPB__OP__BODY_RESERVE;
     p->op.reserve = &p->r;
 }
@@ -452,6 +454,7 @@ Test(bad_input, invalid_ops_get_error_results)
     po.idempotency_key = "po-qty0";
     po.payment_method = "pm_card_ok";
     op = (Ldpb__Op)LDPB__OP__INIT;
+    op.principal = bin(&po_user);
     op.body_case = LDPB__OP__BODY_PLACE_ORDER;
     op.place_order = &po;
     EXPECT("place_order qty 0", pack_one(&op), LD_ERR_QTY_OUT_OF_RANGE);
@@ -466,6 +469,16 @@ Test(bad_input, invalid_ops_get_error_results)
     ld_id unknown = ldh_id();
     reserve_init(&rp, &unknown, 1);
     EXPECT("reserve on an unknown drop", pack_one(&rp.op), LD_ERR_DROP_NOT_FOUND);
+    reserve_init(&rp, &ctx.drop.id, 1);
+    rp.op.principal.len = 0;
+    EXPECT("reserve without a principal", pack_one(&rp.op), LD_ERR_FORBIDDEN);
+    reserve_init(&rp, &ctx.drop.id, 1);
+    ld_id someone_else = ldh_id();
+    rp.op.principal = bin(&someone_else);
+    EXPECT("reserve acting for another user", pack_one(&rp.op), LD_ERR_FORBIDDEN);
+    reserve_init(&rp, &ctx.drop.id, 1);
+    rp.op.principal.len = 15;
+    EXPECT("a principal of 15 bytes", pack_one(&rp.op), LD_ERR_INVALID_ID);
     EXPECT("get_drop of an unknown drop", get_drop_frame(LD_PROTOCOL_VERSION, &unknown),
            LD_ERR_DROP_NOT_FOUND);
 

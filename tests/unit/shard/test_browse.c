@@ -101,6 +101,40 @@ Test(browse, inline_drops_need_the_creator_principal)
     fx_fini(&f);
 }
 
+Test(browse, issue2_writes_refuse_a_missing_principal)
+{
+    /* Goal: a missing principal is refused like a wrong one on create_drop, reserve,
+     * place_order, commit and release, and nothing changes. Method: zero each op's principal,
+     * expect FORBIDDEN ("missing"), then the same op with its principal succeeds. */
+    fx f;
+    fx_init(&f, NULL);
+    ld_op c = op_create(id_n(1), T0 - HOUR_MS, T0 + DAY_MS, 10, 0);
+    ld_op none = c;
+    memset(&none.principal, 0, sizeof none.principal);
+    ld_result r = fx_apply(&f, T0, none);
+    assert_code(r, LD_ERR_FORBIDDEN);
+    cr_assert(strstr(r.message, "missing") != NULL, "%s", r.message);
+    assert_code(fx_apply(&f, T0, c), LD_OK);
+    ld_op rs = op_reserve(id_n(1), id_n(7), 1, "k");
+    none = rs;
+    memset(&none.principal, 0, sizeof none.principal);
+    assert_code(fx_apply(&f, T0, none), LD_ERR_FORBIDDEN);
+    ld_result ok = fx_apply(&f, T0, rs);
+    assert_code(ok, LD_OK);
+    ld_op po = op_place(id_n(1), id_n(7), 1, "p", "pm_card_ok");
+    memset(&po.principal, 0, sizeof po.principal);
+    assert_code(fx_apply(&f, T0, po), LD_ERR_FORBIDDEN);
+    ld_op cm = op_commit(ok.u.reservation.id, "ch");
+    memset(&cm.principal, 0, sizeof cm.principal);
+    assert_code(fx_apply_raw(&f, T0, cm), LD_ERR_FORBIDDEN);
+    ld_op rl = op_id(LD_OP_RELEASE, ok.u.reservation.id);
+    memset(&rl.principal, 0, sizeof rl.principal);
+    assert_code(fx_apply_raw(&f, T0, rl), LD_ERR_FORBIDDEN);
+    rl.principal = id_n(7);
+    assert_code(fx_apply_raw(&f, T0, rl), LD_OK);
+    fx_fini(&f);
+}
+
 Test(browse, status_moves_exactly_at_the_boundaries)
 {
     /* Goal: a TICK at starts_at - 1 moves nothing; at starts_at the drop goes LIVE (DROP_LIVE,
