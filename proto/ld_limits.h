@@ -13,10 +13,10 @@
 
 /* ---- wire ---------------------------------------------------------------------------------- */
 #define LD_PROTOCOL_VERSION 1u
-#define LD_FRAME_BYTES_MAX (1u << 20)  /* one request or response frame */
-#define LD_REQUEST_OPS_MAX 1024u       /* ops in one request message */
-#define LD_ID_BYTES 16u                /* every id is a client-generated 128-bit value */
-#define LD_MESSAGE_BYTES_MAX 200u      /* error message in a result */
+#define LD_FRAME_BYTES_MAX (1u << 20) /* one request or response frame */
+#define LD_REQUEST_OPS_MAX 1024u      /* ops in one request message */
+#define LD_ID_BYTES 16u               /* every id is a client-generated 128-bit value */
+#define LD_MESSAGE_BYTES_MAX 200u     /* error message in a result */
 
 /* ---- strings (bytes of UTF-8, excluding the terminating NUL) -------------------------------- */
 #define LD_TITLE_BYTES_MAX 200u
@@ -38,21 +38,21 @@
 #define LD_TOPIC_BYTES_MAX 48u  /* "creator/" + 32 hex digits */
 
 /* ---- numbers ------------------------------------------------------------------------------- */
-#define LD_QTY_MAX 100            /* units in one reserve or order */
-#define LD_STOCK_MAX 100000000    /* initial_stock of one drop */
+#define LD_QTY_MAX 100                     /* units in one reserve or order */
+#define LD_STOCK_MAX 100000000             /* initial_stock of one drop */
 #define LD_PRICE_MINOR_MAX 1000000000000LL /* 10^12 minor units */
 #define LD_MAX_PER_USER_MAX 1000000 /* a drop's per-user limit; 0 on create means "unlimited" */
-#define LD_TIME_MS_MIN 0LL                  /* 1970-01-01 */
-#define LD_TIME_MS_MAX 253402300799999LL    /* 9999-12-31T23:59:59.999Z */
+#define LD_TIME_MS_MIN 0LL          /* 1970-01-01 */
+#define LD_TIME_MS_MAX 253402300799999LL       /* 9999-12-31T23:59:59.999Z */
 #define LD_RESERVATION_TTL_MS_DEFAULT 120000LL /* 0 on create means the default */
 #define LD_RESERVATION_TTL_MS_MIN 1000LL
 #define LD_RESERVATION_TTL_MS_MAX 3600000LL
-#define LD_IDEMPOTENCY_TTL_MS 86400000LL      /* keys are forgotten 24 h after first use */
-#define LD_RESERVATION_RETAIN_MS 86400000LL   /* closed reservations are kept this long */
+#define LD_IDEMPOTENCY_TTL_MS 86400000LL    /* keys are forgotten 24 h after first use */
+#define LD_RESERVATION_RETAIN_MS 86400000LL /* closed reservations are kept this long */
 
 /* ---- per-shard capacity (state is held in memory and persisted write-through) -------------- */
 #define LD_DROPS_MAX 100000u
-#define LD_RESERVATIONS_MAX (1u << 21)     /* active and retained reservations */
+#define LD_RESERVATIONS_MAX (1u << 21) /* active and retained reservations */
 #define LD_ORDERS_MAX (1u << 22)
 #define LD_IDEMPOTENCY_KEYS_MAX (1u << 22)
 #define LD_ACTIVE_RESERVATIONS_PER_USER_MAX 16u /* active reservations of one user on one drop */
@@ -61,10 +61,10 @@
 #define LD_USERS_MAX (1u << 22)
 #define LD_CREATORS_MAX (1u << 20)
 #define LD_PRODUCTS_MAX (1u << 20)
-#define LD_FOLLOWS_MAX (1u << 23)        /* follow edges of the shard */
-#define LD_FOLLOWING_MAX 2000u           /* creators one user follows */
-#define LD_TOPICS_MAX (1u << 23)         /* topics with a topic_seq (creators, drops, users) */
-#define LD_EVENTS_RETAIN 4000000u        /* events kept behind the newest; older are trimmed */
+#define LD_FOLLOWS_MAX (1u << 23) /* follow edges of the shard */
+#define LD_FOLLOWING_MAX 2000u    /* creators one user follows */
+#define LD_TOPICS_MAX (1u << 23)  /* topics with a topic_seq (creators, drops, users) */
+#define LD_EVENTS_RETAIN 4000000u /* events kept behind the newest; older are trimmed */
 
 /* ---- pages, events, notifications ---------------------------------------------------------- */
 #define LD_PAGE_DEFAULT 20u              /* `first` when 0 */
@@ -77,9 +77,9 @@
 #define LD_RESPONSE_BYTES_MAX (4u << 20) /* a response frame; the node never sends more */
 
 /* ---- batching and time --------------------------------------------------------------------- */
-#define LD_BATCH_OPS_MAX 8192u        /* ops in one log entry (one apply, one synced write) */
-#define LD_TICK_OPS_EXPIRE_MAX 4096u  /* expirations one tick op performs; the rest wait */
-#define LD_TICK_INTERVAL_MS 25u       /* the node checks for due expirations this often */
+#define LD_BATCH_OPS_MAX 8192u       /* ops in one log entry (one apply, one synced write) */
+#define LD_TICK_OPS_EXPIRE_MAX 4096u /* expirations one tick op performs; the rest wait */
+#define LD_TICK_INTERVAL_MS 25u      /* the node checks for due expirations this often */
 
 /* ---- node ---------------------------------------------------------------------------------- */
 #define LD_NODE_CONTEXTS 256u            /* concurrent requests the node accepts (NNG rep ctxs) */
@@ -88,13 +88,13 @@
 #define LD_NODE_SHUTDOWN_DRAIN_MS 30000u /* SIGTERM waits this long for in-flight work */
 #define LD_PAYMENT_SLOW_MS_DEFAULT 2000u /* pm_card_slow approves after this delay */
 #define LD_PAYMENT_SLOW_MS_MAX 600000u
-#define LD_LOG_RETAIN_ENTRIES 100000u    /* log entries kept behind the applied op (RF=1) */
-#define LD_NODE_LONG_POLLS_MAX 1024u     /* pull requests parked waiting for events */
-#define LD_NODE_RELAY_BATCH_MAX 1024u    /* follow events relayed per turn */
+#define LD_LOG_RETAIN_ENTRIES 100000u /* log entries kept behind the applied op (RF=1) */
+#define LD_NODE_LONG_POLLS_MAX 1024u  /* pull requests parked waiting for events */
+#define LD_NODE_RELAY_BATCH_MAX 1024u /* follow events relayed per turn */
 
 /* ---- client -------------------------------------------------------------------------------- */
 #define LD_CLIENT_TIMEOUT_MS_DEFAULT 10000u
-#define LD_CLIENT_INFLIGHT_MAX 64u        /* request messages in flight on one client */
+#define LD_CLIENT_INFLIGHT_MAX 64u /* request messages in flight on one client */
 #define LD_CLIENT_INFLIGHT_DEFAULT 8u
 #define LD_CLIENT_QUEUE_OPS_MAX 65536u    /* ops queued in one client; past it: LD_ERR_BUSY */
 #define LD_CLIENT_IN_PROGRESS_WAIT_MS 50u /* place_order retries IN_PROGRESS after this pause */

@@ -614,8 +614,7 @@ ldi_commit(ld_sm *sm, const ld_op *cop, ld_result *res)
         ld_result_fail(res, LD_ERR_RESERVATION_NOT_FOUND, "commit: no such reservation");
         return;
     }
-    if (!ldi_principal_is(cop, &ldi_res_at(sm, res_idx)->v.user_id, "the reservation's user",
-                              res))
+    if (!ldi_principal_is(cop, &ldi_res_at(sm, res_idx)->v.user_id, "the reservation's user", res))
         return;
     if (res_refused(sm, res_idx, "commit", res))
         return;
@@ -649,8 +648,7 @@ ldi_release(ld_sm *sm, const ld_op *op, ld_result *res)
         ld_result_fail(res, LD_ERR_RESERVATION_NOT_FOUND, "release: no such reservation");
         return;
     }
-    if (!ldi_principal_is(op, &ldi_res_at(sm, res_idx)->v.user_id, "the reservation's user",
-                              res))
+    if (!ldi_principal_is(op, &ldi_res_at(sm, res_idx)->v.user_id, "the reservation's user", res))
         return;
     if (res_refused(sm, res_idx, "release", res))
         return;

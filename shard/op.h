@@ -374,7 +374,7 @@ typedef struct ld_follow_edge_view {
     ld_id user_id;
     ld_id creator_id;
     int64_t created_at_ms;
-    char user_name[LD_NAME_BYTES_MAX + 1];         /* followers, when known */
+    char user_name[LD_NAME_BYTES_MAX + 1];        /* followers, when known */
     char creator_handle[LD_HANDLE_BYTES_MAX + 1]; /* following */
 } ld_follow_edge_view;
 
@@ -397,8 +397,8 @@ typedef struct ld_page {
     uint32_t count;
     bool has_next_page;
     char end_cursor[LD_CURSOR_BYTES_MAX + 1];
-    uint64_t next_after; /* EVENT_PAGE */
-    uint64_t last_seq;   /* EVENT_PAGE */
+    uint64_t next_after;      /* EVENT_PAGE */
+    uint64_t last_seq;        /* EVENT_PAGE */
     ld_topic_kind topic_kind; /* EVENT_PAGE read through a topic */
     ld_id topic_id;
     union {

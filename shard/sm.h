@@ -127,8 +127,8 @@ int64_t ld_sm_next_deadline_ms(const ld_sm *sm);
 
 /* Calls cb for every place_order still awaiting FINISH_ORDER (after a restart, the node runs
  * these payments again; providers deduplicate by reservation id). Returns how many. */
-size_t ld_sm_pending_payments(const ld_sm *sm,
-                              void (*cb)(void *arg, const ld_payment_request *req), void *arg);
+size_t ld_sm_pending_payments(const ld_sm *sm, void (*cb)(void *arg, const ld_payment_request *req),
+                              void *arg);
 
 /* Checks P1 on every drop and the consistency of every index; LD_ASSERT on violation. O(state). */
 void ld_sm_check(const ld_sm *sm);

@@ -2,9 +2,9 @@
  * store_mem.c -- the in-memory ld_store, for unit tests and the deterministic simulator.
  *
  * Durable records live in an array sorted by key (memcmp order, shorter key first on a tie of
- * the common prefix), so scan() and seek() visit a prefix range in key order as RocksDB would. put() and
- * del() only append to a pending list; ld_store_mem_sync() replays that list onto the durable
- * array in order, and ld_store_mem_crash() throws it away. ld_store_mem_fail_scan() arms a
+ * the common prefix), so scan() and seek() visit a prefix range in key order as RocksDB would.
+ * put() and del() only append to a pending list; ld_store_mem_sync() replays that list onto the
+ * durable array in order, and ld_store_mem_crash() throws it away. ld_store_mem_fail_scan() arms a
  * one-shot fault for the next scan(). Binary search keeps lookups O(log n); an insert moves the
  * tail of the pointer array, which is fine at test and simulator sizes.
  */

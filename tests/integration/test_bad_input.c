@@ -27,7 +27,7 @@ typedef struct bad_ctx {
     ld_client *client; /* the well-behaved neighbour */
     uint32_t raw;      /* the hostile connection */
     ld_client *raw_client;
-    ld_drop_spec drop;  /* 50 units, 5 of them reserved by `res` */
+    ld_drop_spec drop; /* 50 units, 5 of them reserved by `res` */
     ld_reservation res;
     ld_drop_spec drop2; /* sells 1 unit per health check */
     int64_t sold2;
@@ -169,8 +169,8 @@ assert_intact(const char *after)
     ldh_key(&ctx.rng, "ok", key, sizeof key);
     ld_order o;
     err = ld_place_order(ctx.client, &ctx.drop2.id, &user, 1, key, "pm_card_ok", &o, &msg);
-    cr_assert_eq(err, LD_OK, "after %s: a normal order failed: %s (%s)", after,
-                 ld_err_name(err), msg.text);
+    cr_assert_eq(err, LD_OK, "after %s: a normal order failed: %s (%s)", after, ld_err_name(err),
+                 msg.text);
     ctx.sold2++;
     ldh_drop_get(ctx.client, &ctx.drop2.id, &d);
     cr_assert_eq(d.stock.sold, ctx.sold2, "after %s: second drop sold %lld, expected %lld", after,
@@ -188,8 +188,8 @@ code_in(uint32_t code, const ld_err *codes, size_t n)
 
 /* Checks one reply: the envelope code if nonzero (then no results), else the single result's. */
 static void
-check_reply(const char *label, const char *via, const void *reply, size_t len,
-            const ld_err *codes, size_t n_codes)
+check_reply(const char *label, const char *via, const void *reply, size_t len, const ld_err *codes,
+            size_t n_codes)
 {
     Ldpb__Response *resp = ldpb__response__unpack(NULL, len, reply);
     cr_assert(resp, "%s via %s: the reply (%zu bytes) is not a Response", label, via, len);
@@ -242,7 +242,7 @@ expect_codes(const char *label, frame f, const ld_err *codes, size_t n_codes)
 #define EXPECT(label, f, ...)                                                                      \
     do {                                                                                           \
         const ld_err codes_[] = {__VA_ARGS__};                                                     \
-        expect_codes(label, f, codes_, sizeof codes_ / sizeof codes_[0]);                         \
+        expect_codes(label, f, codes_, sizeof codes_ / sizeof codes_[0]);                          \
     } while (0)
 
 static void
@@ -397,9 +397,9 @@ Test(bad_input, malformed_frames_get_error_replies)
 static frame
 unknown_field_op_frame(void)
 {
-    static const uint8_t bytes[] = {0x08, 0x01,             /* version = 1 */
-                                    0x1a, 0x03,             /* ops: 3 bytes */
-                                    0x92, 0x03, 0x00};      /* field 50, length 0 */
+    static const uint8_t bytes[] = {0x08, 0x01,        /* version = 1 */
+                                    0x1a, 0x03,        /* ops: 3 bytes */
+                                    0x92, 0x03, 0x00}; /* field 50, length 0 */
     frame f = bytes_frame(bytes, sizeof bytes);
     Ldpb__Request *req = ldpb__request__unpack(NULL, f.len, f.data);
     cr_assert(req && req->n_ops == 1 && req->ops[0]->body_case == LDPB__OP__BODY__NOT_SET,
@@ -512,8 +512,7 @@ Test(bad_input, invalid_ops_get_error_results)
     op = (Ldpb__Op)LDPB__OP__INIT;
     op.body_case = LDPB__OP__BODY_COMMIT;
     op.commit = &commit;
-    EXPECT("a payment ref of LD_PAYMENT_REF_BYTES_MAX + 1", pack_one(&op),
-           LD_ERR_STRING_TOO_LONG);
+    EXPECT("a payment ref of LD_PAYMENT_REF_BYTES_MAX + 1", pack_one(&op), LD_ERR_STRING_TOO_LONG);
 
     create_parts cp;
     create_init(&cp);
@@ -560,8 +559,7 @@ Test(bad_input, invalid_ops_get_error_results)
     ld_drop d;
     ld_errmsg msg = {{0}};
     ld_err err = ld_drop_get(ctx.client, &cp.id, &d, &msg);
-    cr_assert_eq(err, LD_ERR_DROP_NOT_FOUND, "a refused create_drop exists: %s",
-                 ld_err_name(err));
+    cr_assert_eq(err, LD_ERR_DROP_NOT_FOUND, "a refused create_drop exists: %s", ld_err_name(err));
 
     bad_teardown();
 }
@@ -686,12 +684,15 @@ burst_main(void *arg)
             Ldpb__Response *resp = rv == 0 ? ldpb__response__unpack(NULL, len, reply) : NULL;
             uint32_t code = 0;
             if (resp)
-                code = resp->code ? resp->code
-                                  : (resp->n_results == 1 ? resp->results[0]->code : 0);
+                code =
+                    resp->code ? resp->code : (resp->n_results == 1 ? resp->results[0]->code : 0);
             if (!resp || code == 0) {
                 if (t->bad++ == 0)
                     snprintf(t->bad_msg, sizeof t->bad_msg, "garbage frame %d (kind %d): %s", i,
-                             i % 5, rv ? "no reply" : resp ? "answered OK" : "bad Response");
+                             i % 5,
+                             rv     ? "no reply"
+                             : resp ? "answered OK"
+                                    : "bad Response");
             } else {
                 t->ok++;
             }

@@ -26,8 +26,8 @@ TestSuite(cli, .fini = ldh_suite_fini, .timeout = 180);
 
 /* Asserts the exit status, showing what the CLI printed otherwise. */
 #define CLI_STATUS(res, want, what)                                                                \
-    cr_assert_eq((res)->status, (want), "%s: exit %d, expected %d\nstdout: %s\nstderr: %s", (what), \
-                 (res)->status, (want), (res)->out, (res)->err)
+    cr_assert_eq((res)->status, (want), "%s: exit %d, expected %d\nstdout: %s\nstderr: %s",        \
+                 (what), (res)->status, (want), (res)->out, (res)->err)
 
 /* Returns a pointer to the value of the first "key" (at or after `from`), whitespace skipped;
  * NULL if absent. */
@@ -56,8 +56,7 @@ json_expect(const ldh_cli *res, const char *from, const char *key, const char *w
 {
     const char *v = json_value(from, key);
     cr_assert(v, "no \"%s\" in: %s", key, res->out);
-    cr_assert(strncmp(v, want, strlen(want)) == 0, "\"%s\" is not %s in: %s", key, want,
-              res->out);
+    cr_assert(strncmp(v, want, strlen(want)) == 0, "\"%s\" is not %s in: %s", key, want, res->out);
     if (isdigit((unsigned char)want[strlen(want) - 1]))
         cr_assert(!isdigit((unsigned char)v[strlen(want)]), "\"%s\" is not %s in: %s", key, want,
                   res->out);
@@ -173,8 +172,8 @@ Test(cli, walkthrough_create_reserve_commit_release_order)
     json_id(&r, "reservation", "id", res_hex);
     ldh_cli_free(&r);
 
-    CLI(&r, "--addr", node.url, "--json", "commit", res_hex, "--user", user_hex,
-        "--payment-ref", "ch_walk");
+    CLI(&r, "--addr", node.url, "--json", "commit", res_hex, "--user", user_hex, "--payment-ref",
+        "ch_walk");
     CLI_STATUS(&r, 0, "commit");
     json_one_object(&r);
     json_expect(&r, r.out, "code", "\"OK\"");
@@ -200,8 +199,8 @@ Test(cli, walkthrough_create_reserve_commit_release_order)
     CLI_STATUS(&r, 0, "release again");
     ldh_cli_free(&r);
 
-    CLI(&r, "--addr", node.url, "--json", "order", "place", "--drop", drop_hex, "--user",
-        user2_hex, "--qty", "3", "--key", "order-1", "--pm", "pm_card_ok");
+    CLI(&r, "--addr", node.url, "--json", "order", "place", "--drop", drop_hex, "--user", user2_hex,
+        "--qty", "3", "--key", "order-1", "--pm", "pm_card_ok");
     CLI_STATUS(&r, 0, "order place");
     json_one_object(&r);
     json_expect(&r, r.out, "status", "\"ORDER_STATUS_PAID\"");
@@ -272,30 +271,30 @@ Test(cli, exit_statuses)
     ldh_cli_free(&r);
 
     /* 1: refused. */
-    CLI(&r, "--addr", node.url, "--json", "order", "place", "--drop", live_hex, "--user",
-        user_hex, "--qty", "2", "--key", "k1", "--pm", "pm_card_ok");
+    CLI(&r, "--addr", node.url, "--json", "order", "place", "--drop", live_hex, "--user", user_hex,
+        "--qty", "2", "--key", "k1", "--pm", "pm_card_ok");
     CLI_STATUS(&r, 0, "buy the whole stock");
     ldh_cli_free(&r);
-    CLI(&r, "--addr", node.url, "--json", "order", "place", "--drop", live_hex, "--user",
-        user_hex, "--qty", "1", "--key", "k2", "--pm", "pm_card_ok");
+    CLI(&r, "--addr", node.url, "--json", "order", "place", "--drop", live_hex, "--user", user_hex,
+        "--qty", "1", "--key", "k2", "--pm", "pm_card_ok");
     CLI_STATUS(&r, 1, "sold out");
     json_one_object(&r);
     json_expect(&r, r.out, "code", "\"ERR_SOLD_OUT\"");
     const char *m = json_value(r.out, "message");
     cr_assert(m && m[0] == '"' && m[1] != '"', "a refusal without a message: %s", r.out);
     ldh_cli_free(&r);
-    CLI(&r, "--addr", node.url, "--json", "order", "place", "--drop", live_hex, "--user",
-        user_hex, "--qty", "1", "--key", "k1", "--pm", "pm_card_ok");
+    CLI(&r, "--addr", node.url, "--json", "order", "place", "--drop", live_hex, "--user", user_hex,
+        "--qty", "1", "--key", "k1", "--pm", "pm_card_ok");
     CLI_STATUS(&r, 1, "key reused with another qty");
     json_expect(&r, r.out, "code", "\"ERR_IDEMPOTENCY_KEY_REUSED\"");
     ldh_cli_free(&r);
-    CLI(&r, "--addr", node.url, "--json", "reserve", "--drop", up_hex, "--user", user_hex,
-        "--qty", "1", "--key", "k3");
+    CLI(&r, "--addr", node.url, "--json", "reserve", "--drop", up_hex, "--user", user_hex, "--qty",
+        "1", "--key", "k3");
     CLI_STATUS(&r, 1, "drop not live yet");
     json_expect(&r, r.out, "code", "\"ERR_DROP_NOT_STARTED\"");
     ldh_cli_free(&r);
-    CLI(&r, "--addr", node.url, "order", "place", "--drop", live_hex, "--user", user_hex,
-        "--qty", "1", "--key", "k4", "--pm", "pm_card_ok");
+    CLI(&r, "--addr", node.url, "order", "place", "--drop", live_hex, "--user", user_hex, "--qty",
+        "1", "--key", "k4", "--pm", "pm_card_ok");
     CLI_STATUS(&r, 1, "sold out (human)");
     cr_assert(strstr(r.err, "ERR_SOLD_OUT"), "stderr does not say why: %s", r.err);
     ldh_cli_free(&r);

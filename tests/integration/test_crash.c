@@ -99,8 +99,8 @@ crash_storm_main(void *arg)
         ldh_key(&rng, "crash", a->key, sizeof a->key);
         ld_order o;
         ld_errmsg msg = {{0}};
-        a->err = ld_place_order(client, &sh->drop_id, &a->user, a->qty, a->key, "pm_card_ok", &o,
-                                &msg);
+        a->err =
+            ld_place_order(client, &sh->drop_id, &a->user, a->qty, a->key, "pm_card_ok", &o, &msg);
         if (a->err == LD_OK) {
             if (o.status != LD_ORDER_PAID || o.qty != a->qty) {
                 if (t->bad++ == 0)
@@ -136,8 +136,7 @@ typedef struct retry_thread {
     char bad_msg[300];
 } retry_thread;
 
-static void
-retry_fail(retry_thread *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void retry_fail(retry_thread *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 retry_fail(retry_thread *t, const char *fmt, ...)
@@ -163,8 +162,8 @@ verify_acked(retry_thread *t, ld_client *client, const crash_attempt *a)
     }
     if (o.status != LD_ORDER_PAID || o.qty != a->qty || !ldh_id_eq(&o.user_id, &a->user) ||
         !ldh_id_eq(&o.drop_id, &t->drop_id)) {
-        retry_fail(t, "order %s after restart: status %d qty %lld (acked qty %lld)",
-                   ldh_hex(&o.id), (int)o.status, (long long)o.qty, (long long)a->qty);
+        retry_fail(t, "order %s after restart: status %d qty %lld (acked qty %lld)", ldh_hex(&o.id),
+                   (int)o.status, (long long)o.qty, (long long)a->qty);
         return;
     }
     ld_reservation r;

@@ -53,8 +53,8 @@ wait_stock_back(ld_client *client, const ld_id *drop_id, int64_t available_befor
 }
 
 static void
-reserve_ok(ld_client *client, const ld_id *drop_id, const ld_id *user, int64_t qty,
-           const char *key, ld_reservation *out)
+reserve_ok(ld_client *client, const ld_id *drop_id, const ld_id *user, int64_t qty, const char *key,
+           ld_reservation *out)
 {
     ld_errmsg msg = {{0}};
     ld_err err = ld_reserve(client, drop_id, user, qty, key, out, &msg);
@@ -69,8 +69,8 @@ assert_expired(ld_client *client, const ld_reservation *res)
     ld_errmsg msg = {{0}};
     ld_order o;
     ld_err err = ld_commit(client, &res->user_id, &res->id, "ref-too-late", &o, &msg);
-    cr_assert_eq(err, LD_ERR_RESERVATION_EXPIRED, "commit after expiry: %s (%s)",
-                 ld_err_name(err), msg.text);
+    cr_assert_eq(err, LD_ERR_RESERVATION_EXPIRED, "commit after expiry: %s (%s)", ld_err_name(err),
+                 msg.text);
     cr_assert_str_not_empty(msg.text, "the refusal carries a message");
     ld_reservation r;
     err = ld_reservation_get(client, &res->id, &r, &msg);
@@ -78,8 +78,8 @@ assert_expired(ld_client *client, const ld_reservation *res)
     cr_assert_eq(r.state, LD_RES_EXPIRED, "state %d, expected EXPIRED", (int)r.state);
     cr_assert(ldh_id_zero(&r.order_id), "an expired reservation has an order id");
     err = ld_release(client, &res->user_id, &res->id, &r, &msg);
-    cr_assert_eq(err, LD_ERR_RESERVATION_EXPIRED, "release after expiry: %s (%s)",
-                 ld_err_name(err), msg.text);
+    cr_assert_eq(err, LD_ERR_RESERVATION_EXPIRED, "release after expiry: %s (%s)", ld_err_name(err),
+                 msg.text);
 }
 
 Test(expiry, uncommitted_reservation_gives_stock_back_after_ttl)

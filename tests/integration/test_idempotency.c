@@ -59,15 +59,19 @@ idem_call_main(void *arg)
 /* Runs IDEM_THREADS identical calls at once; own_clients: one connection each. */
 static void
 idem_race(idem_call calls[IDEM_THREADS], ld_client *shared, const ldh_node *node,
-          const ld_id *drop_id, const ld_id *user, int64_t qty, const char *key,
-          const char *method)
+          const ld_id *drop_id, const ld_id *user, int64_t qty, const char *key, const char *method)
 {
     pthread_barrier_t barrier;
     pthread_barrier_init(&barrier, NULL, IDEM_THREADS);
     for (int i = 0; i < IDEM_THREADS; i++) {
         memset(&calls[i], 0, sizeof calls[i]);
-        calls[i] = (idem_call){.barrier = &barrier, .client = shared, .url = node->url,
-                               .drop_id = drop_id, .user = user, .qty = qty, .key = key,
+        calls[i] = (idem_call){.barrier = &barrier,
+                               .client = shared,
+                               .url = node->url,
+                               .drop_id = drop_id,
+                               .user = user,
+                               .qty = qty,
+                               .key = key,
                                .method = method};
         cr_assert_eq(pthread_create(&calls[i].tid, NULL, idem_call_main, &calls[i]), 0);
     }
@@ -125,8 +129,9 @@ Test(idempotency, one_key_from_8_threads_makes_one_order)
     for (int i = 0; i < IDEM_THREADS; i++) {
         last_start = calls[i].start_ms > last_start ? calls[i].start_ms : last_start;
         first_end = calls[i].end_ms < first_end ? calls[i].end_ms : first_end;
-        longest = calls[i].end_ms - calls[i].start_ms > longest ? calls[i].end_ms - calls[i].start_ms
-                                                                : longest;
+        longest = calls[i].end_ms - calls[i].start_ms > longest
+                      ? calls[i].end_ms - calls[i].start_ms
+                      : longest;
     }
     cr_assert_lt(last_start, first_end, "the 8 calls did not overlap: nothing was raced");
     cr_assert_geq(longest, IDEM_SLOW_MS, "no call waited for the slow payment (%lld ms)",
@@ -172,8 +177,7 @@ Test(idempotency, reserve_same_key_returns_same_reservation)
     for (int i = 0; i < IDEM_THREADS; i++) {
         cr_assert_eq(calls[i].err, LD_OK, "call %d: %s (%s)", i, ld_err_name(calls[i].err),
                      calls[i].msg.text);
-        cr_assert(ldh_id_eq(&calls[i].res.id, &calls[0].res.id), "call %d: another reservation",
-                  i);
+        cr_assert(ldh_id_eq(&calls[i].res.id, &calls[0].res.id), "call %d: another reservation", i);
         cr_assert_eq(calls[i].res.qty, 5);
     }
     assert_counters(client, &spec.id, 41, 9, 0);
@@ -368,7 +372,8 @@ Test(idempotency, retry_after_kill9_returns_first_result)
     /* Goal: first results survive kill -9: after a restart, retries of an order key, a reserve
      * key and a create return what they returned before, and a place_order killed while paying
      * completes once. Method: order, reserve, start a pm_card_slow order and wait until its
-     * stock is reserved (payment takes 2 s), kill -9, restart, retry all four, check ids and counters. */
+     * stock is reserved (payment takes 2 s), kill -9, restart, retry all four, check ids and
+     * counters. */
     ldh_node node;
     ldh_node_spawn(&node, 2000); /* a wide window to kill the node while it is paying */
     ld_client *client = ldh_client(&node, 15000);

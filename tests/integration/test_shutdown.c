@@ -112,8 +112,8 @@ Test(shutdown, sigterm_finishes_inflight_order_and_refuses_new_work)
     ld_client_close(late);
     ld_id user2 = ldh_id();
     ld_order o;
-    ld_err probe_open = ld_place_order(client, &spec.id, &user2, 1, "after-term", "pm_card_ok",
-                                       &o, &msg);
+    ld_err probe_open =
+        ld_place_order(client, &spec.id, &user2, 1, "after-term", "pm_card_ok", &o, &msg);
     ld_client_close(client);
 
     pthread_join(tid, NULL);
@@ -125,8 +125,7 @@ Test(shutdown, sigterm_finishes_inflight_order_and_refuses_new_work)
     cr_assert(exited, "the node did not exit within %d ms of SIGTERM", LDH_STOP_TIMEOUT_MS);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0x%x, expected 0",
               status);
-    cr_assert(refused(probe_new), "a new connection after SIGTERM got %s",
-              ld_err_name(probe_new));
+    cr_assert(refused(probe_new), "a new connection after SIGTERM got %s", ld_err_name(probe_new));
     cr_assert(refused(probe_open), "a new order after SIGTERM got %s", ld_err_name(probe_open));
     cr_log_info("after SIGTERM: new connection -> %s, new order -> %s; in-flight order -> %s",
                 ld_err_name(probe_new), ld_err_name(probe_open), ld_err_name(f.err));
@@ -136,8 +135,8 @@ Test(shutdown, sigterm_finishes_inflight_order_and_refuses_new_work)
     ldh_node_start(&node);
     client = ldh_client(&node, 10000);
     ld_order again;
-    ld_err err = ld_place_order(client, &spec.id, &f.user, 2, "inflight", "pm_card_slow", &again,
-                                &msg);
+    ld_err err =
+        ld_place_order(client, &spec.id, &f.user, 2, "inflight", "pm_card_slow", &again, &msg);
     cr_assert_eq(err, LD_OK, "the drained order's key after restart: %s (%s)", ld_err_name(err),
                  msg.text);
     cr_assert_eq(again.status, LD_ORDER_PAID);
@@ -186,8 +185,8 @@ Test(shutdown, idle_sigterm_exits_zero_and_keeps_data)
     ld_drop d;
     err = ld_drop_get(client, &spec.id, &d, &msg);
     ld_client_close(client);
-    cr_assert(err == LD_ERR_CONNECTION || err == LD_ERR_TIMEOUT,
-              "a stopped node answered: %s", ld_err_name(err));
+    cr_assert(err == LD_ERR_CONNECTION || err == LD_ERR_TIMEOUT, "a stopped node answered: %s",
+              ld_err_name(err));
 
     ldh_node_start(&node);
     client = ldh_client(&node, 10000);

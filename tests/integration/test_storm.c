@@ -55,8 +55,7 @@ typedef struct storm_thread {
     char unexpected_msg[400];
 } storm_thread;
 
-static void
-storm_fail(storm_thread *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void storm_fail(storm_thread *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 storm_fail(storm_thread *t, const char *fmt, ...)
@@ -116,8 +115,7 @@ storm_check_order(storm_thread *t, const ld_order *order, const ld_id *user, int
     if (order->status != LD_ORDER_PAID || order->qty != qty || !ldh_id_eq(&order->user_id, user) ||
         !ldh_id_eq(&order->drop_id, &t->sh->drop_id) || ldh_id_zero(&order->id))
         storm_fail(t, "acknowledged order %s: status %d qty %lld (asked %lld) or ids wrong",
-                   ldh_hex(&order->id), (int)order->status, (long long)order->qty,
-                   (long long)qty);
+                   ldh_hex(&order->id), (int)order->status, (long long)order->qty, (long long)qty);
 }
 
 static void *
@@ -280,8 +278,8 @@ storm_run(bool two_step)
     cr_assert_str_empty(watch_fail, "%s", watch_fail);
     cr_log_info("storm (%s): %llu attempts, %zu orders, %llu sold-out, %llu user-limit refusals, "
                 "%llu attempts after sold out, %d reads, %lld ms",
-                two_step ? "reserve+commit" : "place_order", (unsigned long long)attempts,
-                n_acks, (unsigned long long)sold_out, (unsigned long long)user_limit,
+                two_step ? "reserve+commit" : "place_order", (unsigned long long)attempts, n_acks,
+                (unsigned long long)sold_out, (unsigned long long)user_limit,
                 (unsigned long long)after, reads, (long long)elapsed);
 
     /* Gather every acknowledged order. */
@@ -303,8 +301,9 @@ storm_run(bool two_step)
     for (int u = 0; u < STORM_USERS; u++)
         cr_assert_leq(per_user[u], STORM_MAX_PER_USER, "user %d holds %lld > max_per_user %d", u,
                       (long long)per_user[u], STORM_MAX_PER_USER);
-    cr_assert_gt(user_limit, 0, "the per-user limit never refused anyone: the test did not "
-                                "exercise it");
+    cr_assert_gt(user_limit, 0,
+                 "the per-user limit never refused anyone: the test did not "
+                 "exercise it");
     cr_assert_eq(after, (uint64_t)STORM_THREADS * STORM_AFTER_SOLD_OUT);
 
     qsort(acks, n_acks, sizeof *acks, ack_cmp);
