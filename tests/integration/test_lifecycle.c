@@ -49,14 +49,15 @@ Test(lifecycle, drop_window_opens_and_closes_on_time)
     /* Goal: a drop refuses reserves before starts_at (NOT_STARTED) and after ends_at (ENDED),
      * serves them in between, switches status neither early nor late, and a reservation made
      * while live can still be committed after the end. Method: a drop starting in 1 s and
-     * lasting 1.5 s; poll get_drop with clock-bracketed reads around each edge. */
+     * lasting 3 s (room for a loaded machine between the edges); poll get_drop with
+     * clock-bracketed reads around each edge. */
     ldh_node node;
     ldh_node_spawn(&node, 0);
     ld_client *client = ldh_client(&node, 10000);
     ld_drop_spec spec;
     ldh_drop_spec_live(&spec, 10, 0, 0);
     spec.starts_at_ms = ldh_now_ms() + 1000;
-    spec.ends_at_ms = spec.starts_at_ms + 1500;
+    spec.ends_at_ms = spec.starts_at_ms + 3000;
     ld_drop d;
     ldh_drop_create(client, &spec, &d);
     ld_id user = ldh_id();
