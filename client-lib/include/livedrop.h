@@ -503,7 +503,9 @@ LD_WARN_UNUSED ld_err ld_unsubscribe(ld_subscriber *s, const char *topic);
  * LD_ERR_PROTOCOL for a message that is not a well-formed event (*out zeroed; receive again).
  * Events arrive in the node's publish order. */
 LD_WARN_UNUSED ld_err ld_subscriber_recv(ld_subscriber *s, uint32_t timeout_ms, ld_event *out);
-/* Closes the connection and frees the subscriber. NULL is a no-op. */
+/* Closes the connection and frees the subscriber. Returns within about 2 s: with NNG 1.5.2 a
+ * close racing a half-received message can hang inside NNG (nng #616); the socket is then left
+ * to a background thread rather than hanging the caller. NULL is a no-op. */
 void ld_subscriber_close(ld_subscriber *s);
 
 /* Sends raw bytes as one request frame, unchecked and alone in its message, and waits for the
