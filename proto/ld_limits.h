@@ -92,11 +92,40 @@
 #define LD_NODE_LONG_POLLS_MAX 1024u  /* pull requests parked waiting for events */
 #define LD_NODE_RELAY_BATCH_MAX 1024u /* follow events relayed per turn */
 
+/* ---- replication (proto/REPLICATION.md) ----------------------------------------------------- */
+#define LD_PEER_PROTOCOL_VERSION 1u
+#define LD_PEER_FRAME_BYTES_MAX (16u << 20)  /* NNG_OPT_RECVMAXSZ of every peer socket */
+#define LD_PEER_ENTRY_BYTES_MAX (8u << 20)   /* packed LogEntry in one prepare */
+#define LD_PEER_PIPELINE_MAX 8u              /* prepares in flight (op - commit_max) */
+#define LD_PEER_DVC_HEADERS_MAX 64u          /* headers in a DoViewChange / StartView suffix */
+#define LD_PEER_WINDOW_MAX 64u               /* entries (bodies) a replica holds in memory */
+#define LD_PEER_STATE_CHUNK_BYTES (1u << 20) /* data in one NewState */
+#define LD_PEER_STATE_BYTES_MAX (1ull << 30) /* one checkpoint stream (held in memory) */
+#define LD_PEER_LOG_RETAIN_ENTRIES LD_LOG_RETAIN_ENTRIES /* entries kept behind commit_min */
+#define LD_PEER_REPLICAS_MAX 5u              /* replication factor 1, 3 or 5 */
+#define LD_PEER_TICK_MS 10u                  /* ld_repl_on_tick at least this often */
+#define LD_PEER_PREPARE_RESEND_MS 50u
+#define LD_PEER_PREPARE_RESEND_MAX_MS 400u
+#define LD_PEER_COMMIT_INTERVAL_MS 50u
+#define LD_PEER_VC_TIMEOUT_MS 500u
+#define LD_PEER_VC_RETRY_MS 100u
+#define LD_PEER_REPAIR_TIMEOUT_MS 100u
+#define LD_PEER_LEASE_MS 200u
+#define LD_PEER_SEND_QUEUE_MAX 1024u /* messages queued per peer socket; past it: dropped */
+_Static_assert(LD_PEER_COMMIT_INTERVAL_MS * 2 < LD_PEER_LEASE_MS, "an idle primary keeps its lease");
+_Static_assert(LD_PEER_LEASE_MS * 1002 / 998 < LD_PEER_VC_TIMEOUT_MS, "leases are safe");
+_Static_assert(LD_PEER_VC_TIMEOUT_MS >= 5 * LD_PEER_COMMIT_INTERVAL_MS, "lost heartbeats");
+_Static_assert(LD_PEER_DVC_HEADERS_MAX >= LD_PEER_PIPELINE_MAX, "a DVC covers the pipeline");
+_Static_assert(LD_PEER_WINDOW_MAX >= LD_PEER_DVC_HEADERS_MAX, "the window holds a DVC suffix");
+
 /* ---- client -------------------------------------------------------------------------------- */
 #define LD_CLIENT_TIMEOUT_MS_DEFAULT 10000u
 #define LD_CLIENT_INFLIGHT_MAX 64u /* request messages in flight on one client */
 #define LD_CLIENT_INFLIGHT_DEFAULT 8u
 #define LD_CLIENT_QUEUE_OPS_MAX 65536u    /* ops queued in one client; past it: LD_ERR_BUSY */
 #define LD_CLIENT_IN_PROGRESS_WAIT_MS 50u /* place_order retries IN_PROGRESS after this pause */
+#define LD_CLIENT_ADDRS_MAX 8u            /* node addresses one client knows (a cluster) */
+#define LD_CLIENT_FAILOVER_TIMEOUT_MS 1000u /* no answer this long: try the next node */
+#define LD_CLIENT_NOT_PRIMARY_BACKOFF_MS 20u /* pause before retrying during a view change */
 
 #endif /* LD_LIMITS_H */
