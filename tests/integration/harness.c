@@ -308,8 +308,8 @@ ldh_node_has_publish(void)
     return known == 1;
 }
 
-static uint16_t
-free_port(void)
+uint16_t
+ldh_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
@@ -334,10 +334,10 @@ ldh_node_init(ldh_node *node, uint32_t payment_slow_ms)
     snprintf(node->data_dir, sizeof node->data_dir, "%s/data", node->root);
     snprintf(node->log_path, sizeof node->log_path, "%s/node.log", node->root);
     cr_assert_eq(mkdir(node->data_dir, 0700), 0, "mkdir %s: %s", node->data_dir, strerror(errno));
-    node->port = free_port();
+    node->port = ldh_free_port();
     snprintf(node->url, sizeof node->url, "tcp://127.0.0.1:%u", (unsigned)node->port);
     do {
-        node->pub_port = free_port();
+        node->pub_port = ldh_free_port();
     } while (node->pub_port == node->port);
     snprintf(node->pub_url, sizeof node->pub_url, "tcp://127.0.0.1:%u", (unsigned)node->pub_port);
     node->reg = registry_add(node);
@@ -394,8 +394,8 @@ ldh_node_start(ldh_node *node)
 {
     cr_assert_eq(node->pid, 0, "node %s is already running", node->url);
     const char *bin = ldh_node_bin();
-    char slow[32];
-    const char *argv[12];
+    char slow[32], node_id[16];
+    const char *argv[20];
     int argc = 0;
     argv[argc++] = bin;
     argv[argc++] = "--listen";
@@ -410,6 +410,16 @@ ldh_node_start(ldh_node *node)
         snprintf(slow, sizeof slow, "%u", node->payment_slow_ms);
         argv[argc++] = "--payment-slow-ms";
         argv[argc++] = slow;
+    }
+    if (node->conf_path[0]) {
+        snprintf(node_id, sizeof node_id, "%u", node->node_id);
+        argv[argc++] = "--config";
+        argv[argc++] = node->conf_path;
+        argv[argc++] = "--node-id";
+        argv[argc++] = node_id;
+        if (node->format_next)
+            argv[argc++] = "--format";
+        node->format_next = false;
     }
     argv[argc] = NULL;
 

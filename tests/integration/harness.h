@@ -71,6 +71,11 @@ typedef struct ldh_node {
     uint32_t payment_slow_ms; /* 0: the node's default */
     int starts;               /* how many times the node was started */
     int reg;                  /* harness registry slot */
+    /* Cluster members (harness_cluster.h): when conf_path is set the node is started with
+     * --config conf_path --node-id node_id, and with --format once when format_next is set. */
+    char conf_path[300];
+    uint32_t node_id;
+    bool format_next;
 } ldh_node;
 
 /* Creates the temp directory and picks two free ports (requests, event publishing); does not
@@ -107,6 +112,9 @@ void ldh_suite_fini(void);
 
 #define LDH_START_TIMEOUT_MS 30000
 #define LDH_STOP_TIMEOUT_MS 30000
+
+/* A free loopback TCP port (bound then released; the OS does not hand it out again at once). */
+uint16_t ldh_free_port(void);
 
 /* ---- clients ------------------------------------------------------------------------------ */
 
