@@ -127,6 +127,14 @@ _Static_assert(LD_PEER_WINDOW_MAX >= LD_PEER_DVC_HEADERS_MAX, "the window holds 
 #define LD_CLIENT_ADDRS_MAX 8u            /* node addresses one client knows (a cluster) */
 #define LD_CLIENT_FAILOVER_TIMEOUT_MS 1000u /* no answer this long: try the next node */
 #define LD_CLIENT_NOT_PRIMARY_BACKOFF_MS 20u /* pause before retrying during a view change */
+#define LD_CLIENT_ADDR_BYTES_MAX 256u        /* one node address (an NNG URL) */
+/* A payment message waits for the provider (pm_card_slow: LD_PAYMENT_SLOW_MS_DEFAULT), so it
+ * tries the next node only after this long without an answer. Long polls never fail over on
+ * time (the node holds them on purpose): one whose node died ends at its deadline. */
+#define LD_CLIENT_FAILOVER_SLOW_TIMEOUT_MS 5000u
+#define LD_CLUSTER_STATUS_REPLICAS_MAX 64u /* replicas in one node's ClusterStatus (one per shard) */
+_Static_assert(LD_CLIENT_FAILOVER_SLOW_TIMEOUT_MS > LD_PAYMENT_SLOW_MS_DEFAULT,
+               "a slow test payment does not make the client fail over");
 
 /* ---- deterministic simulator (tests/sim) ---------------------------------------------------
  * Bounds of the simulator's own tables (one seed's world); a seed that would pass one stops

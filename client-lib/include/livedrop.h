@@ -4,11 +4,12 @@
  * This header, with ld_limits.h and ld_errors.def installed beside it, is the whole supported
  * interface: use of definitions not found here is unsupported. Link with `pkg-config livedrop`.
  *
- * Model. An ld_client is a connection to one livedrop node. Every call is synchronous: it returns
- * once the node answered or the client's timeout passed. Calls from many threads on one client
- * are coalesced: ops waiting in the client are packed into one request message (up to
- * LD_REQUEST_OPS_MAX ops), with up to `inflight_max` messages in flight, so a busy client sends
- * few large messages rather than many small ones. Page reads (lists, pulls) go at most
+ * Model. An ld_client is a connection to one livedrop node, or to the replicas of a cluster
+ * (ld_client_open takes a comma-separated address list: see "Clusters" below). Every call is
+ * synchronous: it returns once a node answered or the client's timeout passed. Calls from many
+ * threads on one client are coalesced: ops waiting in the client are packed into one request
+ * message (up to LD_REQUEST_OPS_MAX ops), with up to `inflight_max` messages in flight, so a busy
+ * client sends few large messages rather than many small ones. Page reads (lists, pulls) go at most
  * LD_REQUEST_LIST_OPS_MAX to a message; place_order and long-poll pulls travel in messages of
  * their own (their replies may take seconds) and never take the last free message slot.
  *
@@ -32,6 +33,19 @@
  * Retries. A call that timed out has an unknown outcome: call it again with the same idempotency
  * key (reserve, place_order) or the same id (creates) and you get the first outcome, never a
  * second effect.
+ *
+ * Clusters. Given several addresses (the client_url of each `replica` line of the cluster-conf,
+ * in any order), the client sends to the node it believes is the primary, starting with the
+ * first address. A node that is not the primary refuses the whole message with
+ * LD_ERR_NOT_PRIMARY and names the primary; the client then resends the SAME message (same ops,
+ * ids and idempotency keys, so a retry never applies twice) to the named node, or, while a view
+ * change leaves the name empty, to the next address after LD_CLIENT_NOT_PRIMARY_BACKOFF_MS. A
+ * message without an answer for LD_CLIENT_FAILOVER_TIMEOUT_MS (payments:
+ * LD_CLIENT_FAILOVER_SLOW_TIMEOUT_MS; long polls: never) is resent to the next address. All of
+ * this happens inside one call and within its deadline: the caller sees the final answer, or
+ * LD_ERR_TIMEOUT. A named primary that is not among the client's addresses ends the call with
+ * LD_ERR_NOT_PRIMARY (the message names it). Reads are linearizable (answered by the primary
+ * under its lease) unless the client was opened with `follower_read`.
  *
  * Threads. An ld_client is thread-safe: any number of threads may call it at once. Open and
  * close are not concurrent with other calls on the same handle.
@@ -180,14 +194,43 @@ typedef struct ld_client_opts {
     uint32_t timeout_ms;   /* per call; 0: LD_CLIENT_TIMEOUT_MS_DEFAULT */
     uint32_t inflight_max; /* request messages in flight; 0: LD_CLIENT_INFLIGHT_DEFAULT,
                               at most LD_CLIENT_INFLIGHT_MAX */
+    /* Reads (gets, lists, pulls) are follower reads: Request.follower_read is set on messages
+     * that carry only reads, and whichever replica the client is talking to answers from its
+     * applied state, without a lease -- possibly stale, monotonic per replica. The op number
+     * and view the answer reflects: ld_client_last_call(). Writes on such a client travel in
+     * messages of their own, without the flag, to the primary. To read from one particular
+     * replica, open a follower-read client with that one address. */
+    bool follower_read;
 } ld_client_opts;
 
-/* Opens a client for the node at `addr` (an NNG URL, e.g. "tcp://127.0.0.1:7400"). Connects in
- * the background: the call succeeds even if the node is not up yet, and calls made before it is
- * wait (up to their timeout). `opts` may be NULL. Returns owned, free with ld_client_close().
- * LD_ERR_INVALID_ARGUMENT for a bad address or option (inflight_max > LD_CLIENT_INFLIGHT_MAX).
- * Thread: any. */
+/* Opens a client for the node at `addr` (an NNG URL, e.g. "tcp://127.0.0.1:7400"), or for a
+ * cluster: a comma-separated list of up to LD_CLIENT_ADDRS_MAX node addresses
+ * ("tcp://127.0.0.1:7400,tcp://127.0.0.1:7410,tcp://127.0.0.1:7420"; see "Clusters" above).
+ * Connects in the background: the call succeeds even if no node is up yet, and calls made
+ * before one is wait (up to their timeout). `opts` may be NULL. Returns owned, free with
+ * ld_client_close(). LD_ERR_INVALID_ARGUMENT for a bad address (an empty element, a URL NNG does
+ * not accept, more than LD_CLIENT_ADDRS_MAX, one longer than LD_CLIENT_ADDR_BYTES_MAX, the same
+ * one twice) or option (inflight_max > LD_CLIENT_INFLIGHT_MAX). Thread: any. */
 LD_WARN_UNUSED ld_err ld_client_open(const char *addr, const ld_client_opts *opts, ld_client **out);
+
+/* The number of addresses the client was opened with, and the i-th of them (borrowed, valid
+ * until ld_client_close; NULL when i is out of range). Thread: any. */
+uint32_t ld_client_addrs_count(const ld_client *client);
+const char *ld_client_addr(const ld_client *client, uint32_t i);
+
+/* Where the answer of a call came from. */
+typedef struct ld_call_info {
+    uint32_t addr_index; /* the address (ld_client_addr) of the node that answered */
+    uint64_t view;       /* that node's view when it answered (0 on a single node) */
+    uint64_t applied_op; /* the op number of the state it answered from (its commit_min) */
+    bool follower_read;  /* the answer was a follower read (possibly stale) */
+} ld_call_info;
+
+/* Like errno, per thread: the ld_call_info of this thread's latest call on `client`. Returns
+ * false (and zeroes *out) when that call got no answer from a node (a timeout, a refusal by the
+ * library's checks before sending leaves the previous call's info) or this thread made none.
+ * Thread: the one that made the call. */
+bool ld_client_last_call(const ld_client *client, ld_call_info *out);
 
 /* Fails every call still waiting with LD_ERR_CLOSED, waits for them to return, and frees the
  * client. No call may start on `client` after this begins. NULL is a no-op. Thread: any thread
@@ -516,10 +559,56 @@ void ld_subscriber_close(ld_subscriber *s);
 LD_WARN_UNUSED ld_err ld_client_raw(ld_client *client, const void *frame, size_t frame_len,
                                     void **reply_out, size_t *reply_len_out);
 
+/* ---- cluster status (issue 4) --------------------------------------------------------------- */
+
+typedef enum ld_replica_role {
+    LD_ROLE_UNKNOWN = 0,
+    LD_ROLE_PRIMARY = 1,     /* status normal, primary of its view */
+    LD_ROLE_BACKUP = 2,      /* status normal, backup */
+    LD_ROLE_VIEW_CHANGE = 3, /* electing a new primary */
+    LD_ROLE_RECOVERING = 4,  /* lost its data; state transfer in progress */
+} ld_replica_role;
+
+/* One replica a node holds (REPLICATION.md): its place in the shard's replica group, its view,
+ * and how far its log goes. op >= commit >= applied. */
+typedef struct ld_replica_status {
+    uint32_t shard_id;
+    uint32_t node_id;
+    uint32_t replica;       /* index in the shard's replica list */
+    uint32_t replica_count; /* replication factor */
+    ld_replica_role role;
+    uint64_t view;
+    uint64_t log_view;     /* the view in which its log was last replaced by a primary's */
+    uint64_t op;           /* head of its log */
+    uint64_t commit;       /* highest op it knows is committed (commit_max) */
+    uint64_t applied;      /* ops applied to its state (commit_min) */
+    bool lease;            /* a primary holding its read lease */
+    uint64_t state_digest; /* digest of the applied state: equal replicas, equal digests */
+} ld_replica_status;
+
+typedef struct ld_node_status {
+    uint32_t count;
+    ld_replica_status replicas[LD_CLUSTER_STATUS_REPLICAS_MAX];
+} ld_node_status;
+
+/* Asks the node at address `addr_index` of the client (and only that node: no redirect, no
+ * failover) for the status of the replicas it holds. Any node answers, whatever its role.
+ * LD_ERR_INVALID_ARGUMENT for an index out of range; LD_ERR_TIMEOUT / LD_ERR_CONNECTION when
+ * that node did not answer within the client's timeout (open a client with a short timeout to
+ * poll a cluster); LD_ERR_PROTOCOL for a reply with more than LD_CLUSTER_STATUS_REPLICAS_MAX
+ * replicas or a malformed one. Thread: any. */
+LD_WARN_UNUSED ld_err ld_cluster_status(ld_client *client, uint32_t addr_index, ld_node_status *out,
+                                        ld_errmsg *msg);
+
+/* The name of a role: "primary", "backup", "view_change", "recovering", "unknown". */
+const char *ld_replica_role_name(ld_replica_role role);
+
 /* Client-side counters, since open. Thread: any. */
 typedef struct ld_client_stats {
     uint64_t ops_sent;
     uint64_t messages_sent; /* ops_sent / messages_sent is the coalescing factor */
+    uint64_t redirects;     /* NOT_PRIMARY answers followed (the message was sent again) */
+    uint64_t failovers;     /* messages sent again to the next address for want of an answer */
 } ld_client_stats;
 void ld_client_stats_get(ld_client *client, ld_client_stats *out);
 

@@ -1,6 +1,7 @@
 /*
- * client.c -- the engine of liblivedrop: one NNG req0 socket, a queue of calls, and
- * `inflight_max` contexts that carry coalesced Request messages.
+ * client.c -- the engine of liblivedrop: one NNG req0 socket per node address, a queue of
+ * calls, and `inflight_max` slots that carry coalesced Request messages to the node the client
+ * believes is the primary.
  *
  * Coalescing (as TigerBeetle's client does it). A call enqueues itself; whoever finds a free
  * context and queued calls -- the calling thread, or the NNG callback that just finished a
@@ -15,15 +16,43 @@
  *   caller B ─┼─> queues (FAST|PAGE|PAYMENT|POLL|RAW) ──┤
  *   caller C ─┘                                         └─ ctx 1: idle (free list)
  *
- * Per-context life: SENDING (nng_ctx_send) -> RECEIVING (nng_ctx_recv) -> reply: unpack,
+ * Per-slot life: SENDING (nng_ctx_send) -> RECEIVING (nng_ctx_recv) -> reply: unpack,
  * convert each Result into its caller's struct, wake the callers, refill or go idle.
+ *
+ * Routing (issue 4; REPLICATION.md 9.3). A slot has one req0 context per address (a context
+ * belongs to one socket, and a req0 socket spreads requests over every peer it dialled, so it is
+ * one socket per node) and keeps its encoded Request until the message is over. It sends to
+ * `target`, taken from the client's `primary` (the address that last answered as primary, or
+ * that a NOT_PRIMARY reply named). Then:
+ *
+ *   reply NOT_PRIMARY naming address i  -> resend the kept bytes to i (after a backoff if i is
+ *                                          the node that refused: a primary without its lease)
+ *   reply NOT_PRIMARY, no name           -> next address, after LD_CLIENT_NOT_PRIMARY_BACKOFF_MS
+ *   no reply by the failover deadline    -> next address (LD_CLIENT_FAILOVER_TIMEOUT_MS; payments
+ *                                          LD_CLIENT_FAILOVER_SLOW_TIMEOUT_MS; polls: none)
+ *   any other reply                      -> delivered; an ordinary answer makes target primary
+ *
+ *          +-----------------------------------------------+
+ *          v                                               |
+ *   SENDING -> RECEIVING -> reply --NOT_PRIMARY--> (BACKOFF) -> SENDING (same bytes, new target)
+ *      |          |
+ *      +----------+--- no answer by the failover deadline --> SENDING (next address)
+ *
+ * The bytes are the same, so are the ops' ids and idempotency keys: the node applies a
+ * resent write at most once (P3), whichever replica took the first copy. Every resend stays
+ * within the message's deadline; past it the callers get LD_ERR_TIMEOUT as with one node.
+ * When the slot moves on, its context on the old socket drops the old request (req0 gives
+ * each context one request at a time), so a late answer from the old node is never read.
+ * With one address there is no failover; a NOT_PRIMARY without a name is retried on the same
+ * node after the backoff.
  *
  * Timeouts. Every call has its own deadline (now + timeout_ms; a long poll's is
  * max(timeout_ms, wait_ms + LDI_POLL_SLACK_MS)). A caller waits on its own
  * condition variable until the deadline; when it passes, the caller leaves the queue, or
  * detaches from its in-flight message (the reply then skips it), and returns LD_ERR_TIMEOUT --
- * or LD_ERR_CONNECTION if the socket never had a connection. A message's aio timeout is the
- * latest deadline among its calls, so a context whose callers all gave up comes back.
+ * or LD_ERR_CONNECTION if no socket ever had a connection. A message's aio timeout is the
+ * latest deadline among its calls (or its failover deadline, if sooner), so a context whose
+ * callers all gave up comes back.
  *
  * Resends. NNG_OPT_REQ_RESENDTIME is set beyond any call's life (2 * timeout + 1 s), so there
  * are no timed resends: resending a message the node is still working on (say, waiting for an
@@ -43,6 +72,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -53,17 +83,23 @@ typedef enum slot_phase {
     SLOT_IDLE = 0,
     SLOT_SENDING = 1,
     SLOT_RECEIVING = 2,
+    SLOT_BACKOFF = 3, /* nng_sleep_aio before a resend after NOT_PRIMARY */
 } slot_phase;
 
 typedef struct ldi_slot {
     ld_client *client;
-    nng_ctx ctx;
+    nng_ctx ctxs[LD_CLIENT_ADDRS_MAX]; /* one per address (the address's socket) */
     nng_aio *aio;
     slot_phase phase; /* written by the packer before the send, then by the callback only */
     ldi_class cls;
     uint64_t request_id;
-    int64_t deadline_ns; /* latest deadline among the calls */
-    size_t wire_len;     /* encoded Request size */
+    int64_t deadline_ns;                 /* latest deadline among the calls */
+    int64_t attempt_deadline_ns;         /* this send: failover deadline, at most deadline_ns */
+    uint32_t target;                     /* address index the message goes to */
+    bool follower;                       /* sent with Request.follower_read */
+    nng_msg *request;                    /* the encoded Request, kept for resends; NULL when idle */
+    char note[LD_MESSAGE_BYTES_MAX + 1]; /* the client's own detail for an envelope failure */
+    size_t wire_len;                     /* encoded Request size */
     uint32_t count;
     ldi_call **calls;     /* [LD_REQUEST_OPS_MAX]; an entry is NULL once its caller left */
     const Ldpb__Op **ops; /* [LD_REQUEST_OPS_MAX]; packing scratch */
@@ -75,12 +111,22 @@ typedef struct call_queue {
     ldi_call *tail;
 } call_queue;
 
+/* One node address: its socket and whether it ever had a connection. */
+typedef struct ldi_addr {
+    nng_socket sock;
+    bool sock_open;
+    atomic_bool connected_ever; /* set by NNG's pipe callback */
+} ldi_addr;
+
 struct ld_client {
     pthread_mutex_t mu;
     pthread_condattr_t condattr; /* CLOCK_MONOTONIC, for every call's condition variable */
     pthread_cond_t idle;         /* close waits here for callers and packers to leave */
-    nng_socket sock;
-    nng_dialer dialer;
+    ldi_addr_list list;
+    ldi_addr addrs[LD_CLIENT_ADDRS_MAX];
+    uint32_t primary;   /* under mu: the address new messages go to */
+    uint64_t view;      /* under mu: the highest view a node reported with a primary */
+    bool follower_read; /* set at open */
     uint32_t timeout_ms;
     uint32_t inflight_max;
     ldi_slot *slots;
@@ -94,11 +140,11 @@ struct ld_client {
     uint32_t slow_slots; /* slots carrying a message of a slow class (payment, poll) */
     bool closed;
     ld_client_stats stats;
-    atomic_bool connected_ever;
 };
 
-/* Request envelope without its ops: version (tag + varint32) and request_id (tag + varint64). */
-#define REQUEST_HEAD_BYTES_MAX (1 + 5 + 1 + 10)
+/* Request envelope without its ops: version (tag + varint32), request_id (tag + varint64) and
+ * follower_read (tag + bool). */
+#define REQUEST_HEAD_BYTES_MAX (1 + 5 + 1 + 10 + 2)
 
 /* ---- time ----------------------------------------------------------------------------------- */
 
@@ -138,6 +184,7 @@ ldi_class_ops_max(ldi_class cls)
         return LD_REQUEST_LIST_OPS_MAX;
     case LDI_CLASS_RAW:
     case LDI_CLASS_POLL:
+    case LDI_CLASS_DIRECT:
     case LDI_CLASSES:
         break;
     }
@@ -171,20 +218,30 @@ abs_timespec(int64_t ns)
 
 /* ---- errors --------------------------------------------------------------------------------- */
 
-/* A call that got no answer in time: TIMEOUT (outcome unknown) once the socket ever had a
- * connection, CONNECTION (the node was never reached) otherwise. */
+/* A call that got no answer in time: TIMEOUT (outcome unknown) once a socket it may have used
+ * ever had a connection, CONNECTION (no node was ever reached) otherwise. `pin` is the address
+ * of a DIRECT call, or -1 for a routed one (any address counts). */
 static ld_err
-timeout_code(ld_client *c)
+timeout_code(ld_client *c, int pin)
 {
-    return atomic_load(&c->connected_ever) ? LD_ERR_TIMEOUT : LD_ERR_CONNECTION;
+    for (uint32_t i = 0; i < c->list.count; i++)
+        if ((pin < 0 || (uint32_t)pin == i) && atomic_load(&c->addrs[i].connected_ever))
+            return LD_ERR_TIMEOUT;
+    return LD_ERR_CONNECTION;
+}
+
+static int
+slot_pin(const ldi_slot *slot)
+{
+    return slot->cls == LDI_CLASS_DIRECT ? (int)slot->target : -1;
 }
 
 static ld_err
-err_from_nng(ld_client *c, int rv)
+err_from_nng(ld_client *c, int pin, int rv)
 {
     switch (rv) {
     case NNG_ETIMEDOUT:
-        return timeout_code(c);
+        return timeout_code(c, pin);
     case NNG_ECLOSED:
     case NNG_ECANCELED:
         return LD_ERR_CLOSED;
@@ -193,7 +250,7 @@ err_from_nng(ld_client *c, int rv)
     case NNG_ECONNRESET:
     case NNG_ECONNSHUT:
         /* The connection dropped with the request on it: it may have run. */
-        return timeout_code(c);
+        return timeout_code(c, pin);
     case NNG_ECONNREFUSED:
     case NNG_EUNREACHABLE:
         return LD_ERR_CONNECTION;
@@ -279,7 +336,9 @@ slot_end_locked(ld_client *c, ldi_slot *slot)
 }
 
 /* Takes `slot` (free, already unlinked from the free list) and fills it with queued calls of
- * the oldest class, pinning them. Caller holds the mutex and then must call slot_send(). */
+ * the oldest class, pinning them. On a follower-read client the message takes the run of calls
+ * at the head of the queue that are all reads or all writes (follower_read is per message), so
+ * FIFO order holds. Caller holds the mutex and then must call slot_send(). */
 static void
 slot_take_locked(ld_client *c, ldi_slot *slot)
 {
@@ -298,6 +357,8 @@ slot_take_locked(ld_client *c, ldi_slot *slot)
         ldi_call *call = q->head;
         if (slot->count > 0 && slot->wire_len + call->wire_len > LD_FRAME_BYTES_MAX)
             break;
+        if (slot->count > 0 && c->follower_read && call->read_only != slot->calls[0]->read_only)
+            break;
         queue_remove(q, call);
         c->queued--;
         call->state = LDI_CALL_PINNED;
@@ -310,6 +371,12 @@ slot_take_locked(ld_client *c, ldi_slot *slot)
         if (call->deadline_ns > slot->deadline_ns)
             slot->deadline_ns = call->deadline_ns;
     }
+    const ldi_call *first = slot->calls[0];
+    slot->target = k == LDI_CLASS_DIRECT ? first->pin_addr : c->primary;
+    LD_ASSERT(slot->target < c->list.count);
+    slot->follower =
+        c->follower_read && first->read_only && k != LDI_CLASS_DIRECT && k != LDI_CLASS_RAW;
+    slot->note[0] = '\0';
     slot->phase = SLOT_SENDING;
     if (ldi_class_is_slow(slot->cls))
         c->slow_slots++;
@@ -371,6 +438,7 @@ slot_encode(ldi_slot *slot, nng_msg **msg_out)
     req.request_id = slot->request_id;
     req.n_ops = slot->count;
     req.ops = (Ldpb__Op **)slot->ops;
+    req.follower_read = slot->follower;
     size_t len = ldpb__request__get_packed_size(&req);
     LD_ASSERT(len <= slot->wire_len);
     if (nng_msg_alloc(&msg, len) != 0)
@@ -379,6 +447,46 @@ slot_encode(ldi_slot *slot, nng_msg **msg_out)
     LD_ASSERT(packed == len);
     *msg_out = msg;
     return LD_OK;
+}
+
+/* May this message move to another address? Raw frames and DIRECT calls stay where they are. */
+static bool
+slot_routed(const ldi_slot *slot)
+{
+    return slot->cls != LDI_CLASS_RAW && slot->cls != LDI_CLASS_DIRECT;
+}
+
+/* How long one send waits for an answer before the message tries the next address. */
+static int64_t
+failover_ms(const ld_client *c, const ldi_slot *slot)
+{
+    if (c->list.count < 2 || !slot_routed(slot) || slot->cls == LDI_CLASS_POLL)
+        return INT64_MAX / 2000000; /* never: the message's own deadline comes first */
+    if (slot->cls == LDI_CLASS_PAYMENT)
+        return LD_CLIENT_FAILOVER_SLOW_TIMEOUT_MS;
+    return LD_CLIENT_FAILOVER_TIMEOUT_MS;
+}
+
+static void slot_finish(ldi_slot *slot, ld_err env, nng_msg *msg, Ldpb__Response *resp);
+
+/* Sends a copy of the slot's kept request to slot->target, with this attempt's failover
+ * deadline. Thread: any, no mutex held; the slot is ours (packer or its callback). */
+static void
+slot_transmit(ldi_slot *slot)
+{
+    LD_ASSERT(slot->request != NULL);
+    LD_ASSERT(slot->target < slot->client->list.count);
+    nng_msg *msg = NULL;
+    if (nng_msg_dup(&msg, slot->request) != 0) {
+        slot_finish(slot, LD_ERR_NOMEM, NULL, NULL);
+        return;
+    }
+    int64_t failover_ns = ldi_now_ns() + failover_ms(slot->client, slot) * 1000000;
+    slot->attempt_deadline_ns = failover_ns < slot->deadline_ns ? failover_ns : slot->deadline_ns;
+    slot->phase = SLOT_SENDING;
+    nng_aio_set_msg(slot->aio, msg);
+    nng_aio_set_timeout(slot->aio, ms_until(slot->attempt_deadline_ns));
+    nng_ctx_send(slot->ctxs[slot->target], slot->aio);
 }
 
 /* Packs and sends a slot taken by slot_take_locked(). Thread: any, no mutex held. */
@@ -413,9 +521,8 @@ slot_send(ldi_slot *slot)
     pthread_mutex_unlock(&c->mu);
 
     if (err == LD_OK) {
-        nng_aio_set_msg(slot->aio, msg);
-        nng_aio_set_timeout(slot->aio, ms_until(slot->deadline_ns));
-        nng_ctx_send(slot->ctx, slot->aio);
+        slot->request = msg;
+        slot_transmit(slot);
     } else if (msg != NULL) {
         nng_msg_free(msg);
     }
@@ -427,10 +534,144 @@ slot_send(ldi_slot *slot)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* ---- routing -------------------------------------------------------------------------------- */
+
+/* Does any caller still wait for this message? Caller holds the mutex. */
+static bool
+slot_has_callers_locked(const ldi_slot *slot)
+{
+    for (uint32_t i = 0; i < slot->count; i++)
+        if (slot->calls[i] != NULL)
+            return true;
+    return false;
+}
+
+/* May the message be sent again now? Else the code to finish it with. Caller holds the mutex. */
+static ld_err
+slot_may_resend_locked(ld_client *c, const ldi_slot *slot)
+{
+    if (c->closed)
+        return LD_ERR_CLOSED;
+    if (!slot_has_callers_locked(slot) || ldi_now_ns() >= slot->deadline_ns)
+        return timeout_code(c, slot_pin(slot));
+    return LD_OK;
+}
+
+/* Moves the slot to the address after its target, and the client's primary with it unless
+ * another message moved it already (then the slot follows the newer choice). Mutex held. */
+static void
+slot_next_addr_locked(ld_client *c, ldi_slot *slot)
+{
+    if (c->primary == slot->target)
+        c->primary = (slot->target + 1) % c->list.count;
+    slot->target = c->primary;
+}
+
+/* The index of `url` among the client's addresses, or -1. */
+static int
+addr_find(const ld_client *c, const char *url)
+{
+    for (uint32_t i = 0; i < c->list.count; i++)
+        if (strcmp(c->list.urls[i], url) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* A send got no answer (timeout, connection error): on a routed message with time left, try
+ * the next address; otherwise the message ends with `err`. Thread: NNG callback. */
+static void
+slot_failed(ldi_slot *slot, ld_err err)
+{
+    ld_client *c = slot->client;
+    bool retry = slot_routed(slot) && c->list.count > 1 &&
+                 (err == LD_ERR_TIMEOUT || err == LD_ERR_CONNECTION);
+    if (retry) {
+        pthread_mutex_lock(&c->mu);
+        ld_err why = slot_may_resend_locked(c, slot);
+        if (why == LD_OK) {
+            slot_next_addr_locked(c, slot);
+            c->stats.failovers++;
+        } else {
+            err = why;
+        }
+        pthread_mutex_unlock(&c->mu);
+        if (why == LD_OK) {
+            slot_transmit(slot);
+            return;
+        }
+    }
+    slot_finish(slot, err, NULL, NULL);
+}
+
+/* A NOT_PRIMARY reply to a routed message: picks where to resend and whether to back off
+ * first. Returns LD_OK when the message was sent on (or is backing off), else the code to
+ * finish it with (slot->note may explain). Thread: NNG callback. */
+static ld_err
+slot_redirect(ldi_slot *slot, const Ldpb__Response *resp)
+{
+    ld_client *c = slot->client;
+    const Ldpb__NotPrimary *np = resp->not_primary;
+    const char *named = np != NULL && np->primary_address != NULL ? np->primary_address : "";
+    uint64_t view = np != NULL ? np->view : resp->view;
+    int idx = named[0] != '\0' ? addr_find(c, named) : -1;
+    uint32_t refused_by = slot->target;
+
+    pthread_mutex_lock(&c->mu);
+    ld_err why = slot_may_resend_locked(c, slot);
+    if (why == LD_OK && named[0] != '\0' && idx < 0) {
+        snprintf(slot->note, sizeof slot->note,
+                 "not the primary; the primary is %.*s (view %llu), which is not among this "
+                 "client's addresses",
+                 (int)(LD_MESSAGE_BYTES_MAX / 2), named, (unsigned long long)view);
+        why = LD_ERR_NOT_PRIMARY;
+    }
+    if (why == LD_OK) {
+        if (idx >= 0) {
+            if (view >= c->view) {
+                c->view = view;
+                c->primary = (uint32_t)idx;
+            }
+            /* A newer belief than this stale answer wins, unless it points back here. */
+            slot->target = c->primary != refused_by ? c->primary : (uint32_t)idx;
+        } else {
+            slot_next_addr_locked(c, slot);
+        }
+        c->stats.redirects++;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (why != LD_OK)
+        return why;
+    /* Back off when no node is named (a view change is under way) or the node that refused
+     * named itself (a primary that lost its lease): resending at once would only spin. */
+    if (idx < 0 || slot->target == refused_by) {
+        int64_t ms = LD_CLIENT_NOT_PRIMARY_BACKOFF_MS;
+        int64_t left = (slot->deadline_ns - ldi_now_ns()) / 1000000;
+        slot->phase = SLOT_BACKOFF;
+        nng_sleep_aio((nng_duration)(left < ms ? (left > 0 ? left : 0) : ms), slot->aio);
+    } else {
+        slot_transmit(slot);
+    }
+    return LD_OK;
+}
+
+/* The backoff sleep ended (rv 0) or was cancelled by close: resend, or end the message. */
+static void
+slot_resume(ldi_slot *slot, int rv)
+{
+    ld_client *c = slot->client;
+    pthread_mutex_lock(&c->mu);
+    ld_err why = rv != 0 ? LD_ERR_CLOSED : slot_may_resend_locked(c, slot);
+    pthread_mutex_unlock(&c->mu);
+    if (why != LD_OK)
+        slot_finish(slot, why, NULL, NULL);
+    else
+        slot_transmit(slot);
+}
+
 /* ---- replies -------------------------------------------------------------------------------- */
 
 /* Checks a reply against the request. Returns LD_OK with *resp_out set, or the code every op
- * of the message gets (with `text` describing it). */
+ * of the message gets (with `text` describing it); *resp_out is set whenever it unpacked. */
 static ld_err
 reply_check(const ldi_slot *slot, nng_msg *msg, Ldpb__Response **resp_out, const char **text)
 {
@@ -462,6 +703,13 @@ deliver_one(ldi_slot *slot, uint32_t i, nng_msg *msg, const Ldpb__Response *resp
             const char *text)
 {
     ldi_call *call = slot->calls[i];
+    if (resp != NULL && resp->request_id == slot->request_id) {
+        call->answered = true;
+        call->info = (ld_call_info){.addr_index = slot->target,
+                                    .view = resp->view,
+                                    .applied_op = resp->applied_op,
+                                    .follower_read = slot->follower};
+    }
     if (call->out_kind == LDI_OUT_RAW) {
         call->code = env;
         if (env == LD_OK) {
@@ -483,22 +731,39 @@ deliver_one(ldi_slot *slot, uint32_t i, nng_msg *msg, const Ldpb__Response *resp
         call->code = ldi_wire_deliver(call, resp->results[i], LD_OK, NULL);
 }
 
-/* Finishes the slot's message: env is LD_OK with `msg` the reply, or the failure of the whole
- * message. Converts every attached call, wakes them, then refills the slot or frees it.
- * Thread: NNG callback. Takes `msg`. */
+/* An ordinary answer from a routed message's target: that node is the primary (of the view it
+ * reports, if no newer one is known). Mutex held. */
 static void
-slot_finish(ldi_slot *slot, ld_err env, nng_msg *msg)
+slot_note_primary_locked(ld_client *c, const ldi_slot *slot, const Ldpb__Response *resp)
+{
+    if (!slot_routed(slot) || slot->follower || resp->view < c->view)
+        return;
+    c->view = resp->view;
+    c->primary = slot->target;
+}
+
+/* Finishes the slot's message: env is LD_OK with `msg` the reply (and `resp` its unpacked
+ * Response, or NULL to unpack here), or the failure of the whole message. Converts every
+ * attached call, wakes them, then refills the slot or frees it. Thread: NNG callback (or a
+ * packer on NOMEM). Takes `msg` and `resp`. */
+static void
+slot_finish(ldi_slot *slot, ld_err env, nng_msg *msg, Ldpb__Response *resp)
 {
     ld_client *c = slot->client;
-    Ldpb__Response *resp = NULL;
     const char *text = NULL;
-    if (msg != NULL && slot->cls != LDI_CLASS_RAW)
+    if (msg != NULL && slot->cls != LDI_CLASS_RAW && resp == NULL)
         env = reply_check(slot, msg, &resp, &text);
+    else if (resp != NULL && env != LD_OK)
+        text = resp->message;
+    if (slot->note[0] != '\0')
+        text = slot->note;
 
     pthread_mutex_lock(&c->mu);
     for (uint32_t i = 0; i < slot->count; i++)
         if (slot->calls[i] != NULL)
             slot->calls[i]->state = LDI_CALL_PINNED;
+    if (resp != NULL && env == LD_OK)
+        slot_note_primary_locked(c, slot, resp);
     pthread_mutex_unlock(&c->mu);
 
     for (uint32_t i = 0; i < slot->count; i++)
@@ -508,6 +773,10 @@ slot_finish(ldi_slot *slot, ld_err env, nng_msg *msg)
         ldpb__response__free_unpacked(resp, NULL);
     if (msg != NULL)
         nng_msg_free(msg);
+    if (slot->request != NULL) {
+        nng_msg_free(slot->request);
+        slot->request = NULL;
+    }
 
     pthread_mutex_lock(&c->mu);
     for (uint32_t i = 0; i < slot->count; i++)
@@ -526,45 +795,78 @@ slot_finish(ldi_slot *slot, ld_err env, nng_msg *msg)
         slot_send(next);
 }
 
-/* The aio callback of a context: a send or a receive finished. Thread: NNG. */
+/* A reply arrived: a NOT_PRIMARY to a routed message is resent elsewhere, anything else ends
+ * the message. Thread: NNG callback. Takes `msg`. */
+static void
+slot_reply(ldi_slot *slot, nng_msg *msg)
+{
+    if (slot->cls == LDI_CLASS_RAW) {
+        slot_finish(slot, LD_OK, msg, NULL);
+        return;
+    }
+    Ldpb__Response *resp = NULL;
+    const char *text = NULL;
+    ld_err env = reply_check(slot, msg, &resp, &text);
+    if (env == LD_ERR_NOT_PRIMARY && slot_routed(slot)) {
+        ld_err why = slot_redirect(slot, resp);
+        if (why == LD_OK) {
+            ldpb__response__free_unpacked(resp, NULL);
+            nng_msg_free(msg);
+            return;
+        }
+        env = why;
+    }
+    slot_finish(slot, env, msg, resp);
+}
+
+/* The aio callback of a slot: a send, a receive or a backoff finished. Thread: NNG. */
 static void
 slot_cb(void *arg)
 {
     ldi_slot *slot = arg;
     ld_client *c = slot->client;
     int rv = nng_aio_result(slot->aio);
-    if (slot->phase == SLOT_SENDING) {
+    switch (slot->phase) {
+    case SLOT_SENDING:
         if (rv != 0) {
             /* The send failed, so the message is still ours. */
             nng_msg *msg = nng_aio_get_msg(slot->aio);
             nng_aio_set_msg(slot->aio, NULL);
             if (msg != NULL)
                 nng_msg_free(msg);
-            slot_finish(slot, err_from_nng(c, rv), NULL);
+            slot_failed(slot, err_from_nng(c, slot_pin(slot), rv));
             return;
         }
         slot->phase = SLOT_RECEIVING;
-        nng_aio_set_timeout(slot->aio, ms_until(slot->deadline_ns));
-        nng_ctx_recv(slot->ctx, slot->aio);
+        nng_aio_set_timeout(slot->aio, ms_until(slot->attempt_deadline_ns));
+        nng_ctx_recv(slot->ctxs[slot->target], slot->aio);
+        return;
+    case SLOT_RECEIVING: {
+        if (rv != 0) {
+            slot_failed(slot, err_from_nng(c, slot_pin(slot), rv));
+            return;
+        }
+        nng_msg *msg = nng_aio_get_msg(slot->aio);
+        nng_aio_set_msg(slot->aio, NULL);
+        slot_reply(slot, msg);
         return;
     }
-    LD_ASSERT(slot->phase == SLOT_RECEIVING);
-    if (rv != 0) {
-        slot_finish(slot, err_from_nng(c, rv), NULL);
+    case SLOT_BACKOFF:
+        slot_resume(slot, rv);
         return;
+    case SLOT_IDLE:
+        break;
     }
-    nng_msg *msg = nng_aio_get_msg(slot->aio);
-    nng_aio_set_msg(slot->aio, NULL);
-    slot_finish(slot, LD_OK, msg);
+    LD_ASSERT(slot->phase != SLOT_IDLE);
 }
 
 static void
 pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 {
     (void)pipe;
-    ld_client *c = arg;
+    ldi_addr *a = arg;
     if (ev == NNG_PIPE_EV_ADD_POST)
-        atomic_store(&c->connected_ever, true);
+        atomic_store(&a->connected_ever, true);
 }
 
 /* ---- calls ---------------------------------------------------------------------------------- */
@@ -590,7 +892,7 @@ call_abandon_locked(ld_client *c, ldi_call *call)
     case LDI_CALL_DONE:
         return true;
     }
-    call->code = timeout_code(c);
+    call->code = timeout_code(c, call->cls == LDI_CLASS_DIRECT ? (int)call->pin_addr : -1);
     call->state = LDI_CALL_DONE;
     call->slot = NULL;
     return true;
@@ -627,8 +929,11 @@ ldi_client_call(ld_client *c, ldi_call *call)
     if (call->cls != LDI_CLASS_RAW && REQUEST_HEAD_BYTES_MAX + call->wire_len > LD_FRAME_BYTES_MAX)
         return ldi_errmsg_fail(call->msg, LD_ERR_FRAME_TOO_LARGE, "op of %zu bytes",
                                call->wire_len);
+    LD_ASSERT(call->cls != LDI_CLASS_DIRECT || call->pin_addr < c->list.count);
     call->state = LDI_CALL_QUEUED;
     call->wants_out = false;
+    call->read_only = call->op != NULL && ldi_op_is_read(call->op);
+    call->answered = false;
     call->code = LD_ERR_INTERNAL;
     call->slot = NULL;
     pthread_cond_init(&call->cond, &c->condattr);
@@ -663,6 +968,7 @@ ldi_client_call(ld_client *c, ldi_call *call)
     pthread_mutex_unlock(&c->mu);
     pthread_cond_destroy(&call->cond);
 
+    ldi_last_call_set(c, call->answered ? &call->info : NULL);
     if (!LD_ERR_IS_SUCCESS(call->code) && call->msg != NULL && call->msg->text[0] == '\0')
         ldi_errmsg_set(call->msg, ld_strerror(call->code));
     return call->code;
@@ -685,8 +991,9 @@ slots_open(ld_client *c)
             return LD_ERR_NOMEM;
         if (nng_aio_alloc(&slot->aio, slot_cb, slot) != 0)
             return LD_ERR_NOMEM;
-        if (nng_ctx_open(&slot->ctx, c->sock) != 0)
-            return LD_ERR_INTERNAL;
+        for (uint32_t a = 0; a < c->list.count; a++)
+            if (nng_ctx_open(&slot->ctxs[a], c->addrs[a].sock) != 0)
+                return LD_ERR_INTERNAL;
         slot->next_free = c->free_slots;
         c->free_slots = slot;
     }
@@ -706,7 +1013,7 @@ slots_stop(ld_client *c)
             nng_aio_stop(c->slots[i].aio);
 }
 
-/* Frees the slots; their aios are stopped and the socket is closed. */
+/* Frees the slots; their aios are stopped and the sockets are closed. */
 static void
 slots_free(ld_client *c)
 {
@@ -716,19 +1023,24 @@ slots_free(ld_client *c)
         ldi_slot *slot = &c->slots[i];
         if (slot->aio != NULL)
             nng_aio_free(slot->aio);
+        if (slot->request != NULL)
+            nng_msg_free(slot->request);
         free(slot->calls);
         free(slot->ops);
     }
     free(c->slots);
 }
 
+/* Opens the req0 socket of address i and dials it in the background. */
 static ld_err
-socket_open(ld_client *c, const char *addr)
+socket_open(ld_client *c, uint32_t i)
 {
-    if (nng_req0_open(&c->sock) != 0)
+    ldi_addr *a = &c->addrs[i];
+    if (nng_req0_open(&a->sock) != 0)
         return LD_ERR_NOMEM;
+    a->sock_open = true;
     /* Replies are bounded by the protocol; a larger message is a broken or hostile peer. */
-    if (nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, LD_RESPONSE_BYTES_MAX) != 0)
+    if (nng_socket_set_size(a->sock, NNG_OPT_RECVMAXSZ, LD_RESPONSE_BYTES_MAX) != 0)
         return LD_ERR_INTERNAL;
     /* No timed resend within a call's life (see the file comment), long polls included. Not
      * INFINITE: NNG 1.5.2 then also gives up on a request whose connection drops
@@ -737,27 +1049,28 @@ socket_open(ld_client *c, const char *addr)
     if (life_ms < (int64_t)c->timeout_ms)
         life_ms = c->timeout_ms;
     int64_t resend_ms = 2 * life_ms + 1000;
-    if (nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
+    if (nng_socket_set_ms(a->sock, NNG_OPT_REQ_RESENDTIME,
                           (nng_duration)(resend_ms < INT32_MAX ? resend_ms : INT32_MAX)) != 0)
         return LD_ERR_INTERNAL;
-    (void)nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
-    (void)nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500);
-    if (nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, c) != 0)
+    (void)nng_socket_set_ms(a->sock, NNG_OPT_RECONNMINT, 20);
+    (void)nng_socket_set_ms(a->sock, NNG_OPT_RECONNMAXT, 500);
+    if (nng_pipe_notify(a->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, a) != 0)
         return LD_ERR_INTERNAL;
     /* Non-blocking: the dialer keeps trying in the background; calls wait up to their
      * deadline for a connection. */
-    int rv = nng_dial(c->sock, addr, &c->dialer, NNG_FLAG_NONBLOCK);
+    int rv = nng_dial(a->sock, c->list.urls[i], NULL, NNG_FLAG_NONBLOCK);
     if (rv != 0)
         return rv == NNG_ENOMEM ? LD_ERR_NOMEM : LD_ERR_INVALID_ARGUMENT;
     return LD_OK;
 }
 
 static void
-client_free(ld_client *c, bool sock_open)
+client_free(ld_client *c)
 {
     slots_stop(c);
-    if (sock_open)
-        nng_close(c->sock);
+    for (uint32_t i = 0; i < c->list.count; i++)
+        if (c->addrs[i].sock_open)
+            nng_close(c->addrs[i].sock);
     slots_free(c);
     pthread_cond_destroy(&c->idle);
     pthread_condattr_destroy(&c->condattr);
@@ -779,20 +1092,28 @@ ld_client_open(const char *addr, const ld_client_opts *opts, ld_client **out)
     ld_client *c = calloc(1, sizeof *c);
     if (c == NULL)
         return LD_ERR_NOMEM;
+    if (ldi_addr_list_parse(addr, &c->list, NULL) != LD_OK) {
+        free(c);
+        return LD_ERR_INVALID_ARGUMENT;
+    }
+    LD_ASSERT(c->list.count >= 1 && c->list.count <= LD_CLIENT_ADDRS_MAX);
     c->timeout_ms = o.timeout_ms != 0 ? o.timeout_ms : LD_CLIENT_TIMEOUT_MS_DEFAULT;
     c->inflight_max = o.inflight_max != 0 ? o.inflight_max : LD_CLIENT_INFLIGHT_DEFAULT;
-    atomic_init(&c->connected_ever, false);
+    c->follower_read = o.follower_read;
+    for (uint32_t i = 0; i < LD_CLIENT_ADDRS_MAX; i++)
+        atomic_init(&c->addrs[i].connected_ever, false);
     pthread_mutex_init(&c->mu, NULL);
     pthread_condattr_init(&c->condattr);
     pthread_condattr_setclock(&c->condattr, CLOCK_MONOTONIC);
     pthread_cond_init(&c->idle, NULL);
 
-    ld_err err = socket_open(c, addr);
-    bool sock_open = err != LD_ERR_NOMEM || c->sock.id != 0;
+    ld_err err = LD_OK;
+    for (uint32_t i = 0; i < c->list.count && err == LD_OK; i++)
+        err = socket_open(c, i);
     if (err == LD_OK)
         err = slots_open(c);
     if (err != LD_OK) {
-        client_free(c, sock_open);
+        client_free(c);
         return err;
     }
     *out = c;
@@ -836,9 +1157,9 @@ ld_client_close(ld_client *c)
     while (c->callers > 0 || c->packers > 0)
         pthread_cond_wait(&c->idle, &c->mu);
     pthread_mutex_unlock(&c->mu);
-    /* Nobody can take a slot any more. Closing the socket fails the contexts' pending aios
+    /* Nobody can take a slot any more. Closing the sockets fails the contexts' pending aios
      * (their callbacks see `closed` and only free); slots_free() waits for those callbacks. */
-    client_free(c, true);
+    client_free(c);
 }
 
 LD_API void
@@ -849,4 +1170,16 @@ ld_client_stats_get(ld_client *c, ld_client_stats *out)
     pthread_mutex_lock(&c->mu);
     *out = c->stats;
     pthread_mutex_unlock(&c->mu);
+}
+
+LD_API uint32_t
+ld_client_addrs_count(const ld_client *c)
+{
+    return c != NULL ? c->list.count : 0;
+}
+
+LD_API const char *
+ld_client_addr(const ld_client *c, uint32_t i)
+{
+    return c != NULL && i < c->list.count ? c->list.urls[i] : NULL;
 }

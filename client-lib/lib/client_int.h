@@ -47,6 +47,7 @@ typedef enum ldi_out_kind {
     LDI_OUT_DROP_PAGE = 11,
     LDI_OUT_EVENT_PAGE = 12,
     LDI_OUT_NOTIFICATION_PAGE = 13,
+    LDI_OUT_CLUSTER_STATUS = 14, /* ld_node_status */
 } ldi_out_kind;
 
 /* Calls of one class are packed together; a context takes the class whose oldest call waits
@@ -62,7 +63,8 @@ typedef enum ldi_class {
     LDI_CLASS_RAW = 2,
     LDI_CLASS_PAGE = 3,
     LDI_CLASS_POLL = 4,
-    LDI_CLASSES = 5,
+    LDI_CLASS_DIRECT = 5, /* pinned to one address (call->pin_addr): no routing; alone */
+    LDI_CLASSES = 6,
 } ldi_class;
 
 /* Ops of class `cls` one request message may carry. Thread: any. */
@@ -102,6 +104,7 @@ typedef struct ldi_call {
     void **raw_reply_out; /* LDI_OUT_RAW */
     size_t *raw_reply_len_out;
     int64_t deadline_ns; /* CLOCK_MONOTONIC */
+    uint32_t pin_addr;   /* LDI_CLASS_DIRECT: index of the address to ask */
 
     /* ---- owned by the engine, under the client mutex ---- */
     size_t wire_len; /* bytes this op adds to a Request (tag + length + body) */
@@ -110,11 +113,33 @@ typedef struct ldi_call {
     uint64_t seq;
     ldi_call_state state;
     bool wants_out;
+    bool read_only; /* every op a read: may travel with Request.follower_read */
+    bool answered;  /* a node's Response reached the call; `info` is set */
+    ld_call_info info;
     ld_err code;
     struct ldi_slot *slot;
     uint32_t slot_index;
     pthread_cond_t cond;
 } ldi_call;
+
+/* The addresses of a client, parsed from the comma-separated list given to ld_client_open(). */
+typedef struct ldi_addr_list {
+    uint32_t count;
+    char urls[LD_CLIENT_ADDRS_MAX][LD_CLIENT_ADDR_BYTES_MAX + 1];
+} ldi_addr_list;
+
+/* Splits `list` at commas into out (spaces around an element are ignored). LD_OK, or
+ * LD_ERR_INVALID_ARGUMENT with the reason in `why` (may be NULL): an empty list or element,
+ * more than LD_CLIENT_ADDRS_MAX elements, one longer than LD_CLIENT_ADDR_BYTES_MAX, or the same
+ * address twice. URLs themselves are checked by NNG when the client dials. Thread: any. */
+ld_err ldi_addr_list_parse(const char *list, ldi_addr_list *out, ld_errmsg *why);
+
+/* Is this op a read (never changes state, may be a follower read)? Thread: any. */
+bool ldi_op_is_read(const Ldpb__Op *op);
+
+/* Remembers `info` as the calling thread's last answered call on `client` (see
+ * ld_client_last_call); `info` NULL forgets it. Thread: the caller's. */
+void ldi_last_call_set(const ld_client *client, const ld_call_info *info);
 
 /* Monotonic clock in nanoseconds. Thread: any. */
 int64_t ldi_now_ns(void);
@@ -209,6 +234,9 @@ bool ldi_wire_pages_body(ldi_call *call, const Ldpb__Result *result);
 /* Clears the caller's struct of `kind` for a failure: whole for entities, header only for
  * pages (their entries past `count` are never read). Thread: any. */
 void ldi_out_clear(ldi_out_kind kind, void *out);
+/* Converts a ClusterStatus body into call->out (an ld_node_status); false when the body is
+ * missing or has more than LD_CLUSTER_STATUS_REPLICAS_MAX replicas (api_cluster.c). */
+bool ldi_wire_cluster_status(ldi_call *call, const Ldpb__Result *result);
 /* Converts one Event; false when malformed (an id not 16 bytes). Writes every field of *out.
  * `topic` (may be NULL) is used when the event carries none. Thread: any. */
 bool ldi_event_from_pb(ld_event *out, const Ldpb__Event *pb, const char *topic);

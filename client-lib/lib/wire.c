@@ -123,6 +123,8 @@ body_from_pb(ldi_call *call, const Ldpb__Result *r)
     case LDI_OUT_ORDER:
         return r->body_case == LDPB__RESULT__BODY_ORDER && r->order != NULL &&
                order_from_pb(call->out, r->order);
+    case LDI_OUT_CLUSTER_STATUS:
+        return ldi_wire_cluster_status(call, r);
     case LDI_OUT_NONE:
     case LDI_OUT_RAW:
         break;

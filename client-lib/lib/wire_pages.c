@@ -340,5 +340,8 @@ ldi_out_clear(ldi_out_kind kind, void *out)
         memset(&p->page_info, 0, sizeof p->page_info);
         return;
     }
+    case LDI_OUT_CLUSTER_STATUS:
+        memset(out, 0, sizeof(ld_node_status));
+        return;
     }
 }

@@ -10,6 +10,13 @@
  * once release_polls is set, or after poll_reply_ms when that is set), delay_ms (every other
  * request is answered after this), page_entries (entries in a page; 0: the op's `first` or
  * `max`, or 3).
+ *
+ * Replication knobs (issue 4): silent (record requests, never answer: a paused or partitioned
+ * node), not_primary (answer every request with the envelope code LD_ERR_NOT_PRIMARY naming
+ * not_primary_addr, "" during a view change), view and applied_op (stamped on every Response),
+ * status_replicas (replicas in a ClusterStatus answer; 0: 1). Each recorded op keeps its
+ * request's id and follower_read flag, and a reserve's idempotency key, so tests can check that
+ * a resend carried the very same ops.
  */
 #ifndef LD_TEST_FAKE_NODE_H
 #define LD_TEST_FAKE_NODE_H
@@ -39,6 +46,9 @@ typedef struct fake_op {
     uint32_t ops_in_request;
     bool create_drop_inline; /* CREATE_DROP: an inline product was sent */
     ld_id product_id;        /* CREATE_DROP: product_id */
+    uint64_t request_id;
+    bool follower_read;
+    char key[LD_IDEMPOTENCY_KEY_BYTES_MAX + 1]; /* RESERVE, PLACE_ORDER */
 } fake_op;
 
 typedef struct fake_node {
@@ -62,6 +72,12 @@ typedef struct fake_node {
     uint32_t delay_ms;
     uint32_t page_entries;
     bool page_overflow; /* a follow page one entry larger than the protocol allows */
+    bool silent;
+    bool not_primary;
+    char not_primary_addr[LD_CLIENT_ADDR_BYTES_MAX + 1];
+    uint64_t view;
+    uint64_t applied_op;
+    uint32_t status_replicas;
 } fake_node;
 
 static inline int64_t
@@ -294,6 +310,39 @@ fake_page_body(fake_node *n, fake_arena *a, const Ldpb__Op *op, Ldpb__Result *r)
     }
 }
 
+/* A ClusterStatus of status_replicas replicas (0: one); replica i has fields derived from i. */
+static inline void
+fake_cluster_status(fake_node *n, fake_arena *a, Ldpb__Result *r)
+{
+    pthread_mutex_lock(&n->mu);
+    uint32_t count = n->status_replicas != 0 ? n->status_replicas : 1;
+    uint64_t view = n->view;
+    pthread_mutex_unlock(&n->mu);
+    Ldpb__ClusterStatus *cs = fake_alloc(a, sizeof *cs);
+    ldpb__cluster_status__init(cs);
+    cs->replicas = fake_alloc(a, count * sizeof *cs->replicas);
+    for (uint32_t i = 0; i < count; i++) {
+        Ldpb__ReplicaStatus *rs = fake_alloc(a, sizeof *rs);
+        ldpb__replica_status__init(rs);
+        rs->shard_id = i;
+        rs->replica = 1;
+        rs->replica_count = 3;
+        rs->role = LDPB__REPLICA_ROLE__REPLICA_ROLE_BACKUP;
+        rs->view = view;
+        rs->log_view = view > 0 ? view - 1 : 0;
+        rs->op = 1000 + i;
+        rs->commit = 999;
+        rs->applied = 998;
+        rs->lease = false;
+        rs->node_id = 2;
+        rs->state_digest = 0xfeedfacecafebeefULL;
+        cs->replicas[i] = rs;
+    }
+    cs->n_replicas = count;
+    r->body_case = LDPB__RESULT__BODY_CLUSTER_STATUS;
+    r->cluster_status = cs;
+}
+
 /* A canned answer of the body kind `op` expects. */
 static inline void
 fake_body(fake_node *n, fake_arena *a, const Ldpb__Op *op, Ldpb__Result *r)
@@ -349,6 +398,22 @@ fake_body(fake_node *n, fake_arena *a, const Ldpb__Op *op, Ldpb__Result *r)
         r->body_case = LDPB__RESULT__BODY_DROP;
         r->drop = fake_drop(a, 0);
         return;
+    case LDPB__OP__BODY_RESERVE: {
+        Ldpb__Reservation *res = fake_alloc(a, sizeof *res);
+        ldpb__reservation__init(res);
+        ld_id id = fake_id(4000);
+        res->id = fake_bin(a, &id);
+        res->drop_id = op->reserve->drop_id;
+        res->user_id = op->reserve->user_id;
+        res->qty = op->reserve->qty;
+        res->state = LDPB__RESERVATION_STATE__RESERVATION_STATE_ACTIVE;
+        r->body_case = LDPB__RESULT__BODY_RESERVATION;
+        r->reservation = res;
+        return;
+    }
+    case LDPB__OP__BODY_GET_CLUSTER_STATUS:
+        fake_cluster_status(n, a, r);
+        return;
     default:
         fake_page_body(n, a, op, r);
         return;
@@ -385,6 +450,12 @@ fake_record(fake_node *n, const Ldpb__Request *req)
         if (op->principal.len == LD_ID_BYTES)
             memcpy(r->principal.bytes, op->principal.data, LD_ID_BYTES);
         r->ops_in_request = (uint32_t)req->n_ops;
+        r->request_id = req->request_id;
+        r->follower_read = req->follower_read;
+        if (op->body_case == LDPB__OP__BODY_RESERVE && op->reserve->idempotency_key != NULL)
+            snprintf(r->key, sizeof r->key, "%s", op->reserve->idempotency_key);
+        if (op->body_case == LDPB__OP__BODY_PLACE_ORDER && op->place_order->idempotency_key != NULL)
+            snprintf(r->key, sizeof r->key, "%s", op->place_order->idempotency_key);
         if (op->body_case == LDPB__OP__BODY_PULL_EVENTS) {
             r->wait_ms = op->pull_events->wait_ms;
             poll = poll || r->wait_ms > 0;
@@ -442,9 +513,25 @@ fake_answer(fake_node *n, const Ldpb__Request *req)
     Ldpb__Response resp = LDPB__RESPONSE__INIT;
     resp.version = LD_PROTOCOL_VERSION;
     resp.request_id = req->request_id;
-    resp.n_results = req->n_ops;
-    resp.results = fake_alloc(a, (req->n_ops + 1) * sizeof *resp.results);
-    for (size_t i = 0; i < req->n_ops; i++) {
+    pthread_mutex_lock(&n->mu);
+    resp.view = n->view;
+    resp.applied_op = n->applied_op;
+    bool not_primary = n->not_primary;
+    char *named = fake_alloc(a, sizeof n->not_primary_addr);
+    memcpy(named, n->not_primary_addr, sizeof n->not_primary_addr);
+    pthread_mutex_unlock(&n->mu);
+    Ldpb__NotPrimary np = LDPB__NOT_PRIMARY__INIT;
+    if (not_primary) {
+        resp.code = LD_ERR_NOT_PRIMARY;
+        resp.message = "fake node: not the primary";
+        np.view = resp.view;
+        np.primary_address = named;
+        resp.not_primary = &np;
+    }
+    size_t nres = not_primary ? 0 : req->n_ops; /* no results with an envelope failure */
+    resp.n_results = nres;
+    resp.results = fake_alloc(a, (nres + 1) * sizeof *resp.results);
+    for (size_t i = 0; i < nres; i++) {
         Ldpb__Result *r = fake_alloc(a, sizeof *r);
         ldpb__result__init(r);
         fake_body(n, a, req->ops[i], r);
@@ -479,6 +566,16 @@ fake_worker(void *arg)
         nng_msg_free(msg);
         cr_assert_not_null(req, "the client sent a malformed Request");
         bool poll = fake_record(n, req);
+        pthread_mutex_lock(&n->mu);
+        bool silent = n->silent;
+        if (silent && poll)
+            n->polls_in_flight--;
+        pthread_mutex_unlock(&n->mu);
+        if (silent) {
+            /* Never answered: the next receive on this context drops the request. */
+            ldpb__request__free_unpacked(req, NULL);
+            continue;
+        }
         fake_wait(n, poll);
         nng_msg *reply = fake_answer(n, req);
         ldpb__request__free_unpacked(req, NULL);
