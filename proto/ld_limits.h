@@ -132,6 +132,7 @@ _Static_assert(LD_PEER_WINDOW_MAX >= LD_PEER_DVC_HEADERS_MAX, "the window holds 
  * tries the next node only after this long without an answer. Long polls never fail over on
  * time (the node holds them on purpose): one whose node died ends at its deadline. */
 #define LD_CLIENT_FAILOVER_SLOW_TIMEOUT_MS 5000u
+#define LD_CLIENT_CONF_LINE_BYTES_MAX 1024u /* a cluster-conf line (as node/config.c reads) */
 #define LD_CLUSTER_STATUS_REPLICAS_MAX 64u /* replicas in one node's ClusterStatus (one per shard) */
 _Static_assert(LD_CLIENT_FAILOVER_SLOW_TIMEOUT_MS > LD_PAYMENT_SLOW_MS_DEFAULT,
                "a slow test payment does not make the client fail over");

@@ -47,6 +47,7 @@ typedef enum bench_mode {
 
 typedef struct bench_opts {
     const char *addr;
+    const char *conf;
     uint32_t clients;
     uint32_t connections;
     int64_t duration_s;
@@ -170,28 +171,30 @@ hist_percentile(const hist *h, double p)
 static void
 usage(FILE *f)
 {
-    fprintf(f,
-            "usage: livedrop-bench [options]\n\n"
-            "Hot-drop storm: creates a fresh live drop and hammers it from many threads, then\n"
-            "checks the stock: available + reserved + sold == initial, and the acknowledged\n"
-            "quantities match (PASS/FAIL, exit 1 on FAIL).\n\n"
-            "Options:\n"
-            "  --addr URL          node address (default $LIVEDROP_ADDR or tcp://127.0.0.1:7400)\n"
-            "  --clients N         threads, each with its own connection (default 64)\n"
-            "  --connections M     share M connections among the threads (coalescing)\n"
-            "  --duration-s S      run S seconds (default 10)\n"
-            "  --ops N             or: run exactly N operations\n"
-            "  --qty Q             units per operation (default 1)\n"
-            "  --mode MODE         reserve (default) | order (place_order with pm_card_ok)\n"
-            "  --stock N           initial stock of the drop (default 100000000)\n"
-            "  --users N           distinct user ids (default clients * 1000)\n"
-            "  --inflight N        request messages in flight per connection (default 8)\n"
-            "  --timeout-ms N      per-call timeout (default 10000)\n"
-            "  --json              print the summary as one JSON object on stdout\n\n"
-            "Examples:\n"
-            "  livedrop-bench --clients 64 --duration-s 10\n"
-            "  livedrop-bench --clients 256 --connections 4 --ops 1000000 --mode order\n"
-            "  livedrop-bench --clients 64 --stock 1000 --ops 5000   # sells out: SOLD_OUT\n");
+    fprintf(f, "usage: livedrop-bench [options]\n\n"
+               "Hot-drop storm: creates a fresh live drop and hammers it from many threads, then\n"
+               "checks the stock: available + reserved + sold == initial, and the acknowledged\n"
+               "quantities match (PASS/FAIL, exit 1 on FAIL).\n\n"
+               "Options:\n"
+               "  --addr URL[,URL]... node address, or a cluster's node addresses (the client\n"
+               "                      finds the primary; default $LIVEDROP_ADDR or\n"
+               "                      tcp://127.0.0.1:7400)\n"
+               "  --conf FILE         or: the client_url of each replica line of a cluster-conf\n"
+               "  --clients N         threads, each with its own connection (default 64)\n"
+               "  --connections M     share M connections among the threads (coalescing)\n"
+               "  --duration-s S      run S seconds (default 10)\n"
+               "  --ops N             or: run exactly N operations\n"
+               "  --qty Q             units per operation (default 1)\n"
+               "  --mode MODE         reserve (default) | order (place_order with pm_card_ok)\n"
+               "  --stock N           initial stock of the drop (default 100000000)\n"
+               "  --users N           distinct user ids (default clients * 1000)\n"
+               "  --inflight N        request messages in flight per connection (default 8)\n"
+               "  --timeout-ms N      per-call timeout (default 10000)\n"
+               "  --json              print the summary as one JSON object on stdout\n\n"
+               "Examples:\n"
+               "  livedrop-bench --clients 64 --duration-s 10\n"
+               "  livedrop-bench --clients 256 --connections 4 --ops 1000000 --mode order\n"
+               "  livedrop-bench --clients 64 --stock 1000 --ops 5000   # sells out: SOLD_OUT\n");
 }
 
 static bool
@@ -278,6 +281,8 @@ parse_args(bench_opts *o, int argc, char **argv)
         }
         if (strcmp(a, "--addr") == 0 && v != NULL) {
             o->addr = v;
+        } else if (strcmp(a, "--conf") == 0 && v != NULL) {
+            o->conf = v;
         } else if (strcmp(a, "--mode") == 0 && v != NULL) {
             if (strcmp(v, "reserve") != 0 && strcmp(v, "order") != 0) {
                 fprintf(stderr, "livedrop-bench: --mode: 'reserve' or 'order', not '%s'\n", v);
@@ -502,6 +507,8 @@ summarize(bench *b, summary *s)
         ld_client_stats_get(b->clients[i], &st);
         s->net.ops_sent += st.ops_sent;
         s->net.messages_sent += st.messages_sent;
+        s->net.redirects += st.redirects;
+        s->net.failovers += st.failovers;
     }
 }
 
@@ -562,6 +569,9 @@ print_text(const bench *b, const summary *s)
     printf("\nmessages   %" PRIu64 " carrying %" PRIu64 " ops (%.2f ops/message)\n",
            s->net.messages_sent, s->net.ops_sent,
            s->net.messages_sent ? (double)s->net.ops_sent / (double)s->net.messages_sent : 0.0);
+    if (s->net.redirects > 0 || s->net.failovers > 0)
+        printf("routing    %" PRIu64 " not-primary redirects, %" PRIu64 " failovers\n",
+               s->net.redirects, s->net.failovers);
     printf("stock      initial %" PRId64 ": available %" PRId64 ", reserved %" PRId64
            ", sold %" PRId64 "\n",
            b->o.stock, k->available, k->reserved, k->sold);
@@ -590,12 +600,13 @@ print_json(const bench *b, const summary *s)
                c == CODES_MAX - 1 ? "OTHER" : ld_err_name((ld_err)c), s->codes[c]);
         first = false;
     }
-    printf("},\"messages_sent\":%" PRIu64 ",\"ops_sent\":%" PRIu64
-           ",\"stock\":{\"initial\":%" PRId64 ",\"available\":%" PRId64 ",\"reserved\":%" PRId64
-           ",\"sold\":%" PRId64 "},\"acked_qty\":%" PRId64 ",\"unknown_qty\":%" PRId64
-           ",\"check\":\"%s\"}\n",
-           s->net.messages_sent, s->net.ops_sent, b->o.stock, k->available, k->reserved, k->sold,
-           s->acked_qty, s->unknown_qty, s->pass ? "PASS" : "FAIL");
+    printf("},\"messages_sent\":%" PRIu64 ",\"ops_sent\":%" PRIu64 ",\"redirects\":%" PRIu64
+           ",\"failovers\":%" PRIu64 ",\"stock\":{\"initial\":%" PRId64 ",\"available\":%" PRId64
+           ",\"reserved\":%" PRId64 ",\"sold\":%" PRId64 "},\"acked_qty\":%" PRId64
+           ",\"unknown_qty\":%" PRId64 ",\"check\":\"%s\"}\n",
+           s->net.messages_sent, s->net.ops_sent, s->net.redirects, s->net.failovers, b->o.stock,
+           k->available, k->reserved, k->sold, s->acked_qty, s->unknown_qty,
+           s->pass ? "PASS" : "FAIL");
 }
 
 /* ---- main ----------------------------------------------------------------------------------- */
@@ -639,6 +650,15 @@ main(int argc, char **argv)
     int rc = parse_args(&b.o, argc, argv);
     if (rc >= 0)
         return rc;
+    static char conf_addrs[LD_CLIENT_ADDR_LIST_BYTES];
+    if (b.o.conf != NULL) {
+        ld_errmsg why;
+        if (ld_conf_client_addrs(b.o.conf, conf_addrs, sizeof conf_addrs, &why) != LD_OK) {
+            fprintf(stderr, "livedrop-bench: --conf %s: %s\n", b.o.conf, why.text);
+            return 2;
+        }
+        b.o.addr = conf_addrs;
+    }
     if (b.o.connections == 0 || b.o.connections > b.o.clients)
         b.o.connections = b.o.clients;
     if (b.o.users == 0)

@@ -8,6 +8,7 @@
  *                   notifications
  *   cmd_catalog.c   product, products, drop cancel, drops
  *   cmd_events.c    events, watch
+ *   cmd_cluster.c   cluster status
  *
  * Single-threaded: every function runs on the main thread.
  */
@@ -35,7 +36,9 @@ typedef struct cli_opt {
 } cli_opt;
 
 typedef struct cli {
-    const char *addr;
+    const char *addr; /* one node address, or a comma-separated list (a cluster) */
+    const char *conf; /* --conf FILE: addr is read from it */
+    bool addr_given;  /* --addr was on the command line */
     bool json;
     bool all;            /* --all: walk every page */
     uint32_t timeout_ms; /* 0: not given */
@@ -67,6 +70,8 @@ extern const cli_cmd cli_catalog_cmds[];
 extern const size_t cli_catalog_cmds_count;
 extern const cli_cmd cli_events_cmds[];
 extern const size_t cli_events_cmds_count;
+extern const cli_cmd cli_cluster_cmds[];
+extern const size_t cli_cluster_cmds_count;
 
 extern const char *cli_prog;
 

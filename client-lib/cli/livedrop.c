@@ -2,7 +2,10 @@
  * livedrop.c -- the `livedrop` command-line client: one call to a node per invocation (a page
  * command with --all: one call per page; `watch`: a subscription).
  *
- *   livedrop [--addr URL] [--json] [--timeout-ms N] <command> [options]
+ *   livedrop [--addr URL[,URL]... | --conf FILE] [--json] [--timeout-ms N] <command> [options]
+ *
+ * Addresses: one node, or the nodes of a cluster (the library then finds the primary and
+ * retries there); --conf reads them from a cluster-conf file.
  *
  * Output: a line or two for people by default; with --json exactly one JSON object per result
  * (per page with --all, per event with `watch`), shaped like the Result message of
@@ -834,7 +837,7 @@ static size_t
 cmd_count(void)
 {
     return sizeof commands / sizeof commands[0] + cli_social_cmds_count + cli_catalog_cmds_count +
-           cli_events_cmds_count;
+           cli_events_cmds_count + cli_cluster_cmds_count;
 }
 
 static const cli_cmd *
@@ -844,10 +847,9 @@ cmd_at(size_t i)
         const cli_cmd *cmds;
         size_t n;
     } tables[] = {
-        {commands, sizeof commands / sizeof commands[0]},
-        {cli_social_cmds, cli_social_cmds_count},
-        {cli_catalog_cmds, cli_catalog_cmds_count},
-        {cli_events_cmds, cli_events_cmds_count},
+        {commands, sizeof commands / sizeof commands[0]}, {cli_social_cmds, cli_social_cmds_count},
+        {cli_catalog_cmds, cli_catalog_cmds_count},       {cli_events_cmds, cli_events_cmds_count},
+        {cli_cluster_cmds, cli_cluster_cmds_count},
     };
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
         if (i < tables[t].n)
@@ -861,10 +863,14 @@ static void
 print_main_help(FILE *f)
 {
     fprintf(f,
-            "usage: %s [--addr URL] [--json] [--timeout-ms N] <command> [options]\n\n"
-            "Talks to one livedrop node.\n\n"
+            "usage: %s [--addr URL[,URL]... | --conf FILE] [--json] [--timeout-ms N] <command> "
+            "[options]\n\n"
+            "Talks to one livedrop node, or to a cluster: then to its primary.\n\n"
             "Global options:\n"
-            "  --addr URL       node address (default $LIVEDROP_ADDR or " ADDR_DEFAULT ")\n"
+            "  --addr URL,...   node address, or the addresses of a cluster's nodes, comma-\n"
+            "                   separated (default $LIVEDROP_ADDR, else " ADDR_DEFAULT ")\n"
+            "  --conf FILE      read the addresses from a cluster-conf file: the client_url of\n"
+            "                   each replica line (or its listen URL without any)\n"
             "  --json           print one JSON object per result (fields as in livedrop.proto)\n"
             "  --timeout-ms N   give up after N ms (default %u); the outcome is then unknown:\n"
             "                   repeat with the same --key / --id to learn it\n"
@@ -981,7 +987,8 @@ parse_option(cli *c, int argc, char **argv, int *i)
         *eq = '\0';
         value = eq + 1;
     }
-    bool global = strcmp(arg, "addr") == 0 || strcmp(arg, "timeout-ms") == 0;
+    bool global =
+        strcmp(arg, "addr") == 0 || strcmp(arg, "conf") == 0 || strcmp(arg, "timeout-ms") == 0;
     if (!global && (c->cmd == NULL || !cmd_accepts(c->cmd, arg)))
         return cli_usage_error(c, "unknown option --%s", arg), PARSE_ERROR;
     if (value == NULL) {
@@ -991,6 +998,9 @@ parse_option(cli *c, int argc, char **argv, int *i)
     }
     if (strcmp(arg, "addr") == 0) {
         c->addr = value;
+        c->addr_given = true;
+    } else if (strcmp(arg, "conf") == 0) {
+        c->conf = value;
     } else if (strcmp(arg, "timeout-ms") == 0) {
         int64_t ms;
         if (!cli_parse_i64(value, &ms) || ms < 1 || ms > UINT32_MAX)
@@ -1073,10 +1083,22 @@ main(int argc, char **argv)
         return cli_usage_error(&c, "no command given");
     if (c.npos < c.cmd->npos)
         return cli_usage_error(&c, "missing argument");
+    static char conf_addrs[LD_CLIENT_ADDR_LIST_BYTES];
+    if (c.conf != NULL) {
+        if (c.addr_given)
+            return cli_usage_error(&c, "give --addr or --conf, not both");
+        ld_errmsg why;
+        if (ld_conf_client_addrs(c.conf, conf_addrs, sizeof conf_addrs, &why) != LD_OK)
+            return cli_usage_error(&c, "--conf %s: %s", c.conf, why.text);
+        c.addr = conf_addrs;
+    }
     ld_client_opts opts = {.timeout_ms = c.timeout_ms};
     ld_err err = ld_client_open(c.addr, &opts, &c.client);
     if (err != LD_OK)
-        return cli_usage_error(&c, "--addr '%s': %s", c.addr, ld_strerror(err));
+        return cli_usage_error(&c,
+                               "--addr '%s': %s (one URL, or up to %u distinct URLs separated "
+                               "by commas)",
+                               c.addr, ld_strerror(err), LD_CLIENT_ADDRS_MAX);
     int status = c.cmd->run(&c);
     ld_client_close(c.client);
     return status;

@@ -213,6 +213,18 @@ typedef struct ld_client_opts {
  * one twice) or option (inflight_max > LD_CLIENT_INFLIGHT_MAX). Thread: any. */
 LD_WARN_UNUSED ld_err ld_client_open(const char *addr, const ld_client_opts *opts, ld_client **out);
 
+/* Bytes an address list can take: LD_CLIENT_ADDRS_MAX URLs and their commas, and a NUL. */
+#define LD_CLIENT_ADDR_LIST_BYTES (LD_CLIENT_ADDRS_MAX * (LD_CLIENT_ADDR_BYTES_MAX + 1))
+
+/* Reads the client addresses of a cluster-conf file (cluster-conf/README.md) into out[out_size]
+ * as a list for ld_client_open: the client_url of every `replica` line, in order; with no
+ * replica line, the `listen` URL of the single node (its default when absent). Other keys are
+ * ignored. LD_ERR_INVALID_ARGUMENT (reason in msg) for an unreadable file, a malformed replica
+ * line, more than LD_CLIENT_ADDRS_MAX replicas, a line over LD_CLIENT_CONF_LINE_BYTES_MAX, or a
+ * list longer than out_size (LD_CLIENT_ADDR_LIST_BYTES always suffices). Thread: any. */
+LD_WARN_UNUSED ld_err ld_conf_client_addrs(const char *path, char *out, size_t out_size,
+                                           ld_errmsg *msg);
+
 /* The number of addresses the client was opened with, and the i-th of them (borrowed, valid
  * until ld_client_close; NULL when i is out of range). Thread: any. */
 uint32_t ld_client_addrs_count(const ld_client *client);
