@@ -101,6 +101,10 @@ typedef struct ld_repl_msg {
     bool responder_normal;
     uint64_t responder_op;
     uint64_t responder_commit;
+    /* COMMIT: the primary's monotonic time when sent; PREPARE_OK answering a Commit: that time
+     * echoed. The primary's read lease counts from it (REPLICATION.md §9.1). */
+    int64_t ping_ms;
+    bool has_ping;
 } ld_repl_msg;
 
 /* ---- configuration -------------------------------------------------------------------------- */

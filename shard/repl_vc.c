@@ -1,0 +1,424 @@
+/*
+ * repl_vc.c -- view change (REPLICATION.md §5): the StartViewChange pre-vote with a quorum that
+ * includes the voter, the durable move to the new view before DoViewChange, the new primary's
+ * choice of the log with the highest (log_view, op), truncation and repair of its own log to it,
+ * the durable log_view, StartView and the backups' install; RequestStartView for replicas that
+ * saw a higher view or restarted.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "repl_int.h"
+
+void
+ldi_vc_heard(ld_repl *r, int64_t now)
+{
+    r->heard_at = now;
+    r->voting = false;
+    memset(r->svc_votes, 0, sizeof r->svc_votes);
+}
+
+void
+ldi_vc_request_start_view(ld_repl *r, uint64_t view, int64_t now)
+{
+    if (r->status == LD_REPL_RECOVERING && !r->rec_installed)
+        return;
+    uint32_t to = ldi_primary_of(r, view);
+    if (to == r->self)
+        return;
+    if (now < r->rsv_at && view <= r->rsv_view)
+        return; /* asked recently */
+    ld_repl_msg m;
+    ldi_msg_init(r, &m, LD_REPL_REQUEST_START_VIEW);
+    memcpy(m.nonce, r->nonce, 16);
+    m.has_nonce = true;
+    ldi_send(r, to, &m);
+    r->rsv_at = now + (int64_t)r->cfg.vc_retry_ms;
+    r->rsv_view = view;
+}
+
+/* ---- start_view_change -------------------------------------------------------------------- */
+
+static void
+send_svc(ld_repl *r, int64_t now)
+{
+    ld_repl_msg m;
+    ldi_msg_init(r, &m, LD_REPL_START_VIEW_CHANGE);
+    m.view = r->vote_view; /* header.view of an SVC is the proposed view */
+    for (uint32_t i = 0; i < r->n; i++)
+        if (i != r->self)
+            ldi_send(r, i, &m);
+    r->vote_at = now + (int64_t)r->cfg.vc_retry_ms;
+}
+
+static uint64_t
+highest_seen_vote(const ld_repl *r)
+{
+    uint64_t w = r->view + 1;
+    for (uint32_t i = 0; i < r->n; i++)
+        if (i != r->self && r->svc_votes[i] > w)
+            w = r->svc_votes[i];
+    return w;
+}
+
+static void
+check_svc_quorum(ld_repl *r, int64_t now)
+{
+    if (!r->voting)
+        return;
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < r->n; i++)
+        if (i == r->self || r->svc_votes[i] == r->vote_view)
+            count++;
+    if (count >= r->q)
+        ldi_vc_enter(r, r->vote_view, now);
+}
+
+static void
+vote(ld_repl *r, int64_t now)
+{
+    uint64_t w = highest_seen_vote(r);
+    if (!r->voting || w > r->vote_view) {
+        r->voting = true;
+        r->vote_view = w;
+    }
+    send_svc(r, now);
+    check_svc_quorum(r, now);
+}
+
+void
+ldi_vc_on_svc(ld_repl *r, const ld_repl_msg *m, int64_t now)
+{
+    if (m->view <= r->view)
+        return;
+    if (m->view > r->svc_votes[m->replica])
+        r->svc_votes[m->replica] = m->view;
+    if (r->voting && m->view > r->vote_view) {
+        /* join the highest view proposed so that the votes meet */
+        r->vote_view = m->view;
+        send_svc(r, now);
+    }
+    check_svc_quorum(r, now);
+}
+
+/* ---- do_view_change ----------------------------------------------------------------------- */
+
+static int64_t
+dvc_allowed_at(const ld_repl *r)
+{
+    /* Lease promise (§5.1): no DVC within VC_TIMEOUT of the last PrepareOk to an older view's
+     * primary, nor of a restart (ack_sent_at starts at the open time). */
+    int64_t a = r->ack_sent_at + (int64_t)r->cfg.vc_timeout_ms;
+    int64_t b = r->opened_at + (int64_t)r->cfg.vc_timeout_ms;
+    return a > b ? a : b;
+}
+
+static void
+own_dvc(const ld_repl *r, ldi_dvc *d)
+{
+    d->have = true;
+    d->log_view = r->log_view;
+    d->op = r->op;
+    d->commit = r->commit_max;
+    d->commit_min = r->commit_min;
+    d->headers_len = ldi_suffix_headers(r, d->headers, &d->suffix_from);
+}
+
+static void
+send_dvc(ld_repl *r, int64_t now)
+{
+    ldi_dvc d;
+    own_dvc(r, &d);
+    ld_repl_msg m;
+    ldi_msg_init(r, &m, LD_REPL_DO_VIEW_CHANGE);
+    m.log_view = d.log_view;
+    m.op = d.op;
+    m.commit = d.commit;
+    m.commit_min = d.commit_min;
+    m.headers = d.headers;
+    m.headers_len = d.headers_len;
+    m.suffix_from = d.suffix_from;
+    ldi_send(r, ldi_primary_of(r, r->view), &m);
+    r->dvc_at = now + (int64_t)r->cfg.vc_retry_ms;
+}
+
+void
+ldi_vc_enter(ld_repl *r, uint64_t w, int64_t now)
+{
+    LD_ASSERT(w > r->view);
+    LD_ASSERT(r->status != LD_REPL_RECOVERING);
+    r->view = w;
+    r->status = LD_REPL_VIEW_CHANGE;
+    r->installed = false;
+    r->voting = false;
+    for (uint32_t i = 0; i < r->n; i++)
+        if (r->svc_votes[i] <= w)
+            r->svc_votes[i] = 0;
+    memset(r->dvcs, 0, sizeof r->dvcs);
+    r->vc_adopted = false;
+    r->vc_commit = 0;
+    r->vc_at = now;
+    r->dvc_at = dvc_allowed_at(r);
+    r->stats.view_changes++;
+    ldi_meta_write(r); /* view = w durable before the DVC leaves (host rule) */
+    if (ldi_primary_of(r, w) != r->self && now >= r->dvc_at)
+        send_dvc(r, now);
+}
+
+/* Installs a suffix of headers (newest first, (suffix_from, top]) as the replica's log: keeps
+ * the entries that match, truncates above top, writes header-only records for the others; the
+ * break below (if any) is repaired by walking parents. False (nothing changed) when the log
+ * cannot hold it: top beyond the window, or a header contradicting an applied entry. */
+static bool
+install_headers(ld_repl *r, const ld_entry_header *hs, uint32_t len, uint64_t top)
+{
+    if (top < r->commit_min || top - r->commit_min > LD_PEER_WINDOW_MAX)
+        return false;
+    for (uint32_t i = 0; i < len; i++) {
+        ld_checksum c;
+        if (hs[i].op <= r->commit_min && ldi_checksum_of(r, hs[i].op, &c) &&
+            !ldi_cs_eq(&c, &hs[i].checksum))
+            return false;
+    }
+    if (len > 0 && hs[len - 1].op == r->commit_min + 1 &&
+        !ldi_cs_eq(&hs[len - 1].parent, &r->cm_checksum))
+        return false;
+    if (r->op > top)
+        ldi_log_truncate(r, top);
+    for (uint32_t i = len; i-- > 0;) {
+        const ld_entry_header *h = &hs[i];
+        if (h->op <= r->commit_min)
+            continue;
+        ldi_slot *s = ldi_slot_get(r, h->op);
+        if (s != NULL && ldi_cs_eq(&s->h.checksum, &h->checksum))
+            continue;
+        ldi_log_write(r, h, NULL, false);
+    }
+    r->canon_op = r->commit_min;
+    ldi_link_scan(r);
+    return true;
+}
+
+static void
+send_start_view(ld_repl *r, uint32_t to, const uint8_t *nonce)
+{
+    ld_entry_header hs[LD_PEER_DVC_HEADERS_MAX];
+    ld_repl_msg m;
+    ldi_msg_init(r, &m, LD_REPL_START_VIEW);
+    m.op = r->op;
+    m.commit = r->commit_max;
+    m.headers = hs;
+    m.headers_len = ldi_suffix_headers(r, hs, &m.suffix_from);
+    if (nonce != NULL) {
+        memcpy(m.nonce, nonce, 16);
+        m.has_nonce = true;
+    }
+    ldi_send(r, to, &m);
+}
+
+/* New primary: the log is complete -- become normal, durably in log_view, and start the view. */
+static void
+form_view(ld_repl *r, int64_t now)
+{
+    r->log_view = r->view;
+    r->status = LD_REPL_NORMAL;
+    uint64_t c = r->vc_commit < r->op ? r->vc_commit : r->op;
+    if (c > r->commit_max)
+        r->commit_max = c;
+    ldi_meta_write(r);
+    ldi_primary_begin(r, now);
+    for (uint32_t i = 0; i < r->n; i++)
+        if (i != r->self)
+            send_start_view(r, i, NULL);
+    ldi_apply_committed(r, now);
+}
+
+void
+ldi_vc_try_form(ld_repl *r, int64_t now)
+{
+    if (r->status != LD_REPL_VIEW_CHANGE || ldi_primary_of(r, r->view) != r->self)
+        return;
+    if (!r->vc_adopted) {
+        if (now < dvc_allowed_at(r))
+            return;
+        own_dvc(r, &r->dvcs[r->self]);
+        uint32_t count = 0;
+        for (uint32_t i = 0; i < r->n; i++)
+            count += r->dvcs[i].have;
+        if (count < r->q)
+            return;
+        uint32_t best = r->self;
+        for (uint32_t i = 0; i < r->n; i++) {
+            const ldi_dvc *d = &r->dvcs[i], *b = &r->dvcs[best];
+            if (!d->have)
+                continue;
+            if (d->commit > r->vc_commit)
+                r->vc_commit = d->commit;
+#ifdef LD_PLANT_BUG_DVC_PICK
+            /* PLANTED BUG: the least advanced log, log_view ignored */
+            if (d->op < b->op)
+                best = i;
+#else
+            if (d->log_view > b->log_view || (d->log_view == b->log_view && d->op > b->op))
+                best = i;
+#endif
+        }
+        if (best != r->self) {
+            const ldi_dvc *b = &r->dvcs[best];
+            if (!install_headers(r, b->headers, b->headers_len, b->op))
+                return; /* too far behind to lead: the view times out and the next one forms */
+        }
+        r->vc_adopted = true;
+    }
+    ldi_link_scan(r);
+    if (r->linked && r->canon_op == r->op)
+        form_view(r, now);
+    else
+        ldi_sync_repair(r, now, false);
+}
+
+void
+ldi_vc_on_dvc(ld_repl *r, const ld_repl_msg *m, int64_t now)
+{
+    uint64_t w = m->view;
+    if (w < r->view)
+        return;
+    if (w > r->view)
+        ldi_vc_enter(r, w, now); /* a DVC for w means a quorum voted for w */
+    if (ldi_primary_of(r, w) != r->self)
+        return;
+    if (ldi_is_primary(r)) {
+        send_start_view(r, m->replica, NULL); /* it missed the StartView */
+        return;
+    }
+    if (r->status != LD_REPL_VIEW_CHANGE)
+        return;
+    ldi_dvc *d = &r->dvcs[m->replica];
+    d->have = true;
+    d->log_view = m->log_view;
+    d->op = m->op;
+    d->commit = m->commit;
+    d->commit_min = m->commit_min;
+    d->suffix_from = m->suffix_from;
+    d->headers_len = m->headers_len;
+    if (m->headers_len > 0)
+        memcpy(d->headers, m->headers, m->headers_len * sizeof *m->headers);
+    ldi_vc_try_form(r, now);
+}
+
+/* ---- start_view ---------------------------------------------------------------------------- */
+
+void
+ldi_vc_on_start_view(ld_repl *r, const ld_repl_msg *m, int64_t now)
+{
+    uint64_t w = m->view;
+    if (m->replica != ldi_primary_of(r, w) || w < r->view)
+        return;
+    if (r->status == LD_REPL_RECOVERING && !r->rec_installed)
+        return;
+    if (w == r->view && r->status == LD_REPL_NORMAL && r->installed)
+        return; /* already in this view's log (a late or repeated StartView) */
+    if (m->op < r->commit_min || m->op - r->commit_min > LD_PEER_WINDOW_MAX) {
+        /* Too far behind to hold the view's suffix: move to the view and fetch a checkpoint
+         * from its primary; a RequestStartView after the transfer finishes the install. */
+        if (r->status != LD_REPL_RECOVERING && w > r->view) {
+            r->view = w;
+            r->status = LD_REPL_NORMAL;
+            r->installed = false;
+            ldi_meta_write(r);
+        }
+        ldi_vc_heard(r, now);
+        ldi_sync_start_transfer(r, m->replica, m->commit, now);
+        return;
+    }
+    uint64_t canon_before = r->canon_op;
+    if (!install_headers(r, m->headers, m->headers_len, m->op)) {
+        r->stats.dropped++;
+        return;
+    }
+    if (w > r->view)
+        r->stats.view_changes++;
+    r->view = w;
+    r->log_view = w;
+    r->status = LD_REPL_NORMAL;
+    r->installed = true;
+    r->rec_installed = false;
+    if (m->commit > r->commit_max)
+        r->commit_max = m->commit;
+    ldi_meta_write(r); /* view, log_view and the truncation in one write (§5.4) */
+    ldi_vc_heard(r, now);
+    memset(r->dvcs, 0, sizeof r->dvcs);
+    r->progress_at = now;
+    ldi_apply_committed(r, now);
+    (void)canon_before;
+    ldi_send_prepare_ok(r, INT64_MIN, now); /* the suffix commits by these acks */
+    ldi_sync_repair(r, now, true);
+}
+
+void
+ldi_vc_on_rsv(ld_repl *r, const ld_repl_msg *m, int64_t now)
+{
+    (void)now;
+    if (ldi_is_primary(r) && m->view <= r->view)
+        send_start_view(r, m->replica, m->has_nonce ? m->nonce : NULL);
+}
+
+/* ---- ticks --------------------------------------------------------------------------------- */
+
+void
+ldi_vc_tick(ld_repl *r, int64_t now)
+{
+    if (r->status == LD_REPL_RECOVERING || r->n == 1 || ldi_is_primary(r))
+        return;
+    if (r->status == LD_REPL_NORMAL) {
+        if (!r->installed)
+            ldi_vc_request_start_view(r, r->view, now);
+        if (!r->voting && now - r->heard_at >= (int64_t)r->cfg.vc_timeout_ms)
+            vote(r, now);
+        else if (r->voting && now >= r->vote_at)
+            vote(r, now);
+        return;
+    }
+    /* view_change */
+    if (!r->voting && now - r->vc_at >= (int64_t)r->cfg.vc_timeout_ms)
+        vote(r, now); /* view w did not start in time: w+1 */
+    else if (r->voting && now >= r->vote_at)
+        vote(r, now);
+    if (r->status != LD_REPL_VIEW_CHANGE)
+        return;
+    if (ldi_primary_of(r, r->view) == r->self)
+        ldi_vc_try_form(r, now);
+    else if (now >= r->dvc_at)
+        send_dvc(r, now);
+}
+
+int64_t
+ldi_vc_deadline(const ld_repl *r)
+{
+    if (r->status == LD_REPL_RECOVERING || r->n == 1 || ldi_is_primary(r))
+        return INT64_MAX;
+    int64_t d = INT64_MAX;
+#define LDI_MIN(x)                                                                                 \
+    do {                                                                                           \
+        int64_t x_ = (x);                                                                          \
+        if (x_ < d)                                                                                \
+            d = x_;                                                                                \
+    } while (0)
+    if (r->voting)
+        LDI_MIN(r->vote_at);
+    if (r->status == LD_REPL_NORMAL) {
+        if (!r->installed)
+            LDI_MIN(r->rsv_at);
+        if (!r->voting)
+            LDI_MIN(r->heard_at + (int64_t)r->cfg.vc_timeout_ms);
+    } else {
+        if (!r->voting)
+            LDI_MIN(r->vc_at + (int64_t)r->cfg.vc_timeout_ms);
+        if (ldi_primary_of(r, r->view) == r->self)
+            LDI_MIN(dvc_allowed_at(r));
+        else
+            LDI_MIN(r->dvc_at);
+    }
+#undef LDI_MIN
+    return d;
+}

@@ -1,0 +1,238 @@
+/*
+ * test_repl_sync.c -- catching up (shard/repl_sync.c): repair of a gap by GetPrepare, state
+ * transfer when the log a backup needs was trimmed, a replica without its disk recovering
+ * without ever voting or acking, log trimming, and junk messages.
+ */
+#include "repl_fixture.h"
+
+static uint64_t want_op;
+
+static bool
+all_applied(rf_cluster *c)
+{
+    return rf_same_state(c, want_op);
+}
+
+Test(repl_sync, gap_is_repaired_by_get_prepare)
+{
+    /* Goal: a backup that gets op 2 without op 1 asks for op 1 by checksum at once and applies
+     * both. Method: cut 0 -> 2 for the first prepare only, then prepare op 2 with the link up;
+     * the repair (asked in the round op 2 arrives) beats the 50 ms resend. */
+    rf_cluster c;
+    rf_init(&c, 3, NULL);
+    c.cut[0][2] = true;
+    cr_assert_eq(rf_prepare(&c, 0, 1, 33), LD_OK);
+    rf_flush(&c);
+    rf_round(&c); /* op 1 lost on the way to 2 */
+    c.cut[0][2] = false;
+    cr_assert_eq(rf_prepare(&c, 0, 2, 33), LD_OK);
+    rf_flush(&c);
+    rf_round(&c); /* 2 gets op 2: a gap, asks for op 1 */
+    cr_assert_eq(rf_state(&c, 2).op, 2);
+    want_op = 2;
+    cr_assert(rf_until(&c, all_applied, 10));
+    ld_repl_stats st;
+    ld_repl_stats_get(c.nodes[2].r, &st);
+    cr_assert_geq(st.repairs, 1);
+    rf_fini(&c);
+}
+
+Test(repl_sync, lagging_backup_catches_up_by_resends)
+{
+    /* Goal: a backup cut off for a while catches up (resends from its last ack) once healed.
+     * Method: cut 0 <-> 2, commit 20 entries with backup 1, heal, run. */
+    rf_cluster c;
+    rf_init(&c, 3, NULL);
+    c.cut[0][2] = c.cut[2][0] = true;
+    for (uint32_t i = 1; i <= 20; i++) {
+        while (!ld_repl_can_prepare(c.nodes[0].r))
+            rf_round(&c);
+        cr_assert_eq(rf_prepare(&c, 0, i, 20), LD_OK);
+        rf_flush(&c);
+    }
+    rf_rounds(&c, 5);
+    cr_assert_eq(c.nodes[0].applied, 20);
+    cr_assert_eq(c.nodes[2].applied, 0);
+    c.cut[0][2] = c.cut[2][0] = false;
+    want_op = 20;
+    cr_assert(rf_until(&c, all_applied, 200));
+    rf_fini(&c);
+}
+
+Test(repl_sync, trimmed_log_leads_to_state_transfer)
+{
+    /* Goal: a backup whose missing entries were trimmed everywhere gets a checkpoint (in several
+     * chunks when they are small), anchors its log there, and then follows prepares; its state
+     * equals the others'. Method: log_retain = 4, cut 2 off, commit 100 entries (beyond the
+     * window), heal, run; the logs of 0 and 1 start past op 90. */
+    ld_repl_config cfg = {.log_retain = 4};
+    rf_cluster c;
+    rf_init(&c, 3, &cfg);
+    for (uint32_t a = 0; a < 2; a++)
+        c.cut[a][2] = c.cut[2][a] = true;
+    for (uint32_t i = 1; i <= 100; i++) {
+        while (!ld_repl_can_prepare(c.nodes[0].r))
+            rf_round(&c);
+        cr_assert_eq(rf_prepare(&c, 0, i, 40), LD_OK);
+        rf_flush(&c);
+    }
+    rf_rounds(&c, 5);
+    cr_assert_eq(c.nodes[0].applied, 100);
+    cr_assert_geq(rf_state(&c, 0).log_start, 90, "trimmed to commit_min - log_retain");
+    for (uint32_t a = 0; a < 2; a++)
+        c.cut[a][2] = c.cut[2][a] = false;
+    want_op = 100;
+    cr_assert(rf_until(&c, all_applied, 300));
+    ld_repl_stats st;
+    ld_repl_stats_get(c.nodes[2].r, &st);
+    cr_assert_geq(st.state_transfers, 1);
+    cr_assert_geq(rf_state(&c, 2).log_start, 90);
+    /* and it keeps following */
+    cr_assert_eq(rf_prepare(&c, 0, 101, 40), LD_OK);
+    rf_flush(&c);
+    want_op = 101;
+    cr_assert(rf_until(&c, all_applied, 30));
+    /* a restart after the transfer opens from the anchor */
+    rf_crash(&c, 2);
+    cr_assert_eq(rf_open(&c, 2), LD_OK);
+    cr_assert(rf_until(&c, all_applied, 100));
+    rf_fini(&c);
+}
+
+static bool
+recovered(rf_cluster *c)
+{
+    return rf_state(c, 2).status == LD_REPL_NORMAL && rf_same_state(c, want_op);
+}
+
+Test(repl_sync, wiped_replica_recovers_without_voting_or_acking)
+{
+    /* Goal: a replica that lost its disk starts RECOVERING, sends no StartViewChange, DoViewChange
+     * or PrepareOk until it has installed a checkpoint and the view's StartView, then is a normal
+     * backup with the same state. Method: commit 10, wipe 2, reopen it, run; count what it sent
+     * while recovering. */
+    rf_cluster c;
+    rf_init(&c, 3, NULL);
+    for (uint32_t i = 1; i <= 10; i++) {
+        while (!ld_repl_can_prepare(c.nodes[0].r))
+            rf_round(&c);
+        cr_assert_eq(rf_prepare(&c, 0, i, 25), LD_OK);
+        rf_flush(&c);
+    }
+    want_op = 10;
+    cr_assert(rf_until(&c, all_applied, 30));
+    rf_wipe(&c, 2);
+    cr_assert_eq(rf_open(&c, 2), LD_OK);
+    cr_assert_eq(rf_state(&c, 2).status, LD_REPL_RECOVERING);
+    bool was_normal = false;
+    for (int i = 0; i < 300 && !recovered(&c); i++) {
+        rf_round(&c);
+        if (rf_state(&c, 2).status == LD_REPL_RECOVERING) {
+            cr_assert_eq(c.nodes[2].sent_kinds[LD_REPL_START_VIEW_CHANGE], 0);
+            cr_assert_eq(c.nodes[2].sent_kinds[LD_REPL_DO_VIEW_CHANGE], 0);
+            cr_assert_eq(c.nodes[2].sent_kinds[LD_REPL_PREPARE_OK], 0);
+        } else {
+            was_normal = true;
+        }
+    }
+    cr_assert(recovered(&c));
+    (void)was_normal;
+    ld_repl_stats st;
+    ld_repl_stats_get(c.nodes[2].r, &st);
+    cr_assert_geq(st.state_transfers, 1);
+    /* it is a working member: with 1 down, 0 and 2 still commit */
+    rf_crash(&c, 1);
+    cr_assert_eq(rf_prepare(&c, 0, 11, 25), LD_OK);
+    rf_flush(&c);
+    want_op = 11;
+    cr_assert(rf_until(&c, all_applied, 50));
+    rf_fini(&c);
+}
+
+Test(repl_sync, wiped_replica_crashing_mid_recovery_recovers_again)
+{
+    /* Goal: a recovering replica writes no meta before it has the view's StartView, so a crash
+     * in the middle restarts the recovery rather than leaving a replica that could vote.
+     * Method: wipe 2, reopen, run a few rounds (probes answered, transfer started), crash,
+     * reopen: still RECOVERING; then it recovers. */
+    rf_cluster c;
+    rf_init(&c, 3, NULL);
+    cr_assert_eq(rf_prepare(&c, 0, 1, 25), LD_OK);
+    rf_flush(&c);
+    want_op = 1;
+    cr_assert(rf_until(&c, all_applied, 30));
+    rf_wipe(&c, 2);
+    cr_assert_eq(rf_open(&c, 2), LD_OK);
+    rf_rounds(&c, 3);
+    rf_crash(&c, 2);
+    cr_assert_eq(rf_open(&c, 2), LD_OK);
+    cr_assert_eq(rf_state(&c, 2).status, LD_REPL_RECOVERING);
+    cr_assert(rf_until(&c, recovered, 300));
+    rf_fini(&c);
+}
+
+Test(repl_sync, junk_messages_are_dropped_and_counted)
+{
+    /* Goal: on_message never crashes on nonsense fields and counts what it refuses. Method: a
+     * deterministic stream of messages with random kinds and fields (headers, bytes, ops,
+     * views, checksums) into every replica of a running cluster, with rounds in between. */
+    rf_cluster c;
+    rf_init(&c, 3, NULL);
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    uint8_t bytes[64];
+    ld_entry_header hs[LD_PEER_DVC_HEADERS_MAX];
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        ld_repl_msg m;
+        memset(&m, 0, sizeof m);
+        m.kind = (ld_repl_kind)(1 + x % 10);
+        m.cluster_id = (x >> 8) % 16 ? RF_CLUSTER : x;
+        m.shard_id = (x >> 12) % 16 ? RF_SHARD : (uint32_t)x;
+        m.replica = (uint32_t)((x >> 16) % 4);
+        m.view = (x >> 20) % 4;
+        m.op = (x >> 24) % 8;
+        m.commit = (x >> 28) % 8;
+        m.log_view = (x >> 32) % 3;
+        m.commit_min = (x >> 34) % 8;
+        m.suffix_from = (x >> 36) % 8;
+        m.entry.op = (x >> 40) % 8;
+        m.entry.view = (x >> 44) % 3;
+        m.entry.entry_size = (uint32_t)((x >> 46) % 4);
+        for (unsigned k = 0; k < sizeof bytes; k++)
+            bytes[k] = (uint8_t)(x >> (k % 56));
+        m.bytes = bytes;
+        m.bytes_len = (uint32_t)((x >> 50) % 4);
+        m.headers_len = (uint32_t)((x >> 52) % 4);
+        for (unsigned k = 0; k < m.headers_len; k++) {
+            hs[k].op = m.op - k;
+            hs[k].view = (x >> (k + 3)) % 2;
+            memset(hs[k].checksum.b, (int)k, 16);
+            memset(hs[k].parent.b, (int)k + 1, 16);
+            hs[k].entry_size = 0;
+        }
+        m.headers = hs;
+        m.has_nonce = (x >> 54) & 1;
+        m.min_op = (x >> 55) % 3;
+        m.offset = (x >> 57) % 3;
+        m.total_bytes = (x >> 59) % 5;
+        if (m.kind == LD_REPL_PREPARE && (x >> 61) % 2) {
+            /* a well-formed checksum, so the prepare reaches the log logic */
+            m.entry.entry_size = m.bytes_len;
+            m.entry.checksum =
+                ld_repl_entry_checksum(RF_CLUSTER, RF_SHARD, &m.entry, m.bytes, m.bytes_len);
+        }
+        uint32_t to = (uint32_t)(x % 3);
+        if (m.replica == to)
+            m.replica = (to + 1) % 3;
+        ld_repl_on_message(c.nodes[to].r, &m, c.now);
+        ld_repl_on_tick(c.nodes[to].r, c.now);
+        if (i % 100 == 0)
+            rf_round(&c);
+    }
+    ld_repl_stats st;
+    ld_repl_stats_get(c.nodes[0].r, &st);
+    cr_assert_gt(st.dropped, 0);
+    rf_fini(&c);
+}
