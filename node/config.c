@@ -50,6 +50,21 @@ set_node_id(ldi_config *cfg, const char *value, char *err, size_t err_len)
 }
 
 static bool
+set_cluster_id(ldi_config *cfg, const char *value, char *err, size_t err_len)
+{
+    errno = 0;
+    char *end = NULL;
+    unsigned long long v = value[0] >= '0' && value[0] <= '9' ? strtoull(value, &end, 10) : 0;
+    if (errno != 0 || end == NULL || *end != '\0' || v == 0) {
+        snprintf(err, err_len, "expected a number in 1..%llu, got \"%s\"", (unsigned long long)UINT64_MAX,
+                 value);
+        return false;
+    }
+    cfg->cluster_id = (uint64_t)v;
+    return true;
+}
+
+static bool
 set_payment_slow_ms(ldi_config *cfg, const char *value, char *err, size_t err_len)
 {
     return parse_u32(value, 0, LD_PAYMENT_SLOW_MS_MAX, &cfg->payment_slow_ms, err, err_len);
@@ -112,6 +127,7 @@ set_log_level(ldi_config *cfg, const char *value, char *err, size_t err_len)
 
 static const config_key config_keys[] = {
     {.key = "node_id", .flag = "node-id", .set = set_node_id},
+    {.key = "cluster_id", .flag = "cluster-id", .set = set_cluster_id},
     {.key = "listen", .flag = "listen", .set = set_listen},
     {.key = "publish", .flag = "publish", .set = set_publish},
     {.key = "data_dir", .flag = "data", .set = set_data_dir},
@@ -198,6 +214,115 @@ find_key(const char *key)
     return NULL;
 }
 
+/* ---- replica lines --------------------------------------------------------------------------- */
+
+#define REPLICA_FIELDS 4u
+#define REPLICA_KEY "replica"
+#define REPLICA_SYNTAX "<node_id> <client_url> <peer_url> <publish_url|none>"
+
+/* Splits `value` in place at white space into at most `max` fields; returns how many there are
+ * (max + 1 when there are more). */
+static size_t
+split_fields(char *value, char **fields, size_t max)
+{
+    size_t n = 0;
+    char *p = value;
+    for (;;) {
+        while (is_space(*p))
+            p++;
+        if (*p == '\0')
+            return n;
+        if (n == max)
+            return max + 1;
+        fields[n++] = p;
+        while (*p != '\0' && !is_space(*p))
+            p++;
+        if (*p != '\0')
+            *p++ = '\0';
+    }
+}
+
+/* True if another replica line already uses `url` for `field` (client and peer URLs must each be
+ * distinct: two replicas cannot listen on one address). */
+static bool
+replica_url_taken(const ldi_config *cfg, size_t field_off, const char *url)
+{
+    for (uint32_t i = 0; i < cfg->replica_count; i++)
+        if (strcmp((const char *)&cfg->replicas[i] + field_off, url) == 0)
+            return true;
+    return false;
+}
+
+/* Parses one `replica = ...` value and appends it to cfg->replicas. */
+static bool
+add_replica(ldi_config *cfg, char *value, char *err, size_t err_len)
+{
+    char *f[REPLICA_FIELDS];
+    size_t n = split_fields(value, f, REPLICA_FIELDS);
+    if (n != REPLICA_FIELDS) {
+        snprintf(err, err_len, "expected \"%s\", got %s%zu field(s)", REPLICA_SYNTAX,
+                 n > REPLICA_FIELDS ? "more than " : "", n > REPLICA_FIELDS ? (size_t)REPLICA_FIELDS : n);
+        return false;
+    }
+    if (cfg->replica_count == LD_PEER_REPLICAS_MAX) {
+        snprintf(err, err_len, "more than %u replica lines", LD_PEER_REPLICAS_MAX);
+        return false;
+    }
+    ldi_replica_conf r;
+    memset(&r, 0, sizeof r);
+    char what[200];
+    if (!parse_u32(f[0], 1, 65535, &r.node_id, what, sizeof what)) {
+        snprintf(err, err_len, "node_id: %s", what);
+        return false;
+    }
+    if (!check_url(f[1], LDI_DEFAULT_LISTEN, what, sizeof what) ||
+        !check_url(f[2], "tcp://127.0.0.1:7402", what, sizeof what) ||
+        (strcmp(f[3], LDI_PUBLISH_NONE) != 0 &&
+         !check_url(f[3], LDI_DEFAULT_PUBLISH " or " LDI_PUBLISH_NONE, what, sizeof what))) {
+        snprintf(err, err_len, "%s", what);
+        return false;
+    }
+    for (uint32_t i = 0; i < cfg->replica_count; i++) {
+        if (cfg->replicas[i].node_id == r.node_id) {
+            snprintf(err, err_len, "node_id %u is listed twice", r.node_id);
+            return false;
+        }
+    }
+    if (replica_url_taken(cfg, offsetof(ldi_replica_conf, client_url), f[1]) ||
+        replica_url_taken(cfg, offsetof(ldi_replica_conf, peer_url), f[2])) {
+        snprintf(err, err_len, "a client or peer URL is used by an earlier replica line");
+        return false;
+    }
+    if (strcmp(f[1], f[2]) == 0) {
+        snprintf(err, err_len, "client_url and peer_url must differ");
+        return false;
+    }
+    strcpy(r.client_url, f[1]);
+    strcpy(r.peer_url, f[2]);
+    strcpy(r.publish_url, f[3]);
+    cfg->replicas[cfg->replica_count++] = r;
+    return true;
+}
+
+/* The checks that need the whole file: the replica count and the cluster id. */
+static bool
+check_replicas(const ldi_config *cfg, const char *path, char *errbuf, size_t errbuf_len)
+{
+    uint32_t n = cfg->replica_count;
+    if (n == 0)
+        return true;
+    if (n != 1 && n != 3 && n != 5) {
+        snprintf(errbuf, errbuf_len, "%s: %u replica lines; a replica group has 1, 3 or 5", path,
+                 n);
+        return false;
+    }
+    if (cfg->cluster_id == 0) {
+        snprintf(errbuf, errbuf_len, "%s: replica lines need cluster_id (a number > 0)", path);
+        return false;
+    }
+    return true;
+}
+
 /* Applies one line; `seen` marks keys already set by this file. */
 static bool
 apply_line(ldi_config *cfg, char *line, bool *seen, char *err, size_t err_len)
@@ -211,6 +336,14 @@ apply_line(ldi_config *cfg, char *line, bool *seen, char *err, size_t err_len)
     if (what != NULL) {
         snprintf(err, err_len, "%s", what);
         return false;
+    }
+    if (strcmp(key, REPLICA_KEY) == 0) {
+        char what_buf[300];
+        if (!add_replica(cfg, value, what_buf, sizeof what_buf)) {
+            snprintf(err, err_len, "%s: %s", key, what_buf);
+            return false;
+        }
+        return true;
     }
     const config_key *k = find_key(key);
     if (k == NULL) {
@@ -261,7 +394,7 @@ ldi_config_load_file(ldi_config *cfg, const char *path, char *errbuf, size_t err
         ok = false;
     }
     fclose(f);
-    return ok;
+    return ok && check_replicas(cfg, path, errbuf, errbuf_len);
 }
 
 const char *
@@ -273,6 +406,12 @@ ldi_config_usage(void)
            "clients over NNG (req/rep, protobuf frames) and stored in RocksDB. With no options\n"
            "it runs the single-node default: listen on " LDI_DEFAULT_LISTEN ",\n"
            "data in " LDI_DEFAULT_DATA_DIR ".\n"
+           "\n"
+           "Replication: a config file with `cluster_id` and 3 or 5 `replica` lines describes a\n"
+           "replica group; start every node with that file and its own --node-id and --data.\n"
+           "A node listens and publishes on its own line's addresses and talks to the others on\n"
+           "their peer URLs; only the primary serves writes and linearizable reads, the others\n"
+           "answer NOT_PRIMARY naming it. First start of a new cluster: add --format.\n"
            "\n"
            "Options (flags override the --config file, which overrides the defaults):\n"
            "  -c, --config FILE        read settings from FILE (cluster-conf format: `key = "
@@ -293,6 +432,13 @@ ldi_config_usage(void)
            "      --node-id N          this node's id, 1..65535, recorded in the data\n"
            "                           directory and checked on every start [node_id] default 1\n"
            "      --log-level LEVEL    debug | info | warn | error   [log_level] default info\n"
+           "      --format             initialise an empty data directory as a replica of a\n"
+           "                           brand-new cluster (writes the replica superblock);\n"
+           "                           refused if the directory holds data. Needed once per\n"
+           "                           node when the config has 3 or 5 `replica` lines: an\n"
+           "                           empty directory started without it recovers its state\n"
+           "                           from the other replicas instead. A single node (no\n"
+           "                           replica lines, or one) formats a new directory itself\n"
            "  -h, --help               print this help and exit\n"
            "  -V, --version            print the version and exit\n"
            "\n"
@@ -311,7 +457,7 @@ ldi_config_usage(void)
            "error.\n";
 }
 
-enum { OPT_PAYMENT_SLOW_MS = 256, OPT_NODE_ID, OPT_LOG_LEVEL };
+enum { OPT_PAYMENT_SLOW_MS = 256, OPT_NODE_ID, OPT_LOG_LEVEL, OPT_FORMAT };
 
 static const struct option cli_options[] = {
     {"config", required_argument, NULL, 'c'},
@@ -321,6 +467,7 @@ static const struct option cli_options[] = {
     {"payment-slow-ms", required_argument, NULL, OPT_PAYMENT_SLOW_MS},
     {"node-id", required_argument, NULL, OPT_NODE_ID},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"format", no_argument, NULL, OPT_FORMAT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -358,6 +505,30 @@ flag_key(int opt)
     return NULL;
 }
 
+/* With replica lines: finds this node's line and takes listen and publish from it, unless a flag
+ * set them. */
+static bool
+resolve_own_replica(ldi_config *cfg, const char *path, bool listen_flag, bool publish_flag,
+                    char *err, size_t err_len)
+{
+    if (cfg->replica_count == 0)
+        return true;
+    for (uint32_t i = 0; i < cfg->replica_count; i++) {
+        const ldi_replica_conf *r = &cfg->replicas[i];
+        if (r->node_id != cfg->node_id)
+            continue;
+        cfg->replica_index = i;
+        if (!listen_flag)
+            strcpy(cfg->listen, r->client_url);
+        if (!publish_flag)
+            strcpy(cfg->publish, r->publish_url);
+        return true;
+    }
+    snprintf(err, err_len, "%s: node_id %u is not in any replica line (give --node-id)", path,
+             cfg->node_id);
+    return false;
+}
+
 /* Applies the flags recorded in values[] (indexed like config_keys) after the file. */
 static bool
 apply_flags(ldi_config *cfg, char *const *values, char *err, size_t err_len)
@@ -392,6 +563,10 @@ ldi_config_parse_args(ldi_config *cfg, int argc, char **argv, char *errbuf, size
             config_path = optarg;
             continue;
         }
+        if (opt == OPT_FORMAT) {
+            cfg->format = true;
+            continue;
+        }
         if (opt == ':') {
             snprintf(errbuf, errbuf_len, "option %s needs a value", argv[optind - 1]);
             return LDI_CLI_USAGE;
@@ -410,6 +585,11 @@ ldi_config_parse_args(ldi_config *cfg, int argc, char **argv, char *errbuf, size
     if (config_path != NULL && !ldi_config_load_file(cfg, config_path, errbuf, errbuf_len))
         return LDI_CLI_USAGE;
     if (!apply_flags(cfg, values, errbuf, errbuf_len))
+        return LDI_CLI_USAGE;
+    const config_key *listen = flag_key('l');
+    const config_key *publish = flag_key('p');
+    if (!resolve_own_replica(cfg, config_path, values[listen - config_keys] != NULL,
+                             values[publish - config_keys] != NULL, errbuf, errbuf_len))
         return LDI_CLI_USAGE;
     return LDI_CLI_RUN;
 }

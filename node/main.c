@@ -1,9 +1,10 @@
 /*
  * main.c -- livedrop-node: parse the configuration, recover, serve, shut down cleanly.
  *
- *   start:    config -> engine (RocksDB, state machine, log replay, invariant check) -> publish
- *             socket -> request socket -> "livedrop-node: listening on <url>" on stdout (then,
- *             if the publish port was 0, "livedrop-node: publishing on <url>") -> serve
+ *   start:    config -> engine (RocksDB, --format, state machine, peer sockets, replica: log
+ *             re-apply, invariant check) -> publish socket -> request socket ->
+ *             "livedrop-node: listening on <url>" on stdout (then, if the publish port was 0,
+ *             "livedrop-node: publishing on <url>") -> serve
  *   SIGTERM / SIGINT (first):  refuse new connections (established ones stay open so that
  *             in-flight replies reach their clients); later requests get ERR_SHUTTING_DOWN;
  *             queued requests and payments (slow ones included) finish, for at most
@@ -182,10 +183,14 @@ node_open_pub(node *n, char *bound, size_t bound_len)
 static int
 node_open(node *n)
 {
-    LDI_INFO("livedrop-node %s starting: listen=%s publish=%s data_dir=%s payment_slow_ms=%u",
-             LD_VERSION, n->cfg.listen, n->cfg.publish, n->cfg.data_dir, n->cfg.payment_slow_ms);
+    LDI_INFO("livedrop-node %s starting: listen=%s publish=%s data_dir=%s payment_slow_ms=%u "
+             "replicas=%u%s",
+             LD_VERSION, n->cfg.listen, n->cfg.publish, n->cfg.data_dir, n->cfg.payment_slow_ms,
+             n->cfg.replica_count > 1 ? n->cfg.replica_count : 1u,
+             n->cfg.format ? " --format" : "");
     if (ldi_engine_open(&n->loop, &n->cfg, &n->engine) != LD_OK) {
-        LDI_ERROR("cannot open the data directory %s", n->cfg.data_dir);
+        LDI_ERROR("cannot start with the data directory %s (see above)", n->cfg.data_dir);
+        uv_run(&n->loop, UV_RUN_NOWAIT); /* let a half-open peer socket's handle close */
         return 1;
     }
     char pub_bound[LDI_URL_BYTES_MAX + 64];

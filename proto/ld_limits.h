@@ -112,6 +112,10 @@
 #define LD_PEER_REPAIR_TIMEOUT_MS 100u
 #define LD_PEER_LEASE_MS 200u
 #define LD_PEER_SEND_QUEUE_MAX 1024u /* messages queued per peer socket; past it: dropped */
+#define LD_PEER_RECV_QUEUE_MAX 4096u /* frames received, not yet drained by the loop: dropped */
+#define LD_PEER_RECV_QUEUE_BYTES_MAX (64u << 20) /* ...and their bytes */
+#define LD_PEER_RECONNECT_MIN_MS 10u  /* a lost peer connection is redialled after this... */
+#define LD_PEER_RECONNECT_MAX_MS 100u /* ...doubling up to this */
 _Static_assert(LD_PEER_COMMIT_INTERVAL_MS * 2 < LD_PEER_LEASE_MS, "an idle primary keeps its lease");
 _Static_assert(LD_PEER_LEASE_MS * 1002 / 998 < LD_PEER_VC_TIMEOUT_MS, "leases are safe");
 _Static_assert(LD_PEER_VC_TIMEOUT_MS >= 5 * LD_PEER_COMMIT_INTERVAL_MS, "lost heartbeats");

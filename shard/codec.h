@@ -53,6 +53,7 @@ typedef struct ld_codec_op_scratch {
         Ldpb__ListDrops list_drops;
         Ldpb__PullEvents pull_events;
         Ldpb__ListNotifications list_notifications;
+        Ldpb__GetClusterStatus get_cluster_status;
         Ldpb__RelayFollow relay_follow;
     };
     Ldpb__Product product;

@@ -290,6 +290,9 @@ ldi_codec_ops_from_pb(const Ldpb__Op *pb, ld_op *op, ld_result *res)
         return list_from_pb(&l->user_id, l->first, l->after, "list_notifications", "user_id",
                             LD_PAGE_DROPS_MAX, &op->u.list, res);
     }
+    case LDPB__OP__BODY_GET_CLUSTER_STATUS:
+        op->type = LD_OP_GET_CLUSTER_STATUS; /* no fields */
+        return LD_OK;
     default:
         return social_from_pb(pb, op, res);
     }
@@ -560,6 +563,11 @@ ldi_codec_ops_to_pb(const ld_op *op, Ldpb__Op *pb, ld_codec_op_scratch *s)
     case LD_OP_GET_PRODUCT:
     case LD_OP_CANCEL_DROP:
         id_op_to_pb(op, pb, s);
+        return true;
+    case LD_OP_GET_CLUSTER_STATUS:
+        ldpb__get_cluster_status__init(&s->get_cluster_status);
+        pb->body_case = LDPB__OP__BODY_GET_CLUSTER_STATUS;
+        pb->get_cluster_status = &s->get_cluster_status;
         return true;
     default:
         return false;

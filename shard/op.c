@@ -48,6 +48,7 @@ op_info_of(ld_op_type type)
         [LD_OP_LIST_DROPS] = {"list_drops", false, true, true},
         [LD_OP_PULL_EVENTS] = {"pull_events", false, true, true},
         [LD_OP_LIST_NOTIFICATIONS] = {"list_notifications", false, true, true},
+        [LD_OP_GET_CLUSTER_STATUS] = {"get_cluster_status", false, true, false},
     };
     static const op_info internal[] = {
         [LD_OP_TICK - LD_OP_TICK] = {"tick", true, false, false},

@@ -1,0 +1,111 @@
+#!/bin/sh
+# run-local-3.sh -- start (or stop) the three replicas of cluster-conf/local-3.conf on this machine.
+#
+#   cluster-conf/run-local-3.sh [DIR]          start; DIR (default ./livedrop-cluster) holds
+#                                              DIR/<id>/ (data), DIR/<id>.log, DIR/<id>.pid
+#   cluster-conf/run-local-3.sh --stop [DIR]   stop them (SIGTERM, then wait for a clean exit)
+#
+# The first start of a DIR formats each node's new data directory (--format: a brand-new
+# cluster); later starts reuse the data. A node whose data directory was removed while the
+# others' remain is started WITHOUT --format, so it recovers its state from them. The script
+# returns once every node prints its "listening on" line, and prints the client addresses.
+# The node binary: $LD_NODE_BIN, else build/node/livedrop-node of this checkout, else PATH.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+conf="$here/local-3.conf"
+ids="1 2 3"
+
+stop=0
+if [ "${1:-}" = "--stop" ]; then
+    stop=1
+    shift
+fi
+dir=${1:-./livedrop-cluster}
+
+if [ "$stop" = 1 ]; then
+    for i in $ids; do
+        pidf="$dir/$i.pid"
+        [ -f "$pidf" ] || continue
+        pid=$(cat "$pidf")
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid"
+            echo "node $i (pid $pid): SIGTERM"
+        fi
+    done
+    for i in $ids; do
+        pidf="$dir/$i.pid"
+        [ -f "$pidf" ] || continue
+        pid=$(cat "$pidf")
+        n=0
+        while kill -0 "$pid" 2>/dev/null; do
+            n=$((n + 1))
+            if [ "$n" -gt 400 ]; then
+                echo "node $i (pid $pid) still running after 40 s" >&2
+                exit 1
+            fi
+            sleep 0.1
+        done
+        rm -f "$pidf"
+    done
+    echo "stopped"
+    exit 0
+fi
+
+bin=${LD_NODE_BIN:-}
+if [ -z "$bin" ]; then
+    if [ -x "$here/../build/node/livedrop-node" ]; then
+        bin="$here/../build/node/livedrop-node"
+    else
+        bin=$(command -v livedrop-node || true)
+    fi
+fi
+if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+    echo "livedrop-node not found: build it (cmake --build build) or set LD_NODE_BIN" >&2
+    exit 1
+fi
+
+mkdir -p "$dir"
+fresh=1 # a brand-new cluster only when no node has data yet
+for i in $ids; do
+    [ -d "$dir/$i" ] && fresh=0
+done
+
+for i in $ids; do
+    pidf="$dir/$i.pid"
+    if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
+        echo "node $i already runs (pid $(cat "$pidf"))"
+        continue
+    fi
+    fmt=""
+    [ "$fresh" = 1 ] && fmt="--format"
+    : >"$dir/$i.out"
+    # shellcheck disable=SC2086
+    nohup "$bin" --config "$conf" --node-id "$i" --data "$dir/$i" $fmt \
+        >"$dir/$i.out" 2>>"$dir/$i.log" </dev/null &
+    echo $! >"$pidf"
+done
+
+for i in $ids; do
+    pid=$(cat "$dir/$i.pid")
+    n=0
+    until grep -q "listening on" "$dir/$i.out" 2>/dev/null; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "node $i exited; the end of $dir/$i.log:" >&2
+            tail -n 20 "$dir/$i.log" >&2
+            exit 1
+        fi
+        n=$((n + 1))
+        if [ "$n" -gt 300 ]; then
+            echo "node $i does not serve after 30 s; see $dir/$i.log" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+done
+
+addrs=$(grep '^replica' "$conf" | awk '{print $4}' | paste -sd, -)
+echo "three nodes serve (logs: $dir/<id>.log). Client addresses:"
+echo "  $addrs"
+echo "  e.g. livedrop --addr $addrs ..."
+echo "stop them with: $0 --stop $dir"
