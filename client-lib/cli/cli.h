@@ -40,6 +40,7 @@ typedef struct cli {
     const char *conf; /* --conf FILE: addr is read from it */
     bool addr_given;  /* --addr was on the command line */
     bool json;
+    bool follower_read;  /* --follower-read: ld_client_opts.follower_read */
     bool all;            /* --all: walk every page */
     uint32_t timeout_ms; /* 0: not given */
     const struct cli_cmd *cmd;

@@ -871,6 +871,8 @@ print_main_help(FILE *f)
             "                   separated (default $LIVEDROP_ADDR, else " ADDR_DEFAULT ")\n"
             "  --conf FILE      read the addresses from a cluster-conf file: the client_url of\n"
             "                   each replica line (or its listen URL without any)\n"
+            "  --follower-read  reads may be answered by any replica (possibly stale); prints\n"
+            "                   which node answered and the op its state reflects to stderr\n"
             "  --json           print one JSON object per result (fields as in livedrop.proto)\n"
             "  --timeout-ms N   give up after N ms (default %u); the outcome is then unknown:\n"
             "                   repeat with the same --key / --id to learn it\n"
@@ -975,6 +977,10 @@ parse_option(cli *c, int argc, char **argv, int *i)
         return PARSE_HELP;
     if (strcmp(arg, "json") == 0) {
         c->json = true;
+        return PARSE_OK;
+    }
+    if (strcmp(arg, "follower-read") == 0) {
+        c->follower_read = true;
         return PARSE_OK;
     }
     if (strcmp(arg, "all") == 0 && c->cmd != NULL && cmd_accepts(c->cmd, "all")) {
@@ -1092,7 +1098,7 @@ main(int argc, char **argv)
             return cli_usage_error(&c, "--conf %s: %s", c.conf, why.text);
         c.addr = conf_addrs;
     }
-    ld_client_opts opts = {.timeout_ms = c.timeout_ms};
+    ld_client_opts opts = {.timeout_ms = c.timeout_ms, .follower_read = c.follower_read};
     ld_err err = ld_client_open(c.addr, &opts, &c.client);
     if (err != LD_OK)
         return cli_usage_error(&c,
@@ -1100,6 +1106,11 @@ main(int argc, char **argv)
                                "by commas)",
                                c.addr, ld_strerror(err), LD_CLIENT_ADDRS_MAX);
     int status = c.cmd->run(&c);
+    ld_call_info info;
+    if (c.follower_read && ld_client_last_call(c.client, &info))
+        fprintf(stderr, "%s: answered by %s: %s, applied op %" PRIu64 ", view %" PRIu64 "\n",
+                cli_prog, ld_client_addr(c.client, info.addr_index),
+                info.follower_read ? "follower read" : "primary", info.applied_op, info.view);
     ld_client_close(c.client);
     return status;
 }

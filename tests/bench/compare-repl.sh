@@ -3,7 +3,8 @@
 # paths, in ONE run: the same number of clients on one hot drop, the same time each.
 #
 #   (a) livedrop, 3 nodes on loopback, RF=3 (a conf with three `replica` lines on free ports,
-#       three `livedrop-node --config` processes): livedrop-bench --conf, reserve and order
+#       three `livedrop-node --config CONF --node-id N --data DIR --format` processes; it waits
+#       for a primary holding its lease): livedrop-bench --conf, reserve and order
 #   (b) livedrop, one node, RF=1: reserve and order (reserve + payment + commit)
 #   (c) Redis 7: a private redis-server (appendonly yes, appendfsync always, dir in a temp
 #       dir) and redis-lua-bench: the reservation as one Lua script (EVALSHA) checking stock,
@@ -93,7 +94,8 @@ cluster_start() {
     done
     log "3-node cluster: $(grep -c '^replica' "$conf") replicas in $conf"
     for i in 1 2 3; do
-        node_start "node$i" --config "$conf" --node-id "$i" --data "$WORK/data$i" || return 1
+        node_start "node$i" --config "$conf" --node-id "$i" --data "$WORK/data$i" --format ||
+            return 1
     done
     for _ in $(seq 1 300); do
         if "$CLI_BIN" --conf "$conf" --json cluster status 2>/dev/null |
