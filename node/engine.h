@@ -1,20 +1,25 @@
 /*
  * engine.h -- the node's single-threaded core: requests in, batches to disk, replies out.
  *
- * One libuv loop thread owns the state machine, the RocksDB handle and every request. Each loop
- * turn (DESIGN.md §4, §10):
+ * One libuv loop thread owns the state machine, the replica (shard/repl.h), the RocksDB handle
+ * and every request. Each loop turn (DESIGN.md §4, §10; REPLICATION.md §11):
  *
  *   1. drain the NNG queue: check each frame (size, protobuf, version, op count) -- a bad
- *      envelope is answered at once with a code and no results;
+ *      envelope is answered at once with a code and no results; then drain the peer queue into
+ *      the replica and run its due timeouts (committed entries are applied here and their
+ *      requests' results recorded); a replica that is not the primary (or a primary without
+ *      its read lease, for linearizable reads) answers NOT_PRIMARY naming the primary;
  *   2. take whole queued requests while their ops fit in one batch; decode each op (a bad op
  *      gets its error result, the others go on); writes join the batch, reads wait; past
  *      LD_REQUEST_LIST_OPS_MAX page ops (lists, pulls) in one request, ERR_TOO_MANY_OPS;
  *   3. append internal ops: FINISH_ORDER for every payment that finished, RELAY_FOLLOW for
  *      follow events of earlier batches, TICK when a reservation, key or drop boundary is due;
- *   4. stamp the batch (ts = max(wall clock, last ts)), append it to the log and apply it to
- *      the state machine in ONE RocksDB write batch, written once with sync (group commit);
- *   5. after the sync only (P2): publish the batch's events, answer reads and pages from the
- *      new state (an empty PULL_EVENTS with wait_ms parks until an event or its deadline),
+ *   4. stamp the batch (ts = max(wall clock, last ts)) and hand it to the replica as the next
+ *      log entry (ld_repl_prepare); with one replica it is applied at once, with 3 or 5 once a
+ *      quorum holds it; everything the turn wrote goes in ONE RocksDB write batch, written once
+ *      with sync (group commit);
+ *   5. after the sync only (P2): send the replica's messages, publish the batch's events,
+ *      answer reads and pages from the new state (an empty PULL_EVENTS with wait_ms parks until an event or its deadline),
  *      answer parked pulls the events concern, start payments, and send every reply whose
  *      ops are all resolved. A place_order's reply waits for its payment.
  *
@@ -34,10 +39,13 @@
 
 typedef struct ldi_engine ldi_engine;
 
-/* Opens the data directory, rebuilds the state machine (ld_sm_open), replays any log entry past
- * the applied op, and checks every invariant (ld_sm_check). Borrows `loop`; copies `cfg`.
- * Returns owned, free with ldi_engine_free() after ldi_engine_stop() and a final loop run;
- * LD_ERR_STORAGE (logged) when the data cannot be opened or recovered. */
+/* Opens the data directory (formatting a brand-new one when cfg->format or when it is the only
+ * replica; refusing --format on one with data), rebuilds the state machine (ld_sm_open), opens
+ * the peer sockets (3 or 5 replicas) and the replica (ld_repl_open: it re-applies committed log
+ * entries past the applied op, or starts recovering in an unformatted directory), and checks
+ * every invariant (ld_sm_check). Borrows `loop`; copies `cfg`. Returns owned, free with
+ * ldi_engine_free() after ldi_engine_stop() and a final loop run; LD_ERR_STORAGE (logged) when
+ * the data cannot be opened or recovered, LD_ERR_CONNECTION when the peer URL cannot be bound. */
 ld_err ldi_engine_open(uv_loop_t *loop, const ldi_config *cfg, ldi_engine **out)
     __attribute__((warn_unused_result));
 

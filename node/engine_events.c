@@ -49,6 +49,13 @@ ldi_eng_events_init(ldi_engine *e)
     }
     e->poll_free = 1;
     e->relay_q = ldi_xcalloc(ENG_RELAY_OPS_MAX, sizeof *e->relay_q);
+    ldi_eng_relay_reset(e);
+}
+
+void
+ldi_eng_relay_reset(ldi_engine *e)
+{
+    e->relay_n = 0;
     e->relay_scanned = ld_sm_relay_cursor(e->sm, 0);
     uint64_t last = ld_sm_last_event_seq(e->sm);
     if (e->relay_scanned < last)
@@ -459,7 +466,7 @@ ldi_eng_relay_pending(const ldi_engine *e)
 /* ---- after a committed batch --------------------------------------------------------------- */
 
 void
-ldi_eng_after_commit(ldi_engine *e)
+ldi_eng_after_commit(ldi_engine *e, bool relay)
 {
     const ld_event_view *evs = NULL;
     size_t n = ld_sm_batch_events(e->sm, &evs);
@@ -473,7 +480,7 @@ ldi_eng_after_commit(ldi_engine *e)
             ldi_pub_event(e->pub, &evs[i], &e->metrics.published, &e->metrics.pub_dropped);
         e->metrics.publish_ns += uv_hrtime() - t0;
     }
-    if (evs[0].seq == e->relay_scanned + 1)
+    if (relay && evs[0].seq == e->relay_scanned + 1)
         relay_scan(e, evs, n); /* caught up: relay from the batch itself */
     polls_mark(e, evs, n);
 }

@@ -23,6 +23,8 @@
 #include "engine.h"
 #include "metrics.h"
 #include "payment.h"
+#include "peer.h"
+#include "repl.h"
 #include "sm.h"
 #include "store_rocks.h"
 
@@ -65,14 +67,15 @@ _Static_assert(ENG_POLL_HASH_SLOTS >= 2 * LD_NODE_LONG_POLLS_MAX, "short chains"
 /* A request's result buffer above this is freed after the reply rather than kept for reuse. */
 #define ENG_OUT_KEEP_BYTES (256u * 1024u)
 
-/* Log entries kept behind the applied op, and ops between two trims. Overridable at compile
- * time only so that a test build can watch trimming happen without writing 100k batches. */
-#ifndef ENG_LOG_RETAIN_ENTRIES
-#define ENG_LOG_RETAIN_ENTRIES LD_LOG_RETAIN_ENTRIES
-#endif
-#ifndef ENG_LOG_TRIM_EVERY
-#define ENG_LOG_TRIM_EVERY 4096u
-#endif
+/* Replication (REPLICATION.md §11). Prepared entries wait for their apply in a ring indexed by
+ * op: the pipeline bounds how many are in flight. The client ops of one entry stop at
+ * ENG_ENTRY_CLIENT_BYTES_MAX of request frames, so that the entry with its internal ops stays
+ * below LD_PEER_ENTRY_BYTES_MAX (a FINISH_ORDER or RELAY_FOLLOW packs to under 200 bytes). */
+#define ENG_FLIGHTS (2u * LD_PEER_PIPELINE_MAX)
+#define ENG_ENTRY_CLIENT_BYTES_MAX (LD_PEER_ENTRY_BYTES_MAX - (1u << 20))
+_Static_assert(ENG_INTERNAL_OPS_MAX * 200u < (1u << 20), "internal ops fit the entry's reserve");
+_Static_assert(ENG_ENTRY_CLIENT_BYTES_MAX >= LD_FRAME_BYTES_MAX, "a whole request always fits");
+#define ENG_OUTBOX_MAX 4096u /* peer messages one turn may send; past it they are lost */
 
 #define ENG_METRICS_INTERVAL_MS 10000u /* at most one summary line per interval */
 
@@ -101,6 +104,12 @@ typedef enum eng_req_state {
 typedef struct eng_req {
     uint32_t index; /* == NNG context index */
     eng_req_state state;
+    bool follower;       /* Request.follower_read: answered by any replica in normal status */
+    bool touched;        /* in e->touched: look at it after this turn's sync */
+    bool abandoned;      /* its ops were prepared in a view this replica left: NOT_PRIMARY */
+    bool has_write;      /* some op went into an entry */
+    uint32_t n_batch;    /* ops in prepared entries, not applied yet (SLOT_BATCH) */
+    uint32_t frame_len;  /* bytes of the request frame (the entry's size budget) */
     uint64_t gen; /* bumped at every reply: payment waiters carry it */
     uint64_t request_id;
     Ldpb__Request *pb; /* in `arena`; NULL once the request no longer needs it */
@@ -139,18 +148,70 @@ typedef struct eng_poll {
 
 /* Where batch entry i came from: a client op (req, op) or an internal op (done[a]). */
 typedef struct eng_src {
-    uint8_t kind; /* eng_src_kind */
+    uint8_t kind;    /* eng_src_kind */
+    uint8_t payment; /* a place_order: its payment capacity is planned */
     uint32_t a;
     uint32_t b;
 } eng_src;
+
+/* An entry this replica prepared as primary, waiting for its apply (then its sources get their
+ * results) or for the end of its view (then its requests get NOT_PRIMARY). */
+typedef struct eng_flight {
+    bool used;
+    uint64_t op;
+    uint64_t view;
+    uint32_t n;          /* batch entries */
+    uint32_t payments;   /* place_orders counted in planned_payments, not resolved yet */
+    eng_src *src;        /* [LD_BATCH_OPS_MAX] */
+    ldi_pay_done *done;  /* [ENG_FINISH_OPS_MAX]: the payments its FINISH_ORDERs carry */
+} eng_flight;
+
+/* A payment to start once this turn's write is durable. */
+typedef struct eng_pay_start {
+    ld_payment_request req;
+    ldi_pay_waiter waiter;
+} eng_pay_start;
+
+/* A peer message packed during the turn, sent after its sync (the host rule of repl.h). */
+typedef struct eng_out {
+    uint32_t to;
+    uint8_t *buf;
+    size_t len;
+} eng_out;
 
 struct ldi_engine {
     uv_loop_t *loop;
     uv_thread_t loop_thread; /* owns everything below */
     ldi_config cfg;
     ldi_rocks *rocks;
-    ld_store store; /* borrowed by sm */
+    ld_store store;      /* borrowed by sm */
+    ld_store repl_store; /* borrowed by repl */
     ld_sm *sm;
+    ld_repl *repl;
+    ld_repl_host host;        /* ldi_eng_repl_host with arg = this engine; borrowed by repl */
+    ldi_peer *peer;           /* NULL with one replica */
+    uint32_t replica_count;   /* 1, 3 or 5 */
+    ld_repl_state rs;         /* as of the last replica call (eng_repl_observe) */
+    bool rs_valid;
+    bool primary_ready;       /* primary whose view's adopted log is applied: issues TICK,
+                                 RELAY_FOLLOW, FINISH_ORDER and drives payments */
+    uint64_t primary_ready_op; /* ...once commit_min reaches this op */
+    uint64_t durable_applied_op; /* the state machine's applied op as of the last sync */
+    bool events_deferred;     /* an apply's events wait for this turn's sync (one replica) */
+    bool opening;             /* ld_repl_open re-applies: no requests, no publishing */
+    eng_flight flights[ENG_FLIGHTS];
+    eng_flight *building;     /* the flight this turn's batch fills, or NULL */
+    ld_op *apply_ops;         /* [LD_BATCH_OPS_MAX], allocated on first use: decoded entries */
+    eng_out outbox[ENG_OUTBOX_MAX];
+    uint32_t n_out;
+    eng_pay_start *pay_starts; /* grows; at most planned_payments */
+    uint32_t n_pay_starts;
+    uint32_t pay_starts_cap;
+    uint32_t touched[LD_NODE_CONTEXTS];
+    uint32_t n_touched;
+    uv_timer_t repl_timer;
+    uint64_t peer_bad_frames;
+    uint64_t peer_lost_sends;
     ldi_pay *pay;
     ldi_net *net; /* NULL until started and after stopped */
     ldi_pub *pub; /* NULL when publishing is off, until started and after stopped */
@@ -166,8 +227,6 @@ struct ldi_engine {
     uint32_t fifo_head;
     uint32_t fifo_len;
     uint32_t pending_ops; /* ops of queued requests */
-    uint32_t taken[LD_NODE_CONTEXTS];
-    uint32_t n_taken;
     uint32_t n_waiting;
 
     /* this turn's batch: arrays sized by limits, allocated once */
@@ -175,14 +234,14 @@ struct ldi_engine {
     uint32_t planned_payments;
     ld_op *batch_ops;         /* [LD_BATCH_OPS_MAX] */
     ld_result *batch_results; /* [LD_BATCH_OPS_MAX] */
-    eng_src *batch_src;       /* [LD_BATCH_OPS_MAX] */
+    eng_src *batch_src;       /* the building flight's src[] */
     Ldpb__Op **batch_pb;      /* [LD_BATCH_OPS_MAX]: client ops reuse their decoded pb */
     Ldpb__Op *internal_pb;    /* [ENG_INTERNAL_OPS_MAX] */
     ld_codec_op_scratch *internal_scratch; /* [ENG_INTERNAL_OPS_MAX] */
-    ldi_pay_done *done;                    /* [ENG_FINISH_OPS_MAX] */
+    ldi_pay_done *done;                    /* the building flight's done[] */
+    uint32_t batch_bytes;                  /* request frame bytes of the batch's client ops */
     uint8_t *log_buf;
     size_t log_cap;
-    uint64_t last_trim_op;
     ld_op tmp_op;
     ld_result tmp_result;
 
@@ -213,6 +272,40 @@ struct ldi_engine {
     uint64_t metrics_last_ms; /* uv_now of the last summary */
     uint64_t started_ms;      /* uv_now when serving started */
 };
+
+/* ---- engine_repl.c: the replica's host, roles, not-primary, cluster status ------------------ */
+
+/* Monotonic milliseconds (the replica's `now`). */
+int64_t ldi_eng_mono_ms(void);
+
+/* The host table handed to ld_repl_open() (copied into e->host with arg = e). */
+extern const ld_repl_host ldi_eng_repl_host;
+
+/* Reads the replica's state after a call into it; logs role and view changes, abandons the
+ * flights of a view it left (their requests get NOT_PRIMARY after the sync), and notices when a
+ * new primary becomes ready. */
+void ldi_eng_repl_observe(ldi_engine *e);
+
+/* Drains the peer queue into ld_repl_on_message() and runs ld_repl_on_tick() when due. */
+void ldi_eng_repl_step(ldi_engine *e, int64_t now);
+
+/* After the turn's synced write: sends the outbox. */
+void ldi_eng_repl_flush(ldi_engine *e);
+
+/* Marks `r` to be looked at after this turn's sync. */
+void ldi_eng_touch(ldi_engine *e, eng_req *r);
+
+/* Answers `r` as a whole with NOT_PRIMARY (where to retry) and frees the slot. */
+void ldi_eng_reply_not_primary(ldi_engine *e, eng_req *r, const char *why);
+
+/* Fills the Response fields every reply carries: applied_op, view. */
+void ldi_eng_resp_fill(const ldi_engine *e, Ldpb__Response *resp);
+
+/* Encodes this node's ReplicaStatus as the result of op `op_index` of `r`. */
+void ldi_eng_put_cluster_status(ldi_engine *e, eng_req *r, uint32_t op_index);
+
+/* Resolves the sources of flight `f` with the results of its apply (batch_results). */
+void ldi_eng_resolve_flight(ldi_engine *e, eng_flight *f);
 
 /* ---- engine_req.c -------------------------------------------------------------------------- */
 
@@ -267,9 +360,13 @@ void ldi_eng_polls_stop(ldi_engine *e);
 void ldi_eng_answer_page(ldi_engine *e, eng_req *r, uint32_t op_index, ld_op *op, int64_t now_ms,
                          bool may_park);
 
-/* After a committed (synced) batch: counts and publishes its events, queues its follow events
- * for relay, and marks the parked pulls that its events concern. */
-void ldi_eng_after_commit(ldi_engine *e);
+/* After an applied batch whose entry is durable (on a quorum): counts and publishes its events,
+ * queues its follow events for relay when `relay` (the ready primary), and marks the parked
+ * pulls that its events concern. */
+void ldi_eng_after_commit(ldi_engine *e, bool relay);
+
+/* Restarts the relay from the state machine's relay cursor (a replica becoming primary). */
+void ldi_eng_relay_reset(ldi_engine *e);
 
 /* Answers the parked pulls marked by ldi_eng_after_commit() whose page is no longer empty
  * (each request replies once all its ops are resolved). */

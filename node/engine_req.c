@@ -138,6 +138,10 @@ req_free_slot(ldi_engine *e, eng_req *r)
     r->unresolved = 0;
     r->n_reads = 0;
     r->n_pages = 0;
+    r->n_batch = 0;
+    r->follower = false;
+    r->abandoned = false;
+    r->has_write = false;
     r->request_id = 0;
     r->state = REQ_FREE;
     r->gen++;
@@ -145,13 +149,16 @@ req_free_slot(ldi_engine *e, eng_req *r)
 
 /* Builds a Response with no results into a new message (NULL when out of memory). */
 static nng_msg *
-envelope_msg(uint64_t request_id, ld_err code, const char *message)
+envelope_msg(const ldi_engine *e, uint64_t request_id, ld_err code, const char *message,
+             Ldpb__NotPrimary *not_primary)
 {
     Ldpb__Response resp = LDPB__RESPONSE__INIT;
     resp.version = LD_PROTOCOL_VERSION;
     resp.request_id = request_id;
     resp.code = (uint32_t)code;
     resp.message = (char *)(message != NULL ? message : ld_strerror(code));
+    resp.not_primary = not_primary;
+    ldi_eng_resp_fill(e, &resp);
     size_t len = ldpb__response__get_packed_size(&resp);
     nng_msg *msg = NULL;
     if (nng_msg_alloc(&msg, len) != 0) {
@@ -164,20 +171,35 @@ envelope_msg(uint64_t request_id, ld_err code, const char *message)
 
 static void
 reply_envelope_index(ldi_engine *e, uint32_t index, uint64_t request_id, ld_err code,
-                     const char *message)
+                     const char *message, Ldpb__NotPrimary *not_primary)
 {
     LDI_DEBUG("request %llu refused: %s: %s", (unsigned long long)request_id, ld_err_name(code),
               message);
     e->metrics.err_envelope++;
     e->metrics.replies++;
-    ldi_net_reply(e->net, index, envelope_msg(request_id, code, message));
+    ldi_net_reply(e->net, index, envelope_msg(e, request_id, code, message, not_primary));
+}
+
+void
+ldi_eng_reply_not_primary(ldi_engine *e, eng_req *r, const char *why)
+{
+    LD_ASSERT(r->state != REQ_FREE);
+    Ldpb__NotPrimary np = LDPB__NOT_PRIMARY__INIT;
+    np.view = e->rs.view;
+    np.primary = e->rs.primary_index;
+    np.primary_address = (char *)"";
+    /* The primary's address only when this replica knows the view has one (status normal). */
+    if (e->rs.status == LD_REPL_NORMAL && e->rs.primary_index < e->cfg.replica_count)
+        np.primary_address = e->cfg.replicas[e->rs.primary_index].client_url;
+    reply_envelope_index(e, r->index, r->request_id, LD_ERR_NOT_PRIMARY, why, &np);
+    req_free_slot(e, r);
 }
 
 void
 ldi_eng_reply_envelope(ldi_engine *e, eng_req *r, ld_err code, const char *message)
 {
     LD_ASSERT(r->state != REQ_FREE);
-    reply_envelope_index(e, r->index, r->request_id, code, message);
+    reply_envelope_index(e, r->index, r->request_id, code, message, NULL);
     req_free_slot(e, r);
 }
 
@@ -189,6 +211,7 @@ ldi_eng_reply(ldi_engine *e, eng_req *r)
     Ldpb__Response resp = LDPB__RESPONSE__INIT;
     resp.version = LD_PROTOCOL_VERSION;
     resp.request_id = r->request_id;
+    ldi_eng_resp_fill(e, &resp);
     size_t head = ldpb__response__get_packed_size(&resp);
     LD_ASSERT(head <= ENG_RESPONSE_HEAD_BYTES);
     if (head + r->out_len > ENG_RESPONSE_BYTES_MAX) {
@@ -368,10 +391,12 @@ ldi_eng_on_msg(void *engine, uint32_t ctx_index, nng_msg *msg)
         code = unpack_request(r, body, len, ps.n_ops, why, sizeof why);
     nng_msg_free(msg); /* protobuf-c copied every string and bytes field */
     if (code != LD_OK) {
-        reply_envelope_index(e, ctx_index, ps.request_id, code, why);
+        reply_envelope_index(e, ctx_index, ps.request_id, code, why, NULL);
         return;
     }
     r->request_id = r->pb->request_id;
+    r->follower = r->pb->follower_read;
+    r->frame_len = (uint32_t)len;
     r->n_ops = (uint32_t)r->pb->n_ops;
     r->unresolved = r->n_ops;
     r->n_reads = 0;

@@ -14,15 +14,27 @@
 #include "log.h"
 #include "util.h"
 
-#define ROCKS_FORMAT "livedrop-1"
+/* livedrop-2: the `log` CF holds the replica's records (shard/repl.h keys) instead of bare
+ * log entries keyed by op; a livedrop-1 directory is refused with a clear message. */
+#define ROCKS_FORMAT "livedrop-2"
 #define ROCKS_WRITE_BUFFER_BYTES (32u * 1024u * 1024u)
 /* Longest prefix seek() bounds (the state machine's index prefixes are a few dozen bytes). */
 #define ROCKS_SEEK_PREFIX_BYTES_MAX 256u
+/* install's delete range ends at this many 0xff bytes: above every state key, which are short
+ * (a prefix byte and a few ids). */
+#define ROCKS_KEY_END_BYTES 1024u
 
 enum { CF_DEFAULT = 0, CF_META, CF_LOG, CF_STATE, CF_COUNT };
 static const char *const cf_names[CF_COUNT] = {"default", "meta", "log", "state"};
 
+/* What an ld_store's impl points to: one column family of one database. */
+typedef struct rocks_cf_store {
+    struct ldi_rocks *r;
+    int cf;
+} rocks_cf_store;
+
 struct ldi_rocks {
+    rocks_cf_store stores[CF_COUNT];
     rocksdb_t *db;
     rocksdb_options_t *options;
     rocksdb_column_family_handle_t *cf[CF_COUNT];
@@ -82,9 +94,10 @@ rocks_options(void)
     return o;
 }
 
-/* Checks (or, in a new directory, writes) the format and node id in the meta CF. */
+/* Checks (or, in a new directory, puts into the pending batch) the format and node id in the meta
+ * CF. *created_out: the directory had no format record. */
 static ld_err
-rocks_check_meta(ldi_rocks *r, uint32_t node_id)
+rocks_check_meta(ldi_rocks *r, uint32_t node_id, bool *created_out)
 {
     char want_id[16];
     snprintf(want_id, sizeof want_id, "%u", node_id);
@@ -97,7 +110,8 @@ rocks_check_meta(ldi_rocks *r, uint32_t node_id)
         rocksdb_writebatch_put_cf(r->batch, r->cf[CF_META], "format", 6, ROCKS_FORMAT,
                                   strlen(ROCKS_FORMAT));
         rocksdb_writebatch_put_cf(r->batch, r->cf[CF_META], "node_id", 7, want_id, strlen(want_id));
-        return ldi_rocks_batch_write(r, true);
+        *created_out = true;
+        return LD_OK;
     }
     bool format_ok = len == strlen(ROCKS_FORMAT) && memcmp(format, ROCKS_FORMAT, len) == 0;
     rocksdb_free(format);
@@ -117,10 +131,11 @@ rocks_check_meta(ldi_rocks *r, uint32_t node_id)
 }
 
 ld_err
-ldi_rocks_open(const char *dir, uint32_t node_id, ldi_rocks **out)
+ldi_rocks_open(const char *dir, uint32_t node_id, bool *created_out, ldi_rocks **out)
 {
     LD_ASSERT(dir != NULL);
-    LD_ASSERT(out != NULL);
+    LD_ASSERT(out != NULL && created_out != NULL);
+    *created_out = false;
     ld_err e = make_dirs(dir);
     if (e != LD_OK)
         return e;
@@ -137,12 +152,14 @@ ldi_rocks_open(const char *dir, uint32_t node_id, ldi_rocks **out)
     r->write_nosync = rocksdb_writeoptions_create();
     r->read = rocksdb_readoptions_create();
     r->batch = rocksdb_writebatch_create();
+    for (int i = 0; i < CF_COUNT; i++)
+        r->stores[i] = (rocks_cf_store){.r = r, .cf = i};
     if (err != NULL) {
         e = rocks_err(err, "open");
         r->db = NULL;
         goto out_close;
     }
-    e = rocks_check_meta(r, node_id);
+    e = rocks_check_meta(r, node_id, created_out);
     if (e != LD_OK)
         goto out_close;
     *out = r;
@@ -179,25 +196,6 @@ ldi_rocks_batch_clear(ldi_rocks *r)
     rocksdb_writebatch_clear(r->batch);
 }
 
-void
-ldi_rocks_batch_log_put(ldi_rocks *r, uint64_t op, const void *entry, size_t len)
-{
-    uint8_t key[8];
-    ldi_be64_put(key, op);
-    rocksdb_writebatch_put_cf(r->batch, r->cf[CF_LOG], (const char *)key, sizeof key, entry, len);
-}
-
-void
-ldi_rocks_batch_log_trim(ldi_rocks *r, uint64_t below_op)
-{
-    uint8_t lo[8];
-    uint8_t hi[8];
-    ldi_be64_put(lo, 0);
-    ldi_be64_put(hi, below_op);
-    rocksdb_writebatch_delete_range_cf(r->batch, r->cf[CF_LOG], (const char *)lo, sizeof lo,
-                                       (const char *)hi, sizeof hi);
-}
-
 ld_err
 ldi_rocks_batch_write(ldi_rocks *r, bool sync)
 {
@@ -213,20 +211,20 @@ ldi_rocks_batch_count(ldi_rocks *r)
     return rocksdb_writebatch_count(r->batch);
 }
 
-/* ---- ld_store adapter (state CF) ----------------------------------------------------------- */
+/* ---- ld_store adapter (state CF for the state machine, log CF for the replica) -------------- */
 
 static void
 store_put(void *impl, const void *key, size_t key_len, const void *val, size_t val_len)
 {
-    ldi_rocks *r = impl;
-    rocksdb_writebatch_put_cf(r->batch, r->cf[CF_STATE], key, key_len, val, val_len);
+    rocks_cf_store *s = impl;
+    rocksdb_writebatch_put_cf(s->r->batch, s->r->cf[s->cf], key, key_len, val, val_len);
 }
 
 static void
 store_del(void *impl, const void *key, size_t key_len)
 {
-    ldi_rocks *r = impl;
-    rocksdb_writebatch_delete_cf(r->batch, r->cf[CF_STATE], key, key_len);
+    rocks_cf_store *s = impl;
+    rocksdb_writebatch_delete_cf(s->r->batch, s->r->cf[s->cf], key, key_len);
 }
 
 /* Iterates `cf` from `start` while keys begin with prefix[0..prefix_len). */
@@ -276,9 +274,9 @@ store_scan_one(void *arg, const char *key, size_t key_len, const char *val, size
 static ld_err
 store_scan(void *impl, const void *prefix, size_t prefix_len, ld_store_scan_cb cb, void *arg)
 {
+    rocks_cf_store *s = impl;
     store_scan_arg a = {.cb = cb, .arg = arg};
-    return rocks_iterate(impl, CF_STATE, prefix, prefix_len, prefix, prefix_len, store_scan_one,
-                         &a);
+    return rocks_iterate(s->r, s->cf, prefix, prefix_len, prefix, prefix_len, store_scan_one, &a);
 }
 
 /* The smallest key greater than every key that starts with prefix[0..len): the prefix with its
@@ -303,7 +301,8 @@ static ld_err
 store_seek(void *impl, const void *prefix, size_t prefix_len, const void *start, size_t start_len,
            bool reverse, ld_store_scan_cb cb, void *arg)
 {
-    ldi_rocks *r = impl;
+    rocks_cf_store *s = impl;
+    ldi_rocks *r = s->r;
     LD_ASSERT(prefix_len <= ROCKS_SEEK_PREFIX_BYTES_MAX);
     LD_ASSERT(start_len >= prefix_len);
     LD_ASSERT(prefix_len == 0 || memcmp(start, prefix, prefix_len) == 0);
@@ -314,7 +313,7 @@ store_seek(void *impl, const void *prefix, size_t prefix_len, const void *start,
         rocksdb_readoptions_set_iterate_lower_bound(ro, prefix, prefix_len);
     if (upper_len > 0)
         rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)upper, upper_len);
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r->db, ro, r->cf[CF_STATE]);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r->db, ro, r->cf[s->cf]);
     if (reverse)
         rocksdb_iter_seek_for_prev(it, start, start_len);
     else
@@ -352,32 +351,120 @@ static const ld_store_ops rocks_store_ops = {
 ld_store
 ldi_rocks_store(ldi_rocks *r)
 {
-    return (ld_store){.ops = &rocks_store_ops, .impl = r};
+    return (ld_store){.ops = &rocks_store_ops, .impl = &r->stores[CF_STATE]};
 }
 
-/* ---- log scan ------------------------------------------------------------------------------ */
-
-typedef struct log_scan_arg {
-    ldi_rocks_log_cb cb;
-    void *arg;
-} log_scan_arg;
-
-static ld_err
-log_scan_one(void *arg, const char *key, size_t key_len, const char *val, size_t val_len)
+ld_store
+ldi_rocks_repl_store(ldi_rocks *r)
 {
-    log_scan_arg *a = arg;
-    if (key_len != 8) {
-        LDI_ERROR("log: key of %zu bytes (want 8)", key_len);
-        return LD_ERR_STORAGE;
+    return (ld_store){.ops = &rocks_store_ops, .impl = &r->stores[CF_LOG]};
+}
+
+/* ---- state transfer: the state CF as one stream ------------------------------------------- */
+
+static void
+put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t
+get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+typedef struct snap_buf {
+    uint8_t *p;
+    size_t len;
+    size_t cap;
+    size_t max;
+} snap_buf;
+
+/* Appends one record `le32 klen | key | le32 vlen | value`; LD_ERR_CAPACITY past max. */
+static ld_err
+snap_append(void *arg, const char *key, size_t key_len, const char *val, size_t val_len)
+{
+    snap_buf *b = arg;
+    if (key_len > UINT32_MAX || val_len > UINT32_MAX)
+        return LD_ERR_CAPACITY;
+    size_t need = 8 + key_len + val_len;
+    if (need > b->max - b->len) {
+        LDI_WARN("snapshot: the state passes %zu bytes; refused", b->max);
+        return LD_ERR_CAPACITY;
     }
-    return a->cb(a->arg, ldi_be64_get((const uint8_t *)key), val, val_len);
+    if (b->len + need > b->cap) {
+        size_t cap = b->cap ? b->cap : 64 * 1024;
+        while (cap < b->len + need)
+            cap *= 2;
+        b->p = ldi_xrealloc(b->p, cap);
+        b->cap = cap;
+    }
+    uint8_t *at = b->p + b->len;
+    put_le32(at, (uint32_t)key_len);
+    memcpy(at + 4, key, key_len);
+    put_le32(at + 4 + key_len, (uint32_t)val_len);
+    memcpy(at + 8 + key_len, val, val_len);
+    b->len += need;
+    return LD_OK;
 }
 
 ld_err
-ldi_rocks_log_scan(ldi_rocks *r, uint64_t from_op, ldi_rocks_log_cb cb, void *arg)
+ldi_rocks_state_snapshot(ldi_rocks *r, size_t max_bytes, uint8_t **buf_out, size_t *len_out)
 {
-    uint8_t start[8];
-    ldi_be64_put(start, from_op);
-    log_scan_arg a = {.cb = cb, .arg = arg};
-    return rocks_iterate(r, CF_LOG, start, sizeof start, NULL, 0, log_scan_one, &a);
+    LD_ASSERT(buf_out != NULL && len_out != NULL);
+    snap_buf b = {.max = max_bytes};
+    /* An iterator reads one implicit snapshot of the database: the records it walks are those of
+     * the last completed write, never half of a later one. */
+    ld_err e = rocks_iterate(r, CF_STATE, "", 0, NULL, 0, snap_append, &b);
+    if (e != LD_OK) {
+        free(b.p);
+        return e;
+    }
+    *buf_out = b.p != NULL ? b.p : ldi_xcalloc(1, 1);
+    *len_out = b.len;
+    return LD_OK;
+}
+
+/* Walks a snapshot stream, putting each record into r's batch when r != NULL. False: malformed
+ * (a record that runs past the end, or an empty key). */
+static bool
+walk_stream(const uint8_t *buf, size_t len, ldi_rocks *r)
+{
+    size_t at = 0;
+    while (at < len) {
+        if (len - at < 4)
+            return false;
+        uint32_t klen = get_le32(buf + at);
+        if (klen == 0 || len - at - 4 < (size_t)klen + 4)
+            return false;
+        const uint8_t *key = buf + at + 4;
+        uint32_t vlen = get_le32(key + klen);
+        if (len - at - 8 - klen < vlen)
+            return false;
+        if (r != NULL)
+            rocksdb_writebatch_put_cf(r->batch, r->cf[CF_STATE], (const char *)key, klen,
+                                      (const char *)key + klen + 4, vlen);
+        at += 8 + (size_t)klen + vlen;
+    }
+    return true;
+}
+
+ld_err
+ldi_rocks_batch_state_replace(ldi_rocks *r, const uint8_t *buf, size_t len)
+{
+    LD_ASSERT(buf != NULL || len == 0);
+    if (!walk_stream(buf, len, NULL)) {
+        LDI_ERROR("state transfer: the received state stream is malformed; not installed");
+        return LD_ERR_STORAGE;
+    }
+    static const char lo[1] = {0};
+    static char hi[ROCKS_KEY_END_BYTES];
+    memset(hi, 0xff, sizeof hi);
+    /* Every state key sorts at or above "" + lo and below hi. The puts that follow get later
+     * sequence numbers inside the batch, so the range deletion does not hide them. */
+    rocksdb_writebatch_delete_range_cf(r->batch, r->cf[CF_STATE], lo, 0, hi, sizeof hi);
+    LD_ASSERT(walk_stream(buf, len, r));
+    return LD_OK;
 }

@@ -60,7 +60,9 @@ setup(void)
     ldi_log_init(LDI_LOG_ERROR, 1);
     snprintf(dir, sizeof dir, "/tmp/ld-store-rocks-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
-    cr_assert_eq(ldi_rocks_open(dir, 1, &rocks), LD_OK);
+    bool created = false;
+    cr_assert_eq(ldi_rocks_open(dir, 1, &created, &rocks), LD_OK);
+    cr_assert(created);
     st = ldi_rocks_store(rocks);
     const char *keys[] = {"a", "az", "b1", "b3", "b5", "b\xff", "b\xff\xff", "c", "\xff\xff"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -156,4 +158,122 @@ Test(store_rocks, seek_sees_durable_records_only)
     cr_assert_eq(st.ops->seek(st.impl, "b", 1, "b", 1, false, collect, &t), LD_OK);
     cr_assert_eq(t.n, 6);
     cr_assert_str_eq(t.keys[1], "b2");
+}
+
+/* ---- state transfer: snapshot / install -------------------------------------------------- */
+
+static size_t
+count_state(void)
+{
+    seen s = {0};
+    cr_assert_eq(st.ops->scan(st.impl, "", 0, collect, &s), LD_OK);
+    return s.n;
+}
+
+Test(store_rocks, snapshot_then_install_gives_the_same_records_back)
+{
+    /* Goal: install(snapshot) restores exactly the snapshot's records, removing later ones and
+     * keeping the replica's own CF. Method: snapshot the 9 setup keys, change the state (new
+     * keys, a deleted key), put a replica record, install the snapshot and compare. */
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(ldi_rocks_state_snapshot(rocks, 1u << 20, &buf, &len), LD_OK);
+    cr_assert_eq(count_state(), 9);
+    put("b2");
+    put("zz");
+    st.ops->del(st.impl, "a", 1);
+    ld_store repl = ldi_rocks_repl_store(rocks);
+    repl.ops->put(repl.impl, "M", 1, "meta", 4);
+    cr_assert_eq(ldi_rocks_batch_write(rocks, true), LD_OK);
+    cr_assert_eq(count_state(), 10);
+    cr_assert_eq(ldi_rocks_batch_state_replace(rocks, buf, len), LD_OK);
+    cr_assert_eq(ldi_rocks_batch_write(rocks, true), LD_OK);
+    seen s = {0};
+    cr_assert_eq(st.ops->scan(st.impl, "", 0, collect, &s), LD_OK);
+    const char *want[] = {"a", "az", "b1", "b3", "b5", "b\xff", "b\xff\xff", "c", "\xff\xff"};
+    cr_assert_eq(s.n, 9);
+    for (size_t i = 0; i < 9; i++)
+        cr_assert_str_eq(s.keys[i], want[i]);
+    seen m = {0};
+    cr_assert_eq(repl.ops->scan(repl.impl, "M", 1, collect, &m), LD_OK);
+    cr_assert_eq(m.n, 1, "the replica's records are not part of the state");
+    uint8_t *again = NULL;
+    size_t again_len = 0;
+    cr_assert_eq(ldi_rocks_state_snapshot(rocks, 1u << 20, &again, &again_len), LD_OK);
+    cr_assert_eq(again_len, len);
+    cr_assert_eq(memcmp(again, buf, len), 0, "a second snapshot is byte-identical");
+    free(again);
+    free(buf);
+}
+
+Test(store_rocks, install_of_an_empty_stream_empties_the_state)
+{
+    /* Goal: a checkpoint of an empty state installs as an empty state. Method: install a
+     * zero-length stream over the 9 setup keys. */
+    cr_assert_eq(ldi_rocks_batch_state_replace(rocks, NULL, 0), LD_OK);
+    cr_assert_eq(ldi_rocks_batch_write(rocks, true), LD_OK);
+    cr_assert_eq(count_state(), 0);
+}
+
+Test(store_rocks, malformed_streams_are_refused_and_change_nothing)
+{
+    /* Goal: a truncated or inconsistent stream is LD_ERR_STORAGE and adds nothing to the write
+     * batch. Method: cut a good snapshot at every length, and forge an empty key. */
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(ldi_rocks_state_snapshot(rocks, 1u << 20, &buf, &len), LD_OK);
+    size_t bad = 0;
+    for (size_t cut = 1; cut < len; cut++) {
+        ld_err e = ldi_rocks_batch_state_replace(rocks, buf, cut);
+        if (e != LD_OK) {
+            bad++;
+            cr_assert_eq(e, LD_ERR_STORAGE);
+            cr_assert_eq(ldi_rocks_batch_count(rocks), 0);
+        } else {
+            ldi_rocks_batch_clear(rocks); /* cut exactly between two records: a shorter state */
+        }
+    }
+    cr_assert_geq(bad, len - 1 - 8, "only record boundaries may parse");
+    uint8_t empty_key[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    cr_assert_eq(ldi_rocks_batch_state_replace(rocks, empty_key, sizeof empty_key),
+                 LD_ERR_STORAGE);
+    free(buf);
+    cr_assert_eq(count_state(), 9);
+}
+
+Test(store_rocks, snapshot_above_its_bound_is_refused)
+{
+    /* Goal: a state larger than the bound is LD_ERR_CAPACITY, not a huge allocation. Method: a
+     * 40-byte bound for nine records of 10+ bytes each. */
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(ldi_rocks_state_snapshot(rocks, 40, &buf, &len), LD_ERR_CAPACITY);
+    cr_assert_null(buf);
+}
+
+Test(store_rocks, a_reopened_directory_is_not_created_again)
+{
+    /* Goal: `created` is set only for a directory with no format record, and a new directory
+     * whose first write never happened is still new. Method: reopen the setup directory; open a
+     * fresh one, close it without writing, reopen it. */
+    ldi_rocks_close(rocks);
+    bool created = true;
+    cr_assert_eq(ldi_rocks_open(dir, 1, &created, &rocks), LD_OK);
+    cr_assert(!created);
+    st = ldi_rocks_store(rocks);
+    cr_assert_eq(count_state(), 9);
+    char other[80];
+    snprintf(other, sizeof other, "%s/new", dir);
+    ldi_rocks *o = NULL;
+    cr_assert_eq(ldi_rocks_open(other, 2, &created, &o), LD_OK);
+    cr_assert(created);
+    ldi_rocks_close(o);
+    cr_assert_eq(ldi_rocks_open(other, 2, &created, &o), LD_OK);
+    cr_assert(created, "the format record was never written");
+    cr_assert_eq(ldi_rocks_batch_write(o, true), LD_OK);
+    ldi_rocks_close(o);
+    cr_assert_eq(ldi_rocks_open(other, 2, &created, &o), LD_OK);
+    cr_assert(!created);
+    ldi_rocks_close(o);
+    cr_assert_eq(ldi_rocks_open(other, 3, &created, &o), LD_ERR_STORAGE, "another node's dir");
 }
