@@ -105,6 +105,9 @@ typedef struct ld_repl_msg {
      * echoed. The primary's read lease counts from it (REPLICATION.md §9.1). */
     int64_t ping_ms;
     bool has_ping;
+    /* DO_VIEW_CHANGE: every entry of the sender's log up to here holds its body (the new primary
+     * truncates an uncommitted entry no DVC sender holds: REPLICATION.md §5.3) */
+    uint64_t present_op;
 } ld_repl_msg;
 
 /* ---- configuration -------------------------------------------------------------------------- */

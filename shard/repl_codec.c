@@ -110,6 +110,7 @@ ld_repl_msg_pack(const ld_repl_msg *msg, uint64_t config_epoch, uint8_t **buf_ou
         dvc.n_headers = msg->headers_len;
         dvc.headers = hps;
         dvc.suffix_from = msg->suffix_from;
+        dvc.present_op = msg->present_op;
         pm.body_case = LDPEER__PEER_MESSAGE__BODY_DO_VIEW_CHANGE;
         pm.do_view_change = &dvc;
         break;
@@ -284,6 +285,7 @@ body_from(const Ldpeer__PeerMessage *pm, ld_repl_msg_buf *out)
         m->commit = p->commit;
         m->commit_min = p->commit_min;
         m->suffix_from = p->suffix_from;
+        m->present_op = p->present_op;
         return headers_from(p->headers, p->n_headers, out);
     }
     case LDPEER__PEER_MESSAGE__BODY_START_VIEW: {

@@ -54,6 +54,7 @@ typedef struct ldi_dvc {
     uint64_t commit;
     uint64_t commit_min;
     uint64_t suffix_from;
+    uint64_t present_op;
     uint32_t headers_len;
     ld_entry_header headers[LD_PEER_DVC_HEADERS_MAX]; /* newest first */
 } ldi_dvc;
@@ -129,7 +130,9 @@ struct ld_repl {
     int64_t progress_at; /* canon_op / commit_min last advanced or nothing was missing */
 
     /* view change */
-    uint64_t svc_votes[LD_PEER_REPLICAS_MAX]; /* highest view each replica voted for (> view) */
+    uint64_t svc_votes[LD_PEER_REPLICAS_MAX];   /* highest view each replica voted for (> view) */
+    int64_t svc_first_at[LD_PEER_REPLICAS_MAX]; /* when its votes (> view) began */
+    int64_t svc_last_at[LD_PEER_REPLICAS_MAX];  /* its latest vote */
     bool voting;
     uint64_t vote_view; /* the view this replica votes for while voting */
     int64_t vote_at;    /* next SVC resend */
@@ -155,6 +158,7 @@ struct ld_repl {
     uint64_t rec_commit[LD_PEER_REPLICAS_MAX];
     int64_t rec_at;
     bool rec_installed; /* recovering: checkpoint installed, waiting for StartView */
+    int64_t rec_installed_at;
 
     ld_repl_stats stats;
 };

@@ -311,6 +311,8 @@ ldi_log_truncate(ld_repl *r, uint64_t after)
     }
     if (r->op > after)
         r->op = after;
+    while (r->op > r->commit_min && ldi_slot_cget(r, r->op) == NULL)
+        r->op--; /* a gap below the truncation point: the head is the highest record */
     if (r->canon_op > after)
         r->canon_op = after;
 }
@@ -604,6 +606,10 @@ ld_repl_open(const ld_repl_config *cfg, const ld_store *store, const ld_repl_hos
          * host's state machine is empty; whatever it says it applied is ignored. */
         r->status = LD_REPL_RECOVERING;
         r->rec_at = now;
+        /* The host's state may hold a checkpoint installed by a recovery that crashed before
+         * its StartView: reported as is, and replaced by the next checkpoint. */
+        r->commit_min = applied_op;
+        r->commit_max = applied_op;
         *out = r;
         return LD_OK;
     }

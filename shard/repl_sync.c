@@ -284,7 +284,12 @@ ldi_sync_start_transfer(ld_repl *r, uint32_t from, uint64_t min_op, int64_t now)
     xfer_reset(&r->xfer);
     r->xfer.active = true;
     r->xfer.from = from;
-    r->xfer.min_op = min_op > r->commit_min ? min_op : r->commit_min + 1;
+    /* A recovering replica may hold a checkpoint of an earlier attempt (commit_min): never go
+     * back below it (S3); anyone else asks for something newer than what it has. */
+    uint64_t floor = r->status == LD_REPL_RECOVERING ? r->commit_min : r->commit_min + 1;
+    r->xfer.min_op = min_op > floor ? min_op : floor;
+    if (r->xfer.min_op == 0)
+        r->xfer.min_op = 1;
     r->xfer.retries = 0;
     xfer_ask(r, now);
 }
@@ -301,10 +306,20 @@ xfer_install(ld_repl *r, int64_t now)
         return;
     }
     uint64_t c = x->checkpoint_op;
+    if (r->status == LD_REPL_RECOVERING) {
+        /* nothing durable of its own (no meta, no log record): whatever an earlier attempt
+         * installed is replaced */
+        ldi_ring_clear(r);
+        r->op = r->log_start = r->anchor_op = 0;
+        r->commit_min = 0;
+        r->commit_max = 0;
+    }
     LD_ASSERT(c > r->commit_min); /* asked with min_op > commit_min */
     /* Our entries above the checkpoint stay only if they continue its chain. */
     const ldi_slot *s = ldi_slot_cget(r, c);
-    bool keep = s != NULL && ldi_cs_eq(&s->h.checksum, &x->checkpoint_checksum);
+    const ldi_slot *above = ldi_slot_cget(r, c + 1);
+    bool keep = (s != NULL && ldi_cs_eq(&s->h.checksum, &x->checkpoint_checksum)) ||
+                (above != NULL && ldi_cs_eq(&above->h.parent, &x->checkpoint_checksum));
     uint64_t old_top = r->op;
     if (r->op > c && !keep)
         ldi_log_truncate(r, c);
@@ -342,6 +357,7 @@ xfer_install(ld_repl *r, int64_t now)
         /* No meta yet: a crash now restarts the recovery (§7.3). The StartView's install
          * writes the first meta record, with the view's log_view. */
         r->rec_installed = true;
+        r->rec_installed_at = now;
         r->rsv_at = 0;
         ldi_vc_request_start_view(r, r->view, now);
         return;
@@ -380,9 +396,10 @@ on_probe_answer(ld_repl *r, const ld_repl_msg *m, int64_t now)
     if (p == r->self || !r->rec_have[p] || r->rec_view[p] != v || !r->rec_normal[p])
         return; /* a view change is under way, or that primary is down: keep asking */
     r->view = v;
-    if (r->rec_commit[p] == 0) {
+    if (r->rec_commit[p] == 0 && r->commit_min == 0) {
         /* nothing committed anywhere yet: the empty state is the checkpoint */
         r->rec_installed = true;
+        r->rec_installed_at = now;
         r->rsv_at = 0;
         ldi_vc_request_start_view(r, v, now);
         return;
@@ -403,6 +420,12 @@ ldi_sync_on_new_state(ld_repl *r, const ld_repl_msg *m, int64_t now)
     ldi_xfer *x = &r->xfer;
     if (!x->active || m->replica != x->from || m->checkpoint_op < x->min_op)
         return;
+    if (m->checkpoint_op <= r->commit_min && r->status != LD_REPL_RECOVERING) {
+        /* caught up meanwhile (repairs, prepares): the checkpoint is no longer needed */
+        xfer_reset(x);
+        x->active = false;
+        return;
+    }
     if (x->buf == NULL || m->checkpoint_op != x->checkpoint_op ||
         !ldi_cs_eq(&m->stream_checksum, &x->stream_checksum) || m->total_bytes != x->total) {
         if (m->offset != 0)
@@ -481,10 +504,16 @@ ldi_sync_tick(ld_repl *r, int64_t now)
     if (r->ckpt.buf != NULL && now - r->ckpt.used_at >= LDI_REPL_STATE_IDLE_MS)
         ckpt_free(&r->ckpt);
     if (r->status == LD_REPL_RECOVERING) {
-        if (!r->xfer.active && !r->rec_installed && now >= r->rec_at)
-            probe(r, now);
+        if (r->rec_installed && now - r->rec_installed_at >= (int64_t)r->cfg.vc_timeout_ms) {
+            /* no StartView from primary(view): the view moved on; ask everybody again */
+            r->rec_installed = false;
+            memset(r->rec_have, 0, sizeof r->rec_have);
+            r->rec_at = now;
+        }
         if (r->rec_installed)
             ldi_vc_request_start_view(r, r->view, now);
+        else if (!r->xfer.active && now >= r->rec_at)
+            probe(r, now);
     }
     ldi_xfer *x = &r->xfer;
     if (x->active && now - x->asked_at >= (int64_t)r->cfg.repair_timeout_ms) {

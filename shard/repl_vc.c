@@ -91,8 +91,12 @@ ldi_vc_on_svc(ld_repl *r, const ld_repl_msg *m, int64_t now)
 {
     if (m->view <= r->view)
         return;
-    if (m->view > r->svc_votes[m->replica])
-        r->svc_votes[m->replica] = m->view;
+    uint32_t i = m->replica;
+    if (r->svc_votes[i] == 0)
+        r->svc_first_at[i] = now;
+    r->svc_last_at[i] = now;
+    if (m->view > r->svc_votes[i])
+        r->svc_votes[i] = m->view;
     if (r->voting && m->view > r->vote_view) {
         /* join the highest view proposed so that the votes meet */
         r->vote_view = m->view;
@@ -121,6 +125,7 @@ own_dvc(const ld_repl *r, ldi_dvc *d)
     d->op = r->op;
     d->commit = r->commit_max;
     d->commit_min = r->commit_min;
+    d->present_op = r->canon_op;
     d->headers_len = ldi_suffix_headers(r, d->headers, &d->suffix_from);
 }
 
@@ -138,6 +143,7 @@ send_dvc(ld_repl *r, int64_t now)
     m.headers = d.headers;
     m.headers_len = d.headers_len;
     m.suffix_from = d.suffix_from;
+    m.present_op = d.present_op;
     ldi_send(r, ldi_primary_of(r, r->view), &m);
     r->dvc_at = now + (int64_t)r->cfg.vc_retry_ms;
 }
@@ -197,6 +203,54 @@ install_headers(ld_repl *r, const ld_entry_header *hs, uint32_t len, uint64_t to
     r->canon_op = r->commit_min;
     ldi_link_scan(r);
     return true;
+}
+
+/* Whether DVC sender d may hold best's entry k with its body. Unsure counts as yes: only an
+ * entry every sender provably lacks may be truncated. */
+static bool
+may_hold(const ldi_dvc *d, const ld_entry_header *bk)
+{
+    uint64_t k = bk->op;
+    if (d->op < k || d->present_op < k)
+        return false;
+    if (k > d->suffix_from && k <= d->op) {
+        const ld_entry_header *h = &d->headers[d->op - k];
+        return ldi_cs_eq(&h->checksum, &bk->checksum);
+    }
+    return true;
+}
+
+/* The nack rule (TB): a committed entry is held with its body by a quorum, which meets the
+ * quorum of DVCs in at least one replica. So an entry of the adopted suffix that no DVC sender
+ * holds was never committed, nor was anything after it: truncate from there. Without this a
+ * head that only a crashed (or wiped) old primary held would block every view change. */
+static void
+truncate_nacked(ld_repl *r, const ldi_dvc *best)
+{
+    uint64_t floor = r->vc_commit > r->commit_min ? r->vc_commit : r->commit_min;
+    for (uint32_t j = best->headers_len; j-- > 0;) {
+        const ld_entry_header *bk = &best->headers[j];
+        if (bk->op <= floor)
+            continue;
+        bool held = false;
+        for (uint32_t i = 0; i < r->n && !held; i++)
+            held = r->dvcs[i].have && may_hold(&r->dvcs[i], bk);
+        if (!held) {
+            /* The new head must be an entry of best's chain that the log holds: a header of the
+             * suffix (installed above), an applied entry, or our own matching entry. */
+            uint64_t top = bk->op - 1;
+            ld_checksum c;
+            bool ok = top > best->suffix_from || top <= r->commit_min ||
+                      (ldi_checksum_of(r, top, &c) && ldi_cs_eq(&c, &bk->parent));
+            if (!ok)
+                return; /* cannot tell where best's log would end: repair, or time out */
+            if (r->op > top)
+                ldi_log_truncate(r, top);
+            LD_ASSERT(r->op == top || r->op <= r->commit_min);
+            ldi_link_scan(r);
+            return;
+        }
+    }
 }
 
 static void
@@ -263,11 +317,10 @@ ldi_vc_try_form(ld_repl *r, int64_t now)
                 best = i;
 #endif
         }
-        if (best != r->self) {
-            const ldi_dvc *b = &r->dvcs[best];
-            if (!install_headers(r, b->headers, b->headers_len, b->op))
-                return; /* too far behind to lead: the view times out and the next one forms */
-        }
+        const ldi_dvc *b = &r->dvcs[best];
+        if (best != r->self && !install_headers(r, b->headers, b->headers_len, b->op))
+            return; /* too far behind to lead: the view times out and the next one forms */
+        truncate_nacked(r, b);
         r->vc_adopted = true;
     }
     ldi_link_scan(r);
@@ -300,6 +353,7 @@ ldi_vc_on_dvc(ld_repl *r, const ld_repl_msg *m, int64_t now)
     d->commit = m->commit;
     d->commit_min = m->commit_min;
     d->suffix_from = m->suffix_from;
+    d->present_op = m->present_op;
     d->headers_len = m->headers_len;
     if (m->headers_len > 0)
         memcpy(d->headers, m->headers, m->headers_len * sizeof *m->headers);
@@ -365,11 +419,40 @@ ldi_vc_on_rsv(ld_repl *r, const ld_repl_msg *m, int64_t now)
 
 /* ---- ticks --------------------------------------------------------------------------------- */
 
+/* A primary that keeps hearing votes for a higher view from a replica that is not voting
+ * because of a passing silence (they last longer than 2 VC_TIMEOUTs) steps into that view: the
+ * voter is in a view above ours (it moved on a quorum of votes some of which were withdrawn when
+ * their voters heard us again) or cannot hear us, and views never go back, so without this it
+ * would stay out of the working view for good. Moving to a higher view is always safe; the
+ * pre-vote only keeps a cut-off replica from deposing a primary the others hear, which a voter
+ * that reaches the primary is not. */
+static void
+primary_check_stuck_voters(ld_repl *r, int64_t now)
+{
+    uint64_t w = 0;
+    for (uint32_t i = 0; i < r->n; i++) {
+        if (i == r->self || r->svc_votes[i] <= r->view)
+            continue;
+        if (now - r->svc_last_at[i] > 2 * (int64_t)r->cfg.vc_retry_ms) {
+            r->svc_votes[i] = 0; /* it stopped voting */
+            continue;
+        }
+        if (now - r->svc_first_at[i] >= 2 * (int64_t)r->cfg.vc_timeout_ms && r->svc_votes[i] > w)
+            w = r->svc_votes[i];
+    }
+    if (w > r->view)
+        ldi_vc_enter(r, w, now);
+}
+
 void
 ldi_vc_tick(ld_repl *r, int64_t now)
 {
-    if (r->status == LD_REPL_RECOVERING || r->n == 1 || ldi_is_primary(r))
+    if (r->status == LD_REPL_RECOVERING || r->n == 1)
         return;
+    if (ldi_is_primary(r)) {
+        primary_check_stuck_voters(r, now);
+        return;
+    }
     if (r->status == LD_REPL_NORMAL) {
         if (!r->installed)
             ldi_vc_request_start_view(r, r->view, now);

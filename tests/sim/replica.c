@@ -415,7 +415,11 @@ host_install(void *arg, const uint8_t *buf, size_t len, uint64_t op)
     }
     r->sm_mem = mem;
     r->sm_store = store;
-    r->sm = sm;
+    /* ld_sm keeps the store pointer it was opened with: reopen it on r->sm_store (the local
+     * `store` dies with this call). The new store's records are synced, so the state is equal. */
+    ld_sm_free(sm);
+    err = ld_sm_open(&r->sm_store, &r->sm);
+    LD_ASSERT(err == LD_OK);
     r->snap_op = op;
     sim_log(w, SIM_EV_INSTALL, (int32_t)r->index, -1, 0, 0, op, 0, 0);
     sim_check_install(w, r, op);
