@@ -8,7 +8,8 @@
 # The first start of a DIR formats each node's new data directory (--format: a brand-new
 # cluster); later starts reuse the data. A node whose data directory was removed while the
 # others' remain is started WITHOUT --format, so it recovers its state from them. The script
-# returns once every node prints its "listening on" line, and prints the client addresses.
+# returns once every node prints its "listening on" line and a primary holds its lease, and
+# prints the client addresses.
 # The node binary: $LD_NODE_BIN, else build/node/livedrop-node of this checkout, else PATH.
 set -eu
 
@@ -104,8 +105,31 @@ for i in $ids; do
     done
 done
 
+# Serving means a primary holds its lease: wait for one (with the CLI next to the node binary,
+# else on PATH), so that the CLI works as soon as this script returns.
+cli=${LD_CLI_BIN:-}
+if [ -z "$cli" ]; then
+    if [ -x "$(dirname "$bin")/../client-lib/livedrop" ]; then
+        cli="$(dirname "$bin")/../client-lib/livedrop"
+    else
+        cli=$(command -v livedrop || true)
+    fi
+fi
+if [ -n "$cli" ]; then
+    n=0
+    until "$cli" --conf "$conf" --json --timeout-ms 500 cluster status 2>/dev/null |
+        grep -q '"role":"primary"[^}]*"lease":true'; do
+        n=$((n + 1))
+        if [ "$n" -gt 200 ]; then
+            echo "no primary with a lease after 20 s: see $dir/<id>.log" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+fi
+
 addrs=$(grep '^replica' "$conf" | awk '{print $4}' | paste -sd, -)
-echo "three nodes serve (logs: $dir/<id>.log). Client addresses:"
+echo "three nodes serve, one is the primary (logs: $dir/<id>.log). Client addresses:"
 echo "  $addrs"
 echo "  e.g. livedrop --addr $addrs ..."
 echo "stop them with: $0 --stop $dir"

@@ -27,7 +27,9 @@
 
 #include "cli.h"
 
-#define ADDR_DEFAULT "tcp://127.0.0.1:7400"
+/* The client addresses of cluster-conf/local-3.conf (README's first command). A lone node on
+ * the first of them works as well: the client starts with the first address. */
+#define ADDR_DEFAULT "tcp://127.0.0.1:7400,tcp://127.0.0.1:7410,tcp://127.0.0.1:7420"
 
 const char *cli_prog = "livedrop";
 
@@ -868,7 +870,8 @@ print_main_help(FILE *f)
             "Talks to one livedrop node, or to a cluster: then to its primary.\n\n"
             "Global options:\n"
             "  --addr URL,...   node address, or the addresses of a cluster's nodes, comma-\n"
-            "                   separated (default $LIVEDROP_ADDR, else " ADDR_DEFAULT ")\n"
+            "                   separated (default $LIVEDROP_ADDR, else the local 3-node\n"
+            "                   cluster: " ADDR_DEFAULT ")\n"
             "  --conf FILE      read the addresses from a cluster-conf file: the client_url of\n"
             "                   each replica line (or its listen URL without any)\n"
             "  --follower-read  reads may be answered by any replica (possibly stale); prints\n"
