@@ -4,6 +4,7 @@
 #   cluster-conf/run-local-3.sh [DIR]          start; DIR (default ./livedrop-cluster) holds
 #                                              DIR/<id>/ (data), DIR/<id>.log, DIR/<id>.pid
 #   cluster-conf/run-local-3.sh --stop [DIR]   stop them (SIGTERM, then wait for a clean exit)
+#   cluster-conf/run-local-3.sh --kill [DIR]   kill -9 them all (a crash), and wait until gone
 #
 # The first start of a DIR formats each node's new data directory (--format: a brand-new
 # cluster); later starts reuse the data. A node whose data directory was removed while the
@@ -11,27 +12,37 @@
 # returns once every node prints its "listening on" line and a primary holds its lease, and
 # prints the client addresses.
 # The node binary: $LD_NODE_BIN, else build/node/livedrop-node of this checkout, else PATH.
+# LD_CONF=FILE uses a copy of local-3.conf (say, with other ports) instead.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-conf="$here/local-3.conf"
+conf=${LD_CONF:-$here/local-3.conf} # another conf with node ids 1, 2, 3 (other ports)
 ids="1 2 3"
 
 stop=0
-if [ "${1:-}" = "--stop" ]; then
-    stop=1
-    shift
-fi
+sig=TERM
+case "${1:-}" in
+--stop) stop=1; shift ;;
+--kill) stop=1; sig=KILL; shift ;;
+esac
 dir=${1:-./livedrop-cluster}
+
+# alive PID: the process runs and is not a zombie (a node killed with kill -9 answers kill -0
+# until its parent reaps it).
+alive() {
+    kill -0 "$1" 2>/dev/null || return 1
+    state=$(sed -n 's/^[0-9]* (.*) \([A-Z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null || true)
+    [ "$state" != Z ]
+}
 
 if [ "$stop" = 1 ]; then
     for i in $ids; do
         pidf="$dir/$i.pid"
         [ -f "$pidf" ] || continue
         pid=$(cat "$pidf")
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid"
-            echo "node $i (pid $pid): SIGTERM"
+        if alive "$pid"; then
+            kill -"$sig" "$pid"
+            echo "node $i (pid $pid): SIG$sig"
         fi
     done
     for i in $ids; do
@@ -39,7 +50,7 @@ if [ "$stop" = 1 ]; then
         [ -f "$pidf" ] || continue
         pid=$(cat "$pidf")
         n=0
-        while kill -0 "$pid" 2>/dev/null; do
+        while alive "$pid"; do
             n=$((n + 1))
             if [ "$n" -gt 400 ]; then
                 echo "node $i (pid $pid) still running after 40 s" >&2
@@ -49,7 +60,7 @@ if [ "$stop" = 1 ]; then
         done
         rm -f "$pidf"
     done
-    echo "stopped"
+    if [ "$sig" = KILL ]; then echo "killed"; else echo "stopped"; fi
     exit 0
 fi
 
@@ -74,7 +85,7 @@ done
 
 for i in $ids; do
     pidf="$dir/$i.pid"
-    if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
+    if [ -f "$pidf" ] && alive "$(cat "$pidf")"; then
         echo "node $i already runs (pid $(cat "$pidf"))"
         continue
     fi
@@ -91,7 +102,7 @@ for i in $ids; do
     pid=$(cat "$dir/$i.pid")
     n=0
     until grep -q "listening on" "$dir/$i.out" 2>/dev/null; do
-        if ! kill -0 "$pid" 2>/dev/null; then
+        if ! alive "$pid"; then
             echo "node $i exited; the end of $dir/$i.log:" >&2
             tail -n 20 "$dir/$i.log" >&2
             exit 1
