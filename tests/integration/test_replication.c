@@ -261,9 +261,10 @@ Test(replication, kill_all_three_mid_storm)
     /* Proves (c) a kill -9 of every replica mid-storm loses no acknowledged order: an order is
      * acknowledged only once a quorum holds it durably, so the restarted cluster has all of them.
      * How: SIGKILL the three nodes back to back while 16 threads place orders, restart all of them
-     * on their data, wait for a primary with its lease, read back every acked order (PAID, qty,
-     * COMMITTED reservation), check convergence and P1 on each node, twice in a row; then retry
-     * every key and check sold == the sum over keys. */
+     * on their data while the storm's calls are still retrying, wait for a primary with its lease
+     * and for the storm to be served again, read back every acked order (PAID, qty, COMMITTED
+     * reservation), check convergence and P1 on each node, twice in a row; then retry every key
+     * and check sold == the sum over keys. */
     repl_setup();
     for (int round = 0; round < 2; round++) {
         ldh_storm *s = storm_start();
@@ -272,9 +273,11 @@ Test(replication, kill_all_three_mid_storm)
         int first = (int)ldh_rand_range(&ctx.rng, 0, REPL_N - 1);
         for (int k = 0; k < REPL_N; k++)
             ldh_node_kill9(&ctx.c.nodes[(first + k) % REPL_N]);
-        ldh_storm_stop(s, &ctx.all);
+        /* The storm's calls keep retrying within their deadline: restarted nodes serve them. */
         ldh_cluster_start_all(&ctx.c);
         ldh_cluster_wait_primary(&ctx.c, REPL_ALL, REPL_PRIMARY_TIMEOUT_MS);
+        storm_wait_more(s, REPL_ACKS_AFTER, "after the restart of all three");
+        ldh_storm_stop(s, &ctx.all);
         verify_and_converge(REPL_ALL);
     }
     final_checks();
