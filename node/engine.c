@@ -290,11 +290,13 @@ eng_pack_entry(ldi_engine *e, uint64_t op_number, int64_t ts)
     return len;
 }
 
-/* Writes the pending write batch with sync; a failure stops the node. */
-static void
+/* Writes the pending write batch with sync; a failure stops the node. Returns the fsync's us. */
+static uint64_t
 eng_sync(ldi_engine *e)
 {
     e->metrics.records += (uint64_t)ldi_rocks_batch_count(e->rocks);
+    if (!ldi_rocks_batch_needs_sync(e->rocks))
+        e->wc.fsyncs_needless++;
     uint64_t t0 = uv_hrtime();
     if (ldi_rocks_batch_write(e->rocks, true) != LD_OK)
         ldi_fatal("storage: a synced write failed (applied op %" PRIu64 "); the state in memory "
@@ -309,6 +311,7 @@ eng_sync(ldi_engine *e)
         e->metrics.fsync_us_max_all = us;
     if (e->sm != NULL)
         e->durable_applied_op = ld_sm_applied_op(e->sm);
+    return us;
 }
 
 /* The replica refused the entry (not reached while the engine checks can_prepare and the byte
@@ -502,6 +505,7 @@ eng_turn(ldi_engine *e)
     e->batch_bytes = 0;
     ldi_net_drain(e->net, ldi_eng_on_msg, e);
     ldi_eng_repl_step(e, now); /* peer messages and timeouts: may apply committed entries */
+    bool committed = e->replica_count > 1 && e->n_touched > 0; /* requests resolved by applies */
     int64_t ts = eng_timestamp(e);
     bool can_prepare = eng_can_prepare(e);
     eng_flight *f = NULL;
@@ -517,12 +521,20 @@ eng_turn(ldi_engine *e)
     bool blocked = eng_take_requests(e, relays, can_prepare, now);
     if (can_prepare && e->primary_ready)
         eng_take_internal(e, ts);
-    if (e->batch_n > 0)
+    bool prepared = e->batch_n > 0;
+    if (prepared)
         eng_prepare(e, f, ts, now);
     e->building = NULL;
-    e->batch_n = 0;
-    if (ldi_rocks_batch_count(e->rocks) > 0)
-        eng_sync(e);
+    e->batch_n = 0;    if (ldi_rocks_batch_count(e->rocks) > 0) {
+        e->wc.turns++;
+        e->wc.prepared += prepared;
+        uint64_t us = eng_sync(e);
+        if (committed) {
+            e->wc.commit_held++;
+            e->wc.commit_held_us += us;
+        }
+    }
+    e->wc.commit_turns += committed;
     /* Everything the turn wrote is durable: release its effects (repl.h's host rule). */
     ldi_eng_repl_flush(e);
     if (e->events_deferred) {
@@ -570,6 +582,11 @@ eng_report(ldi_engine *e, bool final)
     uint64_t now = uv_now(e->loop);
     uint64_t since = final ? e->started_ms : e->metrics_last_ms;
     double seconds = (double)(now - since) / 1000.0;
+    LDI_INFO("writes (since start): turns=%" PRIu64 " (prepared %" PRIu64 ") fsyncs=%" PRIu64 " needless=%" PRIu64
+             " unsynced=%" PRIu64 " | commit turns=%" PRIu64 " replies held by a fsync=%" PRIu64
+             " (%.1f ms in all)",
+             e->wc.turns, e->wc.prepared, e->metrics.fsyncs, e->wc.fsyncs_needless, e->wc.writes_nosync,
+             e->wc.commit_turns, e->wc.commit_held, (double)e->wc.commit_held_us / 1000.0);
     ldi_metrics_report(&e->metrics, &e->metrics_last, &ps, &ss, seconds, final);
     e->metrics_last_ms = now;
     if (final && e->peer != NULL) {
