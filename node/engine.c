@@ -8,11 +8,16 @@
  * when it matters (group commit, DESIGN.md §10).
  *
  * One turn: client frames in; peer messages and due timeouts into the replica (which may apply
- * committed entries: their requests' results are encoded at once); on the primary, one new
- * entry from the queued requests and internal ops, handed to ld_repl_prepare(); ONE synced write
- * of everything the turn put; then, and only then, peer messages, events, payments, reads and
- * replies go out. With one replica the entry is applied inside ld_repl_prepare(), so this is
- * issue 1's turn exactly: log put, apply, one sync, replies.
+ * committed entries: their requests' results are encoded at once); with 3 or 5 replicas, when
+ * that step put nothing that must be durable (applied state and commit_max only: the usual
+ * PrepareOks that commit entries), an unsynced write of it and its effects go out at once -- the
+ * committed requests' replies do not wait for the fsync of the entry prepared next; on the
+ * primary, one new entry from the queued requests and internal ops, handed to
+ * ld_repl_prepare(); ONE write of everything else the turn put, synced when it holds a log entry
+ * or a view/meta change (ldi_rocks_batch_needs_sync); then, and only then, peer messages,
+ * events, payments, reads and replies go out. With one replica every write is synced and the
+ * entry is applied inside ld_repl_prepare(), so this is issue 1's turn exactly: log put, apply,
+ * one sync, replies.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -494,6 +499,52 @@ eng_drop_payment_results(ldi_engine *e)
     LDI_INFO("%zu finished payment(s) dropped: not the primary (the primary drives them again)", n);
 }
 
+/* Writes what the turn's calls put so far. With sync when any of it must be durable before
+ * their effects leave (ldi_rocks_batch_needs_sync: log entries, view, log_view...), and always
+ * with one replica (its replies need the apply durable: issue 1's group commit). With 3 or 5
+ * replicas a batch of applied state and commit_max only is written without sync
+ * (REPLICATION.md §8: nothing waits on them; an acknowledged entry is durable on a quorum of
+ * logs): iterators (page reads, state snapshots) read it at once, a process crash keeps it (the
+ * WAL is in the OS), an OS crash may lose it and the replica then re-applies from its log and
+ * relearns commit from the primary. The next synced write makes it durable too (one WAL). */
+static void
+eng_write(ldi_engine *e)
+{
+    if (ldi_rocks_batch_count(e->rocks) == 0)
+        return;
+    e->wc.writes++;
+    if (e->replica_count == 1 || ldi_rocks_batch_needs_sync(e->rocks)) {
+        uint64_t us = eng_sync(e);
+        if (e->turn_held) {
+            e->wc.commit_held++;
+            e->wc.commit_held_us += us;
+        }
+        return;
+    }
+    e->metrics.records += (uint64_t)ldi_rocks_batch_count(e->rocks);
+    if (ldi_rocks_batch_write(e->rocks, false) != LD_OK)
+        ldi_fatal("storage: a write failed (applied op %" PRIu64 "); stopping",
+                  ld_sm_applied_op(e->sm));
+    e->wc.writes_nosync++;
+    e->durable_applied_op = ld_sm_applied_op(e->sm);
+}
+
+/* Everything the turn's calls so far put is written, and durable where it must be: their effects
+ * go out (repl.h's host rule) -- peer messages, events, payments, results, reads, parked pulls. */
+static void
+eng_release(ldi_engine *e, int64_t ts, int64_t now)
+{
+    ldi_eng_repl_flush(e);
+    if (e->events_deferred) {
+        e->events_deferred = false;
+        ldi_eng_after_commit(e, e->primary_ready); /* publish, queue relays, wake parked pulls */
+    }
+    eng_start_payments(e);
+    eng_finish_touched(e, ts, now);
+    ldi_eng_polls_run_ready(e, ts);
+    eng_drop_payment_results(e);
+}
+
 static void
 eng_turn(ldi_engine *e)
 {
@@ -505,8 +556,18 @@ eng_turn(ldi_engine *e)
     e->batch_bytes = 0;
     ldi_net_drain(e->net, ldi_eng_on_msg, e);
     ldi_eng_repl_step(e, now); /* peer messages and timeouts: may apply committed entries */
-    bool committed = e->replica_count > 1 && e->n_touched > 0; /* requests resolved by applies */
     int64_t ts = eng_timestamp(e);
+    bool committed = e->replica_count > 1 && e->n_touched > 0; /* requests resolved by applies */
+    e->wc.commit_turns += committed;
+    if (e->replica_count > 1 && !ldi_rocks_batch_needs_sync(e->rocks)) {
+        /* The replica step put nothing that must be durable (typically PrepareOks that committed
+         * entries: applied state and commit_max): its effects -- the committed requests'
+         * replies above all -- go out now, not after this turn's prepare and its fsync. */
+        eng_write(e);
+        eng_release(e, ts, now);
+    } else {
+        e->turn_held = committed; /* their replies wait for this turn's fsync */
+    }
     bool can_prepare = eng_can_prepare(e);
     eng_flight *f = NULL;
     if (can_prepare) {
@@ -521,30 +582,15 @@ eng_turn(ldi_engine *e)
     bool blocked = eng_take_requests(e, relays, can_prepare, now);
     if (can_prepare && e->primary_ready)
         eng_take_internal(e, ts);
-    bool prepared = e->batch_n > 0;
-    if (prepared)
+    if (e->batch_n > 0) {
+        e->wc.prepared++;
         eng_prepare(e, f, ts, now);
+    }
     e->building = NULL;
-    e->batch_n = 0;    if (ldi_rocks_batch_count(e->rocks) > 0) {
-        e->wc.turns++;
-        e->wc.prepared += prepared;
-        uint64_t us = eng_sync(e);
-        if (committed) {
-            e->wc.commit_held++;
-            e->wc.commit_held_us += us;
-        }
-    }
-    e->wc.commit_turns += committed;
-    /* Everything the turn wrote is durable: release its effects (repl.h's host rule). */
-    ldi_eng_repl_flush(e);
-    if (e->events_deferred) {
-        e->events_deferred = false;
-        ldi_eng_after_commit(e, e->primary_ready); /* publish, queue relays, wake parked pulls */
-    }
-    eng_start_payments(e);
-    eng_finish_touched(e, ts, now);
-    ldi_eng_polls_run_ready(e, ts);
-    eng_drop_payment_results(e);
+    e->batch_n = 0;
+    eng_write(e);
+    e->turn_held = false;
+    eng_release(e, ts, now);
     bool internal = e->primary_ready && eng_can_prepare(e) &&
                     (ldi_pay_done_count(e->pay) > 0 || ldi_eng_relay_pending(e));
     if ((e->fifo_len > 0 && !blocked) || internal)
@@ -582,11 +628,12 @@ eng_report(ldi_engine *e, bool final)
     uint64_t now = uv_now(e->loop);
     uint64_t since = final ? e->started_ms : e->metrics_last_ms;
     double seconds = (double)(now - since) / 1000.0;
-    LDI_INFO("writes (since start): turns=%" PRIu64 " (prepared %" PRIu64 ") fsyncs=%" PRIu64 " needless=%" PRIu64
-             " unsynced=%" PRIu64 " | commit turns=%" PRIu64 " replies held by a fsync=%" PRIu64
-             " (%.1f ms in all)",
-             e->wc.turns, e->wc.prepared, e->metrics.fsyncs, e->wc.fsyncs_needless, e->wc.writes_nosync,
-             e->wc.commit_turns, e->wc.commit_held, (double)e->wc.commit_held_us / 1000.0);
+    LDI_INFO("writes since start: writes=%" PRIu64 " entries_prepared=%" PRIu64 " fsyncs=%" PRIu64
+             " (needless %" PRIu64 ") unsynced=%" PRIu64 " | commit turns=%" PRIu64
+             " (replies held by a fsync in %" PRIu64 ", %.1f ms in all)",
+             e->wc.writes, e->wc.prepared, e->metrics.fsyncs, e->wc.fsyncs_needless,
+             e->wc.writes_nosync, e->wc.commit_turns, e->wc.commit_held,
+             (double)e->wc.commit_held_us / 1000.0);
     ldi_metrics_report(&e->metrics, &e->metrics_last, &ps, &ss, seconds, final);
     e->metrics_last_ms = now;
     if (final && e->peer != NULL) {

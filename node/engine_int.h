@@ -201,14 +201,15 @@ struct ldi_engine {
     bool events_deferred;     /* an apply's events wait for this turn's sync (one replica) */
     bool opening;             /* ld_repl_open re-applies: no requests, no publishing */
     struct {                  /* write counters of the turns, in the engine's report */
-        uint64_t turns;           /* turns that wrote */
-        uint64_t prepared;        /* ...of which prepared an entry (primary) */
+        uint64_t writes;          /* writes (synced or not; a turn may write twice) */
+        uint64_t prepared;        /* entries prepared (primary) */
         uint64_t fsyncs_needless; /* synced writes with nothing that had to be durable */
         uint64_t writes_nosync;   /* writes without sync (ldi_rocks_batch_needs_sync false) */
         uint64_t commit_turns;    /* turns whose replica step resolved requests (3 or 5 replicas) */
         uint64_t commit_held;     /* ...whose replies then waited for a fsync of the turn */
         uint64_t commit_held_us;  /* the time those replies waited in it */
     } wc;
+    bool turn_held;           /* this turn's committed requests wait for its fsync */
     eng_flight flights[ENG_FLIGHTS];
     eng_flight *building;     /* the flight this turn's batch fills, or NULL */
     ld_op *apply_ops;         /* [LD_BATCH_OPS_MAX], allocated on first use: decoded entries */

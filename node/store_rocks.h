@@ -17,8 +17,9 @@
  *
  * Writes accumulate in one WriteBatch per loop turn: the replica's log entries and meta and every
  * state change the turn applied, made durable together by one synced write (group commit, P2);
- * a batch with nothing that must be durable (ldi_rocks_batch_needs_sync) is written unsynced. RocksDB's
- * `char **errptr` errors are logged and turned into LD_ERR_STORAGE here, and nowhere else.
+ * a batch with nothing that must be durable (ldi_rocks_batch_needs_sync) may be written unsynced.
+ * RocksDB's `char **errptr` errors are logged and turned into LD_ERR_STORAGE here, and nowhere
+ * else.
  *
  * Thread: everything here runs on the loop thread (the handle is not thread-safe).
  */
