@@ -11,13 +11,17 @@
 #       the per-user limit and the idempotency key, then decrementing and writing the hash
 #   (d) PostgreSQL 15: pg-hot-row.sh, the seed's hot-row UPDATE + INSERT order
 #
-# and prints one table: ops/s, p50, p99, ratio of ops/s to PostgreSQL's and to Redis'. Every
-# system acknowledges only fsync'd work (livedrop RF=3: on a quorum of the three nodes).
-# Until livedrop-node knows `replica` lines, (a) is skipped with a message saying so.
+# (a) and (b) run side by side, alternating, --rounds times (rf3 reserve, rf1 reserve, rf3 order,
+# rf1 order, then again): a shared, noisy machine slows neighbouring runs alike, and the table
+# shows each row's median round. It prints one table: ops/s, p50, p99, the ratio of ops/s to
+# RF=1's (RF=3 rows), to PostgreSQL's and to Redis'. Every system acknowledges only fsync'd work
+# (livedrop RF=3: on a quorum of the three nodes). redis-server and postgresql-15 are installed
+# with apt when missing (as root).
 #
-# Usage: tests/bench/compare-repl.sh [--duration-s N] [--clients N] [--build-dir DIR] [--skip-pg]
-#   defaults: 10 s, 64 clients, build/ (Release is the fair build). Takes about 6 x duration
-#   + 30 s. Exit 1 if a run or a stock check fails (a skipped (a) is not a failure).
+# Usage: tests/bench/compare-repl.sh [--duration-s N] [--clients N] [--rounds N]
+#                                    [--build-dir DIR] [--skip-pg]
+#   defaults: 10 s, 64 clients, 3 rounds, build/ (Release is the fair build). Takes about
+#   (4 x rounds + 2) x duration + 40 s. Exit 1 if a run or a stock check fails.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -25,13 +29,15 @@ DURATION_S=10
 CLIENTS=64
 BUILD=$ROOT/build
 SKIP_PG=0
+ROUNDS=3
 while (($# > 0)); do
     case "$1" in
     --duration-s) DURATION_S=$2; shift 2 ;;
     --clients) CLIENTS=$2; shift 2 ;;
     --build-dir) BUILD=$(cd "$2" && pwd); shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
     --skip-pg) SKIP_PG=1; shift ;;
-    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "compare-repl: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -49,40 +55,38 @@ trap 'exit 130' INT TERM
 bench_need "$NODE_BIN" "$BENCH_BIN" "$CLI_BIN" "$REDIS_BENCH_BIN"
 status=0
 
-# livedrop_modes PREFIX ADDR_ARGS...: livedrop-bench reserve and order, keys PREFIX-reserve and
-# PREFIX-order.
-livedrop_modes() {
-    local prefix=$1 mode
-    shift
-    for mode in reserve order; do
-        log "livedrop-bench $* --mode $mode --clients $CLIENTS --duration-s $DURATION_S"
-        bench_run "$prefix-$mode" "$BENCH_BIN" "$@" --clients "$CLIENTS" \
-            --duration-s "$DURATION_S" --mode "$mode" --json || status=1
-    done
+# livedrop_run KEY MODE ADDR_ARGS...: one livedrop-bench run in MODE, recorded under KEY.
+livedrop_run() {
+    local key=$1 mode=$2
+    shift 2
+    log "livedrop-bench $* --mode $mode --clients $CLIENTS --duration-s $DURATION_S ($key)"
+    bench_run "$key" "$BENCH_BIN" "$@" --clients "$CLIENTS" --duration-s "$DURATION_S" \
+        --mode "$mode" --json || status=1
 }
 
-# ---- (a) three nodes, RF=3 ----------------------------------------------------------------------
-
-# Does this livedrop-node take a conf with replica lines? A node refuses a key it does not know
-# at start ('unknown key "replica"'), so start one on a one-replica conf and see: refused, or
-# still up (or serving) after 3 s.
-repl_supported() {
-    local conf=$WORK/probe.conf pid verdict=1
-    printf 'replica = 1 tcp://127.0.0.1:%s tcp://127.0.0.1:%s none\n' "$(free_port)" \
-        "$(free_port)" >"$conf"
-    "$NODE_BIN" --config "$conf" --node-id 1 --data "$WORK/probe-data" \
-        >"$WORK/probe.out" 2>"$WORK/probe.log" &
-    pid=$!
-    for _ in $(seq 1 30); do
-        grep -q 'listening on' "$WORK/probe.out" 2>/dev/null && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
+# pick_median KEY: copies the figures of KEY's median round (by ops/s) to KEY; the check is the
+# first failed round's, if any.
+pick_median() {
+    local key=$1 r med all=
+    local -a order
+    mapfile -t order < <(for k in $(seq 1 "$ROUNDS"); do
+        [[ -n ${OPS[$key-r$k]+set} ]] && echo "${OPS[$key-r$k]} $k"
+    done | sort -g | awk '{print $2}')
+    ((${#order[@]} > 0)) || return 0
+    med=${order[$(((${#order[@]} - 1) / 2))]}
+    OPS[$key]=${OPS[$key-r$med]} P50[$key]=${P50[$key-r$med]} P99[$key]=${P99[$key-r$med]}
+    CHECK[$key]=PASS
+    for r in $(seq 1 "$ROUNDS"); do
+        all+="${OPS[$key-r$r]:--} "
+        if [[ ${CHECK[$key]} == PASS && -n ${CHECK[$key-r$r]+set} &&
+            ${CHECK[$key-r$r]} != PASS ]]; then
+            CHECK[$key]=${CHECK[$key-r$r]}
+        fi
     done
-    pid_stop "$pid"
-    grep -q 'unknown key "replica"' "$WORK/probe.log" 2>/dev/null || verdict=0
-    rm -rf "$WORK/probe-data"
-    return "$verdict"
+    log "$key: ops/s by round: ${all}(median: round $med)"
 }
+
+# ---- (a) three nodes, RF=3, and (b) one node, RF=1, side by side ----------------------------
 
 # Writes $WORK/cluster.conf (three replicas on free ports) and starts the nodes; waits until
 # `livedrop cluster status` shows a primary holding its lease. Returns 1 on failure.
@@ -111,29 +115,32 @@ cluster_start() {
 }
 
 RF3_NOTE=
-if repl_supported; then
-    if cluster_start; then
-        livedrop_modes rf3 --conf "$WORK/cluster.conf"
-        "$CLI_BIN" --conf "$WORK/cluster.conf" cluster status >&2 || true
-    else
-        status=1
-        RF3_NOTE="failed to start"
-    fi
-    bench_stop_all
+RF3_UP=0
+if cluster_start; then
+    RF3_UP=1
 else
-    RF3_NOTE="skipped: this livedrop-node does not support replica lines yet (no --node-id)"
-    log "(a) $RF3_NOTE"
+    status=1
+    RF3_NOTE="failed to start"
 fi
-
-# ---- (b) one node, RF=1 -------------------------------------------------------------------------
-
 URL=tcp://127.0.0.1:$(free_port)
 log "one node on $URL (build type ${BUILD_TYPE:-?})"
+RF1_UP=0
 if node_start single --listen "$URL" --publish none --data "$WORK/data-single"; then
-    livedrop_modes rf1 --addr "$URL"
+    RF1_UP=1
 else
     status=1
 fi
+for round in $(seq 1 "$ROUNDS"); do
+    log "round $round of $ROUNDS"
+    for mode in reserve order; do
+        ((RF3_UP)) && livedrop_run "rf3-$mode-r$round" "$mode" --conf "$WORK/cluster.conf"
+        ((RF1_UP)) && livedrop_run "rf1-$mode-r$round" "$mode" --addr "$URL"
+    done
+done
+for key in rf3-reserve rf3-order rf1-reserve rf1-order; do
+    pick_median "$key"
+done
+((RF3_UP)) && { "$CLI_BIN" --conf "$WORK/cluster.conf" cluster status >&2 || true; }
 bench_stop_all
 
 # ---- (c) Redis 7, Lua reservation, appendfsync always ----------------------------------------
@@ -142,8 +149,15 @@ redis_start() {
     local port=$1 dir=$WORK/redis
     mkdir -p "$dir"
     if ! command -v redis-server >/dev/null; then
-        log "redis-server is not installed (apt-get install redis-server)"
-        return 1
+        if [[ $(id -u) != 0 ]]; then
+            log "redis-server is missing; run as root (or: apt-get install redis-server)"
+            return 1
+        fi
+        log "installing redis-server with apt"
+        apt-get update -q </dev/null >&2
+        apt-get install -y -q redis-server </dev/null >&2
+        # the package starts a system redis on 6379; this bench runs its own
+        { systemctl stop redis-server || service redis-server stop; } >&2 2>/dev/null || true
     fi
     redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly yes \
         --appendfsync always --save '' --protected-mode yes --daemonize no \
@@ -159,9 +173,9 @@ redis_start() {
 }
 
 REDIS_PORT=$(free_port)
-log "redis-server $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/') on 127.0.0.1:$REDIS_PORT" \
-    "(appendonly yes, appendfsync always)"
 if redis_start "$REDIS_PORT"; then
+    log "redis-server $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/') on" \
+        "127.0.0.1:$REDIS_PORT (appendonly yes, appendfsync always)"
     log "redis-lua-bench --clients $CLIENTS --duration-s $DURATION_S"
     bench_run redis "$REDIS_BENCH_BIN" --port "$REDIS_PORT" --clients "$CLIENTS" \
         --duration-s "$DURATION_S" --json || status=1
@@ -180,27 +194,32 @@ fi
 
 # ---- the table ----------------------------------------------------------------------------------
 
-row() { # row LABEL KEY
+row() { # row LABEL KEY [NOTE] [RF1_KEY]
     local key=$2
     if [[ -z ${OPS[$key]+set} ]]; then
         printf '%-52s %s\n' "$1" "${3:-not run}"
         return
     fi
-    printf '%-52s %10.0f %9s %9s %8s %8s %7s\n' "$1" "${OPS[$key]}" "${P50[$key]}" \
-        "${P99[$key]}" "$(ratio "${OPS[$key]}" "${OPS[pg]:-0}")" \
+    local vs_rf1=-
+    [[ -n ${4:-} ]] && vs_rf1=$(ratio "${OPS[$key]}" "${OPS[$4]:-0}")
+    printf '%-52s %10.0f %9s %9s %8s %8s %8s %7s\n' "$1" "${OPS[$key]}" "${P50[$key]}" \
+        "${P99[$key]}" "$vs_rf1" "$(ratio "${OPS[$key]}" "${OPS[pg]:-0}")" \
         "$(ratio "${OPS[$key]}" "${OPS[redis]:-0}")" "${CHECK[$key]}"
 }
 
+REDIS_VERSION=$(redis-server --version 2>/dev/null | sed -E 's/.*v=([0-9]+\.[0-9]+).*/\1/' || true)
 echo
 echo "livedrop RF=3 / RF=1 vs Redis Lua vs PostgreSQL hot row: $CLIENTS clients on one hot drop," \
-    "$DURATION_S s each, $(nproc) cores, build ${BUILD_TYPE:-?}; every acknowledgement fsync'd"
-printf '%-52s %10s %9s %9s %8s %8s %7s\n' "system / operation" "ops/s" "p50 ms" "p99 ms" \
-    "vs PG" "vs Redis" "check"
-row "livedrop RF=3 (3 nodes) reserve" rf3-reserve "$RF3_NOTE"
-row "livedrop RF=3 (3 nodes) order (reserve+pay+commit)" rf3-order "$RF3_NOTE"
+    "$DURATION_S s each (livedrop: median of $ROUNDS alternating rounds), $(nproc) cores," \
+    "build ${BUILD_TYPE:-?}; every acknowledgement fsync'd"
+printf '%-52s %10s %9s %9s %8s %8s %8s %7s\n' "system / operation" "ops/s" "p50 ms" "p99 ms" \
+    "vs RF=1" "vs PG" "vs Redis" "check"
+row "livedrop RF=3 (3 nodes) reserve" rf3-reserve "$RF3_NOTE" rf1-reserve
+row "livedrop RF=3 (3 nodes) order (reserve+pay+commit)" rf3-order "$RF3_NOTE" rf1-order
 row "livedrop RF=1 reserve" rf1-reserve
 row "livedrop RF=1 order (reserve+pay+commit)" rf1-order
-row "Redis $(redis-server --version | sed -E 's/.*v=([0-9]+\.[0-9]+).*/\1/') Lua reserve (appendfsync always)" redis
+row "Redis ${REDIS_VERSION:-7} Lua reserve (appendfsync always)" redis
 row "PostgreSQL 15 UPDATE+INSERT order" pg
-echo "(vs PG / vs Redis: ops/s of the row divided by PostgreSQL's orders/s / Redis' reservations/s)"
+echo "(vs RF=1 / vs PG / vs Redis: ops/s of the row divided by RF=1's in the same mode /"
+echo " PostgreSQL's orders/s / Redis' reservations/s)"
 exit "$status"
