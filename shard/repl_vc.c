@@ -117,6 +117,24 @@ dvc_allowed_at(const ld_repl *r)
     return a > b ? a : b;
 }
 
+/* The highest op p such that the log holds a body for every op in (commit_min, p], whatever its
+ * chain: what a DVC reports as present_op. Not canon_op, which is not raised while the log is
+ * unlinked (after a restart with a gap, canon_op is commit_min although the entries acked before
+ * the gap are all there): under-reporting would let the nack rule truncate a committed entry;
+ * over-reporting only keeps an entry longer. */
+static uint64_t
+present_run(const ld_repl *r)
+{
+    uint64_t p = r->commit_min;
+    while (p < r->op) {
+        const ldi_slot *s = ldi_slot_cget(r, p + 1);
+        if (s == NULL || !s->has_body)
+            break;
+        p++;
+    }
+    return p;
+}
+
 static void
 own_dvc(const ld_repl *r, ldi_dvc *d)
 {
@@ -125,7 +143,7 @@ own_dvc(const ld_repl *r, ldi_dvc *d)
     d->op = r->op;
     d->commit = r->commit_max;
     d->commit_min = r->commit_min;
-    d->present_op = r->canon_op;
+    d->present_op = present_run(r);
     d->headers_len = ldi_suffix_headers(r, d->headers, &d->suffix_from);
 }
 
@@ -205,51 +223,61 @@ install_headers(ld_repl *r, const ld_entry_header *hs, uint32_t len, uint64_t to
     return true;
 }
 
-/* Whether DVC sender d may hold best's entry k with its body. Unsure counts as yes: only an
- * entry every sender provably lacks may be truncated. */
+/* Whether DVC sender d may hold best's entry k (header bk) with its body. Unsure counts as yes:
+ * only an entry every sender provably lacks may be truncated. bk NULL: best's header at k is not
+ * known (k is at or below best's suffix_from: a gap in best's log, or below its suffix), so any
+ * sender holding some entry at k with its body counts. */
 static bool
-may_hold(const ldi_dvc *d, const ld_entry_header *bk)
+may_hold(const ldi_dvc *d, uint64_t k, const ld_entry_header *bk)
 {
-    uint64_t k = bk->op;
     if (d->op < k || d->present_op < k)
         return false;
-    if (k > d->suffix_from && k <= d->op) {
+    if (bk != NULL && k > d->suffix_from && k <= d->op) {
         const ld_entry_header *h = &d->headers[d->op - k];
         return ldi_cs_eq(&h->checksum, &bk->checksum);
     }
     return true;
 }
 
-/* The nack rule (TB): a committed entry is held with its body by a quorum, which meets the
- * quorum of DVCs in at least one replica. So an entry of the adopted suffix that no DVC sender
- * holds was never committed, nor was anything after it: truncate from there. Without this a
- * head that only a crashed (or wiped) old primary held would block every view change. */
+static bool
+held_by_some_dvc(const ld_repl *r, uint64_t k, const ld_entry_header *bk)
+{
+    for (uint32_t i = 0; i < r->n; i++)
+        if (r->dvcs[i].have && may_hold(&r->dvcs[i], k, bk))
+            return true;
+    return false;
+}
+
+/* The nack rule (TB): a committed entry is held with its body by a quorum, each of whose members
+ * acknowledged it with every body below it down to its commit_min (canon_op >= it; a DVC
+ * reports that run of bodies as present_op), and that quorum meets the quorum of DVCs in at least one replica. So the lowest op
+ * above the known commit that no DVC sender holds was never committed, nor was anything after
+ * it: truncate from there. Without this a head that only a crashed (or wiped) old primary held
+ * would block every view change. The op may lie in best's suffix (its header known) or below it:
+ * a gap in best's log (best lacks the body, and the header when the prepare was lost; its suffix
+ * stops at the gap) that only a wiped replica ever held would otherwise make every view of this
+ * log repair it forever. */
 static void
 truncate_nacked(ld_repl *r, const ldi_dvc *best)
 {
     uint64_t floor = r->vc_commit > r->commit_min ? r->vc_commit : r->commit_min;
-    for (uint32_t j = best->headers_len; j-- > 0;) {
-        const ld_entry_header *bk = &best->headers[j];
-        if (bk->op <= floor)
+    for (uint64_t k = floor + 1; k <= best->op; k++) {
+        const ld_entry_header *bk = k > best->suffix_from ? &best->headers[best->op - k] : NULL;
+        if (held_by_some_dvc(r, k, bk))
             continue;
-        bool held = false;
-        for (uint32_t i = 0; i < r->n && !held; i++)
-            held = r->dvcs[i].have && may_hold(&r->dvcs[i], bk);
-        if (!held) {
-            /* The new head must be an entry of best's chain that the log holds: a header of the
-             * suffix (installed above), an applied entry, or our own matching entry. */
-            uint64_t top = bk->op - 1;
-            ld_checksum c;
-            bool ok = top > best->suffix_from || top <= r->commit_min ||
-                      (ldi_checksum_of(r, top, &c) && ldi_cs_eq(&c, &bk->parent));
-            if (!ok)
-                return; /* cannot tell where best's log would end: repair, or time out */
-            if (r->op > top)
-                ldi_log_truncate(r, top);
-            LD_ASSERT(r->op == top || r->op <= r->commit_min);
-            ldi_link_scan(r);
-            return;
-        }
+        /* The new head must be an entry of best's chain that the log holds: a header of the
+         * suffix (installed above), an applied entry, or our own entry matching bk's parent. */
+        uint64_t top = k - 1;
+        ld_checksum c;
+        bool ok = top > best->suffix_from || top <= r->commit_min ||
+                  (bk != NULL && ldi_checksum_of(r, top, &c) && ldi_cs_eq(&c, &bk->parent));
+        if (!ok)
+            return; /* cannot tell where best's log would end: repair, or time out */
+        if (r->op > top)
+            ldi_log_truncate(r, top);
+        LD_ASSERT(r->op == top || r->op <= r->commit_min);
+        ldi_link_scan(r);
+        return;
     }
 }
 

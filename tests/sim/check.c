@@ -105,6 +105,59 @@ stock_ok(const sim_res *d)
            d->stock.available + d->stock.reserved + d->stock.sold == d->qty;
 }
 
+/* ---- the step's undo journal ---------------------------------------------------------------- */
+
+static void
+undo_save_op(sim_world *w, uint64_t op)
+{
+    if (w->undo_ops_len >= SIM_UNDO_OPS_MAX) {
+        sim_fail(w, "limit", "more than %u op records changed in one step", SIM_UNDO_OPS_MAX);
+        return;
+    }
+    w->undo_ops[w->undo_ops_len++] = (sim_undo_op){.op = op, .rec = w->ops[op]};
+}
+
+static void
+undo_save_cop(sim_world *w, const sim_cop_rec *c)
+{
+    if (w->undo_cops_len >= LD_SIM_CLIENT_OPS_MAX) {
+        sim_fail(w, "limit", "more than %u client op records changed in one step",
+                 LD_SIM_CLIENT_OPS_MAX);
+        return;
+    }
+    w->undo_cops[w->undo_cops_len++] = (sim_undo_cop){.slot = (size_t)(c - w->cops), .rec = *c};
+}
+
+void
+sim_check_step_begin(sim_world *w)
+{
+    w->undo_ops_len = 0;
+    w->undo_cops_len = 0;
+    w->undo_max_applied_op = w->max_applied_op;
+}
+
+void
+sim_check_step_durable(sim_world *w)
+{
+    w->undo_ops_len = 0;
+    w->undo_cops_len = 0;
+    w->undo_max_applied_op = w->max_applied_op;
+}
+
+void
+sim_check_step_lost(sim_world *w)
+{
+    while (w->undo_ops_len > 0) { /* newest first: the oldest saved value wins */
+        const sim_undo_op *u = &w->undo_ops[--w->undo_ops_len];
+        w->ops[u->op] = u->rec;
+    }
+    while (w->undo_cops_len > 0) {
+        const sim_undo_cop *u = &w->undo_cops[--w->undo_cops_len];
+        w->cops[u->slot] = u->rec;
+    }
+    w->max_applied_op = w->undo_max_applied_op;
+}
+
 /* ---- client ops (S4) ------------------------------------------------------------------------ */
 
 static sim_cop_rec *
@@ -179,6 +232,7 @@ check_client_ops(sim_world *w, sim_replica *r, uint64_t op, const Ldpb__LogEntry
         }
         sim_res res = sim_res_from(&results[i], type);
         if (!c->applied) {
+            undo_save_cop(w, c);
             c->applied = true;
             c->first_op = op;
             c->first_pos = (uint32_t)i;
@@ -228,6 +282,7 @@ check_digest(sim_world *w, sim_replica *r, uint64_t op, const char *what)
     uint64_t digest = ld_sm_digest(r->sm);
     sim_op_rec *rec = &w->ops[op];
     if (!rec->has_digest) {
+        undo_save_op(w, op);
         rec->has_digest = true;
         rec->digest = digest;
     } else if (rec->digest != digest) {
@@ -262,6 +317,7 @@ sim_check_apply(sim_world *w, sim_replica *r, uint64_t op, int64_t ts, const uin
     }
     sim_op_rec *rec = &w->ops[op];
     if (!rec->applied) {
+        undo_save_op(w, op);
         rec->applied = true;
         rec->hash_lo = lo;
         rec->hash_hi = hi;

@@ -443,6 +443,7 @@ step_begin(sim_replica *r)
     r->outbox_len = 0;
     r->replies_len = 0;
     r->step_sent_early = false;
+    sim_check_step_begin(r->w);
 }
 
 /* Rebuilds the host from the durable disks: state machine, then the replica (which may apply
@@ -559,6 +560,7 @@ sim_replica_crash(sim_replica *r, bool before_sync)
     sim_log(w, SIM_EV_CRASH, (int32_t)r->index, -1, 0, st.view, st.op, st.commit_max,
             before_sync ? 1 : 0);
     if (before_sync) {
+        sim_check_step_lost(w); /* the step's applies were never durable: the checks forget them */
         free_step_output(r);
         if (r->prev_sm_mem != NULL) { /* the install of this step never happened */
             ld_sm_free(r->sm);
@@ -601,6 +603,7 @@ step_sync_release(sim_replica *r)
     sim_world *w = r->w;
     ld_store_mem_sync(r->log_mem);
     ld_store_mem_sync(r->sm_mem);
+    sim_check_step_durable(w);
     if (r->prev_sm_mem != NULL) {
         ld_sm_free(r->prev_sm);
         ld_store_mem_free(r->prev_sm_mem);

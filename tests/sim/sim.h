@@ -341,6 +341,21 @@ typedef struct sim_cop_rec {
     sim_res first_res;
 } sim_cop_rec;
 
+/* The undo journal of the step being run (check.c): an apply is a fact only once the step's sync
+ * made it durable. Until then the records it changed keep their old values here, and a crash
+ * before the sync puts them back (the disks lose the apply; so do the checks). */
+typedef struct sim_undo_op {
+    uint64_t op;
+    sim_op_rec rec;
+} sim_undo_op;
+
+typedef struct sim_undo_cop {
+    size_t slot;
+    sim_cop_rec rec;
+} sim_undo_cop;
+
+#define SIM_UNDO_OPS_MAX (2u * LD_SIM_OPS_MAX) /* an op is saved by its apply and its digest */
+
 typedef struct sim_params {
     uint64_t seed;
     uint32_t replica_count;
@@ -392,6 +407,12 @@ struct sim_world {
     ld_id *paid_orders;  /* acknowledged order ids (distinct) */
     size_t paid_len;
     uint64_t max_applied_op;
+    /* the current step's tentative changes (sim_check_step_begin .. _durable or _lost) */
+    sim_undo_op *undo_ops; /* [SIM_UNDO_OPS_MAX] */
+    size_t undo_ops_len;
+    sim_undo_cop *undo_cops; /* [LD_SIM_CLIENT_OPS_MAX] */
+    size_t undo_cops_len;
+    uint64_t undo_max_applied_op;
     /* scratch for apply */
     ld_op *ops_scratch;       /* [LD_SIM_BATCH_OPS_MAX + 2] */
     ld_result *res_scratch;   /* [LD_SIM_BATCH_OPS_MAX + 2] */
@@ -464,6 +485,13 @@ bool sim_client_done(const sim_client *c);
 
 /* ---- check.c -------------------------------------------------------------------------------- */
 
+/* A replica step (or restart) begins: what its applies record is tentative from here on. */
+void sim_check_step_begin(sim_world *w);
+/* The step's sync happened: its applies are durable facts. */
+void sim_check_step_durable(sim_world *w);
+/* The step crashed before its sync: its applies never happened (every record they changed gets
+ * its old value back). A later apply at the same op may then carry another entry. */
+void sim_check_step_lost(sim_world *w);
 /* Registers a client op before it is first sent (S4: committed ops came from clients). */
 void sim_check_client_op(sim_world *w, const uint8_t *packed, size_t len, ld_op_type type);
 /* After replica r applied `op` (entry bytes, results): S1, S4, S5 (acks at op), S6. */

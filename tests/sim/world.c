@@ -417,10 +417,12 @@ sim_world_run(const sim_params *p, bool live_trace, FILE *trace_out)
     w->acks = calloc(LD_SIM_ACKS_MAX, sizeof *w->acks);
     w->cops = calloc((size_t)LD_SIM_CLIENT_OPS_MAX * 2, sizeof *w->cops);
     w->paid_orders = calloc(LD_SIM_ACKS_MAX, sizeof *w->paid_orders);
+    w->undo_ops = calloc(SIM_UNDO_OPS_MAX, sizeof *w->undo_ops);
+    w->undo_cops = calloc(LD_SIM_CLIENT_OPS_MAX, sizeof *w->undo_cops);
     w->ops_scratch = calloc(LD_SIM_BATCH_OPS_MAX + 2, sizeof *w->ops_scratch);
     w->res_scratch = calloc(LD_SIM_BATCH_OPS_MAX + 2, sizeof *w->res_scratch);
     LD_ASSERT(w->ops && w->acks && w->cops && w->paid_orders && w->ops_scratch &&
-              w->res_scratch);
+              w->res_scratch && w->undo_ops && w->undo_cops);
     w->creator = sim_id(1, 1);
     w->drop = sim_id(3, 1);
     /* the network of this seed */
@@ -460,6 +462,8 @@ sim_world_free(sim_world *w)
     free(w->acks);
     free(w->cops);
     free(w->paid_orders);
+    free(w->undo_ops);
+    free(w->undo_cops);
     free(w->ops_scratch);
     free(w->res_scratch);
     free(w->pack_scratch);
