@@ -6,7 +6,8 @@
  *   livedrop-sim --seed S [--rf K] [--trace]
  *       runs one seed; --trace prints every event as it happens;
  *   livedrop-sim --self-test
- *       checks the simulator's own pieces (PRNG vectors, same seed -> same trace hash).
+ *       checks the simulator's own pieces (PRNG vectors, the S1 check on a planted divergence
+ *       and on a lost apply, same seed -> same trace hash).
  * Exit status 0 only if every seed passed. An assertion inside the code under test (LD_ASSERT
  * in shard/, e.g. ld_sm_check) aborts: the handler prints the seed's trace before dying.
  */
@@ -104,6 +105,8 @@ self_test(void)
         fprintf(stderr, "self-test: xoshiro256** is not a function of its seed\n");
         bad++;
     }
+    /* The checks bite: a genuine S1 divergence fails, a lost (never durable) apply does not. */
+    bad += sim_self_test_checks(stderr);
     /* Same seed, same trace; another seed, another trace. */
     uint64_t h1, h2, h3;
     sim_world *w = run_seed(7, 3, false, &h1);

@@ -518,6 +518,12 @@ sim_res sim_res_from(const ld_result *res, ld_op_type type);
 /* Reads the drop from r's state machine. */
 bool sim_read_drop(sim_world *w, sim_replica *r, int64_t now_ms, sim_res *out);
 
+/* ---- selftest.c ---------------------------------------------------------------------------- */
+
+/* The checks' own scenarios (a genuine S1 divergence is caught; a lost, never durable apply is
+ * forgotten). Returns the number of scenarios that went wrong, each printed to err. */
+int sim_self_test_checks(FILE *err);
+
 /* Builds an ld_id from two numbers (readable in traces). */
 ld_id sim_id(uint32_t kind, uint32_t n);
 
