@@ -106,6 +106,11 @@ struct ld_repl {
     ld_checksum anchor_checksum;
     int64_t anchor_ts;
     uint64_t log_start; /* records <= log_start are gone (trimmed or before the anchor) */
+    /* Durable (meta): the head of the StartView log a recovery from a wiped disk installed, 0
+     * if the disk was never lost. Before the wipe this replica may have acknowledged entries up
+     * to there whose bodies it no longer holds, so its DVCs report present_op >= lost_op: the
+     * nack rule must not take their absence as proof that an entry was never committed. */
+    uint64_t lost_op;
 
     bool linked;
     uint64_t break_op;

@@ -315,10 +315,16 @@ xfer_install(ld_repl *r, int64_t now)
         r->commit_max = 0;
     }
     LD_ASSERT(c > r->commit_min); /* asked with min_op > commit_min */
-    /* Our entries above the checkpoint stay only if they continue its chain. */
+    /* Our entries above the checkpoint stay if they continue its chain -- or if this replica is
+     * the new primary forming its view: its log is the adopted one, which holds every committed
+     * entry (REPLICATION.md §5.3), so the checkpoint (a committed state) lies on its chain even
+     * where the log has a gap right above c; repair fills the gap from the parents. Truncating
+     * there would drop committed entries the view must keep (S5). */
     const ldi_slot *s = ldi_slot_cget(r, c);
     const ldi_slot *above = ldi_slot_cget(r, c + 1);
-    bool keep = (s != NULL && ldi_cs_eq(&s->h.checksum, &x->checkpoint_checksum)) ||
+    bool forming = r->status == LD_REPL_VIEW_CHANGE && r->vc_adopted &&
+                   ldi_primary_of(r, r->view) == r->self;
+    bool keep = forming || (s != NULL && ldi_cs_eq(&s->h.checksum, &x->checkpoint_checksum)) ||
                 (above != NULL && ldi_cs_eq(&above->h.parent, &x->checkpoint_checksum));
     uint64_t old_top = r->op;
     if (r->op > c && !keep)

@@ -144,6 +144,9 @@ own_dvc(const ld_repl *r, ldi_dvc *d)
     d->commit = r->commit_max;
     d->commit_min = r->commit_min;
     d->present_op = present_run(r);
+    uint64_t lost = r->lost_op < r->op ? r->lost_op : r->op;
+    if (d->present_op < lost)
+        d->present_op = lost; /* acks lost with a wiped disk (repl_int.h lost_op) */
     d->headers_len = ldi_suffix_headers(r, d->headers, &d->suffix_from);
 }
 
@@ -352,7 +355,9 @@ ldi_vc_try_form(ld_repl *r, int64_t now)
         r->vc_adopted = true;
     }
     ldi_link_scan(r);
-    if (r->linked && r->canon_op == r->op)
+    /* Never form below a commit a DVC reported: the adopted log holds every committed entry,
+     * so a head below vc_commit means the log lost some (a safety net: the view times out). */
+    if (r->linked && r->canon_op == r->op && r->op >= r->vc_commit)
         form_view(r, now);
     else
         ldi_sync_repair(r, now, false);
@@ -420,6 +425,8 @@ ldi_vc_on_start_view(ld_repl *r, const ld_repl_msg *m, int64_t now)
     }
     if (w > r->view)
         r->stats.view_changes++;
+    if (r->status == LD_REPL_RECOVERING && m->op > r->lost_op)
+        r->lost_op = m->op; /* written with the first meta record of the recovered replica */
     r->view = w;
     r->log_view = w;
     r->status = LD_REPL_NORMAL;
