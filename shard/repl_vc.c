@@ -251,6 +251,23 @@ held_by_some_dvc(const ld_repl *r, uint64_t k, const ld_entry_header *bk)
     return false;
 }
 
+/* Best's header at op `top` when best's own suffix does not reach it (a gap): the linked suffix
+ * of another DVC of the same log_view covering top. Every replica with log_view L holds, on the
+ * part linked to its head, the entries the primary of view L appended or adopted (§5.3 point 2),
+ * so that header is best's entry at top. NULL when no DVC shows it. */
+static const ld_entry_header *
+same_log_header(const ld_repl *r, const ldi_dvc *best, uint64_t top)
+{
+    if (top <= r->commit_min || top - r->commit_min > LD_PEER_WINDOW_MAX)
+        return NULL;
+    for (uint32_t i = 0; i < r->n; i++) {
+        const ldi_dvc *d = &r->dvcs[i];
+        if (d->have && d->log_view == best->log_view && top > d->suffix_from && top <= d->op)
+            return &d->headers[d->op - top];
+    }
+    return NULL;
+}
+
 /* The nack rule (TB): a committed entry is held with its body by a quorum, each of whose members
  * acknowledged it with every body below it down to its commit_min (canon_op >= it; a DVC
  * reports that run of bodies as present_op), and that quorum meets the quorum of DVCs in at least one replica. So the lowest op
@@ -274,10 +291,16 @@ truncate_nacked(ld_repl *r, const ldi_dvc *best)
         ld_checksum c;
         bool ok = top > best->suffix_from || top <= r->commit_min ||
                   (bk != NULL && ldi_checksum_of(r, top, &c) && ldi_cs_eq(&c, &bk->parent));
-        if (!ok)
+        const ld_entry_header *ht = ok ? NULL : same_log_header(r, best, top);
+        if (!ok && ht == NULL)
             return; /* cannot tell where best's log would end: repair, or time out */
         if (r->op > top)
             ldi_log_truncate(r, top);
+        if (ht != NULL) {
+            const ldi_slot *s = ldi_slot_cget(r, top);
+            if (s == NULL || !ldi_cs_eq(&s->h.checksum, &ht->checksum))
+                ldi_log_write(r, ht, NULL, false); /* header only: repaired before forming */
+        }
         LD_ASSERT(r->op == top || r->op <= r->commit_min);
         ldi_link_scan(r);
         return;
