@@ -184,3 +184,46 @@ Test(repl_vc, restarted_primary_steps_aside_and_the_next_view_forms)
     cr_assert(rf_until(&c, all_applied, 100));
     rf_fini(&c);
 }
+
+Test(repl_vc, a_gap_only_a_lost_replica_could_fill_is_truncated_and_the_view_forms)
+{
+    /* Goal: the nack rule covers a gap below best's suffix. Replica 2 holds op 4 but not op 3
+     * (that prepare was lost), the primary -- the only holder of op 3 -- loses its disk, and
+     * replica 1 got neither. No DVC sender holds op 3, so neither it nor op 4 was committed: the
+     * new view truncates them and forms (before, every view asked for op 3 forever: S7 of the
+     * simulator, seed 29). Method: commit 2; cut 0 -> 1; prepare 3 with 0 -> 2 cut, then 4 with
+     * it up and 2 -> 0 cut (no repair from 0); wipe 0; heal; a primary of a view > 0 forms at op
+     * 2 with the committed state and commits a new entry with the other backup. */
+    rf_cluster c;
+    rf_init(&c, 3, NULL);
+    cr_assert_eq(rf_prepare(&c, 0, 1, 20), LD_OK);
+    cr_assert_eq(rf_prepare(&c, 0, 2, 20), LD_OK);
+    rf_flush(&c);
+    want_op = 2;
+    cr_assert(rf_until(&c, all_applied, 20));
+    uint64_t hash2 = c.nodes[1].hash;
+    c.cut[0][1] = c.cut[0][2] = true;
+    cr_assert_eq(rf_prepare(&c, 0, 3, 20), LD_OK);
+    rf_flush(&c);
+    rf_round(&c); /* op 3 lost on the way to both */
+    c.cut[0][2] = false;
+    c.cut[2][0] = true;
+    cr_assert_eq(rf_prepare(&c, 0, 4, 20), LD_OK);
+    rf_flush(&c);
+    rf_round(&c); /* 2 writes op 4 above a gap; its repair of op 3 cannot reach 0 */
+    cr_assert_eq(rf_state(&c, 2).op, 4);
+    cr_assert_eq(c.nodes[2].applied, 2);
+    cr_assert_eq(rf_state(&c, 1).op, 2);
+    rf_wipe(&c, 0);
+    memset(c.cut, 0, sizeof c.cut);
+    cr_assert(rf_until(&c, new_primary, 300), "a view forms without op 3");
+    int p = rf_primary(&c);
+    cr_assert(p == 1 || p == 2);
+    cr_assert_eq(rf_state(&c, (uint32_t)p).op, 2, "ops 3 and 4 were truncated");
+    cr_assert_eq(c.nodes[p].hash, hash2);
+    cr_assert_eq(rf_prepare(&c, (uint32_t)p, 5, 20), LD_OK);
+    rf_flush(&c);
+    want_op = 3;
+    cr_assert(rf_until(&c, all_applied, 50), "the new op 3 commits on 1 and 2");
+    rf_fini(&c);
+}
