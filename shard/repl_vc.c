@@ -286,11 +286,15 @@ truncate_nacked(ld_repl *r, const ldi_dvc *best)
         if (held_by_some_dvc(r, k, bk))
             continue;
         /* The new head must be an entry of best's chain that the log holds: a header of the
-         * suffix (installed above), an applied entry, or our own entry matching bk's parent. */
+         * suffix (installed above), an applied entry, our own entry matching bk's parent, or --
+         * when best is our own DVC -- our own entry at top (our log is best's log, below its
+         * suffix too: the DVC only left those headers out). */
         uint64_t top = k - 1;
         ld_checksum c;
+        bool own_best = best == &r->dvcs[r->self];
         bool ok = top > best->suffix_from || top <= r->commit_min ||
-                  (bk != NULL && ldi_checksum_of(r, top, &c) && ldi_cs_eq(&c, &bk->parent));
+                  (bk != NULL && ldi_checksum_of(r, top, &c) && ldi_cs_eq(&c, &bk->parent)) ||
+                  (own_best && ldi_slot_cget(r, top) != NULL);
         const ld_entry_header *ht = ok ? NULL : same_log_header(r, best, top);
         if (!ok && ht == NULL)
             return; /* cannot tell where best's log would end: repair, or time out */
