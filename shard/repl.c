@@ -564,6 +564,7 @@ ld_repl_state_get(const ld_repl *r, ld_repl_state *out)
     out->commit_max = r->commit_max;
     out->commit_min = r->commit_min;
     out->log_start = r->log_start;
+    out->lost_op = r->lost_op;
     out->primary_index = ldi_primary_of(r, r->view);
 }
 

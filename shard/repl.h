@@ -224,6 +224,11 @@ typedef struct ld_repl_state {
     uint64_t commit_max;
     uint64_t commit_min;    /* applied */
     uint64_t log_start;     /* the log holds entries > log_start (checkpoint anchor) */
+    /* The head of the log a recovery from a wiped disk installed (0: the disk was never lost).
+     * Until commit_min reaches it the replica may lack bodies of entries it acknowledged before
+     * the wipe: it still counts as one of the f replicas that lost their state
+     * (REPLICATION.md §7.3). */
+    uint64_t lost_op;
     uint32_t primary_index; /* view % replica_count */
 } ld_repl_state;
 void ld_repl_state_get(const ld_repl *r, ld_repl_state *out);

@@ -891,14 +891,16 @@ log_status_change(sim_replica *r)
 {
     ld_repl_state st;
     ld_repl_state_get(r->repl, &st);
+    /* A wiped replica counts as failed (fault model, README.md) until it is normal and has
+     * applied everything it may have acknowledged before the wipe (repl.h lost_op). */
+    if (r->wiped && st.status == LD_REPL_NORMAL && st.commit_min >= st.lost_op)
+        r->wiped = false;
     if (st.status == r->seen_status && st.primary == r->seen_primary && st.view == r->seen_view)
         return;
     sim_log(r->w, SIM_EV_STATUS, (int32_t)r->index, -1, (uint16_t)st.status, st.view, st.op,
             st.commit_max, st.primary ? 1 : 0);
     r->seen_status = st.status;
     r->seen_primary = st.primary;
-    if (st.status != LD_REPL_RECOVERING)
-        r->wiped = false;
 }
 
 void

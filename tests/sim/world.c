@@ -158,7 +158,7 @@ fault_wipe(sim_world *w)
 {
     for (uint32_t i = 0; i < w->p.replica_count; i++)
         if (w->rep[i].wiped)
-            return; /* one wiped (recovering) replica at a time */
+            return; /* one wiped replica at a time: f = 1 lost disk until it is whole again */
     sim_replica *r = &w->rep[sim_rng_below(&w->rng, w->p.replica_count)];
     sim_replica_wipe(r);
     r->restart_at = w->t + sim_rng_range(&w->rng, 50, 1000);
