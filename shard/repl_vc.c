@@ -226,27 +226,47 @@ install_headers(ld_repl *r, const ld_entry_header *hs, uint32_t len, uint64_t to
     return true;
 }
 
-/* Whether DVC sender d may hold best's entry k (header bk) with its body. Unsure counts as yes:
- * only an entry every sender provably lacks may be truncated. bk NULL: best's header at k is not
- * known (k is at or below best's suffix_from: a gap in best's log, or below its suffix), so any
- * sender holding some entry at k with its body counts. */
+/* The checksum of best's entry at op j when the new primary knows it: an entry it applied
+ * (committed: on every later log), a header of best's suffix, or the parent of the lowest one. */
 static bool
-may_hold(const ldi_dvc *d, uint64_t k, const ld_entry_header *bk)
+best_checksum_at(const ld_repl *r, const ldi_dvc *best, uint64_t j, ld_checksum *out)
+{
+    if (j > best->suffix_from && j <= best->op) {
+        *out = best->headers[best->op - j].checksum;
+        return true;
+    }
+    if (j == best->suffix_from && best->headers_len > 0) {
+        *out = best->headers[best->headers_len - 1].parent;
+        return true;
+    }
+    return j <= r->commit_min && ldi_checksum_of(r, j, out);
+}
+
+/* Whether DVC sender d may hold best's entry k with its body. Unsure counts as yes: only an
+ * entry every sender provably lacks may be truncated. d provably lacks it when d holds no body
+ * at k (present_op, op), or when d's linked suffix shows, at some op j <= k where best's
+ * checksum is known, another entry: checksums cover the parent, so from j up d's entries are
+ * on another chain than best's (an older view's suffix). */
+static bool
+may_hold(const ld_repl *r, const ldi_dvc *d, const ldi_dvc *best, uint64_t k)
 {
     if (d->op < k || d->present_op < k)
         return false;
-    if (bk != NULL && k > d->suffix_from && k <= d->op) {
-        const ld_entry_header *h = &d->headers[d->op - k];
-        return ldi_cs_eq(&h->checksum, &bk->checksum);
+    uint64_t hi = k < d->op ? k : d->op;
+    for (uint64_t j = d->suffix_from + 1; j <= hi; j++) {
+        ld_checksum want;
+        if (best_checksum_at(r, best, j, &want) &&
+            !ldi_cs_eq(&d->headers[d->op - j].checksum, &want))
+            return false;
     }
     return true;
 }
 
 static bool
-held_by_some_dvc(const ld_repl *r, uint64_t k, const ld_entry_header *bk)
+held_by_some_dvc(const ld_repl *r, const ldi_dvc *best, uint64_t k)
 {
     for (uint32_t i = 0; i < r->n; i++)
-        if (r->dvcs[i].have && may_hold(&r->dvcs[i], k, bk))
+        if (r->dvcs[i].have && may_hold(r, &r->dvcs[i], best, k))
             return true;
     return false;
 }
@@ -262,7 +282,15 @@ same_log_header(const ld_repl *r, const ldi_dvc *best, uint64_t top)
         return NULL;
     for (uint32_t i = 0; i < r->n; i++) {
         const ldi_dvc *d = &r->dvcs[i];
-        if (d->have && d->log_view == best->log_view && top > d->suffix_from && top <= d->op)
+        if (!d->have || d->log_view != best->log_view || top <= d->suffix_from || top > d->op)
+            continue;
+        bool agrees = true; /* and nothing known of best's chain below says otherwise */
+        for (uint64_t j = d->suffix_from + 1; j <= top && agrees; j++) {
+            ld_checksum want;
+            agrees = !best_checksum_at(r, best, j, &want) ||
+                     ldi_cs_eq(&d->headers[d->op - j].checksum, &want);
+        }
+        if (agrees)
             return &d->headers[d->op - top];
     }
     return NULL;
@@ -283,7 +311,7 @@ truncate_nacked(ld_repl *r, const ldi_dvc *best)
     uint64_t floor = r->vc_commit > r->commit_min ? r->vc_commit : r->commit_min;
     for (uint64_t k = floor + 1; k <= best->op; k++) {
         const ld_entry_header *bk = k > best->suffix_from ? &best->headers[best->op - k] : NULL;
-        if (held_by_some_dvc(r, k, bk))
+        if (held_by_some_dvc(r, best, k))
             continue;
         /* The new head must be an entry of best's chain that the log holds: a header of the
          * suffix (installed above), an applied entry, our own entry matching bk's parent, or --
