@@ -107,10 +107,30 @@ stock_ok(const sim_res *d)
 
 /* ---- the step's undo journal ---------------------------------------------------------------- */
 
+/* Makes room for one more entry in a journal array (grown by doubling up to `max`: most steps
+ * change a few records). False at the bound. */
+static bool
+undo_room(void **arr, size_t *cap, size_t len, size_t max, size_t elem)
+{
+    if (len < *cap)
+        return true;
+    if (*cap >= max)
+        return false;
+    size_t cap2 = *cap == 0 ? 16 : *cap * 2;
+    if (cap2 > max)
+        cap2 = max;
+    void *p = realloc(*arr, cap2 * elem);
+    LD_ASSERT(p != NULL);
+    *arr = p;
+    *cap = cap2;
+    return true;
+}
+
 static void
 undo_save_op(sim_world *w, uint64_t op)
 {
-    if (w->undo_ops_len >= SIM_UNDO_OPS_MAX) {
+    if (!undo_room((void **)&w->undo_ops, &w->undo_ops_cap, w->undo_ops_len, SIM_UNDO_OPS_MAX,
+                   sizeof *w->undo_ops)) {
         sim_fail(w, "limit", "more than %u op records changed in one step", SIM_UNDO_OPS_MAX);
         return;
     }
@@ -120,7 +140,8 @@ undo_save_op(sim_world *w, uint64_t op)
 static void
 undo_save_cop(sim_world *w, const sim_cop_rec *c)
 {
-    if (w->undo_cops_len >= LD_SIM_CLIENT_OPS_MAX) {
+    if (!undo_room((void **)&w->undo_cops, &w->undo_cops_cap, w->undo_cops_len,
+                   LD_SIM_CLIENT_OPS_MAX, sizeof *w->undo_cops)) {
         sim_fail(w, "limit", "more than %u client op records changed in one step",
                  LD_SIM_CLIENT_OPS_MAX);
         return;

@@ -74,12 +74,9 @@ st_scenario(int which, char *check, size_t check_len)
     LD_ASSERT(w != NULL);
     w->ops = calloc((size_t)LD_SIM_OPS_MAX + 1, sizeof *w->ops);
     w->cops = calloc((size_t)LD_SIM_CLIENT_OPS_MAX * 2, sizeof *w->cops);
-    w->undo_ops = calloc(SIM_UNDO_OPS_MAX, sizeof *w->undo_ops);
-    w->undo_cops = calloc(LD_SIM_CLIENT_OPS_MAX, sizeof *w->undo_cops);
     w->ops_scratch = calloc(LD_SIM_BATCH_OPS_MAX + 2, sizeof *w->ops_scratch);
     w->res_scratch = calloc(LD_SIM_BATCH_OPS_MAX + 2, sizeof *w->res_scratch);
-    LD_ASSERT(w->ops && w->cops && w->undo_ops && w->undo_cops && w->ops_scratch &&
-              w->res_scratch);
+    LD_ASSERT(w->ops && w->cops && w->ops_scratch && w->res_scratch);
     w->drop = sim_id(3, 1);
     sim_replica r0, r1;
     st_replica h0, h1;

@@ -408,10 +408,10 @@ struct sim_world {
     size_t paid_len;
     uint64_t max_applied_op;
     /* the current step's tentative changes (sim_check_step_begin .. _durable or _lost) */
-    sim_undo_op *undo_ops; /* [SIM_UNDO_OPS_MAX] */
-    size_t undo_ops_len;
-    sim_undo_cop *undo_cops; /* [LD_SIM_CLIENT_OPS_MAX] */
-    size_t undo_cops_len;
+    sim_undo_op *undo_ops; /* grown up to SIM_UNDO_OPS_MAX */
+    size_t undo_ops_len, undo_ops_cap;
+    sim_undo_cop *undo_cops; /* grown up to LD_SIM_CLIENT_OPS_MAX */
+    size_t undo_cops_len, undo_cops_cap;
     uint64_t undo_max_applied_op;
     /* scratch for apply */
     ld_op *ops_scratch;       /* [LD_SIM_BATCH_OPS_MAX + 2] */

@@ -417,12 +417,10 @@ sim_world_run(const sim_params *p, bool live_trace, FILE *trace_out)
     w->acks = calloc(LD_SIM_ACKS_MAX, sizeof *w->acks);
     w->cops = calloc((size_t)LD_SIM_CLIENT_OPS_MAX * 2, sizeof *w->cops);
     w->paid_orders = calloc(LD_SIM_ACKS_MAX, sizeof *w->paid_orders);
-    w->undo_ops = calloc(SIM_UNDO_OPS_MAX, sizeof *w->undo_ops);
-    w->undo_cops = calloc(LD_SIM_CLIENT_OPS_MAX, sizeof *w->undo_cops);
     w->ops_scratch = calloc(LD_SIM_BATCH_OPS_MAX + 2, sizeof *w->ops_scratch);
     w->res_scratch = calloc(LD_SIM_BATCH_OPS_MAX + 2, sizeof *w->res_scratch);
     LD_ASSERT(w->ops && w->acks && w->cops && w->paid_orders && w->ops_scratch &&
-              w->res_scratch && w->undo_ops && w->undo_cops);
+              w->res_scratch);
     w->creator = sim_id(1, 1);
     w->drop = sim_id(3, 1);
     /* the network of this seed */
