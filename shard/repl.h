@@ -154,9 +154,11 @@ typedef struct ld_repl_host {
  * "M"            meta record: view, log_view, commit_max, the checkpoint anchor (op, checksum,
  *                timestamp) the log starts after, and the formatted flag
  * "L" be64(op)   log entry: the encoded ld_entry_header followed by the packed LogEntry
+ * "R"            recovered: lost_op (ld_repl_state), only after a recovery from a lost disk
  * The host may keep these in their own column family; scan/seek see durable records only. */
 #define LD_REPL_KEY_META "M"
 #define LD_REPL_KEY_LOG 'L'
+#define LD_REPL_KEY_RECOVERED "R"
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 

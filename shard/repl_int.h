@@ -106,7 +106,7 @@ struct ld_repl {
     ld_checksum anchor_checksum;
     int64_t anchor_ts;
     uint64_t log_start; /* records <= log_start are gone (trimmed or before the anchor) */
-    /* Durable (meta): the head of the StartView log a recovery from a wiped disk installed, 0
+    /* Durable (record "R", ldi_lost_write): the head of the StartView log a recovery from a wiped disk installed, 0
      * if the disk was never lost. Before the wipe this replica may have acknowledged entries up
      * to there whose bodies it no longer holds, so its DVCs report present_op >= lost_op: the
      * nack rule must not take their absence as proof that an entry was never committed. */
@@ -184,6 +184,8 @@ void ldi_log_truncate(ld_repl *r, uint64_t after);
 /* Reads the durable record for op with checksum `want`; returns a malloc'd body or NULL. */
 uint8_t *ldi_log_read_body(ld_repl *r, uint64_t op, const ld_checksum *want, ld_entry_header *h);
 void ldi_meta_write(ld_repl *r);
+/* Writes the recovered record (lost_op) of a replica that recovered from a lost disk. */
+void ldi_lost_write(ld_repl *r);
 /* Recomputes linked / break_op / canon_op. */
 void ldi_link_scan(ld_repl *r);
 /* Applies (commit_min, min(commit_max, canon_op)] through host->apply. */

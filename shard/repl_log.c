@@ -5,7 +5,7 @@
  * Records, in the store given to ld_repl_open (little-endian, version byte first; a record that
  * does not decode, or whose body does not match its checksum, is LD_ERR_STORAGE at open):
  *
- *   meta "M" (version 2)              log "L" be64(op) (version 1)
+ *   meta "M" (version 1)              log "L" be64(op) (version 1)
  *   +--------------------------+      +------------------------------------------+
  *   | u8  version              |      | u8  version                              |
  *   | u64 view                 |      | u8  flags (bit 0: the body follows)      |
@@ -15,11 +15,11 @@
  *   | 16B anchor_checksum      |      | 16B checksum                             |
  *   | i64 anchor_timestamp_ms  |      | u32 entry_size                           |
  *   | u64 log_start            |      | entry_size bytes (packed LogEntry), if   |
- *   | u64 lost_op (version 2)  |      |   flags bit 0                            |
- *   +--------------------------+      +------------------------------------------+
- *
- * lost_op (repl_int.h): the head of the log a recovery from a wiped disk installed; 0 if the
- * replica never lost its disk. A version-1 record (without it) reads as lost_op 0.
+ *   +--------------------------+      |   flags bit 0                            |
+ *                                     +------------------------------------------+
+ *   recovered "R" (version 1), only in a replica that recovered from a lost disk:
+ *   u8 version, u64 lost_op (repl_int.h) -- written with the recovery's first meta record.
+ *   Its own key keeps the meta record's layout (node/store_rocks.c reads it) unchanged.
  */
 #include <endian.h>
 #include <stdlib.h>
@@ -29,9 +29,10 @@
 
 #include "repl_int.h"
 
-#define META_VERSION 2u
-#define META_BYTES_V1 (1u + 8 * 4 + 16 + 8 + 8)
-#define META_BYTES (META_BYTES_V1 + 8)
+#define META_VERSION 1u
+#define META_BYTES (1u + 8 * 4 + 16 + 8 + 8)
+#define LOST_VERSION 1u
+#define LOST_BYTES (1u + 8)
 #define LOG_VERSION 1u
 #define LOG_HDR_BYTES (1u + 1 + 8 + 8 + 16 + 16 + 4)
 #define LOG_FLAG_BODY 1u
@@ -133,12 +134,11 @@ meta_encode(const ld_repl *r, uint8_t out[META_BYTES])
     memcpy(p, r->anchor_checksum.b, 16), p += 16;
     put_le64(p, (uint64_t)r->anchor_ts), p += 8;
     put_le64(p, r->log_start), p += 8;
-    put_le64(p, r->lost_op), p += 8;
     LD_ASSERT(p == out + META_BYTES);
 }
 
 typedef struct meta_rec {
-    uint64_t view, log_view, commit_max, anchor_op, log_start, lost_op;
+    uint64_t view, log_view, commit_max, anchor_op, log_start;
     ld_checksum anchor_checksum;
     int64_t anchor_ts;
 } meta_rec;
@@ -146,8 +146,7 @@ typedef struct meta_rec {
 static ld_err
 meta_decode(const uint8_t *v, size_t len, meta_rec *m)
 {
-    bool v1 = len == META_BYTES_V1 && v[0] == 1u;
-    if (!v1 && (len != META_BYTES || v[0] != META_VERSION))
+    if (len != META_BYTES || v[0] != META_VERSION)
         return LD_ERR_STORAGE;
     const uint8_t *p = v + 1;
     m->view = get_le64(p), p += 8;
@@ -156,8 +155,7 @@ meta_decode(const uint8_t *v, size_t len, meta_rec *m)
     m->anchor_op = get_le64(p), p += 8;
     memcpy(m->anchor_checksum.b, p, 16), p += 16;
     m->anchor_ts = (int64_t)get_le64(p), p += 8;
-    m->log_start = get_le64(p), p += 8;
-    m->lost_op = v1 ? 0 : get_le64(p);
+    m->log_start = get_le64(p);
     if (m->log_view > m->view || m->anchor_op > m->log_start)
         return LD_ERR_STORAGE;
     return LD_OK;
@@ -170,6 +168,15 @@ ldi_meta_write(ld_repl *r)
     uint8_t v[META_BYTES];
     meta_encode(r, v);
     r->store.ops->put(r->store.impl, LD_REPL_KEY_META, 1, v, sizeof v);
+}
+
+void
+ldi_lost_write(ld_repl *r)
+{
+    uint8_t v[LOST_BYTES];
+    v[0] = LOST_VERSION;
+    put_le64(v + 1, r->lost_op);
+    r->store.ops->put(r->store.impl, LD_REPL_KEY_RECOVERED, 1, v, sizeof v);
 }
 
 void
@@ -447,6 +454,7 @@ typedef struct open_ctx {
     ld_repl *r;
     bool found;
     meta_rec meta;
+    uint64_t lost_op;
     ld_err err;
     uint64_t head;
 } open_ctx;
@@ -459,6 +467,20 @@ meta_cb(void *arg, const void *key, size_t key_len, const void *val, size_t val_
         return LD_EXISTS;
     c->found = true;
     c->err = meta_decode(val, val_len, &c->meta);
+    return LD_EXISTS;
+}
+
+static ld_err
+lost_cb(void *arg, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+    open_ctx *c = arg;
+    if (key_len != 1 || memcmp(key, LD_REPL_KEY_RECOVERED, 1) != 0)
+        return LD_EXISTS;
+    const uint8_t *v = val;
+    if (val_len != LOST_BYTES || v[0] != LOST_VERSION)
+        c->err = LD_ERR_STORAGE;
+    else
+        c->lost_op = get_le64(v + 1);
     return LD_EXISTS;
 }
 
@@ -524,7 +546,6 @@ open_log(ld_repl *r, const meta_rec *m, uint64_t applied_op)
     r->anchor_checksum = m->anchor_checksum;
     r->anchor_ts = m->anchor_ts;
     r->log_start = m->log_start;
-    r->lost_op = m->lost_op;
     if (applied_op < r->anchor_op || applied_op < r->log_start)
         return LD_ERR_STORAGE; /* the state machine is behind the log's start: nothing replays */
 
@@ -621,6 +642,13 @@ ld_repl_open(const ld_repl_config *cfg, const ld_store *store, const ld_repl_hos
         *out = r;
         return LD_OK;
     }
+    err = store->ops->seek(store->impl, LD_REPL_KEY_RECOVERED, 1, LD_REPL_KEY_RECOVERED, 1, false,
+                           lost_cb, &c);
+    if (err != LD_OK || c.err != LD_OK) {
+        err = LD_ERR_STORAGE;
+        goto out_free;
+    }
+    r->lost_op = c.lost_op;
     err = open_log(r, &c.meta, applied_op);
     if (err != LD_OK)
         goto out_free;

@@ -480,8 +480,11 @@ ldi_vc_on_start_view(ld_repl *r, const ld_repl_msg *m, int64_t now)
     }
     if (w > r->view)
         r->stats.view_changes++;
-    if (r->status == LD_REPL_RECOVERING && m->op > r->lost_op)
-        r->lost_op = m->op; /* written with the first meta record of the recovered replica */
+    if (r->status == LD_REPL_RECOVERING) {
+        if (m->op > r->lost_op)
+            r->lost_op = m->op;
+        ldi_lost_write(r); /* with the first meta record of the recovered replica */
+    }
     r->view = w;
     r->log_view = w;
     r->status = LD_REPL_NORMAL;
