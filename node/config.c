@@ -79,7 +79,8 @@ check_url(const char *value, const char *example, char *err, size_t err_len)
         return false;
     }
     if (strstr(value, "://") == NULL) {
-        snprintf(err, err_len, "expected an NNG URL such as %s, got \"%s\"", example, value);
+        snprintf(err, err_len, "expected an NNG URL such as %s, got \"%.64s\"%s", example, value,
+                 strlen(value) > 64 ? "..." : "");
         return false;
     }
     return true;
