@@ -438,6 +438,7 @@ summarize(bench *b, summary *s)
         s->net.messages_sent += st.messages_sent;
         s->net.redirects += st.redirects;
         s->net.failovers += st.failovers;
+        s->net.connections_lost += st.connections_lost;
     }
 }
 
@@ -499,8 +500,9 @@ print_text(const bench *b, const summary *s)
            s->net.messages_sent, s->net.ops_sent,
            s->net.messages_sent ? (double)s->net.ops_sent / (double)s->net.messages_sent : 0.0);
     if (s->net.redirects > 0 || s->net.failovers > 0)
-        printf("routing    %" PRIu64 " not-primary redirects, %" PRIu64 " failovers\n",
-               s->net.redirects, s->net.failovers);
+        printf("routing    %" PRIu64 " not-primary redirects, %" PRIu64 " failovers, %" PRIu64
+               " lost connections\n",
+               s->net.redirects, s->net.failovers, s->net.connections_lost);
     printf("stock      initial %" PRId64 ": available %" PRId64 ", reserved %" PRId64
            ", sold %" PRId64 "\n",
            b->o.stock, k->available, k->reserved, k->sold);

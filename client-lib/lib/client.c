@@ -30,6 +30,10 @@
  *   reply NOT_PRIMARY, no name           -> next address, after LD_CLIENT_NOT_PRIMARY_BACKOFF_MS
  *   no reply by the failover deadline    -> next address (LD_CLIENT_FAILOVER_TIMEOUT_MS; payments
  *                                          LD_CLIENT_FAILOVER_SLOW_TIMEOUT_MS; polls: none)
+ *   the target's connection drops        -> next address at once (see connection_lost())
+ *
+ * "Next address" skips the addresses that have no live connection (a dead node), unless none
+ * has one.
  *   any other reply                      -> delivered; an ordinary answer makes target primary
  *
  *          +-----------------------------------------------+
@@ -111,11 +115,14 @@ typedef struct call_queue {
     ldi_call *tail;
 } call_queue;
 
-/* One node address: its socket and whether it ever had a connection. */
+/* One node address: its socket, whether it ever had a connection and how many it has now. */
 typedef struct ldi_addr {
+    struct ld_client *client;
+    uint32_t index;
     nng_socket sock;
     bool sock_open;
     atomic_bool connected_ever; /* set by NNG's pipe callback */
+    atomic_int pipes;           /* live connections (pipe callback: +1 on add, -1 on removal) */
 } ldi_addr;
 
 struct ld_client {
@@ -557,13 +564,27 @@ slot_may_resend_locked(ld_client *c, const ldi_slot *slot)
     return LD_OK;
 }
 
+/* The first address after `from` with a live connection, or simply the next one if none has
+ * one: a request sent to a socket without a connection waits there for its whole failover
+ * deadline while its node is down (seconds, for a payment). */
+static uint32_t
+addr_after(const ld_client *c, uint32_t from)
+{
+    for (uint32_t k = 1; k < c->list.count; k++) {
+        uint32_t i = (from + k) % c->list.count;
+        if (atomic_load(&c->addrs[i].pipes) > 0)
+            return i;
+    }
+    return (from + 1) % c->list.count;
+}
+
 /* Moves the slot to the address after its target, and the client's primary with it unless
  * another message moved it already (then the slot follows the newer choice). Mutex held. */
 static void
 slot_next_addr_locked(ld_client *c, ldi_slot *slot)
 {
     if (c->primary == slot->target)
-        c->primary = (slot->target + 1) % c->list.count;
+        c->primary = addr_after(c, slot->target);
     slot->target = c->primary;
 }
 
@@ -625,6 +646,11 @@ slot_redirect(ldi_slot *slot, const Ldpb__Response *resp)
                  (int)(LD_MESSAGE_BYTES_MAX / 2), named, (unsigned long long)view);
         why = LD_ERR_NOT_PRIMARY;
     }
+    /* A backup that has not yet noticed its primary died still names it: a named node with no
+     * live connection counts as no name (back off, try the next connected node), else the
+     * message would wait out its failover deadline on a dead node's socket. */
+    if (why == LD_OK && idx >= 0 && atomic_load(&c->addrs[idx].pipes) <= 0)
+        idx = -1;
     if (why == LD_OK) {
         if (idx >= 0) {
             if (view >= c->view) {
@@ -654,13 +680,14 @@ slot_redirect(ldi_slot *slot, const Ldpb__Response *resp)
     return LD_OK;
 }
 
-/* The backoff sleep ended (rv 0) or was cancelled by close: resend, or end the message. */
+/* The backoff sleep ended (rv 0) or was cancelled -- by close, or by connection_lost(), which
+ * is harmless here: resend, or end the message. */
 static void
 slot_resume(ldi_slot *slot, int rv)
 {
     ld_client *c = slot->client;
     pthread_mutex_lock(&c->mu);
-    ld_err why = rv != 0 ? LD_ERR_CLOSED : slot_may_resend_locked(c, slot);
+    ld_err why = rv != 0 && rv != NNG_ECANCELED ? LD_ERR_CLOSED : slot_may_resend_locked(c, slot);
     pthread_mutex_unlock(&c->mu);
     if (why != LD_OK)
         slot_finish(slot, why, NULL, NULL);
@@ -826,6 +853,15 @@ slot_cb(void *arg)
     ldi_slot *slot = arg;
     ld_client *c = slot->client;
     int rv = nng_aio_result(slot->aio);
+    /* Only close (which sets `closed` first) and connection_lost() cancel a slot's aio. The
+     * latter means the request's connection dropped: it may have run, so it goes on to the
+     * next address like a timeout (the bytes, keys and ids are the same: P3). */
+    if (rv == NNG_ECANCELED) {
+        pthread_mutex_lock(&c->mu);
+        if (!c->closed)
+            rv = NNG_ECONNSHUT;
+        pthread_mutex_unlock(&c->mu);
+    }
     switch (slot->phase) {
     case SLOT_SENDING:
         if (rv != 0) {
@@ -860,13 +896,49 @@ slot_cb(void *arg)
     LD_ASSERT(slot->phase != SLOT_IDLE);
 }
 
+/* Address `a`'s connection dropped (its node died or closed it). A req0 socket would keep the
+ * requests that were on it and resend them when the dialer reconnects -- to a dead node, never,
+ * so they would sit out their failover deadline (seconds, for a payment). Routed messages bound
+ * there move to the next address now (and so does the client's primary): their aios are
+ * cancelled and slot_cb() takes the cancellation for a dropped connection. With one address nothing moves (NNG's resend on
+ * reconnect is the retry). The cancel happens after the mutex is released, so it may hit a
+ * slot that has moved on meanwhile: that costs it one extra hop, nothing else. */
+static void
+connection_lost(ld_client *c, uint32_t index)
+{
+    nng_aio *aios[LD_CLIENT_INFLIGHT_MAX];
+    uint32_t n = 0;
+    pthread_mutex_lock(&c->mu);
+    if (!c->closed && c->list.count > 1 && c->slots != NULL) {
+        for (uint32_t i = 0; i < c->inflight_max; i++) {
+            ldi_slot *slot = &c->slots[i];
+            if (slot->count > 0 && slot->target == index && slot_routed(slot))
+                aios[n++] = slot->aio;
+        }
+        if (c->primary == index) /* new messages go elsewhere too */
+            c->primary = addr_after(c, index);
+        c->stats.connections_lost++;
+    }
+    pthread_mutex_unlock(&c->mu);
+    for (uint32_t i = 0; i < n; i++)
+        nng_aio_cancel(aios[i]);
+}
+
 static void
 pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 {
     (void)pipe;
     ldi_addr *a = arg;
-    if (ev == NNG_PIPE_EV_ADD_POST)
+    if (ev == NNG_PIPE_EV_ADD_POST) {
+        atomic_fetch_add(&a->pipes, 1);
         atomic_store(&a->connected_ever, true);
+    } else if (ev == NNG_PIPE_EV_REM_POST) {
+        /* Never below zero: a pipe can be removed between its pre- and post-add events. */
+        int n = atomic_load(&a->pipes);
+        while (n > 0 && !atomic_compare_exchange_weak(&a->pipes, &n, n - 1))
+            ;
+        connection_lost(a->client, a->index);
+    }
 }
 
 /* ---- calls ---------------------------------------------------------------------------------- */
@@ -1054,7 +1126,8 @@ socket_open(ld_client *c, uint32_t i)
         return LD_ERR_INTERNAL;
     (void)nng_socket_set_ms(a->sock, NNG_OPT_RECONNMINT, 20);
     (void)nng_socket_set_ms(a->sock, NNG_OPT_RECONNMAXT, 500);
-    if (nng_pipe_notify(a->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, a) != 0)
+    if (nng_pipe_notify(a->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, a) != 0 ||
+        nng_pipe_notify(a->sock, NNG_PIPE_EV_REM_POST, pipe_cb, a) != 0)
         return LD_ERR_INTERNAL;
     /* Non-blocking: the dialer keeps trying in the background; calls wait up to their
      * deadline for a connection. */
@@ -1100,8 +1173,12 @@ ld_client_open(const char *addr, const ld_client_opts *opts, ld_client **out)
     c->timeout_ms = o.timeout_ms != 0 ? o.timeout_ms : LD_CLIENT_TIMEOUT_MS_DEFAULT;
     c->inflight_max = o.inflight_max != 0 ? o.inflight_max : LD_CLIENT_INFLIGHT_DEFAULT;
     c->follower_read = o.follower_read;
-    for (uint32_t i = 0; i < LD_CLIENT_ADDRS_MAX; i++)
+    for (uint32_t i = 0; i < LD_CLIENT_ADDRS_MAX; i++) {
+        c->addrs[i].client = c;
+        c->addrs[i].index = i;
         atomic_init(&c->addrs[i].connected_ever, false);
+        atomic_init(&c->addrs[i].pipes, 0);
+    }
     pthread_mutex_init(&c->mu, NULL);
     pthread_condattr_init(&c->condattr);
     pthread_condattr_setclock(&c->condattr, CLOCK_MONOTONIC);

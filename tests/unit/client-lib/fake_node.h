@@ -78,6 +78,7 @@ typedef struct fake_node {
     uint64_t view;
     uint64_t applied_op;
     uint32_t status_replicas;
+    bool stopped; /* fake_stop() ran (a test may stop a node early: its connections drop) */
 } fake_node;
 
 static inline int64_t
@@ -612,6 +613,9 @@ fake_start(fake_node *n)
 static inline void
 fake_stop(fake_node *n)
 {
+    if (n->stopped)
+        return;
+    n->stopped = true;
     atomic_store(&n->stop, true);
     pthread_mutex_lock(&n->mu);
     pthread_cond_broadcast(&n->cond);

@@ -264,6 +264,88 @@ Test(cluster, silent_node_fails_over_after_the_failover_timeout)
     ld_client_close(c);
 }
 
+/* Waits (up to 5 s) until the client saw `n` connections drop. */
+static void
+wait_connections_lost(ld_client *c, uint64_t n)
+{
+    ld_client_stats st;
+    int64_t end = fake_now_ms() + 5000;
+    do {
+        ld_client_stats_get(c, &st);
+        if (st.connections_lost >= n)
+            return;
+        struct timespec ts = {.tv_nsec = 1000000};
+        nanosleep(&ts, NULL);
+    } while (fake_now_ms() < end);
+    cr_assert_fail("the client saw %llu lost connections, expected %llu",
+                   (unsigned long long)st.connections_lost, (unsigned long long)n);
+}
+
+typedef struct stop_after_op {
+    fake_node *node;
+} stop_after_op;
+
+static void *
+stop_after_first_op(void *arg)
+{
+    stop_after_op *s = arg;
+    fake_wait_ops(s->node, 1);
+    fake_stop(s->node);
+    return NULL;
+}
+
+Test(cluster, dropped_connection_moves_the_message_on_at_once)
+{
+    /* A node that dies (kill -9) holding a request drops its connection. The message must go
+     * to the next address at once, not after LD_CLIENT_FAILOVER_TIMEOUT_MS (a payment: 5 s).
+     * How: node 0 takes the reserve and never answers; a thread stops node 0 (its socket
+     * closes) as soon as it has the op; the reserve must succeed on node 1 well within the
+     * failover timeout, with the same key, and the client counts the lost connection. */
+    set_silent(&nodes[0], true);
+    ld_client *c;
+    ld_client_opts opts = {.timeout_ms = 6000};
+    cr_assert_eq(ld_client_open(addrs(2), &opts, &c), LD_OK);
+    stop_after_op s = {.node = &nodes[0]};
+    pthread_t tid;
+    cr_assert_eq(pthread_create(&tid, NULL, stop_after_first_op, &s), 0);
+    ld_errmsg msg;
+    int64_t t0 = fake_now_ms();
+    cr_assert_eq(reserve(c, "key-d", &msg), LD_OK, "%s", msg.text);
+    int64_t took = fake_now_ms() - t0;
+    pthread_join(tid, NULL);
+    cr_assert_lt(took, LD_CLIENT_FAILOVER_TIMEOUT_MS / 2, "moved on after %lld ms",
+                 (long long)took);
+    cr_assert_str_eq(op_at(&nodes[1], 0).key, "key-d");
+    ld_client_stats st;
+    ld_client_stats_get(c, &st);
+    cr_assert_geq(st.connections_lost, 1);
+    ld_client_close(c);
+}
+
+Test(cluster, a_named_primary_without_a_connection_is_not_followed)
+{
+    /* Just after the primary dies, a backup still names it in NOT_PRIMARY. Following that name
+     * would park the message on a dead node's socket for the failover timeout. How: the client
+     * talks to node 0 (primary), node 0 stops; node 1 answers NOT_PRIMARY naming node 0, node 2
+     * serves; a reserve must reach node 2 well within LD_CLIENT_FAILOVER_TIMEOUT_MS, and node 0
+     * is not tried (the client's primary left it when its connection dropped). */
+    ld_client *c;
+    ld_client_opts opts = {.timeout_ms = 6000};
+    cr_assert_eq(ld_client_open(addrs(3), &opts, &c), LD_OK);
+    ld_errmsg msg;
+    cr_assert_eq(reserve(c, "key-p", &msg), LD_OK, "%s", msg.text);
+    cr_assert_eq(ops_seen(&nodes[0]), 1);
+    set_not_primary(&nodes[1], true, nodes[0].url, 1);
+    fake_stop(&nodes[0]);
+    wait_connections_lost(c, 1);
+    int64_t t0 = fake_now_ms();
+    cr_assert_eq(reserve(c, "key-q", &msg), LD_OK, "%s", msg.text);
+    int64_t took = fake_now_ms() - t0;
+    cr_assert_lt(took, LD_CLIENT_FAILOVER_TIMEOUT_MS / 2, "served after %lld ms", (long long)took);
+    cr_assert_str_eq(op_at(&nodes[2], 0).key, "key-q");
+    ld_client_close(c);
+}
+
 Test(cluster, every_node_silent_ends_in_timeout_at_the_calls_deadline)
 {
     /* Three silent nodes and a 2.5 s timeout: the message visits node 0, 1 and 2 (one
