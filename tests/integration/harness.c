@@ -14,7 +14,9 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,9 +310,63 @@ ldh_node_has_publish(void)
     return known == 1;
 }
 
+/* Is `port` free on 127.0.0.1 right now? */
+static bool
+port_bindable(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+/* A free loopback port BELOW the kernel's ephemeral range (ip_local_port_range), picked at
+ * random and checked by a bind. A port from the ephemeral range (what bind to port 0 gives) can
+ * be taken between the check and the node's own bind, or while a killed node is down, by any
+ * outgoing connection on the machine -- the restarted node then fails with "Address in use"
+ * (seen under load, with other test processes dialing). Falls back to port 0 when the range
+ * leaves no room below it. */
 uint16_t
 ldh_free_port(void)
 {
+    /* The last ports given out in this process are not given again: a node that has not bound
+     * its port yet must not share it with the next one. */
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static uint16_t recent[64];
+    static unsigned nrecent;
+    static uint64_t state;
+    unsigned lo = 32768, hi = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%u %u", &lo, &hi) != 2)
+            lo = 32768;
+        fclose(f);
+    }
+    (void)hi;
+    const unsigned base = 20000;
+    if (lo > base + 1000) {
+        pthread_mutex_lock(&mu);
+        if (state == 0)
+            state = ((uint64_t)getpid() << 32) ^ (uint64_t)ldh_mono_ms() ^ 0x9E3779B97F4A7C15ull;
+        for (int tries = 0; tries < 1000; tries++) {
+            state ^= state << 13; /* xorshift64 */
+            state ^= state >> 7;
+            state ^= state << 17;
+            uint16_t port = (uint16_t)(base + state % (lo - base));
+            bool seen = false;
+            for (unsigned i = 0; i < nrecent && i < 64; i++)
+                seen = seen || recent[i] == port;
+            if (!seen && port_bindable(port)) {
+                recent[nrecent++ % 64] = port;
+                pthread_mutex_unlock(&mu);
+                return port;
+            }
+        }
+        pthread_mutex_unlock(&mu);
+    }
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
