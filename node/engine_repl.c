@@ -168,7 +168,7 @@ host_snapshot(void *arg, uint8_t **buf_out, size_t *len_out, uint64_t *op_out)
     ld_err err = ldi_rocks_state_snapshot(e->rocks, LD_PEER_STATE_BYTES_MAX, buf_out, len_out);
     if (err != LD_OK)
         return err == LD_ERR_CAPACITY ? LD_ERR_CAPACITY : LD_ERR_NOMEM;
-    /* The iterator read the last completed write, which is the last sync. */
+    /* The iterator read the last completed write (synced or not): its applied op is this. */
     *op_out = e->durable_applied_op;
     LDI_INFO("state transfer: snapshot of %zu bytes at op %" PRIu64, *len_out, *op_out);
     return LD_OK;
