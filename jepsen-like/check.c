@@ -607,19 +607,21 @@ check_keys(const ldc_model *m, verdict *v, uint64_t *happened_out)
 static void
 print_counts(const ldc_model *m, FILE *out, uint64_t happened)
 {
-    uint64_t ok = 0, fail = 0, info = 0;
+    uint64_t ok = 0, fail = 0, info = 0, retried = 0;
     for (uint32_t i = 0; i < m->nkeys; i++) {
         const key_rec *k = &m->keys[i];
+        retried += k->attempts > 1;
         ok += k->acked;
         fail += !k->acked && k->last == OUT_FAIL;
         info += !k->acked && k->last != OUT_FAIL;
     }
     fprintf(out, "run        seed %lld, %lld clients, %lld s, faults %s, drop %s\n",
             (long long)m->seed, (long long)m->clients, (long long)m->time_s, m->faults, m->drop);
-    fprintf(out, "orders     %u keys in %llu calls: ok %llu, refused %llu, indeterminate %llu "
-                 "(of which %llu happened)\n",
-            m->nkeys, (unsigned long long)m->attempts, (unsigned long long)ok,
-            (unsigned long long)fail, (unsigned long long)info, (unsigned long long)happened);
+    fprintf(out, "orders     %u keys in %llu calls (%llu keys called again with the same key): "
+                 "ok %llu, refused %llu, indeterminate %llu (of which %llu happened)\n",
+            m->nkeys, (unsigned long long)m->attempts, (unsigned long long)retried,
+            (unsigned long long)ok, (unsigned long long)fail, (unsigned long long)info,
+            (unsigned long long)happened);
     fprintf(out, "calls      ok %llu, fail %llu, info %llu; codes:",
             (unsigned long long)m->completions[OUT_OK], (unsigned long long)m->completions[OUT_FAIL],
             (unsigned long long)m->completions[OUT_INFO]);

@@ -103,17 +103,19 @@ wait_recovered(ldc_run *run, int i, uint64_t min_applied, char *err, size_t err_
 bool
 ldc_heal_all(ldc_run *run, char *err, size_t err_size)
 {
+    /* A healed node counts as impaired until it has applied what the cluster had committed
+     * when it came back: a wiped one holds nothing before that, and must not count as a copy. */
     uint64_t min_applied[LDC_NODES] = {0};
     bool healed[LDC_NODES] = {false};
     for (int i = 0; i < LDC_NODES; i++) {
         ldc_node *n = &run->cluster.nodes[i];
         if (n->paused) {
+            min_applied[i] = cluster_commit(run);
             ldc_node_resume(&run->cluster, i);
             (void)ldc_hist_add(&run->hist, "\"type\":\"nemesis\",\"op\":\"continue\",\"node\":%d",
                                i + 1);
             healed[i] = true;
         } else if (n->pid == 0) {
-            /* A wiped node must catch up with what was committed while it was gone. */
             min_applied[i] = cluster_commit(run);
             if (!ldc_node_start(&run->cluster, i, err, err_size))
                 return false;
