@@ -12,25 +12,27 @@
 #include "ld_limits.h"
 
 /* ---- the run -------------------------------------------------------------------------------- */
-#define LDC_NODES 3                  /* one shard, replication factor 3 */
-#define LDC_CLIENTS_MAX 64u          /* client threads */
-#define LDC_STOCK_MAX 100000         /* --stock */
-#define LDC_QTY_MAX 10               /* --qty-max: units in one order (<= LD_QTY_MAX) */
-#define LDC_RATE_MAX 10000u          /* --rate: orders started per second, all clients */
-#define LDC_TIME_S_MAX 3600u         /* --time */
-#define LDC_INTERVAL_MS_MIN 200u     /* --interval-ms: mean quiet time between two faults */
+#define LDC_NODES 3              /* one shard, replication factor 3 */
+#define LDC_CLIENTS_MAX 64u      /* client threads */
+#define LDC_STOCK_MAX 100000     /* --stock */
+#define LDC_QTY_MAX 10           /* --qty-max: units in one order (<= LD_QTY_MAX) */
+#define LDC_RATE_MAX 10000u      /* --rate: orders started per second, all clients */
+#define LDC_TIME_S_MAX 3600u     /* --time */
+#define LDC_INTERVAL_MS_MIN 200u /* --interval-ms: mean quiet time between two faults */
 #define LDC_INTERVAL_MS_MAX 600000u
-#define LDC_KEYS_MAX 65536u          /* logical orders (idempotency keys) in one history */
-#define LDC_ATTEMPTS_MAX 40u         /* calls of one key (the first and its same-key retries) */
+#define LDC_KEYS_MAX 65536u  /* logical orders (idempotency keys) in one history */
+#define LDC_ATTEMPTS_MAX 40u /* calls of one key (the first and its same-key retries) */
 #define LDC_HISTORY_BYTES_MAX (64u << 20) /* history.jsonl; past it the run stops and FAILs */
-#define LDC_LINE_BYTES_MAX 1024u     /* one JSONL record */
-#define LDC_FIELDS_MAX 24u           /* fields in one record */
-#define LDC_PATH_BYTES_MAX 512u      /* --dir and the files in it */
-#define LDC_FINAL_ORDERS_MAX (4u * (LDC_STOCK_MAX + LDC_KEYS_MAX)) /* order lines in final.jsonl */
-#define LDC_EVENT_PAGES_MAX 10000u   /* pages of one event pull walk (LD_PULL_EVENTS_MAX each) */
-#define LDC_REPORT_ERRORS_MAX 20u    /* violations printed per check (all are counted) */
+#define LDC_LINE_BYTES_MAX 1024u          /* one JSONL record */
+#define LDC_FIELDS_MAX 24u                /* fields in one record */
+#define LDC_PATH_BYTES_MAX 512u           /* --dir and the files in it */
+#define LDC_FINAL_ORDERS_MAX (4u * (LDC_STOCK_MAX + LDC_KEYS_MAX)) /* order lines in final.jsonl   \
+                                                                    */
+#define LDC_EVENT_PAGES_MAX 10000u /* pages of one event pull walk (LD_PULL_EVENTS_MAX each) */
+#define LDC_REPORT_ERRORS_MAX 20u  /* violations printed per check (all are counted) */
 
-/* ---- deadlines (every wait polls a condition and ends at one of these) ------------------------ */
+/* ---- deadlines (every wait polls a condition and ends at one of these) ------------------------
+ */
 #define LDC_CALL_TIMEOUT_MS_DEFAULT 15000u /* one client call; covers a failover to a dead node */
 #define LDC_RETRY_PAUSE_MS 100u       /* between two calls of one key after a transport error */
 #define LDC_DRAIN_MS 60000            /* after the run: same-key retries still unresolved end */

@@ -72,7 +72,7 @@ struct ldc_model {
     char phantom_example[SRC_COUNT][33];
 };
 
-static const char *const nemesis_names[8] = {"kill",     "pause",     "wipe",      "restart",
+static const char *const nemesis_names[8] = {"kill",     "pause",     "wipe",       "restart",
                                              "continue", "recovered", "no-primary", "other"};
 
 const char *
@@ -484,11 +484,13 @@ static void
 check_history_final(const ldc_model *m, verdict *v)
 {
     if (m->truncated)
-        violation(v, LDC_CHECK_HISTORY, "the history was truncated at its size limit "
-                                        "(LDC_HISTORY_BYTES_MAX): what it lost cannot be checked");
+        violation(v, LDC_CHECK_HISTORY,
+                  "the history was truncated at its size limit "
+                  "(LDC_HISTORY_BYTES_MAX): what it lost cannot be checked");
     if (!m->have_end)
-        violation(v, LDC_CHECK_HISTORY, "the history has no \"end\" record: the run did not "
-                                        "finish (the harness died or was stopped)");
+        violation(v, LDC_CHECK_HISTORY,
+                  "the history has no \"end\" record: the run did not "
+                  "finish (the harness died or was stopped)");
     if (!m->have_final)
         violation(v, LDC_CHECK_FINAL, "the final state has no \"final\" record");
     else if (!m->final_complete)
@@ -520,9 +522,8 @@ check_stock(const ldc_model *m, verdict *v)
                       src_name(s, b), (long long)st->available, (long long)st->reserved,
                       (long long)st->sold, (long long)st->initial);
         if (m->src_orders[s] && st->sold != m->paid_qty[s])
-            violation(v, LDC_CHECK_DOUBLE,
-                      "%s: sold %lld != %lld units in its %llu PAID orders", src_name(s, b),
-                      (long long)st->sold, (long long)m->paid_qty[s],
+            violation(v, LDC_CHECK_DOUBLE, "%s: sold %lld != %lld units in its %llu PAID orders",
+                      src_name(s, b), (long long)st->sold, (long long)m->paid_qty[s],
                       (unsigned long long)m->orders_paid[s]);
         if (m->phantom[s])
             violation(v, LDC_CHECK_DOUBLE,
@@ -541,8 +542,7 @@ check_stock(const ldc_model *m, verdict *v)
             (m->orders_paid[s] != m->orders_paid[0] || m->paid_digest[s] != m->paid_digest[0]))
             violation(v, LDC_CHECK_REPLICAS,
                       "replica %d: %llu PAID orders, the primary %llu (or not the same ones)", s,
-                      (unsigned long long)m->orders_paid[s],
-                      (unsigned long long)m->orders_paid[0]);
+                      (unsigned long long)m->orders_paid[s], (unsigned long long)m->orders_paid[0]);
     }
 }
 
@@ -567,8 +567,9 @@ check_key_lost(const key_rec *k, verdict *v)
         violation(v, LDC_CHECK_LOST, "key %s: not rechecked (place_order again with its key)",
                   k->key);
     else if (k->recheck_code != LD_OK || !ldc_id_eq(&k->recheck_order, &k->acked_order))
-        violation(v, LDC_CHECK_LOST, "key %s: place_order again with the key: %s order %s, "
-                                     "acknowledged %s",
+        violation(v, LDC_CHECK_LOST,
+                  "key %s: place_order again with the key: %s order %s, "
+                  "acknowledged %s",
                   k->key, ld_err_name((ld_err)k->recheck_code), ldc_hex(&k->recheck_order, b), a);
     else if (k->get_code != LD_OK || strcmp(k->get_status, "PAID") != 0 || k->get_qty != k->qty)
         violation(v, LDC_CHECK_LOST, "key %s: get_order %s: %s status %s qty %lld", k->key, a,
@@ -597,8 +598,8 @@ check_keys(const ldc_model *m, verdict *v, uint64_t *happened_out)
             violation(v, LDC_CHECK_ONCE, "key %s: refused (%s) yet it has a PAID order", k->key,
                       ld_err_name((ld_err)k->last_code));
         if (k->last != OUT_FAIL && k->paid[0] > 1)
-            violation(v, LDC_CHECK_ONCE, "key %s: indeterminate, and it happened %u times",
-                      k->key, k->paid[0]);
+            violation(v, LDC_CHECK_ONCE, "key %s: indeterminate, and it happened %u times", k->key,
+                      k->paid[0]);
         if (k->last != OUT_FAIL && k->paid[0] == 1)
             (*happened_out)++;
     }
@@ -617,13 +618,15 @@ print_counts(const ldc_model *m, FILE *out, uint64_t happened)
     }
     fprintf(out, "run        seed %lld, %lld clients, %lld s, faults %s, drop %s\n",
             (long long)m->seed, (long long)m->clients, (long long)m->time_s, m->faults, m->drop);
-    fprintf(out, "orders     %u keys in %llu calls (%llu keys called again with the same key): "
-                 "ok %llu, refused %llu, indeterminate %llu (of which %llu happened)\n",
+    fprintf(out,
+            "orders     %u keys in %llu calls (%llu keys called again with the same key): "
+            "ok %llu, refused %llu, indeterminate %llu (of which %llu happened)\n",
             m->nkeys, (unsigned long long)m->attempts, (unsigned long long)retried,
             (unsigned long long)ok, (unsigned long long)fail, (unsigned long long)info,
             (unsigned long long)happened);
     fprintf(out, "calls      ok %llu, fail %llu, info %llu; codes:",
-            (unsigned long long)m->completions[OUT_OK], (unsigned long long)m->completions[OUT_FAIL],
+            (unsigned long long)m->completions[OUT_OK],
+            (unsigned long long)m->completions[OUT_FAIL],
             (unsigned long long)m->completions[OUT_INFO]);
     for (unsigned c = 0; c < CODES_MAX; c++)
         if (m->codes[c])
@@ -640,12 +643,13 @@ print_counts(const ldc_model *m, FILE *out, uint64_t happened)
             fprintf(out, "%-10s not read\n", src_name(s, b));
             continue;
         }
-        fprintf(out, "%-10s initial %lld: available %lld, reserved %lld, sold %lld; %llu PAID "
-                     "orders (%lld units), %llu FAILED; applied op %lld\n",
+        fprintf(out,
+                "%-10s initial %lld: available %lld, reserved %lld, sold %lld; %llu PAID "
+                "orders (%lld units), %llu FAILED; applied op %lld\n",
                 src_name(s, b), (long long)st->initial, (long long)st->available,
-                (long long)st->reserved, (long long)st->sold,
-                (unsigned long long)m->orders_paid[s], (long long)m->paid_qty[s],
-                (unsigned long long)m->orders_failed[s], (long long)st->applied);
+                (long long)st->reserved, (long long)st->sold, (unsigned long long)m->orders_paid[s],
+                (long long)m->paid_qty[s], (unsigned long long)m->orders_failed[s],
+                (long long)st->applied);
     }
 }
 

@@ -57,8 +57,7 @@ fresh_port(uint16_t *used, int n)
 }
 
 bool
-ldc_cluster_init(ldc_cluster *c, const char *dir, const char *node_bin, char *err,
-                 size_t err_size)
+ldc_cluster_init(ldc_cluster *c, const char *dir, const char *node_bin, char *err, size_t err_size)
 {
     memset(c, 0, sizeof *c);
     snprintf(c->dir, sizeof c->dir, "%s", dir);

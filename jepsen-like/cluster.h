@@ -27,7 +27,7 @@
 #include "livedrop.h"
 
 typedef struct ldc_node {
-    int id; /* node id 1..LDC_NODES; replica index id - 1 */
+    int id;    /* node id 1..LDC_NODES; replica index id - 1 */
     pid_t pid; /* 0 when not running */
     bool paused;
     bool format_next;

@@ -79,7 +79,9 @@ recheck(final_ctx *fc, ld_client *c)
                 "{\"type\":\"recheck\",\"key\":\"%s\",\"code\":%d,\"error\":\"%s\","
                 "\"order\":\"%s\",\"get_code\":%d,\"get_status\":\"%s\",\"get_qty\":%lld}\n",
                 a->key, (int)e, ld_err_name(e), ldc_hex(&order.id, oh), (int)ge,
-                ge != LD_OK ? "" : got.status == LD_ORDER_PAID ? "PAID" : "FAILED",
+                ge != LD_OK                   ? ""
+                : got.status == LD_ORDER_PAID ? "PAID"
+                                              : "FAILED",
                 (long long)got.qty);
     }
 }
@@ -97,8 +99,8 @@ read_stock(final_ctx *fc, ld_client *c, int src)
     (void)ld_client_last_call(c, &info);
     if (e != LD_OK) {
         char what[160];
-        snprintf(what, sizeof what, "drop get on %s%d: %s", src ? "replica " : "primary",
-                 src, ld_err_name(e));
+        snprintf(what, sizeof what, "drop get on %s%d: %s", src ? "replica " : "primary", src,
+                 ld_err_name(e));
         incomplete(fc, what);
         if (src)
             fprintf(fc->f, "{\"type\":\"replica\",\"node\":%d,\"ok\":false}\n", src);
@@ -170,8 +172,9 @@ settle(final_ctx *fc, ld_client *c)
             return;
         if (ldc_mono_ms() >= deadline) {
             /* Not a violation in itself: the stock check still holds with reservations. */
-            (void)ldc_hist_add(&fc->run->hist, "\"type\":\"note\",\"what\":\"reservations left "
-                                               "after %d ms\"",
+            (void)ldc_hist_add(&fc->run->hist,
+                               "\"type\":\"note\",\"what\":\"reservations left "
+                               "after %d ms\"",
                                LDC_SETTLE_MS);
             return;
         }

@@ -29,11 +29,11 @@ void ldc_sleep_ms(int64_t ms);
 typedef struct ldc_hist {
     pthread_mutex_t mu;
     FILE *f;
-    int64_t t0_ms;       /* ldc_mono_ms() at open: t_ms is relative to it */
-    uint64_t bytes;      /* written so far */
-    uint64_t bytes_max;  /* LDC_HISTORY_BYTES_MAX, lower in the self-test */
+    int64_t t0_ms;      /* ldc_mono_ms() at open: t_ms is relative to it */
+    uint64_t bytes;     /* written so far */
+    uint64_t bytes_max; /* LDC_HISTORY_BYTES_MAX, lower in the self-test */
     uint64_t records;
-    bool full;           /* a record did not fit: the history is truncated */
+    bool full; /* a record did not fit: the history is truncated */
     bool io_error;
 } ldc_hist;
 
@@ -78,8 +78,7 @@ bool ldc_rec_int(const ldc_rec *r, const char *key, int64_t *out);
 /* Reads path line by line and calls fn on each parsed record (line numbers from 1); stops at the
  * first false from fn. Returns false with a reason in err (I/O, a line over LDC_LINE_BYTES_MAX,
  * a malformed record, or fn's false). Thread: any. */
-typedef bool (*ldc_rec_fn)(void *ctx, const ldc_rec *r, uint64_t line, char *err,
-                           size_t err_size);
+typedef bool (*ldc_rec_fn)(void *ctx, const ldc_rec *r, uint64_t line, char *err, size_t err_size);
 bool ldc_read_jsonl(const char *path, ldc_rec_fn fn, void *ctx, char *err, size_t err_size);
 
 #endif /* LDC_HISTORY_H */

@@ -24,40 +24,41 @@
 static void
 usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: livedrop-chaos [OPTIONS]\n"
-            "       livedrop-chaos check HISTORY [FINAL]\n"
-            "       livedrop-chaos --self-test\n"
-            "\n"
-            "Starts a 3-node livedrop cluster (RF 3) on free loopback ports, runs client threads\n"
-            "placing orders for one drop while a seeded nemesis kills (-9), pauses (SIGSTOP) and\n"
-            "wipes one node at a time, heals everything, reads the final state from the primary\n"
-            "and every replica, and checks the history: no oversell, no acknowledged order lost,\n"
-            "no order doubled, indeterminate calls counted at most once. Prints PASS or FAIL.\n"
-            "\n"
-            "Options:\n"
-            "  --dir DIR            run directory (created; default: a new /tmp/livedrop-chaos-*)\n"
-            "                       holds history.jsonl, final.jsonl, cluster.conf, N.log\n"
-            "  --seed N             seed of the schedule, users and quantities (default random)\n"
-            "  --time S             seconds of workload and faults, 1..%u (default 30)\n"
-            "  --clients N          client threads, 1..%u (default 8)\n"
-            "  --stock N            units of the drop, 1..%d (default 200)\n"
-            "  --rate N             orders started per second, all clients, 1..%u (default 10)\n"
-            "  --qty-max N          units per order, drawn in 1..N, N in 1..%d (default 2)\n"
-            "  --faults LIST        comma-separated kinds among kill,pause,wipe, or none\n"
-            "                       (default kill,pause,wipe)\n"
-            "  --interval-ms N      mean quiet time between faults and mean hold of a fault,\n"
-            "                       %u..%u (default 3000)\n"
-            "  --call-timeout-ms N  deadline of one client call, 1000..600000 (default %u)\n"
-            "  --node-bin PATH      livedrop-node (default $LD_NODE_BIN, else ../node/livedrop-node\n"
-            "                       next to this program, else livedrop-node on PATH)\n"
-            "  --keep-data          keep the nodes' data directories after a PASS\n"
-            "  --self-test          run the checker on planted bad histories; each must FAIL\n"
-            "  -h, --help           this help\n"
-            "\n"
-            "Exit status: 0 PASS, 1 FAIL, 2 usage error, 3 the harness could not run.\n",
-            LDC_TIME_S_MAX, LDC_CLIENTS_MAX, LDC_STOCK_MAX, LDC_RATE_MAX, LDC_QTY_MAX,
-            LDC_INTERVAL_MS_MIN, LDC_INTERVAL_MS_MAX, LDC_CALL_TIMEOUT_MS_DEFAULT);
+    fprintf(
+        f,
+        "Usage: livedrop-chaos [OPTIONS]\n"
+        "       livedrop-chaos check HISTORY [FINAL]\n"
+        "       livedrop-chaos --self-test\n"
+        "\n"
+        "Starts a 3-node livedrop cluster (RF 3) on free loopback ports, runs client threads\n"
+        "placing orders for one drop while a seeded nemesis kills (-9), pauses (SIGSTOP) and\n"
+        "wipes one node at a time, heals everything, reads the final state from the primary\n"
+        "and every replica, and checks the history: no oversell, no acknowledged order lost,\n"
+        "no order doubled, indeterminate calls counted at most once. Prints PASS or FAIL.\n"
+        "\n"
+        "Options:\n"
+        "  --dir DIR            run directory (created; default: a new /tmp/livedrop-chaos-*)\n"
+        "                       holds history.jsonl, final.jsonl, cluster.conf, N.log\n"
+        "  --seed N             seed of the schedule, users and quantities (default random)\n"
+        "  --time S             seconds of workload and faults, 1..%u (default 30)\n"
+        "  --clients N          client threads, 1..%u (default 8)\n"
+        "  --stock N            units of the drop, 1..%d (default 200)\n"
+        "  --rate N             orders started per second, all clients, 1..%u (default 10)\n"
+        "  --qty-max N          units per order, drawn in 1..N, N in 1..%d (default 2)\n"
+        "  --faults LIST        comma-separated kinds among kill,pause,wipe, or none\n"
+        "                       (default kill,pause,wipe)\n"
+        "  --interval-ms N      mean quiet time between faults and mean hold of a fault,\n"
+        "                       %u..%u (default 3000)\n"
+        "  --call-timeout-ms N  deadline of one client call, 1000..600000 (default %u)\n"
+        "  --node-bin PATH      livedrop-node (default $LD_NODE_BIN, else ../node/livedrop-node\n"
+        "                       next to this program, else livedrop-node on PATH)\n"
+        "  --keep-data          keep the nodes' data directories after a PASS\n"
+        "  --self-test          run the checker on planted bad histories; each must FAIL\n"
+        "  -h, --help           this help\n"
+        "\n"
+        "Exit status: 0 PASS, 1 FAIL, 2 usage error, 3 the harness could not run.\n",
+        LDC_TIME_S_MAX, LDC_CLIENTS_MAX, LDC_STOCK_MAX, LDC_RATE_MAX, LDC_QTY_MAX,
+        LDC_INTERVAL_MS_MIN, LDC_INTERVAL_MS_MAX, LDC_CALL_TIMEOUT_MS_DEFAULT);
 }
 
 static bool
@@ -98,8 +99,9 @@ parse_faults(const char *v, unsigned *out)
     if (*out)
         return true;
 bad:
-    fprintf(stderr, "livedrop-chaos: --faults: expected kinds among kill,pause,wipe separated by "
-                    "commas, or none; got '%s'\n",
+    fprintf(stderr,
+            "livedrop-chaos: --faults: expected kinds among kill,pause,wipe separated by "
+            "commas, or none; got '%s'\n",
             v);
     return false;
 }
@@ -130,9 +132,8 @@ parse_opts(int argc, char **argv, ldc_opts *o)
             continue;
         }
         static const char *const with_value[] = {
-            "--dir",      "--seed",   "--time",        "--clients",         "--stock",
-            "--rate",     "--qty-max", "--faults",     "--interval-ms",     "--call-timeout-ms",
-            "--node-bin", NULL};
+            "--dir",     "--seed",   "--time",        "--clients",         "--stock",    "--rate",
+            "--qty-max", "--faults", "--interval-ms", "--call-timeout-ms", "--node-bin", NULL};
         int w = 0;
         while (with_value[w] && strcmp(with_value[w], a) != 0)
             w++;
@@ -162,8 +163,7 @@ parse_opts(int argc, char **argv, ldc_opts *o)
             ok = parse_faults(v, &o->faults);
         } else if (strcmp(a, "--time") == 0 && (ok = parse_u64(a, v, 1, LDC_TIME_S_MAX, &x))) {
             o->time_s = (uint32_t)x;
-        } else if (strcmp(a, "--clients") == 0 &&
-                   (ok = parse_u64(a, v, 1, LDC_CLIENTS_MAX, &x))) {
+        } else if (strcmp(a, "--clients") == 0 && (ok = parse_u64(a, v, 1, LDC_CLIENTS_MAX, &x))) {
             o->clients = (uint32_t)x;
         } else if (strcmp(a, "--stock") == 0 && (ok = parse_u64(a, v, 1, LDC_STOCK_MAX, &x))) {
             o->stock = (uint32_t)x;
@@ -217,8 +217,9 @@ find_node_bin(ldc_opts *o)
         }
     }
     if (!o->node_bin[0] || access(o->node_bin, X_OK) != 0) {
-        fprintf(stderr, "livedrop-chaos: livedrop-node not found%s%s: build it, set LD_NODE_BIN "
-                        "or pass --node-bin\n",
+        fprintf(stderr,
+                "livedrop-chaos: livedrop-node not found%s%s: build it, set LD_NODE_BIN "
+                "or pass --node-bin\n",
                 o->node_bin[0] ? " at " : "", o->node_bin);
         return false;
     }
@@ -238,8 +239,9 @@ make_dir(ldc_opts *o)
         return true;
     }
     if (mkdir(o->dir, 0700) != 0) {
-        fprintf(stderr, "livedrop-chaos: --dir %s: %s (give a directory that does not exist "
-                        "yet)\n",
+        fprintf(stderr,
+                "livedrop-chaos: --dir %s: %s (give a directory that does not exist "
+                "yet)\n",
                 o->dir, strerror(errno));
         return false;
     }
@@ -283,8 +285,8 @@ run_chaos(ldc_run *run)
                        "\"clients\":%u,\"time_s\":%u,\"rate\":%u,\"qty_max\":%u,"
                        "\"faults\":\"%s\",\"interval_ms\":%u,\"nodes\":\"%s\"",
                        run->o.seed, run->drop_hex, run->o.stock, run->o.clients, run->o.time_s,
-                       run->o.rate, run->o.qty_max, faults[0] ? faults : "none",
-                       run->o.interval_ms, run->cluster.addrs);
+                       run->o.rate, run->o.qty_max, faults[0] ? faults : "none", run->o.interval_ms,
+                       run->cluster.addrs);
     run->t0_ms = ldc_mono_ms();
     atomic_store(&run->drain_end_ms, INT64_MAX);
     if (!ldc_workload_start(run, threads, err, sizeof err))

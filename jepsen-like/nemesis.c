@@ -38,8 +38,9 @@ watch_crashes(ldc_run *run)
         atomic_fetch_add(&run->crashes, 1);
         fprintf(stderr, "livedrop-chaos: node %d %s without a fault (see %s)\n", i + 1, why,
                 run->cluster.nodes[i].log_path);
-        (void)ldc_hist_add(&run->hist, "\"type\":\"nemesis\",\"op\":\"crash\",\"node\":%d,"
-                                       "\"detail\":\"%s\"",
+        (void)ldc_hist_add(&run->hist,
+                           "\"type\":\"nemesis\",\"op\":\"crash\",\"node\":%d,"
+                           "\"detail\":\"%s\"",
                            i + 1, why);
     }
 }
@@ -79,8 +80,9 @@ wait_recovered(ldc_run *run, int i, uint64_t min_applied, char *err, size_t err_
     for (;;) {
         ldc_status st = ldc_cluster_status(&run->cluster, i);
         if (normal_role(&st) && st.r.applied >= min_applied) {
-            (void)ldc_hist_add(&run->hist, "\"type\":\"nemesis\",\"op\":\"recovered\",\"node\":%d,"
-                                           "\"role\":\"%s\",\"applied\":%llu,\"ms\":%lld",
+            (void)ldc_hist_add(&run->hist,
+                               "\"type\":\"nemesis\",\"op\":\"recovered\",\"node\":%d,"
+                               "\"role\":\"%s\",\"applied\":%llu,\"ms\":%lld",
                                i + 1, ld_replica_role_name(st.r.role),
                                (unsigned long long)st.r.applied, (long long)(ldc_mono_ms() - t0));
             return true;
@@ -91,8 +93,9 @@ wait_recovered(ldc_run *run, int i, uint64_t min_applied, char *err, size_t err_
                      "see %s)",
                      i + 1, LDC_RECOVER_MS, (unsigned long long)min_applied,
                      run->cluster.nodes[i].log_path);
-            (void)ldc_hist_add(&run->hist, "\"type\":\"note\",\"what\":\"node %d not recovered "
-                                           "within %d ms\"",
+            (void)ldc_hist_add(&run->hist,
+                               "\"type\":\"note\",\"what\":\"node %d not recovered "
+                               "within %d ms\"",
                                i + 1, LDC_RECOVER_MS);
             return false;
         }
@@ -145,8 +148,9 @@ inject(ldc_run *run, int k, int i, bool is_primary, char *err, size_t err_size)
     else if (!ldc_node_wipe(&run->cluster, i, err, err_size))
         return false;
     impaired = 1;
-    (void)ldc_hist_add(&run->hist, "\"type\":\"nemesis\",\"op\":\"%s\",\"node\":%d,"
-                                   "\"primary\":%s",
+    (void)ldc_hist_add(&run->hist,
+                       "\"type\":\"nemesis\",\"op\":\"%s\",\"node\":%d,"
+                       "\"primary\":%s",
                        kind_names[k], i + 1, is_primary ? "true" : "false");
     fprintf(stderr, "livedrop-chaos: t=%llds %s node %d%s\n",
             (long long)((ldc_mono_ms() - run->t0_ms) / 1000), kind_names[k], i + 1,

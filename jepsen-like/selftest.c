@@ -23,17 +23,17 @@
 #define USER(n) "1111111111111111111111111111111" #n
 
 enum {
-    P_LOST = 1 << 0,       /* O2, acknowledged, is gone everywhere (sold 3) */
-    P_DOUBLE = 1 << 1,     /* k1 has a second PAID order everywhere (sold 6) */
-    P_OVERSELL = 1 << 2,   /* every read: available -2, sold 12 */
-    P_REFUSED = 1 << 3,    /* k3 was refused SOLD_OUT but has order O3 (sold 5) */
-    P_INFO_TWICE = 1 << 4, /* k5 (indeterminate) has two orders (sold 8) */
-    P_DIVERGED = 1 << 5,   /* replica 3 lacks O4 and sold 3 */
-    P_PHANTOM = 1 << 6,    /* an order of a user no key has (sold 5) */
-    P_RECHECK = 1 << 7,    /* place_order again with k1's key returns another order */
-    P_TRUNCATED = 1 << 8,  /* the history hit its size limit */
-    P_NO_END = 1 << 9,     /* the history has no end record */
-    P_MALFORMED = 1 << 10, /* a completion of a key never invoked */
+    P_LOST = 1 << 0,          /* O2, acknowledged, is gone everywhere (sold 3) */
+    P_DOUBLE = 1 << 1,        /* k1 has a second PAID order everywhere (sold 6) */
+    P_OVERSELL = 1 << 2,      /* every read: available -2, sold 12 */
+    P_REFUSED = 1 << 3,       /* k3 was refused SOLD_OUT but has order O3 (sold 5) */
+    P_INFO_TWICE = 1 << 4,    /* k5 (indeterminate) has two orders (sold 8) */
+    P_DIVERGED = 1 << 5,      /* replica 3 lacks O4 and sold 3 */
+    P_PHANTOM = 1 << 6,       /* an order of a user no key has (sold 5) */
+    P_RECHECK = 1 << 7,       /* place_order again with k1's key returns another order */
+    P_TRUNCATED = 1 << 8,     /* the history hit its size limit */
+    P_NO_END = 1 << 9,        /* the history has no end record */
+    P_MALFORMED = 1 << 10,    /* a completion of a key never invoked */
     P_REPLICA_GONE = 1 << 11, /* replica 2 could not be read */
 };
 
@@ -43,28 +43,35 @@ write_history(const char *path, unsigned p)
     FILE *f = fopen(path, "w");
     if (!f)
         return false;
-    fprintf(f, "{\"t_ms\":0,\"type\":\"run\",\"seed\":1,\"drop\":\"" ID(9) "\",\"stock\":10,"
-               "\"clients\":2,\"time_s\":1,\"faults\":\"kill\"}\n");
+    fprintf(f, "{\"t_ms\":0,\"type\":\"run\",\"seed\":1,\"drop\":\"" ID(
+                   9) "\",\"stock\":10,"
+                      "\"clients\":2,\"time_s\":1,\"faults\":\"kill\"}\n");
     static const struct {
         const char *key, *user;
         int qty;
-    } keys[5] = {{"k1", USER(1), 2}, {"k2", USER(2), 1}, {"k3", USER(3), 1},
-                 {"k4", USER(4), 1}, {"k5", USER(5), 2}};
+    } keys[5] = {{"k1", USER(1), 2},
+                 {"k2", USER(2), 1},
+                 {"k3", USER(3), 1},
+                 {"k4", USER(4), 1},
+                 {"k5", USER(5), 2}};
     for (int i = 0; i < 5; i++)
-        fprintf(f, "{\"t_ms\":1,\"type\":\"invoke\",\"client\":%d,\"op\":\"order\",\"key\":\"%s\","
-                   "\"user\":\"%s\",\"qty\":%d,\"attempt\":1}\n",
+        fprintf(f,
+                "{\"t_ms\":1,\"type\":\"invoke\",\"client\":%d,\"op\":\"order\",\"key\":\"%s\","
+                "\"user\":\"%s\",\"qty\":%d,\"attempt\":1}\n",
                 i % 2, keys[i].key, keys[i].user, keys[i].qty);
     fprintf(f, "{\"t_ms\":2,\"type\":\"nemesis\",\"op\":\"kill\",\"node\":1}\n");
-    fprintf(f, "{\"t_ms\":3,\"type\":\"ok\",\"key\":\"k1\",\"code\":0,\"order\":\"" ID(1) "\","
-               "\"qty\":2}\n");
-    fprintf(f, "{\"t_ms\":3,\"type\":\"ok\",\"key\":\"k2\",\"code\":0,\"order\":\"" ID(2) "\","
-               "\"qty\":1}\n");
+    fprintf(f, "{\"t_ms\":3,\"type\":\"ok\",\"key\":\"k1\",\"code\":0,\"order\":\"" ID(
+                   1) "\","
+                      "\"qty\":2}\n");
+    fprintf(f, "{\"t_ms\":3,\"type\":\"ok\",\"key\":\"k2\",\"code\":0,\"order\":\"" ID(
+                   2) "\","
+                      "\"qty\":1}\n");
     fprintf(f, "{\"t_ms\":3,\"type\":\"fail\",\"key\":\"k3\",\"code\":304}\n");
     fprintf(f, "{\"t_ms\":3,\"type\":\"info\",\"key\":\"k4\",\"code\":100}\n");
     fprintf(f, "{\"t_ms\":3,\"type\":\"info\",\"key\":\"k5\",\"code\":100}\n");
     if (p & P_MALFORMED)
-        fprintf(f, "{\"t_ms\":3,\"type\":\"ok\",\"key\":\"k77\",\"code\":0,\"order\":\"" ID(7)
-                   "\",\"qty\":1}\n");
+        fprintf(f, "{\"t_ms\":3,\"type\":\"ok\",\"key\":\"k77\",\"code\":0,\"order\":\"" ID(
+                       7) "\",\"qty\":1}\n");
     fprintf(f, "{\"t_ms\":4,\"type\":\"nemesis\",\"op\":\"restart\",\"node\":1}\n");
     if (p & P_TRUNCATED)
         fprintf(f, "{\"t_ms\":5,\"type\":\"truncated\",\"bytes_max\":4096}\n");
@@ -76,8 +83,9 @@ write_history(const char *path, unsigned p)
 static void
 write_order(FILE *f, int src, const char *order, const char *user, int qty)
 {
-    fprintf(f, "{\"type\":\"order\",\"src\":%d,\"order\":\"%s\",\"user\":\"%s\",\"qty\":%d,"
-               "\"status\":\"PAID\"}\n",
+    fprintf(f,
+            "{\"type\":\"order\",\"src\":%d,\"order\":\"%s\",\"user\":\"%s\",\"qty\":%d,"
+            "\"status\":\"PAID\"}\n",
             src, order, user, qty);
 }
 
@@ -123,25 +131,31 @@ write_final(const char *path, unsigned p)
             available = -2;
         }
         if (src == 0)
-            fprintf(f, "{\"type\":\"final\",\"drop\":\"" ID(9) "\",\"complete\":true,\"note\":\"\","
-                       "\"initial\":10,\"available\":%d,\"reserved\":0,\"sold\":%d}\n",
+            fprintf(f,
+                    "{\"type\":\"final\",\"drop\":\"" ID(
+                        9) "\",\"complete\":true,\"note\":\"\","
+                           "\"initial\":10,\"available\":%d,\"reserved\":0,\"sold\":%d}\n",
                     available, sold);
         else if ((p & P_REPLICA_GONE) && src == 2)
             fprintf(f, "{\"type\":\"replica\",\"node\":2,\"ok\":false}\n");
         else
-            fprintf(f, "{\"type\":\"replica\",\"node\":%d,\"ok\":true,\"applied\":40,"
-                       "\"initial\":10,\"available\":%d,\"reserved\":0,\"sold\":%d}\n",
+            fprintf(f,
+                    "{\"type\":\"replica\",\"node\":%d,\"ok\":true,\"applied\":40,"
+                    "\"initial\":10,\"available\":%d,\"reserved\":0,\"sold\":%d}\n",
                     src, available, sold);
     }
-    fprintf(f, "{\"type\":\"recheck\",\"key\":\"k1\",\"code\":0,\"order\":\"%s\",\"get_code\":0,"
-               "\"get_status\":\"PAID\",\"get_qty\":2}\n",
+    fprintf(f,
+            "{\"type\":\"recheck\",\"key\":\"k1\",\"code\":0,\"order\":\"%s\",\"get_code\":0,"
+            "\"get_status\":\"PAID\",\"get_qty\":2}\n",
             (p & P_RECHECK) ? ID(6) : ID(1));
     if (!(p & P_LOST))
-        fprintf(f, "{\"type\":\"recheck\",\"key\":\"k2\",\"code\":0,\"order\":\"" ID(2) "\","
-                   "\"get_code\":0,\"get_status\":\"PAID\",\"get_qty\":1}\n");
+        fprintf(f, "{\"type\":\"recheck\",\"key\":\"k2\",\"code\":0,\"order\":\"" ID(
+                       2) "\","
+                          "\"get_code\":0,\"get_status\":\"PAID\",\"get_qty\":1}\n");
     else
-        fprintf(f, "{\"type\":\"recheck\",\"key\":\"k2\",\"code\":304,\"order\":\"" ID(0) "\","
-                   "\"get_code\":302,\"get_status\":\"\",\"get_qty\":0}\n");
+        fprintf(f, "{\"type\":\"recheck\",\"key\":\"k2\",\"code\":304,\"order\":\"" ID(
+                       0) "\","
+                          "\"get_code\":302,\"get_status\":\"\",\"get_qty\":0}\n");
     return fclose(f) == 0;
 }
 
@@ -197,7 +211,10 @@ ldc_self_test(void)
                cases[i].expect_check == -1   ? "PASS"
                : cases[i].expect_check == -2 ? "refused"
                                              : ldc_check_name(cases[i].expect_check),
-               !m ? "refused" : mask ? "FAIL" : "PASS", mask, m ? "" : ": ", m ? "" : err);
+               !m     ? "refused"
+               : mask ? "FAIL"
+                      : "PASS",
+               mask, m ? "" : ": ", m ? "" : err);
         if (!good && m)
             (void)ldc_check(m, stdout); /* show why */
         ldc_model_free(m);

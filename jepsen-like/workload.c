@@ -149,8 +149,8 @@ one_order(worker *w, uint32_t n)
             return;
         ld_order order;
         ld_errmsg msg = {{0}};
-        ld_err e = ld_place_order(w->client, &run->drop_id, &user, qty, key, "pm_card_ok", &order,
-                                  &msg);
+        ld_err e =
+            ld_place_order(w->client, &run->drop_id, &user, qty, key, "pm_card_ok", &order, &msg);
         char text[LD_MESSAGE_BYTES_MAX + 1];
         ldc_json_str(msg.text, text, sizeof text);
         if (e == LD_OK) {
