@@ -26,8 +26,9 @@
 #define LDC_LINE_BYTES_MAX 1024u          /* one JSONL record */
 #define LDC_FIELDS_MAX 24u                /* fields in one record */
 #define LDC_PATH_BYTES_MAX 512u           /* --dir and the files in it */
-#define LDC_FINAL_ORDERS_MAX (4u * (LDC_STOCK_MAX + LDC_KEYS_MAX)) /* order lines in final.jsonl   \
-                                                                    */
+#define LDC_FINAL_ORDERS_MAX                                                                       \
+    (4u * (LDC_STOCK_MAX + LDC_KEYS_MAX)) /* order lines in final.jsonl                            \
+                                           */
 #define LDC_EVENT_PAGES_MAX 10000u /* pages of one event pull walk (LD_PULL_EVENTS_MAX each) */
 #define LDC_REPORT_ERRORS_MAX 20u  /* violations printed per check (all are counted) */
 

@@ -23,34 +23,50 @@
 
 #define READY_PREFIX "livedrop-node: listening on "
 
-/* A free loopback TCP port (bound, read, released), or 0. */
-static uint16_t
-free_port(void)
+/* True if 127.0.0.1:port can be bound now. */
+static bool
+port_bindable(uint16_t port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return 0;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+        return false;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sa;
-    uint16_t port = 0;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
+    bool ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
     close(fd);
-    return port;
+    return ok;
 }
 
-/* A free port that none of the `n` ports in used[] is. */
+/* A free loopback port that none of the `n` ports in used[] is, or 0. Drawn at random from
+ * 20000 up to the start of the ephemeral range (/proc/sys/net/ipv4/ip_local_port_range), as
+ * tests/integration/harness.c does: a port of the ephemeral range can be taken by any outgoing
+ * connection while a killed node is down, and its restart would fail with "Address in use". */
 static uint16_t
 fresh_port(uint16_t *used, int n)
 {
-    for (int tries = 0; tries < 100; tries++) {
-        uint16_t p = free_port();
-        bool dup = p == 0;
+    static uint64_t state;
+    unsigned lo = 32768, hi = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%u %u", &lo, &hi) != 2)
+            lo = 32768;
+        fclose(f);
+    }
+    const unsigned base = 20000;
+    if (lo <= base + 1000)
+        return 0;
+    if (state == 0 && getrandom(&state, sizeof state, 0) != (ssize_t)sizeof state)
+        state = (uint64_t)getpid() * 0x9e3779b97f4a7c15ULL;
+    state |= 1;
+    for (int tries = 0; tries < 1000; tries++) {
+        state ^= state << 13; /* xorshift64 */
+        state ^= state >> 7;
+        state ^= state << 17;
+        uint16_t p = (uint16_t)(base + state % (lo - base));
+        bool dup = false;
         for (int i = 0; i < n && !dup; i++)
             dup = used[i] == p;
-        if (!dup)
+        if (!dup && port_bindable(p))
             return p;
     }
     return 0;
@@ -75,7 +91,7 @@ ldc_cluster_init(ldc_cluster *c, const char *dir, const char *node_bin, char *er
             used[nused++] = *ports[k];
         }
         if (!n->port || !n->pub_port || !n->peer_port) {
-            snprintf(err, err_size, "no free loopback port: %s", strerror(errno));
+            snprintf(err, err_size, "no free loopback port below the ephemeral range");
             return false;
         }
         snprintf(n->url, sizeof n->url, "tcp://127.0.0.1:%u", (unsigned)n->port);
