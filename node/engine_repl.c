@@ -469,6 +469,12 @@ ldi_eng_put_cluster_status(ldi_engine *e, eng_req *r, uint32_t op_index)
     rs.lease = st->primary && ld_repl_can_read(e->repl, ldi_eng_mono_ms());
     rs.node_id = e->cfg.node_id;
     rs.state_digest = ld_sm_digest(e->sm);
+    ld_repl_stats rst;
+    ld_repl_stats_get(e->repl, &rst);
+    rs.view_changes = rst.view_changes;
+    rs.repairs = rst.repairs;
+    rs.state_transfers = rst.state_transfers;
+    rs.dropped = rst.dropped + e->peer_bad_frames;
     Ldpb__ReplicaStatus *list[1] = {&rs};
     Ldpb__ClusterStatus cs = LDPB__CLUSTER_STATUS__INIT;
     cs.n_replicas = 1;

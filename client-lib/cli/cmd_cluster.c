@@ -39,10 +39,12 @@ json_replica(FILE *f, const ld_replica_status *r)
             "{\"shard_id\":%" PRIu32 ",\"node_id\":%" PRIu32 ",\"replica\":%" PRIu32
             ",\"replica_count\":%" PRIu32 ",\"role\":\"%s\",\"view\":%" PRIu64
             ",\"log_view\":%" PRIu64 ",\"op\":%" PRIu64 ",\"commit\":%" PRIu64
-            ",\"applied\":%" PRIu64 ",\"lease\":%s,\"state_digest\":\"%016" PRIx64 "\"}",
+            ",\"applied\":%" PRIu64 ",\"lease\":%s,\"state_digest\":\"%016" PRIx64
+            "\",\"view_changes\":%" PRIu64 ",\"repairs\":%" PRIu64 ",\"state_transfers\":%" PRIu64
+            ",\"dropped\":%" PRIu64 "}",
             r->shard_id, r->node_id, r->replica, r->replica_count, ld_replica_role_name(r->role),
             r->view, r->log_view, r->op, r->commit, r->applied, r->lease ? "true" : "false",
-            r->state_digest);
+            r->state_digest, r->view_changes, r->repairs, r->state_transfers, r->dropped);
 }
 
 /* {"addr": ..., "code": ..., "message": ..., "cluster_status": {"replicas": [...]}} */
@@ -68,9 +70,9 @@ json_node(FILE *f, const char *addr, const status_ask *a)
 static void
 human_header(FILE *f, int addr_width)
 {
-    fprintf(f, "%-*s %5s %5s %7s %-11s %6s %8s %10s %10s %10s %5s %-16s\n", addr_width, "address",
-            "node", "shard", "replica", "role", "view", "log_view", "op", "commit", "applied",
-            "lease", "state_digest");
+    fprintf(f, "%-*s %5s %5s %7s %-11s %6s %8s %10s %10s %10s %5s %-16s %4s %7s %5s\n",
+            addr_width, "address", "node", "shard", "replica", "role", "view", "log_view", "op",
+            "commit", "applied", "lease", "state_digest", "vcs", "repairs", "xfers");
 }
 
 static void
@@ -90,10 +92,12 @@ human_node(FILE *f, int addr_width, const char *addr, const status_ask *a)
         snprintf(replica, sizeof replica, "%" PRIu32 "/%" PRIu32, r->replica, r->replica_count);
         fprintf(f,
                 "%-*s %5" PRIu32 " %5" PRIu32 " %7s %-11s %6" PRIu64 " %8" PRIu64 " %10" PRIu64
-                " %10" PRIu64 " %10" PRIu64 " %5s %016" PRIx64 "\n",
+                " %10" PRIu64 " %10" PRIu64 " %5s %016" PRIx64 " %4" PRIu64 " %7" PRIu64
+                " %5" PRIu64 "\n",
                 addr_width, i == 0 ? addr : "", r->node_id, r->shard_id, replica,
                 ld_replica_role_name(r->role), r->view, r->log_view, r->op, r->commit, r->applied,
-                r->lease ? "yes" : "no", r->state_digest);
+                r->lease ? "yes" : "no", r->state_digest, r->view_changes, r->repairs,
+                r->state_transfers);
     }
 }
 
@@ -153,8 +157,10 @@ const cli_cmd cli_cluster_cmds[] = {
      "line) for the status of its replicas, all at once, and prints one row per replica:\n"
      "node id, shard, replica index / replication factor, role (primary, backup,\n"
      "view_change, recovering), view, log_view, op (log head), commit, applied, whether a\n"
-     "primary holds its read lease, and the digest of its applied state (equal on replicas\n"
-     "that applied the same ops). A node that does not answer within the timeout (1000 ms\n"
+     "primary holds its read lease, the digest of its applied state (equal on replicas\n"
+     "that applied the same ops), and since the node started: the views it entered (vcs),\n"
+     "the log entries it fetched from a peer (repairs) and the state snapshots it installed\n"
+     "(xfers). A node that does not answer within the timeout (1000 ms\n"
      "unless --timeout-ms is given) is printed as unreachable. With --json: one object per\n"
      "node, {\"addr\",\"code\",\"message\",\"cluster_status\":{\"replicas\":[...]}}.\n"
      "Exit status 0 when every node answered, 3 otherwise.\n\n"

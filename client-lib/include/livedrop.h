@@ -596,6 +596,11 @@ typedef struct ld_replica_status {
     uint64_t applied;      /* ops applied to its state (commit_min) */
     bool lease;            /* a primary holding its read lease */
     uint64_t state_digest; /* digest of the applied state: equal replicas, equal digests */
+    /* Since the node started: */
+    uint64_t view_changes;    /* views this replica entered */
+    uint64_t repairs;         /* log entries it fetched from a peer */
+    uint64_t state_transfers; /* checkpoints (state snapshots) it installed */
+    uint64_t dropped;         /* peer messages it refused as malformed or foreign */
 } ld_replica_status;
 
 typedef struct ld_node_status {

@@ -151,6 +151,10 @@ replica_from_pb(ld_replica_status *r, const Ldpb__ReplicaStatus *pb)
     r->applied = pb->applied;
     r->lease = pb->lease;
     r->state_digest = pb->state_digest;
+    r->view_changes = pb->view_changes;
+    r->repairs = pb->repairs;
+    r->state_transfers = pb->state_transfers;
+    r->dropped = pb->dropped;
 }
 
 bool
