@@ -310,6 +310,30 @@ ldh_node_has_publish(void)
     return known == 1;
 }
 
+/* The environment for the nodes and CLIs this process starts: its own without LSAN_OPTIONS.
+ * The integration test executables run with an LSan suppression for NNG's internals
+ * (tests/integration/lsan-nng.supp, set by tests/CMakeLists.txt); the programs under test keep
+ * LeakSanitizer's full checking. Built before fork (the child may only exec). */
+static char *const *
+child_env(void)
+{
+    extern char **environ;
+    static char **env;
+    if (env != NULL)
+        return env;
+    size_t n = 0;
+    while (environ[n] != NULL)
+        n++;
+    env = calloc(n + 1, sizeof *env);
+    cr_assert(env != NULL);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "LSAN_OPTIONS=", 13) != 0)
+            env[k++] = environ[i];
+    env[k] = NULL;
+    return env;
+}
+
 /* Is `port` free on 127.0.0.1 right now? */
 static bool
 port_bindable(uint16_t port)
@@ -491,6 +515,7 @@ ldh_node_start(ldh_node *node)
     if (write(log_fd, banner, (size_t)banner_len) < 0) {
         /* the log is a diagnostic only */
     }
+    char *const *env = child_env();
     pid_t parent = getpid();
     fflush(NULL);
     pid_t pid = fork();
@@ -503,7 +528,7 @@ ldh_node_start(ldh_node *node)
         dup2(null_fd, 0);
         dup2(fds[1], 1);
         dup2(log_fd, 2);
-        execv(bin, (char *const *)argv);
+        execve(bin, (char *const *)argv, env);
         _exit(127);
     }
     close(fds[1]);
@@ -787,6 +812,7 @@ cli_run(ldh_cli *res, int64_t timeout_ms, const char *const *args)
     cr_assert_eq(pipe2(err_fds, O_CLOEXEC), 0);
     int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     cr_assert_geq(null_fd, 0);
+    char *const *env = child_env();
     pid_t parent = getpid();
     fflush(NULL);
     pid_t pid = fork();
@@ -798,7 +824,7 @@ cli_run(ldh_cli *res, int64_t timeout_ms, const char *const *args)
         dup2(null_fd, 0);
         dup2(out_fds[1], 1);
         dup2(err_fds[1], 2);
-        execv(bin, (char *const *)argv);
+        execve(bin, (char *const *)argv, env);
         _exit(127);
     }
     close(out_fds[1]);
