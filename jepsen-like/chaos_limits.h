@@ -44,6 +44,7 @@
 #define LDC_CONVERGE_MS 60000         /* every replica at the same applied op and digest */
 #define LDC_STATUS_TIMEOUT_MS 500u    /* one GetClusterStatus to one node */
 #define LDC_POLL_MS 20                /* poll interval of those waits */
+#define LDC_PAYMENT_SLOW_MS 1000u     /* pm_card_slow's delay (cluster.conf payment_slow_ms) */
 #define LDC_RESERVATION_TTL_MS 3000LL /* the drop's: a reservation whose payment died expires */
 
 _Static_assert(LDC_QTY_MAX <= LD_QTY_MAX, "an order's qty is bounded by the node's");

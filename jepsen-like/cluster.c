@@ -124,7 +124,7 @@ ldc_cluster_init(ldc_cluster *c, const char *dir, const char *node_bin, char *er
         fprintf(f, "replica = %d %s tcp://127.0.0.1:%u tcp://127.0.0.1:%u\n", n->id, n->url,
                 (unsigned)n->peer_port, (unsigned)n->pub_port);
     }
-    fprintf(f, "log_level = info\n");
+    fprintf(f, "payment_slow_ms = %u\nlog_level = info\n", LDC_PAYMENT_SLOW_MS);
     if (fclose(f) != 0) {
         snprintf(err, err_size, "writing %s: %s", c->conf_path, strerror(errno));
         return false;

@@ -69,8 +69,7 @@ recheck(final_ctx *fc, ld_client *c)
         memset(&got, 0, sizeof got);
         ld_err e = LD_ERR_TIMEOUT;
         for (int attempt = 0; attempt < 3 && LD_ERR_IS_TRANSPORT(e); attempt++)
-            e = ld_place_order(c, &run->drop_id, &a->user, a->qty, a->key, "pm_card_ok", &order,
-                               NULL);
+            e = ld_place_order(c, &run->drop_id, &a->user, a->qty, a->key, a->pm, &order, NULL);
         ld_err ge = LD_ERR_TIMEOUT;
         for (int attempt = 0; attempt < 3 && LD_ERR_IS_TRANSPORT(ge); attempt++)
             ge = ld_order_get(c, &a->order, &got, NULL);

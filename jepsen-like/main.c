@@ -44,6 +44,9 @@ usage(FILE *f)
         "  --clients N          client threads, 1..%u (default 8)\n"
         "  --stock N            units of the drop, 1..%d (default 200)\n"
         "  --rate N             orders started per second, all clients, 1..%u (default 10)\n"
+        "  --slow-pct N         percent of orders paid with pm_card_slow (approved after %u ms)\n"
+        "                       (default 0)\n"
+        "  --declined-pct N     percent of orders paid with pm_card_declined (default 0)\n"
         "  --qty-max N          units per order, drawn in 1..N, N in 1..%d (default 2)\n"
         "  --faults LIST        comma-separated kinds among kill,pause,wipe, or none\n"
         "                       (default kill,pause,wipe)\n"
@@ -57,8 +60,8 @@ usage(FILE *f)
         "  -h, --help           this help\n"
         "\n"
         "Exit status: 0 PASS, 1 FAIL, 2 usage error, 3 the harness could not run.\n",
-        LDC_TIME_S_MAX, LDC_CLIENTS_MAX, LDC_STOCK_MAX, LDC_RATE_MAX, LDC_QTY_MAX,
-        LDC_INTERVAL_MS_MIN, LDC_INTERVAL_MS_MAX, LDC_CALL_TIMEOUT_MS_DEFAULT);
+        LDC_TIME_S_MAX, LDC_CLIENTS_MAX, LDC_STOCK_MAX, LDC_RATE_MAX, LDC_PAYMENT_SLOW_MS,
+        LDC_QTY_MAX, LDC_INTERVAL_MS_MIN, LDC_INTERVAL_MS_MAX, LDC_CALL_TIMEOUT_MS_DEFAULT);
 }
 
 static bool
@@ -131,9 +134,13 @@ parse_opts(int argc, char **argv, ldc_opts *o)
             o->keep_data = true;
             continue;
         }
-        static const char *const with_value[] = {
-            "--dir",     "--seed",   "--time",        "--clients",         "--stock",    "--rate",
-            "--qty-max", "--faults", "--interval-ms", "--call-timeout-ms", "--node-bin", NULL};
+        static const char *const with_value[] = {"--dir",          "--seed",
+                                                 "--time",         "--clients",
+                                                 "--stock",        "--rate",
+                                                 "--qty-max",      "--faults",
+                                                 "--interval-ms",  "--call-timeout-ms",
+                                                 "--node-bin",     "--slow-pct",
+                                                 "--declined-pct", NULL};
         int w = 0;
         while (with_value[w] && strcmp(with_value[w], a) != 0)
             w++;
@@ -169,6 +176,10 @@ parse_opts(int argc, char **argv, ldc_opts *o)
             o->stock = (uint32_t)x;
         } else if (strcmp(a, "--rate") == 0 && (ok = parse_u64(a, v, 1, LDC_RATE_MAX, &x))) {
             o->rate = (uint32_t)x;
+        } else if (strcmp(a, "--slow-pct") == 0 && (ok = parse_u64(a, v, 0, 100, &x))) {
+            o->slow_pct = (uint32_t)x;
+        } else if (strcmp(a, "--declined-pct") == 0 && (ok = parse_u64(a, v, 0, 100, &x))) {
+            o->declined_pct = (uint32_t)x;
         } else if (strcmp(a, "--qty-max") == 0 && (ok = parse_u64(a, v, 1, LDC_QTY_MAX, &x))) {
             o->qty_max = (uint32_t)x;
         } else if (strcmp(a, "--interval-ms") == 0 &&
@@ -180,6 +191,11 @@ parse_opts(int argc, char **argv, ldc_opts *o)
         }
         if (!ok)
             return 2;
+    }
+    if (o->slow_pct + o->declined_pct > 100) {
+        fprintf(stderr, "livedrop-chaos: --slow-pct %u + --declined-pct %u is more than 100\n",
+                o->slow_pct, o->declined_pct);
+        return 2;
     }
     return -1;
 }
@@ -280,13 +296,14 @@ run_chaos(ldc_run *run)
         if (run->o.faults & (1u << k))
             snprintf(faults + strlen(faults), sizeof faults - strlen(faults), "%s%s",
                      faults[0] ? "," : "", names[k]);
-    (void)ldc_hist_add(&run->hist,
-                       "\"type\":\"run\",\"seed\":%" PRIu64 ",\"drop\":\"%s\",\"stock\":%u,"
-                       "\"clients\":%u,\"time_s\":%u,\"rate\":%u,\"qty_max\":%u,"
-                       "\"faults\":\"%s\",\"interval_ms\":%u,\"nodes\":\"%s\"",
-                       run->o.seed, run->drop_hex, run->o.stock, run->o.clients, run->o.time_s,
-                       run->o.rate, run->o.qty_max, faults[0] ? faults : "none", run->o.interval_ms,
-                       run->cluster.addrs);
+    (void)ldc_hist_add(
+        &run->hist,
+        "\"type\":\"run\",\"seed\":%" PRIu64 ",\"drop\":\"%s\",\"stock\":%u,"
+        "\"clients\":%u,\"time_s\":%u,\"rate\":%u,\"qty_max\":%u,"
+        "\"faults\":\"%s\",\"interval_ms\":%u,\"slow_pct\":%u,\"declined_pct\":%u,\"nodes\":\"%s\"",
+        run->o.seed, run->drop_hex, run->o.stock, run->o.clients, run->o.time_s, run->o.rate,
+        run->o.qty_max, faults[0] ? faults : "none", run->o.interval_ms, run->o.slow_pct,
+        run->o.declined_pct, run->cluster.addrs);
     run->t0_ms = ldc_mono_ms();
     atomic_store(&run->drain_end_ms, INT64_MAX);
     if (!ldc_workload_start(run, threads, err, sizeof err))

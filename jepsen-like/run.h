@@ -23,7 +23,8 @@ typedef struct ldc_opts {
     uint64_t seed;
     bool seed_given;
     uint32_t time_s, clients, stock, rate, qty_max, interval_ms, call_timeout_ms;
-    unsigned faults; /* LDC_FAULT_* */
+    uint32_t slow_pct, declined_pct; /* orders paid with pm_card_slow / pm_card_declined */
+    unsigned faults;                 /* LDC_FAULT_* */
     bool keep_data;
 } ldc_opts;
 
@@ -32,6 +33,7 @@ typedef struct ldc_acked {
     char key[LD_IDEMPOTENCY_KEY_BYTES_MAX + 1];
     ld_id user;
     int64_t qty;
+    const char *pm; /* payment method: the recheck must send the same body */
     ld_id order;
 } ldc_acked;
 

@@ -116,7 +116,8 @@ wait_ticket(ldc_run *run, uint32_t n)
 }
 
 static void
-remember_acked(ldc_run *run, const char *key, const ld_id *user, int64_t qty, const ld_id *order)
+remember_acked(ldc_run *run, const char *key, const ld_id *user, int64_t qty, const char *pm,
+               const ld_id *order)
 {
     pthread_mutex_lock(&run->acked_mu);
     LDC_ASSERT(run->acked_n < LDC_KEYS_MAX); /* one per key, and keys are bounded */
@@ -124,6 +125,7 @@ remember_acked(ldc_run *run, const char *key, const ld_id *user, int64_t qty, co
     snprintf(a->key, sizeof a->key, "%s", key);
     a->user = *user;
     a->qty = qty;
+    a->pm = pm;
     a->order = *order;
     pthread_mutex_unlock(&run->acked_mu);
 }
@@ -141,16 +143,19 @@ one_order(worker *w, uint32_t n)
     memcpy(user.bytes + 8, &b, 8);
     ld_id_format(&user, user_hex);
     int64_t qty = ldc_rand_range(&w->rng, 1, run->o.qty_max);
+    int64_t dice = ldc_rand_range(&w->rng, 0, 99);
+    const char *pm = dice < (int64_t)run->o.slow_pct                           ? "pm_card_slow"
+                     : dice < (int64_t)(run->o.slow_pct + run->o.declined_pct) ? "pm_card_declined"
+                                                                               : "pm_card_ok";
     for (uint32_t attempt = 1; attempt <= LDC_ATTEMPTS_MAX; attempt++) {
         if (!ldc_hist_add(&run->hist,
                           "\"type\":\"invoke\",\"client\":%u,\"op\":\"order\",\"key\":\"%s\","
-                          "\"user\":\"%s\",\"qty\":%lld,\"attempt\":%u",
-                          w->index, key, user_hex, (long long)qty, attempt))
+                          "\"user\":\"%s\",\"qty\":%lld,\"pm\":\"%s\",\"attempt\":%u",
+                          w->index, key, user_hex, (long long)qty, pm, attempt))
             return;
         ld_order order;
         ld_errmsg msg = {{0}};
-        ld_err e =
-            ld_place_order(w->client, &run->drop_id, &user, qty, key, "pm_card_ok", &order, &msg);
+        ld_err e = ld_place_order(w->client, &run->drop_id, &user, qty, key, pm, &order, &msg);
         char text[LD_MESSAGE_BYTES_MAX + 1];
         ldc_json_str(msg.text, text, sizeof text);
         if (e == LD_OK) {
@@ -161,7 +166,7 @@ one_order(worker *w, uint32_t n)
                                "\"code\":0,\"order\":\"%s\",\"qty\":%lld,\"status\":\"%s\"",
                                w->index, key, order_hex, (long long)order.qty,
                                order.status == LD_ORDER_PAID ? "PAID" : "FAILED");
-            remember_acked(run, key, &user, qty, &order.id);
+            remember_acked(run, key, &user, qty, pm, &order.id);
             return;
         }
         /* Transport codes (1xx) and IN_PROGRESS leave the outcome unknown: retry the key. */
