@@ -56,8 +56,8 @@ set_cluster_id(ldi_config *cfg, const char *value, char *err, size_t err_len)
     char *end = NULL;
     unsigned long long v = value[0] >= '0' && value[0] <= '9' ? strtoull(value, &end, 10) : 0;
     if (errno != 0 || end == NULL || *end != '\0' || v == 0) {
-        snprintf(err, err_len, "expected a number in 1..%llu, got \"%s\"", (unsigned long long)UINT64_MAX,
-                 value);
+        snprintf(err, err_len, "expected a number in 1..%llu, got \"%s\"",
+                 (unsigned long long)UINT64_MAX, value);
         return false;
     }
     cfg->cluster_id = (uint64_t)v;
@@ -262,7 +262,8 @@ add_replica(ldi_config *cfg, char *value, char *err, size_t err_len)
     size_t n = split_fields(value, f, REPLICA_FIELDS);
     if (n != REPLICA_FIELDS) {
         snprintf(err, err_len, "expected \"%s\", got %s%zu field(s)", REPLICA_SYNTAX,
-                 n > REPLICA_FIELDS ? "more than " : "", n > REPLICA_FIELDS ? (size_t)REPLICA_FIELDS : n);
+                 n > REPLICA_FIELDS ? "more than " : "",
+                 n > REPLICA_FIELDS ? (size_t)REPLICA_FIELDS : n);
         return false;
     }
     if (cfg->replica_count == LD_PEER_REPLICAS_MAX) {

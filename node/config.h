@@ -40,11 +40,11 @@ typedef struct ldi_config {
     char data_dir[LDI_PATH_BYTES_MAX + 1]; /* RocksDB directory; created if missing */
     uint32_t payment_slow_ms;              /* pm_card_slow approves after this delay */
     ldi_log_level log_level;
-    uint64_t cluster_id;     /* > 0 with replica lines; 0 without (replication factor 1) */
-    uint32_t replica_count;  /* replica lines: 0 (RF 1, no peers), 1, 3 or 5 */
-    uint32_t replica_index;  /* this node's line (by node_id); 0 when replica_count == 0 */
+    uint64_t cluster_id;    /* > 0 with replica lines; 0 without (replication factor 1) */
+    uint32_t replica_count; /* replica lines: 0 (RF 1, no peers), 1, 3 or 5 */
+    uint32_t replica_index; /* this node's line (by node_id); 0 when replica_count == 0 */
     ldi_replica_conf replicas[LD_PEER_REPLICAS_MAX];
-    bool format;             /* --format: initialise a brand-new replica (REPLICATION.md §7.3) */
+    bool format; /* --format: initialise a brand-new replica (REPLICATION.md §7.3) */
 } ldi_config;
 
 /* What main() should do after parsing the command line. */

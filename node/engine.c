@@ -82,8 +82,10 @@ eng_timestamp(const ldi_engine *e)
 /* The body cases of livedrop.proto's Op are the op type numbers: a request is routed by them
  * before its ops are decoded. */
 _Static_assert((int)LDPB__OP__BODY_CREATE_DROP == (int)LD_OP_CREATE_DROP, "op numbers");
-_Static_assert((int)LDPB__OP__BODY_LIST_NOTIFICATIONS == (int)LD_OP_LIST_NOTIFICATIONS, "op numbers");
-_Static_assert((int)LDPB__OP__BODY_GET_CLUSTER_STATUS == (int)LD_OP_GET_CLUSTER_STATUS, "op numbers");
+_Static_assert((int)LDPB__OP__BODY_LIST_NOTIFICATIONS == (int)LD_OP_LIST_NOTIFICATIONS,
+               "op numbers");
+_Static_assert((int)LDPB__OP__BODY_GET_CLUSTER_STATUS == (int)LD_OP_GET_CLUSTER_STATUS,
+               "op numbers");
 _Static_assert((int)LDPB__OP__BODY_TICK == (int)LD_OP_TICK, "op numbers");
 _Static_assert((int)LDPB__OP__BODY_RELAY_FOLLOW == (int)LD_OP_RELAY_FOLLOW, "op numbers");
 
@@ -103,7 +105,6 @@ eng_can_read(const ldi_engine *e, int64_t now)
         return e->rs.primary;
     return ld_repl_can_read(e->repl, now);
 }
-
 
 /* ---- step 2: take requests ----------------------------------------------------------------- */
 
@@ -442,8 +443,9 @@ static void
 eng_answer_reads(ldi_engine *e, eng_req *r, int64_t ts, int64_t now)
 {
     if (!r->follower && !eng_can_read(e, now)) {
-        eng_fail_open_slots(e, r, LD_ERR_NOT_PRIMARY, "no read lease: not (or no longer) the "
-                                                      "primary");
+        eng_fail_open_slots(e, r, LD_ERR_NOT_PRIMARY,
+                            "no read lease: not (or no longer) the "
+                            "primary");
         return;
     }
     eng_answer_req_reads(e, r, ts, r->n_pages == 0);
@@ -700,8 +702,8 @@ eng_open_peer(ldi_engine *e)
     const char *urls[LD_PEER_REPLICAS_MAX];
     for (uint32_t i = 0; i < e->replica_count; i++)
         urls[i] = e->cfg.replicas[i].peer_url;
-    return ldi_peer_open(e->loop, e->cfg.replica_index, e->replica_count, urls, ldi_engine_wake,
-                         e, &e->peer);
+    return ldi_peer_open(e->loop, e->cfg.replica_index, e->replica_count, urls, ldi_engine_wake, e,
+                         &e->peer);
 }
 
 /* Opens the replica: it re-applies the committed entries the state machine lacks (the
@@ -722,8 +724,8 @@ eng_open_repl(ldi_engine *e)
     e->host = ldi_eng_repl_host;
     e->host.arg = e;
     e->opening = true;
-    ld_err err = ld_repl_open(&rc, &e->repl_store, &e->host, applied, nonce, ldi_eng_mono_ms(),
-                              &e->repl);
+    ld_err err =
+        ld_repl_open(&rc, &e->repl_store, &e->host, applied, nonce, ldi_eng_mono_ms(), &e->repl);
     e->opening = false;
     if (err != LD_OK) {
         LDI_ERROR("replica: cannot open (%s)%s", ld_err_name(err),
@@ -797,8 +799,8 @@ ldi_engine_open(uv_loop_t *loop, const ldi_config *cfg, ldi_engine **out)
     ld_sm_stats_get(e->sm, &ss);
     LDI_INFO("recovered: applied op %" PRIu64 ", drops=%" PRIu64 " reservations=%" PRIu64
              " (active %" PRIu64 ") orders=%" PRIu64 " idempotency_keys=%" PRIu64,
-             ld_sm_applied_op(e->sm), ss.drops, ss.reservations, ss.reservations_active,
-             ss.orders, ss.idempotency_keys);
+             ld_sm_applied_op(e->sm), ss.drops, ss.reservations, ss.reservations_active, ss.orders,
+             ss.idempotency_keys);
     ldi_eng_events_init(e);
     e->pay = ldi_pay_open(ldi_payment_test_provider(loop, cfg->payment_slow_ms), eng_pay_ready, e);
     *out = e;
@@ -918,7 +920,7 @@ ldi_engine_free(ldi_engine *e)
 {
     if (e == NULL)
         return;
-    ldi_pay_close(e->pay); /* never started: no uv handles yet */
+    ldi_pay_close(e->pay);   /* never started: no uv handles yet */
     ldi_peer_close(e->peer); /* opened but never started: run the loop afterwards */
     if (e->repl != NULL)
         ld_repl_free(e->repl);

@@ -19,9 +19,9 @@
  *      quorum holds it; everything the turn wrote goes in ONE RocksDB write batch, written once
  *      with sync (group commit);
  *   5. after the sync only (P2): send the replica's messages, publish the batch's events,
- *      answer reads and pages from the new state (an empty PULL_EVENTS with wait_ms parks until an event or its deadline),
- *      answer parked pulls the events concern, start payments, and send every reply whose
- *      ops are all resolved. A place_order's reply waits for its payment.
+ *      answer reads and pages from the new state (an empty PULL_EVENTS with wait_ms parks until an
+ * event or its deadline), answer parked pulls the events concern, start payments, and send every
+ * reply whose ops are all resolved. A place_order's reply waits for its payment.
  *
  * A failed synced write stops the node (exit status 1): memory would be ahead of the disk.
  *

@@ -104,13 +104,13 @@ typedef enum eng_req_state {
 typedef struct eng_req {
     uint32_t index; /* == NNG context index */
     eng_req_state state;
-    bool follower;       /* Request.follower_read: answered by any replica in normal status */
-    bool touched;        /* in e->touched: look at it after this turn's sync */
-    bool abandoned;      /* its ops were prepared in a view this replica left: NOT_PRIMARY */
-    bool has_write;      /* some op went into an entry */
-    uint32_t n_batch;    /* ops in prepared entries, not applied yet (SLOT_BATCH) */
-    uint32_t frame_len;  /* bytes of the request frame (the entry's size budget) */
-    uint64_t gen; /* bumped at every reply: payment waiters carry it */
+    bool follower;      /* Request.follower_read: answered by any replica in normal status */
+    bool touched;       /* in e->touched: look at it after this turn's sync */
+    bool abandoned;     /* its ops were prepared in a view this replica left: NOT_PRIMARY */
+    bool has_write;     /* some op went into an entry */
+    uint32_t n_batch;   /* ops in prepared entries, not applied yet (SLOT_BATCH) */
+    uint32_t frame_len; /* bytes of the request frame (the entry's size budget) */
+    uint64_t gen;       /* bumped at every reply: payment waiters carry it */
     uint64_t request_id;
     Ldpb__Request *pb; /* in `arena`; NULL once the request no longer needs it */
     ldi_arena arena;
@@ -160,10 +160,10 @@ typedef struct eng_flight {
     bool used;
     uint64_t op;
     uint64_t view;
-    uint32_t n;          /* batch entries */
-    uint32_t payments;   /* place_orders counted in planned_payments, not resolved yet */
-    eng_src *src;        /* [LD_BATCH_OPS_MAX] */
-    ldi_pay_done *done;  /* [ENG_FINISH_OPS_MAX]: the payments its FINISH_ORDERs carry */
+    uint32_t n;         /* batch entries */
+    uint32_t payments;  /* place_orders counted in planned_payments, not resolved yet */
+    eng_src *src;       /* [LD_BATCH_OPS_MAX] */
+    ldi_pay_done *done; /* [ENG_FINISH_OPS_MAX]: the payments its FINISH_ORDERs carry */
 } eng_flight;
 
 /* A payment to start once this turn's write is durable. */
@@ -188,19 +188,19 @@ struct ldi_engine {
     ld_store repl_store; /* borrowed by repl */
     ld_sm *sm;
     ld_repl *repl;
-    ld_repl_host host;        /* ldi_eng_repl_host with arg = this engine; borrowed by repl */
-    ldi_peer *peer;           /* NULL with one replica */
-    uint32_t replica_count;   /* 1, 3 or 5 */
-    ld_repl_state rs;         /* as of the last replica call (eng_repl_observe) */
+    ld_repl_host host;      /* ldi_eng_repl_host with arg = this engine; borrowed by repl */
+    ldi_peer *peer;         /* NULL with one replica */
+    uint32_t replica_count; /* 1, 3 or 5 */
+    ld_repl_state rs;       /* as of the last replica call (eng_repl_observe) */
     bool rs_valid;
-    bool primary_ready;       /* primary whose view's adopted log is applied: issues TICK,
-                                 RELAY_FOLLOW, FINISH_ORDER and drives payments */
-    uint64_t primary_ready_op; /* ...once commit_min reaches this op */
-    uint64_t durable_applied_op; /* the state machine's applied op as of the last write (synced
-                                    or not: what an iterator reads, e.g. a state snapshot) */
-    bool events_deferred;     /* an apply's events wait for this turn's sync (one replica) */
-    bool opening;             /* ld_repl_open re-applies: no requests, no publishing */
-    struct {                  /* write counters of the turns, in the engine's report */
+    bool primary_ready;           /* primary whose view's adopted log is applied: issues TICK,
+                                     RELAY_FOLLOW, FINISH_ORDER and drives payments */
+    uint64_t primary_ready_op;    /* ...once commit_min reaches this op */
+    uint64_t durable_applied_op;  /* the state machine's applied op as of the last write (synced
+                                     or not: what an iterator reads, e.g. a state snapshot) */
+    bool events_deferred;         /* an apply's events wait for this turn's sync (one replica) */
+    bool opening;                 /* ld_repl_open re-applies: no requests, no publishing */
+    struct {                      /* write counters of the turns, in the engine's report */
         uint64_t writes;          /* writes (synced or not; a turn may write twice) */
         uint64_t prepared;        /* entries prepared (primary) */
         uint64_t fsyncs_needless; /* synced writes with nothing that had to be durable */
@@ -209,10 +209,10 @@ struct ldi_engine {
         uint64_t commit_held;     /* ...whose replies then waited for a fsync of the turn */
         uint64_t commit_held_us;  /* the time those replies waited in it */
     } wc;
-    bool turn_held;           /* this turn's committed requests wait for its fsync */
+    bool turn_held; /* this turn's committed requests wait for its fsync */
     eng_flight flights[ENG_FLIGHTS];
-    eng_flight *building;     /* the flight this turn's batch fills, or NULL */
-    ld_op *apply_ops;         /* [LD_BATCH_OPS_MAX], allocated on first use: decoded entries */
+    eng_flight *building; /* the flight this turn's batch fills, or NULL */
+    ld_op *apply_ops;     /* [LD_BATCH_OPS_MAX], allocated on first use: decoded entries */
     eng_out outbox[ENG_OUTBOX_MAX];
     uint32_t n_out;
     eng_pay_start *pay_starts; /* grows; at most planned_payments */

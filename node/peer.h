@@ -55,10 +55,10 @@ void ldi_peer_drain(ldi_peer *peer, ldi_peer_frame_cb cb, void *arg);
 bool ldi_peer_send(ldi_peer *peer, uint32_t to, const uint8_t *buf, size_t len);
 
 typedef struct ldi_peer_stats {
-    uint64_t received;      /* frames handed to the loop */
-    uint64_t recv_dropped;  /* frames dropped because the loop's queue was full */
-    uint64_t sent;          /* messages NNG took */
-    uint64_t send_dropped;  /* messages NNG refused (no connection, queue full) */
+    uint64_t received;     /* frames handed to the loop */
+    uint64_t recv_dropped; /* frames dropped because the loop's queue was full */
+    uint64_t sent;         /* messages NNG took */
+    uint64_t send_dropped; /* messages NNG refused (no connection, queue full) */
 } ldi_peer_stats;
 /* Thread: loop thread. */
 void ldi_peer_stats_get(ldi_peer *peer, ldi_peer_stats *out);

@@ -245,12 +245,11 @@ ldi_rocks_batch_count(ldi_rocks *r)
 static bool
 meta_commit_only(ldi_rocks *r, const uint8_t *val, size_t len)
 {
-    bool same = r->has_last_meta && len == ROCKS_REPL_META_BYTES &&
-                val[0] == ROCKS_REPL_META_VERSION &&
-                memcmp(val, r->last_meta, ROCKS_REPL_META_COMMIT_AT) == 0 &&
-                memcmp(val + ROCKS_REPL_META_COMMIT_AT + 8,
-                       r->last_meta + ROCKS_REPL_META_COMMIT_AT + 8,
-                       ROCKS_REPL_META_BYTES - ROCKS_REPL_META_COMMIT_AT - 8) == 0;
+    bool same =
+        r->has_last_meta && len == ROCKS_REPL_META_BYTES && val[0] == ROCKS_REPL_META_VERSION &&
+        memcmp(val, r->last_meta, ROCKS_REPL_META_COMMIT_AT) == 0 &&
+        memcmp(val + ROCKS_REPL_META_COMMIT_AT + 8, r->last_meta + ROCKS_REPL_META_COMMIT_AT + 8,
+               ROCKS_REPL_META_BYTES - ROCKS_REPL_META_COMMIT_AT - 8) == 0;
     r->has_last_meta = len == ROCKS_REPL_META_BYTES;
     if (r->has_last_meta)
         memcpy(r->last_meta, val, len);

@@ -102,8 +102,8 @@
 #define LD_PEER_STATE_CHUNK_BYTES (1u << 20) /* data in one NewState */
 #define LD_PEER_STATE_BYTES_MAX (1ull << 30) /* one checkpoint stream (held in memory) */
 #define LD_PEER_LOG_RETAIN_ENTRIES LD_LOG_RETAIN_ENTRIES /* entries kept behind commit_min */
-#define LD_PEER_REPLICAS_MAX 5u              /* replication factor 1, 3 or 5 */
-#define LD_PEER_TICK_MS 10u                  /* ld_repl_on_tick at least this often */
+#define LD_PEER_REPLICAS_MAX 5u                          /* replication factor 1, 3 or 5 */
+#define LD_PEER_TICK_MS 10u                              /* ld_repl_on_tick at least this often */
 #define LD_PEER_PREPARE_RESEND_MS 50u
 #define LD_PEER_PREPARE_RESEND_MAX_MS 400u
 #define LD_PEER_COMMIT_INTERVAL_MS 50u
@@ -116,7 +116,8 @@
 #define LD_PEER_RECV_QUEUE_BYTES_MAX (64u << 20) /* ...and their bytes */
 #define LD_PEER_RECONNECT_MIN_MS 10u  /* a lost peer connection is redialled after this... */
 #define LD_PEER_RECONNECT_MAX_MS 100u /* ...doubling up to this */
-_Static_assert(LD_PEER_COMMIT_INTERVAL_MS * 2 < LD_PEER_LEASE_MS, "an idle primary keeps its lease");
+_Static_assert(LD_PEER_COMMIT_INTERVAL_MS * 2 < LD_PEER_LEASE_MS,
+               "an idle primary keeps its lease");
 _Static_assert(LD_PEER_LEASE_MS * 1002 / 998 < LD_PEER_VC_TIMEOUT_MS, "leases are safe");
 _Static_assert(LD_PEER_VC_TIMEOUT_MS >= 5 * LD_PEER_COMMIT_INTERVAL_MS, "lost heartbeats");
 _Static_assert(LD_PEER_DVC_HEADERS_MAX >= LD_PEER_PIPELINE_MAX, "a DVC covers the pipeline");
@@ -126,10 +127,10 @@ _Static_assert(LD_PEER_WINDOW_MAX >= LD_PEER_DVC_HEADERS_MAX, "the window holds 
 #define LD_CLIENT_TIMEOUT_MS_DEFAULT 10000u
 #define LD_CLIENT_INFLIGHT_MAX 64u /* request messages in flight on one client */
 #define LD_CLIENT_INFLIGHT_DEFAULT 8u
-#define LD_CLIENT_QUEUE_OPS_MAX 65536u    /* ops queued in one client; past it: LD_ERR_BUSY */
-#define LD_CLIENT_IN_PROGRESS_WAIT_MS 50u /* place_order retries IN_PROGRESS after this pause */
-#define LD_CLIENT_ADDRS_MAX 8u            /* node addresses one client knows (a cluster) */
-#define LD_CLIENT_FAILOVER_TIMEOUT_MS 1000u /* no answer this long: try the next node */
+#define LD_CLIENT_QUEUE_OPS_MAX 65536u       /* ops queued in one client; past it: LD_ERR_BUSY */
+#define LD_CLIENT_IN_PROGRESS_WAIT_MS 50u    /* place_order retries IN_PROGRESS after this pause */
+#define LD_CLIENT_ADDRS_MAX 8u               /* node addresses one client knows (a cluster) */
+#define LD_CLIENT_FAILOVER_TIMEOUT_MS 1000u  /* no answer this long: try the next node */
 #define LD_CLIENT_NOT_PRIMARY_BACKOFF_MS 20u /* pause before retrying during a view change */
 #define LD_CLIENT_ADDR_BYTES_MAX 256u        /* one node address (an NNG URL) */
 /* A payment message waits for the provider (pm_card_slow: LD_PAYMENT_SLOW_MS_DEFAULT), so it
@@ -137,7 +138,8 @@ _Static_assert(LD_PEER_WINDOW_MAX >= LD_PEER_DVC_HEADERS_MAX, "the window holds 
  * time (the node holds them on purpose): one whose node died ends at its deadline. */
 #define LD_CLIENT_FAILOVER_SLOW_TIMEOUT_MS 5000u
 #define LD_CLIENT_CONF_LINE_BYTES_MAX 1024u /* a cluster-conf line (as node/config.c reads) */
-#define LD_CLUSTER_STATUS_REPLICAS_MAX 64u /* replicas in one node's ClusterStatus (one per shard) */
+#define LD_CLUSTER_STATUS_REPLICAS_MAX                                                             \
+    64u /* replicas in one node's ClusterStatus (one per shard) */
 _Static_assert(LD_CLIENT_FAILOVER_SLOW_TIMEOUT_MS > LD_PAYMENT_SLOW_MS_DEFAULT,
                "a slow test payment does not make the client fail over");
 

@@ -38,7 +38,8 @@ typedef enum ld_op_type {
     LD_OP_LIST_DROPS = 23,         /* page op */
     LD_OP_PULL_EVENTS = 24,        /* page op (the node may hold it: long poll) */
     LD_OP_LIST_NOTIFICATIONS = 25, /* page op */
-    LD_OP_GET_CLUSTER_STATUS = 26, /* answered by the node (replica status), not the state machine */
+    LD_OP_GET_CLUSTER_STATUS =
+        26, /* answered by the node (replica status), not the state machine */
     /* internal: written to the log by the node, refused from clients */
     LD_OP_TICK = 100,
     LD_OP_FINISH_ORDER = 101,

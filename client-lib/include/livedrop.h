@@ -623,9 +623,9 @@ const char *ld_replica_role_name(ld_replica_role role);
 /* Client-side counters, since open. Thread: any. */
 typedef struct ld_client_stats {
     uint64_t ops_sent;
-    uint64_t messages_sent; /* ops_sent / messages_sent is the coalescing factor */
-    uint64_t redirects;     /* NOT_PRIMARY answers followed (the message was sent again) */
-    uint64_t failovers;     /* messages sent again to the next address for want of an answer */
+    uint64_t messages_sent;    /* ops_sent / messages_sent is the coalescing factor */
+    uint64_t redirects;        /* NOT_PRIMARY answers followed (the message was sent again) */
+    uint64_t failovers;        /* messages sent again to the next address for want of an answer */
     uint64_t connections_lost; /* a node's connection dropped (its messages moved on at once) */
 } ld_client_stats;
 void ld_client_stats_get(ld_client *client, ld_client_stats *out);

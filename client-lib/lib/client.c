@@ -87,13 +87,14 @@ typedef enum slot_phase {
     SLOT_IDLE = 0,
     SLOT_SENDING = 1,
     SLOT_RECEIVING = 2,
-    SLOT_BACKOFF = 3, /* nng_sleep_aio before a resend after NOT_PRIMARY */
+    SLOT_BACKOFF = 3, /* nng_sleep_aio (backoff_aio) before a resend after NOT_PRIMARY */
 } slot_phase;
 
 typedef struct ldi_slot {
     ld_client *client;
     nng_ctx ctxs[LD_CLIENT_ADDRS_MAX]; /* one per address (the address's socket) */
-    nng_aio *aio;
+    nng_aio *aio;         /* the request's sends and receives */
+    nng_aio *backoff_aio; /* the pause before a resend (see slot_redirect) */
     slot_phase phase; /* written by the packer before the send, then by the callback only */
     ldi_class cls;
     uint64_t request_id;
@@ -673,7 +674,10 @@ slot_redirect(ldi_slot *slot, const Ldpb__Response *resp)
         int64_t ms = LD_CLIENT_NOT_PRIMARY_BACKOFF_MS;
         int64_t left = (slot->deadline_ns - ldi_now_ns()) / 1000000;
         slot->phase = SLOT_BACKOFF;
-        nng_sleep_aio((nng_duration)(left < ms ? (left > 0 ? left : 0) : ms), slot->aio);
+        /* On its own aio: NNG 1.5.2's nng_sleep_aio leaves the aio marked "expiry is success"
+         * (a_expire_ok, never cleared), so a later receive on the same aio that timed out
+         * completed with result 0 and no message -- a NULL reply, a crash in reply_check. */
+        nng_sleep_aio((nng_duration)(left < ms ? (left > 0 ? left : 0) : ms), slot->backoff_aio);
     } else {
         slot_transmit(slot);
     }
@@ -878,31 +882,40 @@ slot_cb(void *arg)
         nng_ctx_recv(slot->ctxs[slot->target], slot->aio);
         return;
     case SLOT_RECEIVING: {
+        nng_msg *msg = rv == 0 ? nng_aio_get_msg(slot->aio) : NULL;
+        nng_aio_set_msg(slot->aio, NULL);
+        if (rv == 0 && msg == NULL)
+            rv = NNG_ETIMEDOUT; /* never a reply: see slot_redirect's backoff */
         if (rv != 0) {
             slot_failed(slot, err_from_nng(c, slot_pin(slot), rv));
             return;
         }
-        nng_msg *msg = nng_aio_get_msg(slot->aio);
-        nng_aio_set_msg(slot->aio, NULL);
         slot_reply(slot, msg);
         return;
     }
     case SLOT_BACKOFF:
-        slot_resume(slot, rv);
-        return;
     case SLOT_IDLE:
         break;
     }
-    LD_ASSERT(slot->phase != SLOT_IDLE);
+    LD_ASSERT(slot->phase != SLOT_IDLE && slot->phase != SLOT_BACKOFF);
+}
+
+/* The backoff before a resend ended (or close cancelled it). Thread: NNG. */
+static void
+slot_backoff_cb(void *arg)
+{
+    ldi_slot *slot = arg;
+    LD_ASSERT(slot->phase == SLOT_BACKOFF);
+    slot_resume(slot, nng_aio_result(slot->backoff_aio));
 }
 
 /* Address `a`'s connection dropped (its node died or closed it). A req0 socket would keep the
  * requests that were on it and resend them when the dialer reconnects -- to a dead node, never,
  * so they would sit out their failover deadline (seconds, for a payment). Routed messages bound
  * there move to the next address now (and so does the client's primary): their aios are
- * cancelled and slot_cb() takes the cancellation for a dropped connection. With one address nothing moves (NNG's resend on
- * reconnect is the retry). The cancel happens after the mutex is released, so it may hit a
- * slot that has moved on meanwhile: that costs it one extra hop, nothing else. */
+ * cancelled and slot_cb() takes the cancellation for a dropped connection. With one address nothing
+ * moves (NNG's resend on reconnect is the retry). The cancel happens after the mutex is released,
+ * so it may hit a slot that has moved on meanwhile: that costs it one extra hop, nothing else. */
 static void
 connection_lost(ld_client *c, uint32_t index)
 {
@@ -1061,7 +1074,8 @@ slots_open(ld_client *c)
         slot->ops = calloc(LD_REQUEST_OPS_MAX, sizeof *slot->ops);
         if (slot->calls == NULL || slot->ops == NULL)
             return LD_ERR_NOMEM;
-        if (nng_aio_alloc(&slot->aio, slot_cb, slot) != 0)
+        if (nng_aio_alloc(&slot->aio, slot_cb, slot) != 0 ||
+            nng_aio_alloc(&slot->backoff_aio, slot_backoff_cb, slot) != 0)
             return LD_ERR_NOMEM;
         for (uint32_t a = 0; a < c->list.count; a++)
             if (nng_ctx_open(&slot->ctxs[a], c->addrs[a].sock) != 0)
@@ -1080,9 +1094,12 @@ slots_open(ld_client *c)
 static void
 slots_stop(ld_client *c)
 {
-    for (uint32_t i = 0; c->slots != NULL && i < c->inflight_max; i++)
+    for (uint32_t i = 0; c->slots != NULL && i < c->inflight_max; i++) {
         if (c->slots[i].aio != NULL)
             nng_aio_stop(c->slots[i].aio);
+        if (c->slots[i].backoff_aio != NULL)
+            nng_aio_stop(c->slots[i].backoff_aio);
+    }
 }
 
 /* Frees the slots; their aios are stopped and the sockets are closed. */
@@ -1095,6 +1112,8 @@ slots_free(ld_client *c)
         ldi_slot *slot = &c->slots[i];
         if (slot->aio != NULL)
             nng_aio_free(slot->aio);
+        if (slot->backoff_aio != NULL)
+            nng_aio_free(slot->backoff_aio);
         if (slot->request != NULL)
             nng_msg_free(slot->request);
         free(slot->calls);

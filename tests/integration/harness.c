@@ -13,8 +13,8 @@
 #include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>

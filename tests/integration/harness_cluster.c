@@ -155,11 +155,16 @@ static const char *
 role_name(int role)
 {
     switch (role) {
-    case LDH_ROLE_PRIMARY: return "primary";
-    case LDH_ROLE_BACKUP: return "backup";
-    case LDH_ROLE_VIEW_CHANGE: return "view_change";
-    case LDH_ROLE_RECOVERING: return "recovering";
-    default: return "?";
+    case LDH_ROLE_PRIMARY:
+        return "primary";
+    case LDH_ROLE_BACKUP:
+        return "backup";
+    case LDH_ROLE_VIEW_CHANGE:
+        return "view_change";
+    case LDH_ROLE_RECOVERING:
+        return "recovering";
+    default:
+        return "?";
     }
 }
 
@@ -309,8 +314,8 @@ ldh_cluster_direct_get_drop(const ldh_cluster *c, int i, const ld_id *drop_id, i
 }
 
 ld_err
-ldh_cluster_direct_reserve(const ldh_cluster *c, int i, const ld_id *drop_id,
-                           const ld_id *user_id, const char *key, int32_t timeout_ms)
+ldh_cluster_direct_reserve(const ldh_cluster *c, int i, const ld_id *drop_id, const ld_id *user_id,
+                           const char *key, int32_t timeout_ms)
 {
     Ldpb__Reserve body = LDPB__RESERVE__INIT;
     body.drop_id = pb_id(drop_id);

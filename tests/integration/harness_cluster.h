@@ -34,8 +34,13 @@ typedef struct ldh_cluster {
 } ldh_cluster;
 
 /* Roles as ldpb ReplicaRole. */
-enum { LDH_ROLE_NONE = 0, LDH_ROLE_PRIMARY = 1, LDH_ROLE_BACKUP = 2, LDH_ROLE_VIEW_CHANGE = 3,
-       LDH_ROLE_RECOVERING = 4 };
+enum {
+    LDH_ROLE_NONE = 0,
+    LDH_ROLE_PRIMARY = 1,
+    LDH_ROLE_BACKUP = 2,
+    LDH_ROLE_VIEW_CHANGE = 3,
+    LDH_ROLE_RECOVERING = 4
+};
 
 /* One replica's answer to GetClusterStatus. */
 typedef struct ldh_rstatus {
@@ -77,8 +82,8 @@ void ldh_cluster_print_status(const ldh_cluster *c);
 typedef struct ldh_stock {
     int64_t initial, available, reserved, sold;
 } ldh_stock;
-ld_err ldh_cluster_follower_stock(const ldh_cluster *c, int i, const ld_id *drop_id,
-                                  ldh_stock *out, int32_t timeout_ms);
+ld_err ldh_cluster_follower_stock(const ldh_cluster *c, int i, const ld_id *drop_id, ldh_stock *out,
+                                  int32_t timeout_ms);
 
 /* Sends one op to node i directly (no routing) and returns the envelope code if nonzero, else
  * the op's result code; LD_ERR_TIMEOUT when no answer came within timeout_ms. `op` is a packed

@@ -138,7 +138,8 @@ Test(cluster_cli, status_shows_the_roles_a_failover_and_a_state_transfer)
     int q = ldh_cluster_wait_primary(&c, survivors, CC_TIMEOUT_MS);
     status_cli(&c, true, &res, rows);
     cr_assert_eq(res.status, 3, "a dead node: exit %d: %s%s", res.status, res.out, res.err);
-    cr_assert(strcmp(rows[p].code, "ERR_CONNECTION") == 0 || strcmp(rows[p].code, "ERR_TIMEOUT") == 0,
+    cr_assert(strcmp(rows[p].code, "ERR_CONNECTION") == 0 ||
+                  strcmp(rows[p].code, "ERR_TIMEOUT") == 0,
               "%s", res.out);
     for (int i = 0; i < CC_N; i++) {
         if (i == p)

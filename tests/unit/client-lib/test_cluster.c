@@ -346,6 +346,30 @@ Test(cluster, a_named_primary_without_a_connection_is_not_followed)
     ld_client_close(c);
 }
 
+Test(cluster, a_timeout_after_a_backoff_is_a_timeout_not_an_empty_reply)
+{
+    /* NNG 1.5.2 marks an aio used by nng_sleep_aio so that its later timeouts complete with
+     * result 0 and no message; the client once backed off on the request's own aio, and the
+     * next receive that timed out on it crashed in reply_check (found by livedrop-chaos with
+     * short deadlines). How: one slot (inflight_max 1); node 0 answers NOT_PRIMARY without a
+     * name (a backoff), node 1 never answers (a receive timeout on the same slot), round and
+     * round until the deadline: the call must end in LD_ERR_TIMEOUT or LD_ERR_NOT_PRIMARY, and
+     * the next call (node 1 answering again) must succeed on the same slot. */
+    set_not_primary(&nodes[0], true, "", 3);
+    set_silent(&nodes[1], true);
+    ld_client *c;
+    ld_client_opts opts = {.timeout_ms = 2600, .inflight_max = 1};
+    cr_assert_eq(ld_client_open(addrs(2), &opts, &c), LD_OK);
+    ld_errmsg msg;
+    ld_err err = reserve(c, "key-b", &msg);
+    cr_assert(err == LD_ERR_TIMEOUT || err == LD_ERR_NOT_PRIMARY, "%s: %s", ld_err_name(err),
+              msg.text);
+    cr_assert_geq(ops_seen(&nodes[1]), 1, "node 1 got the request");
+    set_silent(&nodes[1], false);
+    cr_assert_eq(reserve(c, "key-c", &msg), LD_OK, "%s", msg.text);
+    ld_client_close(c);
+}
+
 Test(cluster, every_node_silent_ends_in_timeout_at_the_calls_deadline)
 {
     /* Three silent nodes and a 2.5 s timeout: the message visits node 0, 1 and 2 (one

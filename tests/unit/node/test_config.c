@@ -43,8 +43,8 @@ TestSuite(config, .fini = teardown);
 
 /* Parses argv (NULL-terminated) after writing `text` as the --config file. */
 static ldi_cli_action
-parse(const char *text, ldi_config *cfg, char *err, size_t err_len, const char *a1,
-      const char *a2, const char *a3)
+parse(const char *text, ldi_config *cfg, char *err, size_t err_len, const char *a1, const char *a2,
+      const char *a3)
 {
     write_conf(text);
     char *argv[8] = {(char *)"livedrop-node", (char *)"--config", path};
@@ -100,9 +100,15 @@ Test(config, flags_win_over_the_own_line_and_format_is_a_flag)
     ldi_config cfg;
     char err[512];
     write_conf(THREE);
-    char *argv[] = {(char *)"livedrop-node", (char *)"-c", path, (char *)"--node-id",
-                    (char *)"3", (char *)"--listen", (char *)"tcp://127.0.0.1:9999",
-                    (char *)"--format", NULL};
+    char *argv[] = {(char *)"livedrop-node",
+                    (char *)"-c",
+                    path,
+                    (char *)"--node-id",
+                    (char *)"3",
+                    (char *)"--listen",
+                    (char *)"tcp://127.0.0.1:9999",
+                    (char *)"--format",
+                    NULL};
     cr_assert_eq(ldi_config_parse_args(&cfg, 8, argv, err, sizeof err), LDI_CLI_RUN, "%s", err);
     cr_assert_str_eq(cfg.listen, "tcp://127.0.0.1:9999");
     cr_assert_str_eq(cfg.publish, "none");
@@ -116,8 +122,7 @@ Test(config, no_replica_lines_is_the_single_node)
      * Method: parse a listen line only; replica_count stays 0, listen comes from the file. */
     ldi_config cfg;
     char err[512];
-    cr_assert_eq(parse("listen = tcp://127.0.0.1:7500\n", &cfg, err, sizeof err, NULL, NULL,
-                       NULL),
+    cr_assert_eq(parse("listen = tcp://127.0.0.1:7500\n", &cfg, err, sizeof err, NULL, NULL, NULL),
                  LDI_CLI_RUN, "%s", err);
     cr_assert_eq(cfg.replica_count, 0);
     cr_assert_eq(cfg.cluster_id, 0);

@@ -235,8 +235,7 @@ Test(store_rocks, malformed_streams_are_refused_and_change_nothing)
     }
     cr_assert_geq(bad, len - 1 - 8, "only record boundaries may parse");
     uint8_t empty_key[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    cr_assert_eq(ldi_rocks_batch_state_replace(rocks, empty_key, sizeof empty_key),
-                 LD_ERR_STORAGE);
+    cr_assert_eq(ldi_rocks_batch_state_replace(rocks, empty_key, sizeof empty_key), LD_ERR_STORAGE);
     free(buf);
     cr_assert_eq(count_state(), 9);
 }
