@@ -41,7 +41,11 @@
  * ids and idempotency keys, so a retry never applies twice) to the named node, or, while a view
  * change leaves the name empty, to the next address after LD_CLIENT_NOT_PRIMARY_BACKOFF_MS. A
  * message without an answer for LD_CLIENT_FAILOVER_TIMEOUT_MS (payments:
- * LD_CLIENT_FAILOVER_SLOW_TIMEOUT_MS; long polls: never) is resent to the next address. All of
+ * LD_CLIENT_FAILOVER_SLOW_TIMEOUT_MS; long polls: never) is resent to the next address. When a
+ * node's connection drops (it died), the messages it had move to the next address at once, and
+ * "next" skips addresses without a connection; a NOT_PRIMARY naming such a node counts as no
+ * name. ld_client_open waits up to LD_CLIENT_OPEN_CONNECT_WAIT_MS for every address to connect,
+ * so that the first call avoids a dead one. All of
  * this happens inside one call and within its deadline: the caller sees the final answer, or
  * LD_ERR_TIMEOUT. A named primary that is not among the client's addresses ends the call with
  * LD_ERR_NOT_PRIMARY (the message names it). Reads are linearizable (answered by the primary

@@ -93,8 +93,8 @@ typedef enum slot_phase {
 typedef struct ldi_slot {
     ld_client *client;
     nng_ctx ctxs[LD_CLIENT_ADDRS_MAX]; /* one per address (the address's socket) */
-    nng_aio *aio;         /* the request's sends and receives */
-    nng_aio *backoff_aio; /* the pause before a resend (see slot_redirect) */
+    nng_aio *aio;                      /* the request's sends and receives */
+    nng_aio *backoff_aio;              /* the pause before a resend (see slot_redirect) */
     slot_phase phase; /* written by the packer before the send, then by the callback only */
     ldi_class cls;
     uint64_t request_id;
@@ -130,6 +130,7 @@ struct ld_client {
     pthread_mutex_t mu;
     pthread_condattr_t condattr; /* CLOCK_MONOTONIC, for every call's condition variable */
     pthread_cond_t idle;         /* close waits here for callers and packers to leave */
+    pthread_cond_t connected;    /* open waits here for its first connections */
     ldi_addr_list list;
     ldi_addr addrs[LD_CLIENT_ADDRS_MAX];
     uint32_t primary;   /* under mu: the address new messages go to */
@@ -332,6 +333,18 @@ field_len(size_t body_len)
     return n + body_len;
 }
 
+/* The first address after `from` with a live connection, or UINT32_MAX if no other has one. */
+static uint32_t
+addr_connected_after(const ld_client *c, uint32_t from)
+{
+    for (uint32_t k = 1; k < c->list.count; k++) {
+        uint32_t i = (from + k) % c->list.count;
+        if (atomic_load(&c->addrs[i].pipes) > 0)
+            return i;
+    }
+    return UINT32_MAX;
+}
+
 /* The slot's message is over: it no longer counts as a slow message. */
 static void
 slot_end_locked(ld_client *c, ldi_slot *slot)
@@ -380,6 +393,14 @@ slot_take_locked(ld_client *c, ldi_slot *slot)
             slot->deadline_ns = call->deadline_ns;
     }
     const ldi_call *first = slot->calls[0];
+    /* A primary without a connection (a dead node, say the first address of a client opened
+     * after it died) gives way to a connected address: its answer names the primary. */
+    if (k != LDI_CLASS_DIRECT && k != LDI_CLASS_RAW &&
+        atomic_load(&c->addrs[c->primary].pipes) <= 0) {
+        uint32_t other = addr_connected_after(c, c->primary);
+        if (other != UINT32_MAX)
+            c->primary = other;
+    }
     slot->target = k == LDI_CLASS_DIRECT ? first->pin_addr : c->primary;
     LD_ASSERT(slot->target < c->list.count);
     slot->follower =
@@ -571,12 +592,8 @@ slot_may_resend_locked(ld_client *c, const ldi_slot *slot)
 static uint32_t
 addr_after(const ld_client *c, uint32_t from)
 {
-    for (uint32_t k = 1; k < c->list.count; k++) {
-        uint32_t i = (from + k) % c->list.count;
-        if (atomic_load(&c->addrs[i].pipes) > 0)
-            return i;
-    }
-    return (from + 1) % c->list.count;
+    uint32_t i = addr_connected_after(c, from);
+    return i != UINT32_MAX ? i : (from + 1) % c->list.count;
 }
 
 /* Moves the slot to the address after its target, and the client's primary with it unless
@@ -945,6 +962,10 @@ pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
     if (ev == NNG_PIPE_EV_ADD_POST) {
         atomic_fetch_add(&a->pipes, 1);
         atomic_store(&a->connected_ever, true);
+        ld_client *c = a->client;
+        pthread_mutex_lock(&c->mu);
+        pthread_cond_broadcast(&c->connected);
+        pthread_mutex_unlock(&c->mu);
     } else if (ev == NNG_PIPE_EV_REM_POST) {
         /* Never below zero: a pipe can be removed between its pre- and post-add events. */
         int n = atomic_load(&a->pipes);
@@ -1165,9 +1186,31 @@ client_free(ld_client *c)
             nng_close(c->addrs[i].sock);
     slots_free(c);
     pthread_cond_destroy(&c->idle);
+    pthread_cond_destroy(&c->connected);
     pthread_condattr_destroy(&c->condattr);
     pthread_mutex_destroy(&c->mu);
     free(c);
+}
+
+/* With several addresses, waits (at most LD_CLIENT_OPEN_CONNECT_WAIT_MS) until every address
+ * has a connection, so that the first call goes to a live node: a dead first address would
+ * hold it for a failover deadline. On loopback every live node connects within a millisecond;
+ * the wait runs out only when a node is down. */
+static void
+wait_connected(ld_client *c)
+{
+    int64_t deadline_ns = ldi_now_ns() + (int64_t)LD_CLIENT_OPEN_CONNECT_WAIT_MS * 1000000;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        uint32_t up = 0;
+        for (uint32_t i = 0; i < c->list.count; i++)
+            up += atomic_load(&c->addrs[i].pipes) > 0;
+        if (up == c->list.count || ldi_now_ns() >= deadline_ns)
+            break;
+        struct timespec ts = abs_timespec(deadline_ns);
+        pthread_cond_timedwait(&c->connected, &c->mu, &ts);
+    }
+    pthread_mutex_unlock(&c->mu);
 }
 
 LD_API ld_err
@@ -1202,6 +1245,7 @@ ld_client_open(const char *addr, const ld_client_opts *opts, ld_client **out)
     pthread_condattr_init(&c->condattr);
     pthread_condattr_setclock(&c->condattr, CLOCK_MONOTONIC);
     pthread_cond_init(&c->idle, NULL);
+    pthread_cond_init(&c->connected, &c->condattr);
 
     ld_err err = LD_OK;
     for (uint32_t i = 0; i < c->list.count && err == LD_OK; i++)
@@ -1212,6 +1256,8 @@ ld_client_open(const char *addr, const ld_client_opts *opts, ld_client **out)
         client_free(c);
         return err;
     }
+    if (c->list.count > 1)
+        wait_connected(c);
     *out = c;
     return LD_OK;
 }

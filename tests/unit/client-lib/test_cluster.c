@@ -346,6 +346,28 @@ Test(cluster, a_named_primary_without_a_connection_is_not_followed)
     ld_client_close(c);
 }
 
+Test(cluster, a_client_opened_while_its_first_node_is_down_starts_on_a_live_one)
+{
+    /* A short-lived client (the CLI, a restarted gateway) opened after the first node of its
+     * list died must not send its first call there and wait out the failover timeout. How:
+     * node 0 is stopped before the open (its port refuses); the first reserve must succeed
+     * on node 1 well within LD_CLIENT_FAILOVER_TIMEOUT_MS, counting the open's bounded wait. */
+    fake_stop(&nodes[0]);
+    ld_client *c;
+    ld_client_opts opts = {.timeout_ms = 6000};
+    int64_t t0 = fake_now_ms();
+    cr_assert_eq(ld_client_open(addrs(2), &opts, &c), LD_OK);
+    ld_errmsg msg;
+    cr_assert_eq(reserve(c, "key-o", &msg), LD_OK, "%s", msg.text);
+    int64_t took = fake_now_ms() - t0;
+    cr_assert_lt(took, LD_CLIENT_FAILOVER_TIMEOUT_MS / 2, "served after %lld ms", (long long)took);
+    cr_assert_geq(took, 0);
+    ld_client_stats st;
+    ld_client_stats_get(c, &st);
+    cr_assert_eq(st.failovers, 0);
+    ld_client_close(c);
+}
+
 Test(cluster, a_timeout_after_a_backoff_is_a_timeout_not_an_empty_reply)
 {
     /* NNG 1.5.2 marks an aio used by nng_sleep_aio so that its later timeouts complete with
