@@ -9,6 +9,11 @@
  * (S4, P3), then a commit. One request at a time per client, sent to the replica it believes is
  * the primary; on NOT_PRIMARY it follows the hint (or tries the next replica), on a timeout it
  * tries the next replica, always resending the SAME op bytes (REPLICATION.md §9.3).
+ *
+ * Storm clients (the last p.storm_clients of a storm seed, world.c) wait for the storm, then
+ * send creates of fresh users back to back (think time 0..2 ms) until it is over: a write rate
+ * the scripted clients never reach, so that a replica restarting from a lost disk comes back far
+ * behind a primary that keeps going.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -51,6 +56,10 @@ sim_client_init(sim_world *w, sim_client *c, uint32_t index)
     c->believed_primary = 0;
     c->target = 0;
     c->next_at = sim_rng_range(&w->rng, 0, 50);
+    if (index >= w->p.clients - w->p.storm_clients) {
+        c->storm = true;
+        c->phase = SIM_CL_STORM;
+    }
 }
 
 static void
@@ -81,7 +90,7 @@ sim_client_next_at(const sim_client *c)
 {
     if (c->phase == SIM_CL_DONE)
         return INT64_MAX;
-    if (c->phase == SIM_CL_WAIT_SETUP && !c->waiting)
+    if ((c->phase == SIM_CL_WAIT_SETUP || c->phase == SIM_CL_STORM) && !c->waiting)
         return c->next_at; /* polls */
     if (c->waiting && c->sent_at >= 0)
         return c->deadline;
@@ -188,6 +197,19 @@ build_release(sim_world *w, sim_client *c)
     add_op(w, c, &op);
 }
 
+/* A storm write: a user nobody else creates (each op distinct, so S4 tracks each one). */
+static void
+build_storm_create(sim_world *w, sim_client *c)
+{
+    ld_id id = sim_id(4, c->index << 20 | ++c->storm_ops);
+    ld_op op = op_new(LD_OP_CREATE_USER, id);
+    op.u.create_user.id = id;
+    snprintf(op.u.create_user.name, sizeof op.u.create_user.name, "storm %u", c->storm_ops);
+    snprintf(op.u.create_user.email, sizeof op.u.create_user.email, "s%u-%u@sim.test", c->index,
+             c->storm_ops);
+    add_op(w, c, &op);
+}
+
 static void
 build_read(sim_world *w, sim_client *c)
 {
@@ -216,6 +238,9 @@ next_request(sim_world *w, sim_client *c)
         return true;
     case SIM_CL_WAIT_SETUP:
         return false;
+    case SIM_CL_STORM:
+        build_storm_create(w, c);
+        return true;
     case SIM_CL_RESERVE:
         if (c->index == 0) {
             build_read(w, c);
@@ -276,6 +301,17 @@ sim_client_act(sim_world *w, sim_client *c)
         }
         c->phase = SIM_CL_RESERVE;
         c->next_at = w->t;
+    }
+    if (c->phase == SIM_CL_STORM && !c->waiting) {
+        if (w->storm_phase == SIM_STORM_OVER || w->storm_phase == SIM_STORM_OFF) {
+            c->phase = SIM_CL_DONE;
+            return;
+        }
+        if (!w->storm_on) {
+            if (c->next_at <= w->t)
+                c->next_at = w->t + 20;
+            return;
+        }
     }
     if (!c->waiting) {
         if (w->t < c->next_at)
@@ -379,6 +415,9 @@ on_result(sim_world *w, sim_client *c, const sim_msg *m)
             next_round(w, c);
         }
         request_done(w, c, 150);
+        return;
+    case SIM_CL_STORM:
+        request_done(w, c, 2);
         return;
     case SIM_CL_WAIT_SETUP:
     case SIM_CL_DONE:

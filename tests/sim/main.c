@@ -226,6 +226,15 @@ main(int argc, char **argv)
         total.partitions += w->stats.partitions;
         total.messages += w->stats.messages;
         total.sim_ms += w->stats.sim_ms;
+        total.storms += w->stats.storms;
+        total.caught_up += w->stats.caught_up;
+        if (w->stats.caught_up > 0) {
+            total.catchup_ms += w->stats.catchup_ms;
+            if (w->stats.catchup_ms > total.catchup_ms_max)
+                total.catchup_ms_max = w->stats.catchup_ms;
+        }
+        if (w->stats.storm_gap_max > total.storm_gap_max)
+            total.storm_gap_max = w->stats.storm_gap_max;
         bool failed = w->failed;
         sim_world_free(w);
         if (failed && stop)
@@ -240,5 +249,12 @@ main(int argc, char **argv)
            planted(), ran, first, failures, wall, total.ops_committed, total.requests_acked,
            total.view_changes, total.state_transfers, total.repairs, total.crashes, total.wipes,
            total.partitions, total.messages, (double)total.sim_ms / 1000.0);
+    if (total.storms > 0)
+        printf("storms %" PRIu64 ": wiped backup whole again in %" PRIu64 " (catch-up after its "
+               "restart: mean %.0f ms, max %" PRId64 " ms; largest gap behind the primary %" PRIu64
+               " ops)\n",
+               total.storms, total.caught_up,
+               total.caught_up > 0 ? (double)total.catchup_ms / (double)total.caught_up : 0.0,
+               total.catchup_ms_max, total.storm_gap_max);
     return failures == 0 ? 0 : 1;
 }

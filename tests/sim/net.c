@@ -158,11 +158,11 @@ sim_net_send(sim_world *w, sim_msg *m)
         sim_msg_free(m);
         return;
     }
-    m->at = w->t + draw_delay(w);
+    m->at = w->t + net->hold_ms + draw_delay(w);
     m->seq = net->seq++;
     if (sim_rng_chance(&w->rng, net->dup_ppm)) {
         sim_msg *d = msg_dup(m);
-        d->at = w->t + draw_delay(w);
+        d->at = w->t + net->hold_ms + draw_delay(w);
         d->seq = net->seq++;
         if (m->type == SIM_MSG_PEER)
             sim_log(w, SIM_EV_DUP, (int32_t)m->from, (int32_t)m->to, m->peer_kind, m->peer_view,

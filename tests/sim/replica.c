@@ -421,6 +421,7 @@ host_install(void *arg, const uint8_t *buf, size_t len, uint64_t op)
     err = ld_sm_open(&r->sm_store, &r->sm);
     LD_ASSERT(err == LD_OK);
     r->snap_op = op;
+    r->installed_in_step = true;
     sim_log(w, SIM_EV_INSTALL, (int32_t)r->index, -1, 0, 0, op, 0, 0);
     sim_check_install(w, r, op);
     return LD_OK;
@@ -443,6 +444,7 @@ step_begin(sim_replica *r)
     r->outbox_len = 0;
     r->replies_len = 0;
     r->step_sent_early = false;
+    r->installed_in_step = false;
     sim_check_step_begin(r->w);
 }
 
@@ -618,6 +620,10 @@ step_sync_release(sim_replica *r)
         r->dur_commit_max = st.commit_max;
         r->dur_commit_min = st.commit_min;
     }
+    /* A step that installed a large checkpoint (storm seeds) syncs install_ms later: its
+     * messages and replies leave then. */
+    if (r->installed_in_step)
+        w->net.hold_ms = w->p.install_ms;
     for (size_t i = 0; i < r->outbox_len; i++)
         release_peer(r, &r->outbox[i]);
     r->outbox_len = 0;
@@ -631,6 +637,7 @@ step_sync_release(sim_replica *r)
         sim_net_send(w, m);
     }
     r->replies_len = 0;
+    w->net.hold_ms = 0;
 }
 
 void
@@ -955,6 +962,13 @@ sim_replica_step(sim_replica *r)
     step_sync_release(r);
     if (w->failed)
         return;
+    if (r->installed_in_step && w->p.install_ms > 0) {
+        /* A large checkpoint (storm seeds): ingesting and syncing it keeps the node's loop busy
+         * (its messages left with that delay); what arrives meanwhile waits in the inbox. */
+        r->paused = true;
+        r->resume_at = w->t + w->p.install_ms;
+        sim_log(w, SIM_EV_PAUSE, (int32_t)r->index, -1, 0, 0, 0, 0, r->resume_at);
+    }
     log_status_change(r);
     sim_check_step(w, r);
     int64_t next = w->t + LD_PEER_TICK_MS;

@@ -68,7 +68,7 @@ typedef enum sim_ev_kind {
     SIM_EV_CLIENT_GOT, /* client (replica field) got the answer to request x from peer */
     SIM_EV_TIMEOUT,   /* client (replica field) timed out on request x; retries at peer */
     SIM_EV_READ,      /* replica served a linearizable read for client peer: x = sold */
-    SIM_EV_PHASE,     /* heal phase begins */
+    SIM_EV_PHASE,     /* sub 0: heal phase begins; 1..5: the storm scenario (SIM_STORM_EV_*) */
     SIM_EV_NOTE,      /* free text (the violation) */
 } sim_ev_kind;
 
@@ -80,6 +80,14 @@ enum {
     SIM_LOSE_NET_FULL,
     SIM_LOSE_CRASH,
     SIM_LOSE_INBOX_FULL,
+};
+/* SIM_EV_PHASE subs of the storm scenario (world.c) */
+enum {
+    SIM_STORM_EV_BEGIN = 1, /* storm clients start writing */
+    SIM_STORM_EV_WIPE,      /* replica: the victim loses its disk */
+    SIM_STORM_EV_WHOLE,     /* replica: the victim is whole again, x ms after its restart */
+    SIM_STORM_EV_END,       /* storm clients stop */
+    SIM_STORM_EV_SKIP,      /* no stable view to start from: no storm */
 };
 #define SIM_LOSE_SUB_REQ 100
 #define SIM_LOSE_SUB_REPLY 101
@@ -176,6 +184,7 @@ typedef struct sim_net {
     int64_t delay_min_ms, delay_max_ms;
     uint32_t slow_ppm;    /* a message is slow (delay up to slow_max_ms): reordering */
     int64_t slow_max_ms;
+    int64_t hold_ms; /* added to every delay: a sender's step that took this long (storm install) */
     uint64_t sent, lost, dups, delivered;
 } sim_net;
 
@@ -264,6 +273,7 @@ typedef struct sim_replica {
     bool seen_primary;
     /* stats */
     uint64_t crashes, restarts, wipes;
+    bool installed_in_step; /* host_install ran in this step (storm seeds: install_ms busy) */
 } sim_replica;
 
 typedef enum sim_client_phase {
@@ -271,6 +281,7 @@ typedef enum sim_client_phase {
     SIM_CL_WAIT_SETUP,
     SIM_CL_RESERVE,
     SIM_CL_FOLLOW_UP, /* commit / release / replay / read after a reserve */
+    SIM_CL_STORM,     /* a storm client: back-to-back writes while the storm lasts */
     SIM_CL_DONE,
 } sim_client_phase;
 
@@ -303,6 +314,8 @@ typedef struct sim_client {
     bool has_res;
     uint32_t follow_kind; /* what the follow-up does */
     uint64_t requests_done;
+    bool storm;         /* a storm client (world.c's storm scenario) */
+    uint32_t storm_ops; /* creates it sent */
 } sim_client;
 
 /* One acknowledged client request (S5). */
@@ -368,6 +381,14 @@ typedef struct sim_params {
     int64_t ttl_ms;
     uint64_t log_retain;
     uint32_t rounds_max;
+    /* The storm scenario (world.c), drawn last: after the heal, the last storm_clients clients
+     * write back to back, a backup loses its disk and restarts, and must be whole again (S8)
+     * within catchup_max_ms of its restart while the storm goes on. Installing a checkpoint
+     * keeps a replica busy for install_ms (a large state: RocksDB ingest and fsync). */
+    bool storm;
+    uint32_t storm_clients; /* included in `clients` */
+    int64_t install_ms;
+    int64_t catchup_max_ms;
 } sim_params;
 
 typedef struct sim_stats {
@@ -380,7 +401,23 @@ typedef struct sim_stats {
     uint64_t messages;
     int64_t sim_ms;
     int64_t converged_ms; /* time from the heal to convergence */
+    uint64_t storms;      /* storm scenarios whose victim restarted (S8 judged) */
+    uint64_t caught_up;   /* ... and whose victim was whole again in time */
+    int64_t catchup_ms;   /* storm: restart of the wiped backup to whole again (per seed; main.c
+                             sums, and keeps the max in catchup_ms_max) */
+    int64_t catchup_ms_max;
+    uint64_t storm_gap_max; /* storm: largest primary head - victim commit_min seen at a StartView */
 } sim_stats;
+
+typedef enum sim_storm_phase {
+    SIM_STORM_OFF = 0, /* not a storm seed, or the storm is over */
+    SIM_STORM_WAIT,    /* heal phase: waiting for one view with every replica normal */
+    SIM_STORM_RUN,     /* storm clients write; the wipe comes at storm_at */
+    SIM_STORM_WIPED,   /* the victim is down without its disk */
+    SIM_STORM_CATCHUP, /* the victim restarted: whole again by storm_at, or S8 fails */
+    SIM_STORM_TAIL,    /* caught up: the storm goes on until storm_at */
+    SIM_STORM_OVER,    /* storm clients finish */
+} sim_storm_phase;
 
 struct sim_world {
     sim_params p;
@@ -397,6 +434,12 @@ struct sim_world {
     ld_id creator;
     ld_id drop;
     bool setup_done;
+    /* the storm scenario (sim_params.storm) */
+    sim_storm_phase storm_phase;
+    bool storm_on; /* storm clients write */
+    int64_t storm_at; /* the phase's deadline */
+    uint32_t storm_victim;
+    int64_t storm_restarted_at;
     /* checks */
     sim_op_rec *ops; /* [LD_SIM_OPS_MAX + 1], by op number */
     sim_ack *acks;

@@ -174,8 +174,29 @@ sim_trace_print_ev(FILE *out, const sim_ev *e)
                 e->peer, e->op, e->x);
         return;
     case SIM_EV_PHASE:
-        fprintf(out, "---- heal phase: links healed, every replica restarted and resumed\n");
-        return;
+        switch (e->sub) {
+        case 0:
+            fprintf(out, "---- heal phase: links healed, every replica restarted and resumed\n");
+            return;
+        case SIM_STORM_EV_BEGIN:
+            fprintf(out, "---- storm: the storm clients write back to back\n");
+            return;
+        case SIM_STORM_EV_WIPE:
+            fprintf(out, "---- storm: r%d (a backup) loses its disk; restarts at %" PRId64 "\n",
+                    e->replica, e->x);
+            return;
+        case SIM_STORM_EV_WHOLE:
+            fprintf(out, "---- storm: r%d is whole again %" PRId64 " ms after its restart\n",
+                    e->replica, e->x);
+            return;
+        case SIM_STORM_EV_END:
+            fprintf(out, "---- storm: over\n");
+            return;
+        case SIM_STORM_EV_SKIP:
+            fprintf(out, "---- storm: no view with every replica normal: skipped\n");
+            return;
+        }
+        break;
     case SIM_EV_NOTE:
         fprintf(out, "note\n");
         return;
