@@ -142,7 +142,7 @@ resend(ld_repl *r, uint32_t b, int64_t now)
     for (uint64_t k = from; k <= to; k++) {
         const ldi_slot *s = ldi_slot_cget(r, k);
         if (s == NULL || !s->has_body)
-            continue; /* left the window: that backup catches up by state transfer */
+            continue; /* left the window: that backup catches up by fill (6.1) */
         if (s->body != NULL) {
             send_prepare(r, b, s, s->body);
             continue;
@@ -302,6 +302,7 @@ after_log_change(ld_repl *r, uint64_t canon_before, int64_t now)
             return;
     }
     ldi_sync_repair(r, now, !r->linked);
+    ldi_sync_fill(r, now, true); /* a commit learned may bring committed ops into the window */
 }
 
 static void
@@ -313,9 +314,27 @@ learn_commit(ld_repl *r, uint64_t commit)
     }
 }
 
+/* An answer to a fill request (REPLICATION.md 6.1): a committed entry, from any replica of any
+ * view. Applied as soon as it chains onto commit_min; the ops that came into the window are
+ * asked for at once. */
+static void
+on_fill_answer(ld_repl *r, const ld_repl_msg *m, int64_t now)
+{
+    uint64_t canon_before = r->canon_op;
+    ldi_sync_on_fill(r, m, now);
+    ldi_apply_filled(r, now);
+    if (r->status == LD_REPL_NORMAL)
+        after_log_change(r, canon_before, now);
+    ldi_sync_fill(r, now, true);
+}
+
 static void
 on_prepare(ld_repl *r, const ld_repl_msg *m, int64_t now)
 {
+    if (m->committed) {
+        on_fill_answer(r, m, now);
+        return;
+    }
     if (m->view > r->view) {
         ldi_vc_request_start_view(r, m->view, now);
         return;
@@ -363,6 +382,7 @@ on_commit(ld_repl *r, const ld_repl_msg *m, int64_t now)
     learn_commit(r, m->commit);
     ldi_apply_committed(r, now);
     ldi_send_prepare_ok(r, m->has_ping ? m->ping_ms : INT64_MIN, now);
+    ldi_sync_fill(r, now, true);
 }
 
 /* ---- validation ---------------------------------------------------------------------------- */
@@ -438,7 +458,7 @@ ld_repl_on_message(ld_repl *r, const ld_repl_msg *msg, int64_t now)
         return;
     }
     if (r->status == LD_REPL_RECOVERING && msg->kind != LD_REPL_NEW_STATE &&
-        msg->kind != LD_REPL_START_VIEW)
+        msg->kind != LD_REPL_START_VIEW && !(msg->kind == LD_REPL_PREPARE && msg->committed))
         return; /* a replica without its disk takes part in nothing until recovered */
     switch (msg->kind) {
     case LD_REPL_PREPARE:
@@ -482,6 +502,8 @@ ld_repl_on_tick(ld_repl *r, int64_t now)
         primary_tick(r, now);
     if (r->status != LD_REPL_RECOVERING && r->linked)
         ldi_apply_committed(r, now); /* bodies put in an earlier call are readable by now */
+    if (r->status != LD_REPL_VIEW_CHANGE)
+        ldi_apply_filled(r, now);
     ldi_vc_tick(r, now);
     ldi_sync_tick(r, now);
 }

@@ -83,7 +83,9 @@ typedef struct ld_repl_msg {
     uint64_t commit_min; /* DO_VIEW_CHANGE */
     uint64_t log_view;  /* DO_VIEW_CHANGE */
     ld_checksum checksum; /* PREPARE_OK, COMMIT (commit_checksum), GET_PREPARE */
-    bool has_checksum;    /* GET_PREPARE: false = whatever the receiver holds at op */
+    bool has_checksum;    /* GET_PREPARE: false = the committed entry at op (REPLICATION.md 6.1) */
+    bool committed;       /* PREPARE: answers a GET_PREPARE without checksum; the sender applied
+                             this entry, so it is the committed one at its op */
     const ld_entry_header *headers; /* DO_VIEW_CHANGE, START_VIEW: newest first */
     uint32_t headers_len;           /* <= LD_PEER_DVC_HEADERS_MAX */
     uint64_t suffix_from;
@@ -246,6 +248,7 @@ typedef struct ld_repl_stats {
     uint64_t dropped;        /* messages refused by validation */
     uint64_t view_changes;   /* views this replica entered */
     uint64_t repairs;        /* entries fetched by GetPrepare */
+    uint64_t fills;          /* of which committed entries fetched forward (REPLICATION.md 6.1) */
     uint64_t state_transfers; /* checkpoints installed */
     uint64_t prepares_sent;
 } ld_repl_stats;

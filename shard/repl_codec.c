@@ -75,6 +75,7 @@ ld_repl_msg_pack(const ld_repl_msg *msg, uint64_t config_epoch, uint8_t **buf_ou
         prep.entry = &entry;
         prep.commit = msg->commit;
         prep.log_entry = bin(msg->bytes, msg->bytes_len);
+        prep.committed = msg->committed;
         pm.body_case = LDPEER__PEER_MESSAGE__BODY_PREPARE;
         pm.prepare = &prep;
         break;
@@ -248,6 +249,7 @@ body_from(const Ldpeer__PeerMessage *pm, ld_repl_msg_buf *out)
             return false;
         m->kind = LD_REPL_PREPARE;
         m->commit = p->commit;
+        m->committed = p->committed;
         m->bytes = p->log_entry.data;
         m->bytes_len = (uint32_t)p->log_entry.len;
         return true;

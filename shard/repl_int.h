@@ -6,7 +6,8 @@
  * The in-memory log window. A replica holds the headers of the ops (op - RING, op] in a ring of
  * slots indexed by op % RING, and never lets its head run more than LD_PEER_WINDOW_MAX ops past
  * commit_min (a prepare further out is dropped; a replica further behind than that catches up by
- * state transfer). So every op that is not yet applied has its slot, and the window also keeps
+ * fill, below, or state transfer when the log it needs is gone). So every op that is not yet
+ * applied has its slot, and the window also keeps
  * the newest applied headers for DoViewChange / StartView suffixes and resends.
  *
  * A slot with op == k says "the log holds a record for op k with header h" (put into the store;
@@ -23,6 +24,13 @@
  * prepares), so the linked part is that log; entries at or below the break are old and are
  * replaced by repair. canon_op: every entry in (commit_min, canon_op] is in the view's log and
  * has its body. A backup acknowledges canon_op and applies up to min(commit_max, canon_op).
+ *
+ * Fill (REPLICATION.md 6.1). A replica more than the window behind the view's log (recovering
+ * after a checkpoint, normal but not yet installed, or an installed backup that fell behind)
+ * cannot hold the headers it would walk down from: it fetches the committed entries right above
+ * commit_min instead, by GetPrepare without checksum, up to LD_PEER_WINDOW_MAX in flight. Such an
+ * answer (Prepare.committed) comes only from a replica that applied the entry; its slot is marked
+ * `committed` and applied as soon as it chains onto commit_min, whatever the link state above.
  */
 #ifndef LD_SHARD_REPL_INT_H
 #define LD_SHARD_REPL_INT_H
@@ -43,6 +51,7 @@ typedef struct ldi_slot {
     uint64_t op;       /* 0: empty */
     ld_entry_header h; /* valid when op != 0 */
     bool has_body;     /* the log record holds the body */
+    bool committed;    /* a fill answer: known to be the committed entry at op */
     uint8_t *body;     /* in-memory copy (malloc'd) or NULL; entry_size bytes */
 } ldi_slot;
 
@@ -153,6 +162,15 @@ struct ld_repl {
     uint32_t repair_rot;
     uint64_t overwrite_min; /* lowest op overwritten or deleted in this incarnation */
 
+    /* fill: committed entries fetched forward from commit_min (6.1) */
+    uint64_t fill_commit;   /* an op known committed (a StartView's commit, a filled entry). Not
+                             * commit_max: that one lets ldi_apply_committed apply the replica's
+                             * own linked log, which is the view's only once installed */
+    int64_t fill_at;        /* next round asking every missing op again (INT64_MAX: idle) */
+    uint64_t fill_asked_hi; /* ops up to here were asked in this round */
+    uint64_t fill_round_cm; /* commit_min when the round began: no progress rotates the target */
+    uint32_t fill_rot;
+
     /* state transfer and recovery */
     uint8_t nonce[16];
     ldi_xfer xfer;
@@ -163,7 +181,10 @@ struct ld_repl {
     uint64_t rec_commit[LD_PEER_REPLICAS_MAX];
     int64_t rec_at;
     bool rec_installed; /* recovering: checkpoint installed, waiting for StartView */
-    int64_t rec_installed_at;
+    int64_t rec_installed_at; /* ... since then, or the last StartView / fill progress */
+    /* recovering: this incarnation installed a checkpoint (cm_checksum is its anchor or a filled
+     * entry's), so a new round of probes needs no new transfer (never an older checkpoint) */
+    bool rec_anchored;
 
     ld_repl_stats stats;
 };
@@ -190,6 +211,8 @@ void ldi_lost_write(ld_repl *r);
 void ldi_link_scan(ld_repl *r);
 /* Applies (commit_min, min(commit_max, canon_op)] through host->apply. */
 void ldi_apply_committed(ld_repl *r, int64_t now);
+/* Applies the fill's committed entries chained onto commit_min (slot.committed), in op order. */
+void ldi_apply_filled(ld_repl *r, int64_t now);
 void ldi_slot_clear(ldi_slot *s);
 void ldi_ring_clear(ld_repl *r);
 
@@ -228,6 +251,16 @@ int64_t ldi_vc_deadline(const ld_repl *r);
 /* ---- repl_sync.c ---------------------------------------------------------------------------- */
 
 void ldi_sync_on_get_prepare(ld_repl *r, const ld_repl_msg *m, int64_t now);
+/* Whether this replica fetches committed entries forward now (6.1): it has its log anchored
+ * (recovering with a checkpoint, or normal and not the primary) and knows commits above
+ * commit_min. */
+bool ldi_sync_filling(const ld_repl *r);
+/* Asks for the committed entries (commit_min, min(commit_max, commit_min + window)] it lacks:
+ * the ops above those already asked when `force` (progress, a new commit), all of them again at
+ * each REPAIR_TIMEOUT round (the next replica when a round made no progress). */
+void ldi_sync_fill(ld_repl *r, int64_t now, bool force);
+/* A Prepare with `committed`: writes it if it fits the window and chains, marks it committed. */
+void ldi_sync_on_fill(ld_repl *r, const ld_repl_msg *m, int64_t now);
 void ldi_sync_on_get_state(ld_repl *r, const ld_repl_msg *m, int64_t now);
 void ldi_sync_on_new_state(ld_repl *r, const ld_repl_msg *m, int64_t now);
 /* Asks for missing bodies / the break entry when due. `force`: now, not at repair_at. */

@@ -414,38 +414,64 @@ ldi_link_scan(ld_repl *r)
     r->canon_op = c;
 }
 
+/* Applies slot s, the entry commit_min + 1. False when its body is not readable yet. */
+static bool
+apply_slot(ld_repl *r, ldi_slot *s)
+{
+    uint64_t k = r->commit_min + 1;
+    LD_ASSERT(s != NULL && s->op == k && s->has_body);
+    if (s->body == NULL) {
+        ld_entry_header h;
+        s->body = ldi_log_read_body(r, k, &s->h.checksum, &h);
+        if (s->body == NULL)
+            return false; /* put in this turn, not visible yet: the next call applies it */
+    }
+    r->host.apply(r->host.arg, k, s->h.timestamp_ms, s->body, s->h.entry_size);
+    r->commit_min = k;
+    r->cm_checksum = s->h.checksum;
+    r->cm_ts = s->h.timestamp_ms;
+    /* Bodies stay in memory for the unapplied window plus the last pipeline's worth
+     * (resends); older ones are read back from the store when asked for. */
+    if (k > LD_PEER_PIPELINE_MAX) {
+        ldi_slot *old = ldi_slot_get(r, k - LD_PEER_PIPELINE_MAX);
+        if (old != NULL) {
+            free(old->body);
+            old->body = NULL;
+        }
+    }
+    return true;
+}
+
 void
 ldi_apply_committed(ld_repl *r, int64_t now)
 {
     uint64_t upto = r->commit_max < r->canon_op ? r->commit_max : r->canon_op;
     bool moved = false;
-    while (r->commit_min < upto) {
-        uint64_t k = r->commit_min + 1;
-        ldi_slot *s = ldi_slot_get(r, k);
-        LD_ASSERT(s != NULL && s->has_body);
-        if (s->body == NULL) {
-            ld_entry_header h;
-            s->body = ldi_log_read_body(r, k, &s->h.checksum, &h);
-            if (s->body == NULL)
-                break; /* put in this turn, not visible yet: the next call applies it */
-        }
-        r->host.apply(r->host.arg, k, s->h.timestamp_ms, s->body, s->h.entry_size);
-        r->commit_min = k;
-        r->cm_checksum = s->h.checksum;
-        r->cm_ts = s->h.timestamp_ms;
+    while (r->commit_min < upto && apply_slot(r, ldi_slot_get(r, r->commit_min + 1)))
         moved = true;
-        /* Bodies stay in memory for the unapplied window plus the last pipeline's worth
-         * (resends); older ones are read back from the store when asked for. */
-        if (k > LD_PEER_PIPELINE_MAX) {
-            ldi_slot *old = ldi_slot_get(r, k - LD_PEER_PIPELINE_MAX);
-            if (old != NULL) {
-                free(old->body);
-                old->body = NULL;
-            }
-        }
-    }
     if (moved)
         r->progress_at = now;
+}
+
+void
+ldi_apply_filled(ld_repl *r, int64_t now)
+{
+    bool moved = false;
+    for (;;) {
+        ldi_slot *s = ldi_slot_get(r, r->commit_min + 1);
+        if (s == NULL || !s->committed || !s->has_body ||
+            !ldi_cs_eq(&s->h.parent, &r->cm_checksum) || !apply_slot(r, s))
+            break;
+        moved = true;
+    }
+    if (!moved)
+        return;
+    r->progress_at = now;
+    r->rec_installed_at = now; /* recovering: the primary is there and we progress */
+    if (r->commit_max < r->commit_min)
+        r->commit_max = r->commit_min; /* in memory; durable with the next meta record */
+    if (r->canon_op < r->commit_min)
+        r->canon_op = r->commit_min;
 }
 
 /* ---- open -------------------------------------------------------------------------------- */
@@ -618,6 +644,7 @@ ld_repl_open(const ld_repl_config *cfg, const ld_store *store, const ld_repl_hos
     r->vc_at = now;
     r->ack_sent_at = now; /* lease promise across a restart (§5.1) */
     r->repair_at = INT64_MAX;
+    r->fill_at = INT64_MAX;
 
     open_ctx c = {.r = r};
     ld_err err =

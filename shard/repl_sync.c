@@ -1,7 +1,9 @@
 /*
  * repl_sync.c -- catching up (REPLICATION.md §6, §7): repair of single entries by GetPrepare
- * (always asked by checksum, so an answer is verified before it is written), state transfer of
- * a checkpoint, the recovery of a replica without its disk, and log trimming.
+ * (asked by checksum, so an answer is verified before it is written), the fill of a replica far
+ * behind (committed entries fetched forward from its applied op, 6.1), state transfer of a
+ * checkpoint (only when the log it needs is gone), the recovery of a replica without its disk,
+ * and log trimming.
  *
  * The checkpoint is whatever host->snapshot() returns: the host serializes its state machine's
  * durable records and says which op they reflect. The responder takes one snapshot per transfer
@@ -35,6 +37,11 @@ ldi_sync_on_get_prepare(ld_repl *r, const ld_repl_msg *m, int64_t now)
     uint64_t k = m->op;
     if (k <= r->log_start || k > r->op)
         return;
+    /* Without a checksum the asker wants the committed entry at k (6.1): only an applied one is
+     * known to be it. The record of an applied op is never rewritten (writes and truncations
+     * stay above commit_min), so below the window the durable record at k is that entry. */
+    if (!m->has_checksum && k > r->commit_min)
+        return;
     const ldi_slot *s = ldi_slot_cget(r, k);
     ld_entry_header h;
     uint8_t *owned = NULL;
@@ -46,9 +53,7 @@ ldi_sync_on_get_prepare(ld_repl *r, const ld_repl_msg *m, int64_t now)
         body = s->body;
         if (body == NULL)
             body = owned = ldi_log_read_body(r, k, &s->h.checksum, NULL);
-    } else if (m->has_checksum || k < r->overwrite_min) {
-        /* Below the window: the durable record. Without a checksum to check against, only an
-         * op never overwritten in this incarnation can be trusted to be the durable one. */
+    } else {
         body = owned = ldi_log_read_body(r, k, m->has_checksum ? &m->checksum : NULL, &h);
     }
     if (body == NULL)
@@ -59,6 +64,7 @@ ldi_sync_on_get_prepare(ld_repl *r, const ld_repl_msg *m, int64_t now)
     a.bytes = body;
     a.bytes_len = h.entry_size;
     a.commit = r->commit_max;
+    a.committed = !m->has_checksum;
     ldi_send(r, m->replica, &a);
     free(owned);
 }
@@ -128,6 +134,124 @@ ldi_sync_repair(ld_repl *r, int64_t now, bool force)
     }
     r->repair_at = now + (int64_t)r->cfg.repair_timeout_ms;
     r->repair_rot++;
+}
+
+/* ---- fill: committed entries forward from commit_min (6.1) ---------------------------------- */
+
+/* The highest op known committed: what the fill fetches up to. */
+static uint64_t
+fill_target(const ld_repl *r)
+{
+    return r->fill_commit > r->commit_max ? r->fill_commit : r->commit_max;
+}
+
+bool
+ldi_sync_filling(const ld_repl *r)
+{
+    if (r->n == 1 || r->xfer.active || fill_target(r) <= r->commit_min)
+        return false;
+    if (r->status == LD_REPL_RECOVERING)
+        return r->rec_installed;
+    return r->status == LD_REPL_NORMAL && ldi_primary_of(r, r->view) != r->self;
+}
+
+/* Whether op k (in the window above commit_min) is to be fetched: no record at all, or -- while
+ * the log is not the view's yet -- anything not known to be the committed entry. An installed
+ * backup repairs the entries it has headers for by checksum (ldi_sync_repair). */
+static bool
+fill_wants(const ld_repl *r, uint64_t k)
+{
+    const ldi_slot *s = ldi_slot_cget(r, k);
+    if (s == NULL)
+        return true;
+    bool installed = r->status == LD_REPL_NORMAL && r->installed;
+    return !installed && (!s->committed || !s->has_body);
+}
+
+static void
+ask_committed(ld_repl *r, uint32_t to, uint64_t op)
+{
+    ld_repl_msg m;
+    ldi_msg_init(r, &m, LD_REPL_GET_PREPARE);
+    m.op = op;
+    m.has_checksum = false;
+    ldi_send(r, to, &m);
+}
+
+void
+ldi_sync_fill(ld_repl *r, int64_t now, bool force)
+{
+    if (!ldi_sync_filling(r)) {
+        r->fill_at = INT64_MAX;
+        return;
+    }
+    uint64_t hi = r->commit_min + LD_PEER_WINDOW_MAX;
+    if (hi > fill_target(r))
+        hi = fill_target(r);
+    uint64_t lo = r->commit_min;
+    bool round = r->fill_at == INT64_MAX || now >= r->fill_at;
+    if (!round) {
+        if (!force)
+            return;
+        if (r->fill_asked_hi > lo)
+            lo = r->fill_asked_hi; /* the rest was asked in this round */
+    } else {
+        if (r->fill_at != INT64_MAX && r->commit_min == r->fill_round_cm)
+            r->fill_rot++; /* a round without progress: the next replica */
+        r->fill_at = now + (int64_t)r->cfg.repair_timeout_ms;
+        r->fill_round_cm = r->commit_min;
+    }
+    uint32_t to = ldi_primary_of(r, r->view);
+    for (uint32_t i = 0; i < r->n; i++) {
+        to = (ldi_primary_of(r, r->view) + r->fill_rot + i) % r->n;
+        if (to != r->self)
+            break;
+    }
+    for (uint64_t k = lo + 1; k <= hi; k++)
+        if (fill_wants(r, k))
+            ask_committed(r, to, k);
+    if (hi > r->fill_asked_hi || round)
+        r->fill_asked_hi = hi;
+}
+
+void
+ldi_sync_on_fill(ld_repl *r, const ld_repl_msg *m, int64_t now)
+{
+    const ld_entry_header *h = &m->entry;
+    uint64_t k = h->op;
+    if (r->status == LD_REPL_RECOVERING ? !r->rec_installed || r->xfer.active
+                                        : r->status != LD_REPL_NORMAL)
+        return;
+    if (ldi_primary_of(r, r->view) == r->self || k <= r->commit_min ||
+        k > r->commit_min + LD_PEER_WINDOW_MAX)
+        return;
+    if (k == r->commit_min + 1 && !ldi_cs_eq(&h->parent, &r->cm_checksum)) {
+        r->stats.dropped++; /* not on the chain of what we applied: a bug somewhere */
+        return;
+    }
+    ldi_slot *s = ldi_slot_get(r, k);
+    bool same = s != NULL && ldi_cs_eq(&s->h.checksum, &h->checksum);
+    if (!same && s != NULL && r->status == LD_REPL_NORMAL && r->installed &&
+        (r->linked || k > r->break_op)) {
+        /* The view's own linked log holds another entry at a committed op: cannot happen
+         * (S1). Keep ours; the chain repair has the last word. */
+        r->stats.dropped++;
+        return;
+    }
+    if (!same || !s->has_body) {
+        uint8_t *body = malloc(h->entry_size > 0 ? h->entry_size : 1);
+        LD_ASSERT(body != NULL);
+        if (h->entry_size > 0)
+            memcpy(body, m->bytes, h->entry_size);
+        ldi_log_write(r, h, body, true); /* an older view's entry at k is replaced (6.1) */
+        r->stats.repairs++;
+        r->stats.fills++;
+        s = ldi_slot_get(r, k);
+    }
+    s->committed = true;
+    if (k > r->fill_commit)
+        r->fill_commit = k;
+    (void)now;
 }
 
 /* ---- state transfer: responder ------------------------------------------------------------- */
@@ -307,8 +431,15 @@ xfer_install(ld_repl *r, int64_t now)
     }
     uint64_t c = x->checkpoint_op;
     if (r->status == LD_REPL_RECOVERING) {
-        /* nothing durable of its own (no meta, no log record): whatever an earlier attempt
-         * installed is replaced */
+        /* Nothing durable of its own (no meta): whatever an earlier attempt of this incarnation
+         * installed or filled is replaced, its log records too. */
+        for (uint64_t k = r->log_start + 1; k <= r->op; k++) {
+            uint8_t key[9];
+            key[0] = LD_REPL_KEY_LOG;
+            for (int i = 0; i < 8; i++)
+                key[1 + i] = (uint8_t)(k >> (56 - 8 * i));
+            r->store.ops->del(r->store.impl, key, sizeof key);
+        }
         ldi_ring_clear(r);
         r->op = r->log_start = r->anchor_op = 0;
         r->commit_min = 0;
@@ -359,10 +490,13 @@ xfer_install(ld_repl *r, int64_t now)
     xfer_reset(x);
     x->active = false;
     ldi_link_scan(r);
+    r->fill_at = INT64_MAX;
+    r->fill_asked_hi = c;
     if (r->status == LD_REPL_RECOVERING) {
         /* No meta yet: a crash now restarts the recovery (§7.3). The StartView's install
          * writes the first meta record, with the view's log_view. */
         r->rec_installed = true;
+        r->rec_anchored = true;
         r->rec_installed_at = now;
         r->rsv_at = 0;
         ldi_vc_request_start_view(r, r->view, now);
@@ -402,8 +536,11 @@ on_probe_answer(ld_repl *r, const ld_repl_msg *m, int64_t now)
     if (p == r->self || !r->rec_have[p] || r->rec_view[p] != v || !r->rec_normal[p])
         return; /* a view change is under way, or that primary is down: keep asking */
     r->view = v;
-    if (r->rec_commit[p] == 0 && r->commit_min == 0) {
-        /* nothing committed anywhere yet: the empty state is the checkpoint */
+    if ((r->rec_commit[p] == 0 && r->commit_min == 0) || r->rec_anchored) {
+        /* Nothing committed anywhere yet: the empty state is the checkpoint. Or this incarnation
+         * already installed one (and maybe filled above it): the StartView of the view it found
+         * now tells how far behind it is, and it fills from there (6.1); a new transfer would
+         * bring nothing newer than what a fill fetches, and never anything older. */
         r->rec_installed = true;
         r->rec_installed_at = now;
         r->rsv_at = 0;
@@ -504,6 +641,24 @@ ldi_sync_trim(ld_repl *r)
     ldi_meta_write(r);
 }
 
+/* Fill that made no progress for REPAIR_TIMEOUT x (n + 1) -- every replica asked in turn, none
+ * answered: the entries right above commit_min are gone from every log (trimmed below a
+ * checkpoint). Only then a state transfer, for a checkpoint above commit_min. An installed backup
+ * also gets here when nobody gave it committed entries beyond its window some other way. */
+static void
+fill_fallback(ld_repl *r, int64_t now)
+{
+    bool behind = ldi_sync_filling(r) && !ldi_is_primary(r);
+    if (!behind) {
+        r->progress_at = now;
+        return;
+    }
+    if (now - r->progress_at < (int64_t)r->cfg.repair_timeout_ms * (r->n + 1))
+        return;
+    r->fill_at = INT64_MAX;
+    ldi_sync_start_transfer(r, ldi_primary_of(r, r->view), r->commit_min + 1, now);
+}
+
 void
 ldi_sync_tick(ld_repl *r, int64_t now)
 {
@@ -511,7 +666,8 @@ ldi_sync_tick(ld_repl *r, int64_t now)
         ckpt_free(&r->ckpt);
     if (r->status == LD_REPL_RECOVERING) {
         if (r->rec_installed && now - r->rec_installed_at >= (int64_t)r->cfg.vc_timeout_ms) {
-            /* no StartView from primary(view): the view moved on; ask everybody again */
+            /* No StartView from primary(view), and no fill progress: the view moved on; ask
+             * everybody again (an anchored replica then asks the new primary, no transfer). */
             r->rec_installed = false;
             memset(r->rec_have, 0, sizeof r->rec_have);
             r->rec_at = now;
@@ -535,17 +691,11 @@ ldi_sync_tick(ld_repl *r, int64_t now)
         }
         xfer_ask(r, now);
     }
+    ldi_sync_fill(r, now, false);
+    fill_fallback(r, now);
     if (r->status == LD_REPL_RECOVERING)
         return;
     ldi_sync_repair(r, now, false);
-    bool backup = r->status == LD_REPL_NORMAL && r->installed && !ldi_is_primary(r);
-    if (!backup || r->commit_max <= r->commit_min) {
-        r->progress_at = now;
-    } else if (!x->active &&
-               now - r->progress_at >= (int64_t)r->cfg.repair_timeout_ms * (r->n + 1)) {
-        /* Committed entries nobody gave us (trimmed, or beyond our window): a checkpoint. */
-        ldi_sync_start_transfer(r, ldi_primary_of(r, r->view), r->commit_min + 1, now);
-    }
     ldi_sync_trim(r);
 }
 
@@ -557,11 +707,12 @@ ldi_sync_deadline(const ld_repl *r)
         d = r->xfer.asked_at + (int64_t)r->cfg.repair_timeout_ms;
     if (r->status == LD_REPL_RECOVERING && r->rec_at < d)
         d = r->rec_at;
-    bool backup = r->status == LD_REPL_NORMAL && r->installed && !ldi_is_primary(r);
-    if (backup && r->commit_max > r->commit_min && !r->xfer.active) {
+    if (ldi_sync_filling(r) && !ldi_is_primary(r)) {
         int64_t t = r->progress_at + (int64_t)r->cfg.repair_timeout_ms * (r->n + 1);
         if (t < d)
             d = t;
+        if (r->fill_at < d)
+            d = r->fill_at;
     }
     if (r->ckpt.buf != NULL && r->ckpt.used_at + LDI_REPL_STATE_IDLE_MS < d)
         d = r->ckpt.used_at + LDI_REPL_STATE_IDLE_MS;

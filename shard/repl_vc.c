@@ -143,11 +143,23 @@ own_dvc(const ld_repl *r, ldi_dvc *d)
     d->op = r->op;
     d->commit = r->commit_max;
     d->commit_min = r->commit_min;
+    d->headers_len = ldi_suffix_headers(r, d->headers, &d->suffix_from);
     d->present_op = present_run(r);
+    /* Where the linked suffix stops at an entry we hold that is not the one our head's chain has
+     * there (an older view's, below the adopted log's headers), the run of bodies from there up
+     * is not of our log: a body there is no copy of the log's entry. Every entry we acknowledged
+     * is on our head's chain (a committed one is on every later log), so this never drops one;
+     * without it the nack rule takes that stale body for the entry only a lost replica held, and
+     * no view forms (S7 seed 4166 --rf 3). */
+    uint64_t s = d->suffix_from;
+    const ldi_slot *below = ldi_slot_cget(r, s);
+    if (d->headers_len > 0 && d->headers_len < LD_PEER_DVC_HEADERS_MAX && s > r->commit_min &&
+        below != NULL && !ldi_cs_eq(&below->h.checksum, &d->headers[d->headers_len - 1].parent) &&
+        d->present_op >= s)
+        d->present_op = s - 1;
     uint64_t lost = r->lost_op < r->op ? r->lost_op : r->op;
     if (d->present_op < lost)
         d->present_op = lost; /* acks lost with a wiped disk (repl_int.h lost_op) */
-    d->headers_len = ldi_suffix_headers(r, d->headers, &d->suffix_from);
 }
 
 static void
@@ -460,17 +472,33 @@ ldi_vc_on_start_view(ld_repl *r, const ld_repl_msg *m, int64_t now)
         return;
     if (w == r->view && r->status == LD_REPL_NORMAL && r->installed)
         return; /* already in this view's log (a late or repeated StartView) */
-    if (m->op < r->commit_min || m->op - r->commit_min > LD_PEER_WINDOW_MAX) {
-        /* Too far behind to hold the view's suffix: move to the view and fetch a checkpoint
-         * from its primary; a RequestStartView after the transfer finishes the install. */
-        if (r->status != LD_REPL_RECOVERING && w > r->view) {
+    if (m->op < r->commit_min) {
+        /* A view's log holds every committed entry, so this is an older StartView of the view
+         * (a late one) answered before what we applied since: ask again. */
+        r->stats.dropped++;
+        return;
+    }
+    if (m->op - r->commit_min > LD_PEER_WINDOW_MAX) {
+        /* Too far behind to hold the view's suffix: move to the view (a recovering replica in
+         * memory only: it has no meta before the install) and fill -- fetch the committed
+         * entries above commit_min (6.1) -- until a StartView fits the window. Not a new state
+         * transfer: under load the primary is always more than a window past any checkpoint by
+         * the time it is installed, and a transfer per StartView never ends (7.2). */
+        if (r->status == LD_REPL_RECOVERING) {
+            r->view = w;
+            r->rec_installed_at = now;
+        } else if (w > r->view || r->status == LD_REPL_VIEW_CHANGE) {
             r->view = w;
             r->status = LD_REPL_NORMAL;
             r->installed = false;
             ldi_meta_write(r);
         }
         ldi_vc_heard(r, now);
-        ldi_sync_start_transfer(r, m->replica, m->commit, now);
+        if (!ldi_sync_filling(r))
+            r->progress_at = now; /* behind from now on (sync_tick's fallback) */
+        if (m->commit > r->fill_commit)
+            r->fill_commit = m->commit;
+        ldi_sync_fill(r, now, true);
         return;
     }
     uint64_t canon_before = r->canon_op;

@@ -46,30 +46,30 @@ bool sim_rng_chance(sim_rng *rng, uint32_t ppm);
 /* ---- trace.c -------------------------------------------------------------------------------- */
 
 typedef enum sim_ev_kind {
-    SIM_EV_SEND = 1,  /* peer message queued: replica -> peer, sub = ld_repl_kind */
-    SIM_EV_DELIVER,   /* peer message handed to ld_repl_on_message */
-    SIM_EV_LOSE,      /* lost: random loss, partition, receiver down, queue full */
-    SIM_EV_DUP,       /* duplicated by the network */
-    SIM_EV_CRASH,     /* x = 1: before the step's sync (its writes and messages lost) */
-    SIM_EV_RESTART,   /* ld_repl_open from the durable stores */
-    SIM_EV_WIPE,      /* disk wiped; the replica restarts empty (recovering) */
-    SIM_EV_PAUSE,     /* no steps until x */
+    SIM_EV_SEND = 1, /* peer message queued: replica -> peer, sub = ld_repl_kind */
+    SIM_EV_DELIVER,  /* peer message handed to ld_repl_on_message */
+    SIM_EV_LOSE,     /* lost: random loss, partition, receiver down, queue full */
+    SIM_EV_DUP,      /* duplicated by the network */
+    SIM_EV_CRASH,    /* x = 1: before the step's sync (its writes and messages lost) */
+    SIM_EV_RESTART,  /* ld_repl_open from the durable stores */
+    SIM_EV_WIPE,     /* disk wiped; the replica restarts empty (recovering) */
+    SIM_EV_PAUSE,    /* no steps until x */
     SIM_EV_RESUME,
-    SIM_EV_CUT,       /* link replica -> peer cut until x */
-    SIM_EV_HEAL,      /* link replica -> peer healed */
-    SIM_EV_WALL_JUMP, /* wall clock of replica moved by x ms */
-    SIM_EV_STATUS,    /* status / view / primary changed: sub = status, x = primary */
-    SIM_EV_PREPARE,   /* the primary's host prepared op with x client ops */
-    SIM_EV_APPLY,     /* replica applied op (x = ops in the entry) */
-    SIM_EV_INSTALL,   /* replica installed a checkpoint at op */
-    SIM_EV_REQ,       /* client (replica field) sent request x to replica peer */
-    SIM_EV_ACK,       /* replica acknowledged client peer's request x, committed at op */
+    SIM_EV_CUT,         /* link replica -> peer cut until x */
+    SIM_EV_HEAL,        /* link replica -> peer healed */
+    SIM_EV_WALL_JUMP,   /* wall clock of replica moved by x ms */
+    SIM_EV_STATUS,      /* status / view / primary changed: sub = status, x = primary */
+    SIM_EV_PREPARE,     /* the primary's host prepared op with x client ops */
+    SIM_EV_APPLY,       /* replica applied op (x = ops in the entry) */
+    SIM_EV_INSTALL,     /* replica installed a checkpoint at op */
+    SIM_EV_REQ,         /* client (replica field) sent request x to replica peer */
+    SIM_EV_ACK,         /* replica acknowledged client peer's request x, committed at op */
     SIM_EV_NOT_PRIMARY, /* replica refused client peer's request x (hint in op) */
-    SIM_EV_CLIENT_GOT, /* client (replica field) got the answer to request x from peer */
-    SIM_EV_TIMEOUT,   /* client (replica field) timed out on request x; retries at peer */
-    SIM_EV_READ,      /* replica served a linearizable read for client peer: x = sold */
-    SIM_EV_PHASE,     /* sub 0: heal phase begins; 1..5: the storm scenario (SIM_STORM_EV_*) */
-    SIM_EV_NOTE,      /* free text (the violation) */
+    SIM_EV_CLIENT_GOT,  /* client (replica field) got the answer to request x from peer */
+    SIM_EV_TIMEOUT,     /* client (replica field) timed out on request x; retries at peer */
+    SIM_EV_READ,        /* replica served a linearizable read for client peer: x = sold */
+    SIM_EV_PHASE,       /* sub 0: heal phase begins; 1..5: the storm scenario (SIM_STORM_EV_*) */
+    SIM_EV_NOTE,        /* free text (the violation) */
 } sim_ev_kind;
 
 /* SIM_EV_LOSE: x is the reason; sub the peer message kind, or one of these for client traffic */
@@ -406,7 +406,7 @@ typedef struct sim_stats {
     int64_t catchup_ms;   /* storm: restart of the wiped backup to whole again (per seed; main.c
                              sums, and keeps the max in catchup_ms_max) */
     int64_t catchup_ms_max;
-    uint64_t storm_gap_max; /* storm: largest primary head - victim commit_min seen at a StartView */
+    uint64_t storm_gap_max; /* storm: largest primary head - victim commit_min, once installed */
 } sim_stats;
 
 typedef enum sim_storm_phase {
@@ -436,7 +436,7 @@ struct sim_world {
     bool setup_done;
     /* the storm scenario (sim_params.storm) */
     sim_storm_phase storm_phase;
-    bool storm_on; /* storm clients write */
+    bool storm_on;    /* storm clients write */
     int64_t storm_at; /* the phase's deadline */
     uint32_t storm_victim;
     int64_t storm_restarted_at;

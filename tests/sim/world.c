@@ -114,8 +114,7 @@ sim_world_report(const sim_world *w, FILE *out)
                 " ms, catch-up bound %" PRId64 " ms; victim r%u whole %" PRId64
                 " ms after its restart (-1: not), largest gap %" PRIu64 " ops\n",
                 p->seed, p->storm_clients, p->install_ms, p->catchup_max_ms, w->storm_victim,
-                w->stats.caught_up ? w->stats.catchup_ms : -1,
-                w->stats.storm_gap_max);
+                w->stats.caught_up ? w->stats.catchup_ms : -1, w->stats.storm_gap_max);
     if (!w->failed) {
         fprintf(out, "seed %" PRIu64 ": ok\n", p->seed);
         return;
@@ -346,8 +345,7 @@ storm_tick(sim_world *w)
         v->restart_at = w->t + sim_rng_range(&w->rng, 50, 300);
         w->stats.wipes++;
         w->storm_phase = SIM_STORM_WIPED;
-        sim_log(w, SIM_EV_PHASE, (int32_t)v->index, -1, SIM_STORM_EV_WIPE, 0, 0, 0,
-                v->restart_at);
+        sim_log(w, SIM_EV_PHASE, (int32_t)v->index, -1, SIM_STORM_EV_WIPE, 0, 0, 0, v->restart_at);
         return;
     case SIM_STORM_WIPED:
         if (!v->up)

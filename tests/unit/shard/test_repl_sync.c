@@ -334,3 +334,124 @@ Test(repl_sync, recovered_replica_counts_entries_it_may_have_acked_as_present)
     cr_assert(rf_until(&c, all_applied, 500), "ops 3 and 4 survive and commit");
     rf_fini(&c);
 }
+
+static void
+commit_entries(rf_cluster *c, uint32_t p, uint32_t first, uint32_t count)
+{
+    for (uint32_t i = first; i < first + count; i++) {
+        while (!ld_repl_can_prepare(c->nodes[p].r))
+            rf_round(c);
+        cr_assert_eq(rf_prepare(c, p, i, 30), LD_OK);
+        rf_flush(c);
+    }
+}
+
+Test(repl_sync, wiped_replica_far_behind_after_its_checkpoint_fills_instead_of_transferring)
+{
+    /* Goal: a replica recovering from a lost disk that, once its checkpoint is installed, finds
+     * the view's head more than LD_PEER_WINDOW_MAX ops ahead fetches the committed entries above
+     * its checkpoint (GetPrepare without checksum, REPLICATION.md 6.1) and recovers with that one
+     * checkpoint -- no second state transfer while the primary's log still holds the gap (under a
+     * storm a transfer per StartView never ends: the bug this guards). While recovering it sends
+     * no vote, DVC or PrepareOk. Method: commit 10; wipe 2 and reopen it; run until it has
+     * installed its checkpoint; cut it off while 0 and 1 commit 150 more (2.3 windows); heal; it
+     * must be normal with everybody's state, one transfer, >= 140 entries filled. */
+    rf_cluster c;
+    rf_init(&c, 3, NULL);
+    commit_entries(&c, 0, 1, 10);
+    want_op = 10;
+    cr_assert(rf_until(&c, all_applied, 30));
+    rf_wipe(&c, 2);
+    cr_assert_eq(rf_open(&c, 2), LD_OK);
+    ld_repl_stats st;
+    for (int i = 0; i < 100; i++) {
+        ld_repl_stats_get(c.nodes[2].r, &st);
+        if (st.state_transfers > 0)
+            break;
+        rf_round(&c);
+    }
+    cr_assert_eq(st.state_transfers, 1, "the checkpoint is installed");
+    cr_assert_eq(rf_state(&c, 2).status, LD_REPL_RECOVERING);
+    for (uint32_t a = 0; a < 2; a++)
+        c.cut[a][2] = c.cut[2][a] = true;
+    commit_entries(&c, 0, 11, 150);
+    rf_rounds(&c, 5);
+    cr_assert_eq(c.nodes[0].applied, 160);
+    cr_assert_eq(c.nodes[2].applied, 10);
+    memset(c.cut, 0, sizeof c.cut);
+    want_op = 160;
+    for (int i = 0; i < 300 && !recovered(&c); i++) {
+        rf_round(&c);
+        if (rf_state(&c, 2).status == LD_REPL_RECOVERING) {
+            cr_assert_eq(c.nodes[2].sent_kinds[LD_REPL_START_VIEW_CHANGE], 0);
+            cr_assert_eq(c.nodes[2].sent_kinds[LD_REPL_DO_VIEW_CHANGE], 0);
+            cr_assert_eq(c.nodes[2].sent_kinds[LD_REPL_PREPARE_OK], 0);
+        }
+    }
+    cr_assert(recovered(&c), "2 is a normal backup at op 160 with the others' state");
+    ld_repl_stats_get(c.nodes[2].r, &st);
+    cr_assert_eq(st.state_transfers, 1, "no second transfer (%lu)",
+                 (unsigned long)st.state_transfers);
+    cr_assert_geq(st.fills, 140, "the gap was filled (%lu)", (unsigned long)st.fills);
+    cr_assert_geq(rf_state(&c, 2).lost_op, 150, "lost_op is the head it recovered with");
+    /* and it is a working member: with 1 down, 0 and 2 still commit */
+    rf_crash(&c, 1);
+    commit_entries(&c, 0, 161, 1);
+    want_op = 161;
+    cr_assert(rf_until(&c, all_applied, 50));
+    rf_fini(&c);
+}
+
+/* The GetPrepare answers (Prepare) in flight to replica `to`: count, and how many say committed. */
+static uint32_t
+prepares_to(rf_cluster *c, uint32_t to, uint32_t *committed)
+{
+    uint32_t n = 0;
+    *committed = 0;
+    for (size_t k = 0; k < c->out_len; k++) {
+        ld_repl_msg_buf buf;
+        if (c->out[k].to != to || ld_repl_msg_unpack(c->out[k].frame, c->out[k].len, &buf))
+            continue;
+        if (buf.msg.kind == LD_REPL_PREPARE) {
+            n++;
+            *committed += buf.msg.committed;
+        }
+        ld_repl_msg_buf_done(&buf);
+    }
+    return n;
+}
+
+Test(repl_sync, get_prepare_without_checksum_answers_only_applied_entries)
+{
+    /* Goal: a GetPrepare without checksum asks for the COMMITTED entry at op (REPLICATION.md
+     * 6.1): a replica answers it (Prepare.committed) only for an op it applied, never for an
+     * entry it merely holds. Method: 0 prepares op 1 with both links cut (held, not committed);
+     * ask it for op 1 without checksum as replica 1: no answer; heal, commit; ask again: one
+     * Prepare with committed set. */
+    rf_cluster c;
+    rf_init(&c, 3, NULL);
+    c.cut[0][1] = c.cut[0][2] = true;
+    cr_assert_eq(rf_prepare(&c, 0, 1, 30), LD_OK);
+    rf_flush(&c);
+    rf_round(&c);
+    cr_assert_eq(rf_state(&c, 0).op, 1);
+    cr_assert_eq(rf_state(&c, 0).commit_min, 0);
+    ld_repl_msg gp = {.kind = LD_REPL_GET_PREPARE,
+                      .cluster_id = RF_CLUSTER,
+                      .shard_id = RF_SHARD,
+                      .replica = 1,
+                      .view = 0,
+                      .op = 1,
+                      .has_checksum = false};
+    size_t before = c.out_len;
+    ld_repl_on_message(c.nodes[0].r, &gp, c.now);
+    uint32_t committed = 0;
+    cr_assert_eq(c.out_len, before, "an entry not applied is not answered");
+    memset(c.cut, 0, sizeof c.cut);
+    want_op = 1;
+    cr_assert(rf_until(&c, all_applied, 30));
+    ld_repl_on_message(c.nodes[0].r, &gp, c.now);
+    cr_assert_eq(prepares_to(&c, 1, &committed), 1);
+    cr_assert_eq(committed, 1, "the answer says committed");
+    rf_fini(&c);
+}
