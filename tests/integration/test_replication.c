@@ -532,3 +532,118 @@ Test(replication, wiped_backup_recovers_by_state_transfer)
     final_checks();
     repl_teardown();
 }
+
+/* ---- (f) ---------------------------------------------------------------------------------- */
+
+/* Orders acknowledged before the wipe in (f): a state of ~18 MB (~900 bytes an order), whose
+ * transfer (1 MiB chunks, each a round trip) and install (a synced write of all of it) take long
+ * enough for the storm to carry the primary far more than LD_PEER_WINDOW_MAX ops past the
+ * checkpoint. */
+#define REPL_STORM_PRELOAD_ACKS 20000
+/* (f)'s bound, from the restart of the wiped node to it being a backup of the primary's view
+ * within REPL_CATCHUP_SLACK ops of the primary's applied op, while the storm goes on. A state
+ * transfer of the preloaded state takes a few seconds on the loaded 2-core machine; the fill
+ * after it gains 64 entries per round trip on a primary that commits 8 per round trip. */
+#define REPL_CATCHUP_BOUND_MS 15000
+#define REPL_CATCHUP_SLACK (2 * LD_PEER_WINDOW_MAX)
+/* The storm must have gone on during the catch-up: at least this many orders acknowledged
+ * between the restart and the catch-up. */
+#define REPL_CATCHUP_MIN_ACKS 200
+#define REPL_CATCHUP_POLL_MS 50
+
+/* Prints the node's log lines containing `needle` (at most `max`) and returns how many there are.
+ */
+static int
+log_print_lines(const ldh_node *node, const char *needle, int max)
+{
+    FILE *f = fopen(node->log_path, "r");
+    cr_assert(f, "open %s", node->log_path);
+    char line[2048];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, needle) != NULL && n++ < max)
+            fprintf(stderr, "replication:   %s", line);
+    fclose(f);
+    return n;
+}
+
+/* Polls until node b is a backup in the view of the primary of `mask`, within
+ * REPL_CATCHUP_SLACK ops of its applied op; returns the ms since t0, or -1 after bound_ms. */
+static int64_t
+wait_caught_up(int b, unsigned mask, int64_t t0, int64_t bound_ms)
+{
+    while (ldh_mono_ms() - t0 < bound_ms) {
+        ldh_rstatus sb = ldh_cluster_status(&ctx.c, b, 1000);
+        for (int i = 0; sb.ok && sb.role == LDH_ROLE_BACKUP && i < ctx.c.n; i++) {
+            if (i == b || !(mask >> i & 1u))
+                continue;
+            ldh_rstatus sp = ldh_cluster_status(&ctx.c, i, 1000);
+            if (sp.ok && sp.role == LDH_ROLE_PRIMARY && sp.view == sb.view &&
+                sb.applied + REPL_CATCHUP_SLACK >= sp.applied)
+                return ldh_mono_ms() - t0;
+        }
+        ldh_sleep_ms(REPL_CATCHUP_POLL_MS);
+    }
+    return -1;
+}
+
+Test(replication, wiped_backup_catches_up_under_a_storm)
+{
+    /* Proves (f) a backup whose data directory is wiped and that restarts WHILE a storm of
+     * orders runs catches up under that storm (REPLICATION.md 6.1: after its checkpoint it fills
+     * the gap with committed entries instead of starting a state transfer per StartView, which
+     * never ended), and really holds the data. How: preload REPL_STORM_PRELOAD_ACKS orders (a
+     * state of several MB), wipe a backup and restart it without --format while 16 threads keep
+     * placing orders; poll until it is a backup of the primary's view within
+     * REPL_CATCHUP_SLACK ops of the primary (bound REPL_CATCHUP_BOUND_MS, printed), with at least
+     * REPL_CATCHUP_MIN_ACKS orders acknowledged meanwhile; stop the storm and wait for one digest
+     * on all three; then kill -9 another node -- the primary when it is not the recovered one --
+     * so that the recovered node is in every quorum: a primary forms, every acknowledged order
+     * reads back, the two converge to one digest, a new storm commits through them; restart the
+     * killed node, retry every key and check sold == the sum over keys. */
+    repl_setup();
+    ldh_storm *s = storm_start();
+    storm_wait_more(s, REPL_STORM_PRELOAD_ACKS, "before the wipe");
+    int p = ldh_cluster_wait_primary(&ctx.c, REPL_ALL, REPL_PRIMARY_TIMEOUT_MS);
+    int b = (p + 1 + (int)ldh_rand_range(&ctx.rng, 0, 1)) % REPL_N;
+    ldh_cluster_wipe(&ctx.c, b);
+    ldh_node_start(&ctx.c.nodes[b]);
+    int64_t t0 = ldh_mono_ms();
+    long acked_at_restart = ldh_storm_acked(s);
+    int64_t caught_ms = wait_caught_up(b, REPL_ALL, t0, REPL_CATCHUP_BOUND_MS);
+    long acked_meanwhile = ldh_storm_acked(s) - acked_at_restart;
+    fprintf(stderr,
+            "replication: wiped node %d restarted under the storm: caught up after %lld ms "
+            "(bound %d ms; -1: not), %ld orders acknowledged meanwhile\n",
+            b + 1, (long long)caught_ms, REPL_CATCHUP_BOUND_MS, acked_meanwhile);
+    int installs = log_print_lines(&ctx.c.nodes[b], "state transfer: installed", 5);
+    fprintf(stderr, "replication: node %d installed %d checkpoints\n", b + 1, installs);
+    if (caught_ms < 0)
+        ldh_cluster_print_status(&ctx.c);
+    cr_assert_geq(caught_ms, 0, "node %d did not catch up within %d ms under the storm", b + 1,
+                  REPL_CATCHUP_BOUND_MS);
+    /* One checkpoint, then the log: not a transfer per StartView (REPLICATION.md 6.1). */
+    cr_assert_eq(installs, 1, "node %d installed %d checkpoints", b + 1, installs);
+    cr_assert_geq(acked_meanwhile, REPL_CATCHUP_MIN_ACKS,
+                  "the storm did not go on during the catch-up (%ld orders)", acked_meanwhile);
+    storm_wait_more(s, REPL_ACKS_AFTER, "after the catch-up");
+    ldh_storm_stop(s, &ctx.all);
+    verify_and_converge(REPL_ALL);
+    cr_assert(log_contains(&ctx.c.nodes[b], "state transfer: installed"),
+              "node %d caught up but its log shows no installed state transfer", b + 1);
+
+    /* The recovered node holds the data: from here on every quorum includes it. */
+    int p2 = ldh_cluster_wait_primary(&ctx.c, REPL_ALL, REPL_PRIMARY_TIMEOUT_MS);
+    int k = p2 != b ? p2 : (b + 1) % REPL_N;
+    ldh_node_kill9(&ctx.c.nodes[k]);
+    unsigned rest = REPL_ALL & ~(1u << k);
+    ldh_cluster_wait_primary(&ctx.c, rest, REPL_PRIMARY_TIMEOUT_MS);
+    verify_and_converge(rest);
+    s = storm_start();
+    storm_wait_more(s, REPL_ACKS_AFTER, "with the recovered node in every quorum");
+    ldh_storm_stop(s, &ctx.all);
+    verify_and_converge(rest);
+    ldh_node_start(&ctx.c.nodes[k]);
+    final_checks();
+    repl_teardown();
+}
