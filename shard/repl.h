@@ -10,9 +10,12 @@
  *   - storage: the replica's log entries and meta go through an ld_store (keys below), in the
  *     caller's pending write. THE HOST RULE: every effect of one call (messages, applies,
  *     client outcomes) may be released only after everything that call (and the calls before
- *     it) put into the store is durable. node/ does one synced RocksDB write per loop turn and
- *     sends the turn's messages after it (group commit); the simulator syncs its disk at the end
- *     of each replica step and drops the step's messages when it crashes the replica before.
+ *     it) put into the store is durable -- except applied state and commit_max, which the log
+ *     and a quorum re-derive after a crash (REPLICATION.md §8: "nothing waits on it"). node/
+ *     does one write per loop turn and sends the turn's messages after it (group commit),
+ *     synced when the batch holds anything else (store_rocks.c ldi_rocks_batch_needs_sync);
+ *     the simulator syncs its disk at the end of every replica step (stricter) and drops the
+ *     step's messages when it crashes the replica before.
  *     Messages with `early = true` are the only exception: they may go out before the sync.
  *     Only the planted bug LD_PLANT_BUG_ACK_EARLY ever sets it.
  *   - send(to, msg): a message to another replica of the group (index 0..n-1, never self).
