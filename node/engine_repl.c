@@ -92,8 +92,7 @@ ldi_eng_repl_flush(ldi_engine *e)
  * decode was checksummed by its primary, so the primary has a bug: stop rather than diverge
  * (REPLICATION.md §3.1). */
 static size_t
-decode_entry(ldi_engine *e, uint64_t op, int64_t ts, const uint8_t *entry, uint32_t len,
-             ld_op *ops)
+decode_entry(ldi_engine *e, uint64_t op, int64_t ts, const uint8_t *entry, uint32_t len, ld_op *ops)
 {
     Ldpb__LogEntry *pb = ldpb__log_entry__unpack(NULL, len, entry);
     if (pb == NULL || pb->op != op || pb->timestamp_ms != ts || pb->n_ops == 0 ||

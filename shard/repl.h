@@ -81,10 +81,10 @@ typedef struct ld_repl_msg {
     ld_entry_header entry; /* PREPARE */
     const uint8_t *bytes;  /* PREPARE: packed LogEntry; NEW_STATE: chunk data */
     uint32_t bytes_len;
-    uint64_t op;        /* PREPARE_OK, DO_VIEW_CHANGE, START_VIEW, GET_PREPARE */
-    uint64_t commit;    /* PREPARE, COMMIT, DO_VIEW_CHANGE, START_VIEW */
-    uint64_t commit_min; /* DO_VIEW_CHANGE */
-    uint64_t log_view;  /* DO_VIEW_CHANGE */
+    uint64_t op;          /* PREPARE_OK, DO_VIEW_CHANGE, START_VIEW, GET_PREPARE */
+    uint64_t commit;      /* PREPARE, COMMIT, DO_VIEW_CHANGE, START_VIEW */
+    uint64_t commit_min;  /* DO_VIEW_CHANGE */
+    uint64_t log_view;    /* DO_VIEW_CHANGE */
     ld_checksum checksum; /* PREPARE_OK, COMMIT (commit_checksum), GET_PREPARE */
     bool has_checksum;    /* GET_PREPARE: false = the committed entry at op (REPLICATION.md 6.1) */
     bool committed;       /* PREPARE: answers a GET_PREPARE without checksum; the sender applied
@@ -142,8 +142,7 @@ typedef struct ld_repl_host {
     /* A message for replica `to` (!= self). See the host rule above for `early`. */
     void (*send)(void *arg, uint32_t to, const ld_repl_msg *msg, bool early);
     /* Committed entry `op` (packed ldpb.LogEntry, borrowed for the call), in op order. */
-    void (*apply)(void *arg, uint64_t op, int64_t timestamp_ms, const uint8_t *entry,
-                  uint32_t len);
+    void (*apply)(void *arg, uint64_t op, int64_t timestamp_ms, const uint8_t *entry, uint32_t len);
     /* Serializes the host state machine's durable state into *buf_out (malloc'd, the caller of
      * the hook frees) and its applied op into *op_out. The op may trail commit_min (what is
      * applied but not yet synced is not in it) but is never below commit_min - log_retain.
@@ -222,15 +221,15 @@ ld_err ld_repl_prepare(ld_repl *r, const uint8_t *entry, uint32_t len, int64_t t
 
 typedef struct ld_repl_state {
     ld_repl_status status;
-    bool primary;           /* status normal and primary of view */
+    bool primary; /* status normal and primary of view */
     uint32_t replica;
     uint32_t replica_count;
     uint64_t view;
     uint64_t log_view;
-    uint64_t op;            /* head */
+    uint64_t op; /* head */
     uint64_t commit_max;
-    uint64_t commit_min;    /* applied */
-    uint64_t log_start;     /* the log holds entries > log_start (checkpoint anchor) */
+    uint64_t commit_min; /* applied */
+    uint64_t log_start;  /* the log holds entries > log_start (checkpoint anchor) */
     /* The head of the log a recovery from a wiped disk installed (0: the disk was never lost).
      * Until commit_min reaches it the replica may lack bodies of entries it acknowledged before
      * the wipe: it still counts as one of the f replicas that lost their state
@@ -248,10 +247,10 @@ bool ld_repl_can_read(const ld_repl *r, int64_t now);
 int64_t ld_repl_next_deadline(const ld_repl *r);
 
 typedef struct ld_repl_stats {
-    uint64_t dropped;        /* messages refused by validation */
-    uint64_t view_changes;   /* views this replica entered */
-    uint64_t repairs;        /* entries fetched by GetPrepare */
-    uint64_t fills;          /* of which committed entries fetched forward (REPLICATION.md 6.1) */
+    uint64_t dropped;         /* messages refused by validation */
+    uint64_t view_changes;    /* views this replica entered */
+    uint64_t repairs;         /* entries fetched by GetPrepare */
+    uint64_t fills;           /* of which committed entries fetched forward (REPLICATION.md 6.1) */
     uint64_t state_transfers; /* checkpoints installed */
     uint64_t prepares_sent;
 } ld_repl_stats;

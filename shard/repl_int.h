@@ -115,10 +115,11 @@ struct ld_repl {
     ld_checksum anchor_checksum;
     int64_t anchor_ts;
     uint64_t log_start; /* records <= log_start are gone (trimmed or before the anchor) */
-    /* Durable (record "R", ldi_lost_write): the head of the StartView log a recovery from a wiped disk installed, 0
-     * if the disk was never lost. Before the wipe this replica may have acknowledged entries up
-     * to there whose bodies it no longer holds, so its DVCs report present_op >= lost_op: the
-     * nack rule must not take their absence as proof that an entry was never committed. */
+    /* Durable (record "R", ldi_lost_write): the head of the StartView log a recovery from a wiped
+     * disk installed, 0 if the disk was never lost. Before the wipe this replica may have
+     * acknowledged entries up to there whose bodies it no longer holds, so its DVCs report
+     * present_op >= lost_op: the nack rule must not take their absence as proof that an entry was
+     * never committed. */
     uint64_t lost_op;
 
     bool linked;
@@ -180,7 +181,7 @@ struct ld_repl {
     bool rec_normal[LD_PEER_REPLICAS_MAX];
     uint64_t rec_commit[LD_PEER_REPLICAS_MAX];
     int64_t rec_at;
-    bool rec_installed; /* recovering: checkpoint installed, waiting for StartView */
+    bool rec_installed;       /* recovering: checkpoint installed, waiting for StartView */
     int64_t rec_installed_at; /* ... since then, or the last StartView / fill progress */
     /* recovering: this incarnation installed a checkpoint (cm_checksum is its anchor or a filled
      * entry's), so a new round of probes needs no new transfer (never an older checkpoint) */

@@ -453,8 +453,8 @@ xfer_install(ld_repl *r, int64_t now)
      * there would drop committed entries the view must keep (S5). */
     const ldi_slot *s = ldi_slot_cget(r, c);
     const ldi_slot *above = ldi_slot_cget(r, c + 1);
-    bool forming = r->status == LD_REPL_VIEW_CHANGE && r->vc_adopted &&
-                   ldi_primary_of(r, r->view) == r->self;
+    bool forming =
+        r->status == LD_REPL_VIEW_CHANGE && r->vc_adopted && ldi_primary_of(r, r->view) == r->self;
     bool keep = forming || (s != NULL && ldi_cs_eq(&s->h.checksum, &x->checkpoint_checksum)) ||
                 (above != NULL && ldi_cs_eq(&above->h.parent, &x->checkpoint_checksum));
     uint64_t old_top = r->op;

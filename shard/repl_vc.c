@@ -310,13 +310,13 @@ same_log_header(const ld_repl *r, const ldi_dvc *best, uint64_t top)
 
 /* The nack rule (TB): a committed entry is held with its body by a quorum, each of whose members
  * acknowledged it with every body below it down to its commit_min (canon_op >= it; a DVC
- * reports that run of bodies as present_op), and that quorum meets the quorum of DVCs in at least one replica. So the lowest op
- * above the known commit that no DVC sender holds was never committed, nor was anything after
- * it: truncate from there. Without this a head that only a crashed (or wiped) old primary held
- * would block every view change. The op may lie in best's suffix (its header known) or below it:
- * a gap in best's log (best lacks the body, and the header when the prepare was lost; its suffix
- * stops at the gap) that only a wiped replica ever held would otherwise make every view of this
- * log repair it forever. */
+ * reports that run of bodies as present_op), and that quorum meets the quorum of DVCs in at least
+ * one replica. So the lowest op above the known commit that no DVC sender holds was never
+ * committed, nor was anything after it: truncate from there. Without this a head that only a
+ * crashed (or wiped) old primary held would block every view change. The op may lie in best's
+ * suffix (its header known) or below it: a gap in best's log (best lacks the body, and the header
+ * when the prepare was lost; its suffix stops at the gap) that only a wiped replica ever held would
+ * otherwise make every view of this log repair it forever. */
 static void
 truncate_nacked(ld_repl *r, const ldi_dvc *best)
 {

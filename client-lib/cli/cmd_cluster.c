@@ -70,9 +70,9 @@ json_node(FILE *f, const char *addr, const status_ask *a)
 static void
 human_header(FILE *f, int addr_width)
 {
-    fprintf(f, "%-*s %5s %5s %7s %-11s %6s %8s %10s %10s %10s %5s %-16s %4s %7s %5s\n",
-            addr_width, "address", "node", "shard", "replica", "role", "view", "log_view", "op",
-            "commit", "applied", "lease", "state_digest", "vcs", "repairs", "xfers");
+    fprintf(f, "%-*s %5s %5s %7s %-11s %6s %8s %10s %10s %10s %5s %-16s %4s %7s %5s\n", addr_width,
+            "address", "node", "shard", "replica", "role", "view", "log_view", "op", "commit",
+            "applied", "lease", "state_digest", "vcs", "repairs", "xfers");
 }
 
 static void

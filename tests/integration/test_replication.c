@@ -131,16 +131,15 @@ assert_stock_everywhere(unsigned mask, const ld_drop_spec *drop, int64_t sold_mi
             continue;
         ldh_stock st;
         ld_err err = ldh_cluster_follower_stock(&ctx.c, i, &drop->id, &st, 5000);
-        cr_assert_eq(err, LD_OK, "node %d: follower read of the drop: %s", i + 1,
-                     ld_err_name(err));
+        cr_assert_eq(err, LD_OK, "node %d: follower read of the drop: %s", i + 1, ld_err_name(err));
         cr_assert_eq(st.initial, drop->initial_stock, "node %d: initial stock", i + 1);
         cr_assert(st.available >= 0 && st.reserved >= 0 && st.sold >= 0,
                   "node %d: negative stock %lld/%lld/%lld", i + 1, (long long)st.available,
                   (long long)st.reserved, (long long)st.sold);
         cr_assert_eq(st.available + st.reserved + st.sold, st.initial,
                      "node %d: P1 broken: available %lld + reserved %lld + sold %lld != %lld",
-                     i + 1, (long long)st.available, (long long)st.reserved,
-                     (long long)st.sold, (long long)st.initial);
+                     i + 1, (long long)st.available, (long long)st.reserved, (long long)st.sold,
+                     (long long)st.initial);
         cr_assert_geq(st.sold, sold_min, "node %d: sold %lld < %lld units acknowledged", i + 1,
                       (long long)st.sold, (long long)sold_min);
     }
@@ -255,8 +254,9 @@ Test(replication, kill_primary_fails_over_then_rejoins)
         int64_t t0 = ldh_mono_ms();
         unsigned survivors = REPL_ALL & ~(1u << p);
         failover_ms[cycle] = probe_until_served(survivors, t0, REPL_FAILOVER_BOUND_MS);
-        fprintf(stderr, "replication: failover %d of %d: node %d killed, a new primary served a "
-                        "reserve after %lld ms (bound %d ms)\n",
+        fprintf(stderr,
+                "replication: failover %d of %d: node %d killed, a new primary served a "
+                "reserve after %lld ms (bound %d ms)\n",
                 cycle + 1, REPL_KILL_CYCLES, p + 1, (long long)failover_ms[cycle],
                 (int)REPL_FAILOVER_BOUND_MS);
         storm_wait_more(s, REPL_ACKS_AFTER, "after the failover");
@@ -266,8 +266,9 @@ Test(replication, kill_primary_fails_over_then_rejoins)
         size_t from = ctx.all.n;
         ldh_storm_stop(s, &ctx.all);
         int64_t storm_ms = first_ack_after(from, t0) - t0;
-        fprintf(stderr, "replication: failover %d: the storm's first order acknowledged after the "
-                        "kill came %lld ms after it\n",
+        fprintf(stderr,
+                "replication: failover %d: the storm's first order acknowledged after the "
+                "kill came %lld ms after it\n",
                 cycle + 1, (long long)storm_ms);
         /* The storm's clients saw their connection to the dead primary drop and moved on at
          * once, not after a payment's failover timeout (LD_CLIENT_FAILOVER_SLOW_TIMEOUT_MS). */
@@ -423,8 +424,8 @@ Test(replication, paused_primary_serves_nothing_in_its_old_view)
     unsigned others = REPL_ALL & ~(1u << p);
     int q = ldh_cluster_wait_primary(&ctx.c, others, REPL_PRIMARY_TIMEOUT_MS);
     ldh_rstatus after = ldh_cluster_status(&ctx.c, q, 2000);
-    cr_assert(after.ok && after.view > before.view, "new primary %d in view %llu (old %llu)",
-              q + 1, (unsigned long long)after.view, (unsigned long long)before.view);
+    cr_assert(after.ok && after.view > before.view, "new primary %d in view %llu (old %llu)", q + 1,
+              (unsigned long long)after.view, (unsigned long long)before.view);
     int64_t paused_ms = ldh_mono_ms() - t_stop;
     cr_assert_gt(paused_ms, LD_PEER_VC_TIMEOUT_MS);
 
@@ -449,8 +450,9 @@ Test(replication, paused_primary_serves_nothing_in_its_old_view)
     raw_send_request(fd_write, 1, &wop);
     raw_send_request(fd_read, 2, &rop);
     cr_assert_eq(kill(ctx.c.nodes[p].pid, SIGCONT), 0);
-    fprintf(stderr, "replication: primary node %d (view %llu) paused %lld ms; node %d primary of "
-                    "view %llu; requests queued, SIGCONT\n",
+    fprintf(stderr,
+            "replication: primary node %d (view %llu) paused %lld ms; node %d primary of "
+            "view %llu; requests queued, SIGCONT\n",
             p + 1, (unsigned long long)before.view, (long long)paused_ms, q + 1,
             (unsigned long long)after.view);
 
@@ -459,8 +461,9 @@ Test(replication, paused_primary_serves_nothing_in_its_old_view)
     cr_assert(wr, "the resumed old primary never answered the reserve");
     cr_assert(rr, "the resumed old primary never answered the read");
     ld_err werr = response_code(wr), rerr = response_code(rr);
-    fprintf(stderr, "replication: old primary answered the reserve %s (view %llu), the read %s "
-                    "(view %llu)\n",
+    fprintf(stderr,
+            "replication: old primary answered the reserve %s (view %llu), the read %s "
+            "(view %llu)\n",
             ld_err_name(werr), (unsigned long long)wr->view, ld_err_name(rerr),
             (unsigned long long)rr->view);
     cr_assert_eq(werr, LD_ERR_NOT_PRIMARY, "the old primary answered a write with %s",

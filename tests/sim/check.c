@@ -76,9 +76,12 @@ res_equal(const sim_res *a, const sim_res *b)
 static uint64_t
 res_hash(uint64_t h, const sim_res *s)
 {
-    uint64_t f[7] = {(uint64_t)s->type,           (uint64_t)s->code,
-                     (uint64_t)s->qty,            (uint64_t)s->stock.available,
-                     (uint64_t)s->stock.reserved, (uint64_t)s->stock.sold,
+    uint64_t f[7] = {(uint64_t)s->type,
+                     (uint64_t)s->code,
+                     (uint64_t)s->qty,
+                     (uint64_t)s->stock.available,
+                     (uint64_t)s->stock.reserved,
+                     (uint64_t)s->stock.sold,
                      XXH3_64bits(s->id.bytes, sizeof s->id.bytes)};
     return XXH3_64bits_withSeed(f, sizeof f, h);
 }
@@ -246,8 +249,8 @@ check_client_ops(sim_world *w, sim_replica *r, uint64_t op, const Ldpb__LogEntry
             free(buf);
         sim_cop_rec *c = cop_find(w, fp, false);
         if (c == NULL) {
-            sim_fail(w, "S4", "r%u: op %zu (%s) of committed entry %" PRIu64
-                              " was never sent by a client",
+            sim_fail(w, "S4",
+                     "r%u: op %zu (%s) of committed entry %" PRIu64 " was never sent by a client",
                      r->index, i, ld_op_name(type), op);
             return;
         }
@@ -403,8 +406,9 @@ sim_check_ack(sim_world *w, sim_replica *r, const sim_msg *m)
     LD_ASSERT(op >= 1 && op <= LD_SIM_OPS_MAX); /* the host answers only applied ops */
     sim_op_rec *rec = &w->ops[op];
     if (!rec->applied || rec->hash_lo != m->hash_lo || rec->hash_hi != m->hash_hi) {
-        sim_fail(w, "S5", "r%u acknowledged c%u's request at op %" PRIu64
-                          ", which is not the entry committed there",
+        sim_fail(w, "S5",
+                 "r%u acknowledged c%u's request at op %" PRIu64
+                 ", which is not the entry committed there",
                  r->index, m->to, op);
         return;
     }
@@ -443,8 +447,8 @@ sim_check_read(sim_world *w, sim_replica *r, const sim_res *res)
     }
     if (res->stock.sold < w->acked_sold)
         sim_fail(w, "S5",
-                 "r%u served a stale linearizable read: sold %" PRId64
-                 " but %" PRId64 " were acknowledged as paid before",
+                 "r%u served a stale linearizable read: sold %" PRId64 " but %" PRId64
+                 " were acknowledged as paid before",
                  r->index, res->stock.sold, w->acked_sold);
 }
 
@@ -483,8 +487,8 @@ sim_check_step(sim_world *w, sim_replica *r)
         const sim_ack *k = &w->acks[i];
         if (k->view < st.view && k->op > st.op) {
             sim_fail(w, "S5",
-                     "r%u is primary of view %" PRIu64 " with head op %" PRIu64
-                     ", but op %" PRIu64 " was acknowledged to c%u in view %" PRIu64,
+                     "r%u is primary of view %" PRIu64 " with head op %" PRIu64 ", but op %" PRIu64
+                     " was acknowledged to c%u in view %" PRIu64,
                      r->index, st.view, st.op, k->op, k->client, k->view);
             return;
         }
@@ -500,10 +504,10 @@ sim_check_restart(sim_world *w, sim_replica *r)
         st.commit_min < r->dur_commit_min) {
         sim_fail(w, "S3",
                  "r%u restarted behind its durable state: view %" PRIu64 " (was %" PRIu64
-                 "), commit_max %" PRIu64 " (was %" PRIu64 "), commit_min %" PRIu64
-                 " (was %" PRIu64 ")",
-                 r->index, st.view, r->dur_view, st.commit_max, r->dur_commit_max,
-                 st.commit_min, r->dur_commit_min);
+                 "), commit_max %" PRIu64 " (was %" PRIu64 "), commit_min %" PRIu64 " (was %" PRIu64
+                 ")",
+                 r->index, st.view, r->dur_view, st.commit_max, r->dur_commit_max, st.commit_min,
+                 r->dur_commit_min);
         return;
     }
     r->seen_view = st.view;
@@ -557,6 +561,7 @@ sim_check_final(sim_world *w)
     /* Every commit a client sent was acknowledged (clients only stop when answered), and each
      * PAID order was acknowledged at least once: sold is exactly their quantity. */
     if (d.stock.sold != w->acked_sold)
-        sim_fail(w, "S6", "sold %" PRId64 " at the end, but acknowledged paid orders sum to %" PRId64,
+        sim_fail(w, "S6",
+                 "sold %" PRId64 " at the end, but acknowledged paid orders sum to %" PRId64,
                  d.stock.sold, w->acked_sold);
 }

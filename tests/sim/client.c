@@ -174,8 +174,7 @@ build_reserve(sim_world *w, sim_client *c, int64_t qty)
     op.u.reserve.drop_id = w->drop;
     op.u.reserve.user_id = c->user;
     op.u.reserve.qty = qty;
-    snprintf(op.u.reserve.idempotency_key, sizeof op.u.reserve.idempotency_key, "%s",
-             c->last_key);
+    snprintf(op.u.reserve.idempotency_key, sizeof op.u.reserve.idempotency_key, "%s", c->last_key);
     add_op(w, c, &op);
 }
 
@@ -387,10 +386,10 @@ on_result(sim_world *w, sim_client *c, const sim_msg *m)
             c->last_reserve_result = *res;
             c->has_res = true;
             uint64_t k = sim_rng_below(&w->rng, 100);
-            c->follow_kind = k < 50 ? FOLLOW_COMMIT
-                           : k < 70 ? FOLLOW_RELEASE
-                           : k < 85 ? FOLLOW_NOTHING
-                                    : FOLLOW_REPLAY;
+            c->follow_kind = k < 50   ? FOLLOW_COMMIT
+                             : k < 70 ? FOLLOW_RELEASE
+                             : k < 85 ? FOLLOW_NOTHING
+                                      : FOLLOW_REPLAY;
             if (c->follow_kind == FOLLOW_NOTHING) {
                 next_round(w, c);
             } else {
@@ -407,8 +406,7 @@ on_result(sim_world *w, sim_client *c, const sim_msg *m)
             /* P3: the same key and body give the first answer again */
             const sim_res *first = &c->last_reserve_result;
             if (res->code != first->code || memcmp(&res->id, &first->id, sizeof res->id) != 0)
-                sim_fail(w, "S4",
-                         "c%u: replaying reserve key %s gave %s, the first answer was %s",
+                sim_fail(w, "S4", "c%u: replaying reserve key %s gave %s, the first answer was %s",
                          c->index, c->last_key, ld_err_name(res->code), ld_err_name(first->code));
             c->step = 1;
         } else {

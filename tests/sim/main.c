@@ -80,8 +80,8 @@ self_test(void)
     uint64_t st = 0;
     uint64_t a = sim_splitmix64(&st), b = sim_splitmix64(&st);
     if (a != 0xE220A8397B1DCDAFull || b != 0x6E789E6AA1B965F4ull) {
-        fprintf(stderr, "self-test: splitmix64 vectors differ: %016" PRIx64 " %016" PRIx64 "\n",
-                a, b);
+        fprintf(stderr, "self-test: splitmix64 vectors differ: %016" PRIx64 " %016" PRIx64 "\n", a,
+                b);
         bad++;
     }
     sim_rng r1, r2, r3;
@@ -123,8 +123,9 @@ self_test(void)
         bad++;
     }
     if (h1 != h2 || n1 != n2) {
-        fprintf(stderr, "self-test: seed 7 twice gave two traces (%" PRIu64 " vs %" PRIu64
-                        " events): the run depends on something besides the seed\n",
+        fprintf(stderr,
+                "self-test: seed 7 twice gave two traces (%" PRIu64 " vs %" PRIu64
+                " events): the run depends on something besides the seed\n",
                 n1, n2);
         bad++;
     }
@@ -243,9 +244,8 @@ main(int argc, char **argv)
     double wall = now_s() - t0;
     printf("livedrop-sim%s: %" PRIu64 " seeds from %" PRIu64 ", %" PRIu64 " failed, %.2f s wall; "
            "ops committed %" PRIu64 ", requests acked %" PRIu64 ", view changes %" PRIu64
-           ", state transfers %" PRIu64 ", repairs %" PRIu64 ", crashes %" PRIu64
-           ", wipes %" PRIu64 ", partitions %" PRIu64 ", messages %" PRIu64
-           ", simulated %.1f s\n",
+           ", state transfers %" PRIu64 ", repairs %" PRIu64 ", crashes %" PRIu64 ", wipes %" PRIu64
+           ", partitions %" PRIu64 ", messages %" PRIu64 ", simulated %.1f s\n",
            planted(), ran, first, failures, wall, total.ops_committed, total.requests_acked,
            total.view_changes, total.state_transfers, total.repairs, total.crashes, total.wipes,
            total.partitions, total.messages, (double)total.sim_ms / 1000.0);

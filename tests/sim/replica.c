@@ -94,8 +94,12 @@ host_send(void *arg, uint32_t to, const ld_repl_msg *msg, bool early)
                  (int)msg->kind, ld_err_name(err));
         return;
     }
-    sim_out o = {.to = to, .buf = buf, .len = len, .kind = (uint16_t)msg->kind,
-                 .view = msg->view, .op = msg->kind == LD_REPL_PREPARE ? msg->entry.op : msg->op,
+    sim_out o = {.to = to,
+                 .buf = buf,
+                 .len = len,
+                 .kind = (uint16_t)msg->kind,
+                 .view = msg->view,
+                 .op = msg->kind == LD_REPL_PREPARE ? msg->entry.op : msg->op,
                  .commit = msg->commit};
     if (early) {
         /* Only LD_PLANT_BUG_ACK_EARLY sends these: out now, before the sync. */
@@ -518,8 +522,8 @@ drop_inbox(sim_replica *r, int64_t reason)
         r->inbox_head = (r->inbox_head + 1) % LD_SIM_INBOX_MAX;
         r->inbox_len--;
         if (m->type == SIM_MSG_PEER)
-            sim_log(r->w, SIM_EV_LOSE, (int32_t)m->from, (int32_t)m->to, m->peer_kind,
-                    m->peer_view, m->peer_op, m->peer_commit, reason);
+            sim_log(r->w, SIM_EV_LOSE, (int32_t)m->from, (int32_t)m->to, m->peer_kind, m->peer_view,
+                    m->peer_op, m->peer_commit, reason);
         sim_msg_free(m);
     }
 }
@@ -631,8 +635,8 @@ step_sync_release(sim_replica *r)
         sim_msg *m = r->replies[i];
         if (m->reply == SIM_REPLY_OK) {
             sim_check_ack(w, r, m);
-            sim_log(w, SIM_EV_ACK, (int32_t)r->index, (int32_t)m->to, 0, m->ack_view,
-                    m->op_number, 0, (int64_t)m->req_id);
+            sim_log(w, SIM_EV_ACK, (int32_t)r->index, (int32_t)m->to, 0, m->ack_view, m->op_number,
+                    0, (int64_t)m->req_id);
         }
         sim_net_send(w, m);
     }
@@ -711,8 +715,8 @@ sim_replica_deliver(sim_replica *r, sim_msg *m)
 {
     if (r->inbox_len >= LD_SIM_INBOX_MAX) {
         if (m->type == SIM_MSG_PEER)
-            sim_log(r->w, SIM_EV_LOSE, (int32_t)m->from, (int32_t)m->to, m->peer_kind,
-                    m->peer_view, m->peer_op, m->peer_commit, SIM_LOSE_INBOX_FULL);
+            sim_log(r->w, SIM_EV_LOSE, (int32_t)m->from, (int32_t)m->to, m->peer_kind, m->peer_view,
+                    m->peer_op, m->peer_commit, SIM_LOSE_INBOX_FULL);
         sim_msg_free(m);
         return;
     }
@@ -740,8 +744,8 @@ serve_read(sim_replica *r, const sim_msg *req, int64_t now)
     m->n_ops = 1;
     if (!sim_read_drop(w, r, sim_wall(r, w->t), &m->results[0]))
         m->results[0].code = LD_ERR_DROP_NOT_FOUND;
-    sim_log(w, SIM_EV_READ, (int32_t)r->index, (int32_t)req->from, 0, 0,
-            ld_sm_applied_op(r->sm), 0, m->results[0].stock.sold);
+    sim_log(w, SIM_EV_READ, (int32_t)r->index, (int32_t)req->from, 0, 0, ld_sm_applied_op(r->sm), 0,
+            m->results[0].stock.sold);
     sim_check_read(w, r, &m->results[0]);
     reply_queue(r, m);
 }

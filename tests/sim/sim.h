@@ -126,8 +126,8 @@ typedef struct sim_world sim_world;
 typedef struct sim_res {
     ld_op_type type;
     ld_err code;
-    ld_id id;      /* reservation (reserve), order (commit), drop (get_drop) */
-    int64_t qty;   /* reservation / order qty */
+    ld_id id;       /* reservation (reserve), order (commit), drop (get_drop) */
+    int64_t qty;    /* reservation / order qty */
     ld_stock stock; /* get_drop */
 } sim_res;
 
@@ -182,7 +182,7 @@ typedef struct sim_net {
     uint32_t loss_ppm;
     uint32_t dup_ppm;
     int64_t delay_min_ms, delay_max_ms;
-    uint32_t slow_ppm;    /* a message is slow (delay up to slow_max_ms): reordering */
+    uint32_t slow_ppm; /* a message is slow (delay up to slow_max_ms): reordering */
     int64_t slow_max_ms;
     int64_t hold_ms; /* added to every delay: a sender's step that took this long (storm install) */
     uint64_t sent, lost, dups, delivered;
@@ -263,7 +263,7 @@ typedef struct sim_replica {
     size_t pending_head, pending_len;
     sim_host_entry *inflight; /* LD_SIM_HOST_INFLIGHT_MAX, ring in op order */
     size_t inflight_head, inflight_len;
-    uint64_t host_view;    /* the view the inflight entries were prepared in */
+    uint64_t host_view; /* the view the inflight entries were prepared in */
     bool host_primary;
     int64_t last_tick_op_ms; /* mono time the host last added a TICK */
     /* S3: last observed and durable values */
@@ -307,7 +307,7 @@ typedef struct sim_client {
     int32_t believed_primary;
     uint32_t attempts;
     /* what the client knows */
-    ld_id last_res;      /* the last reservation it got */
+    ld_id last_res; /* the last reservation it got */
     int64_t last_res_qty;
     char last_key[LD_IDEMPOTENCY_KEY_BYTES_MAX + 1];
     sim_res last_reserve_result;
@@ -334,11 +334,11 @@ typedef struct sim_ack {
 
 /* What the checks know about one op number (S1, S6). */
 typedef struct sim_op_rec {
-    bool applied;     /* some replica applied it */
+    bool applied;              /* some replica applied it */
     uint64_t hash_lo, hash_hi; /* of (timestamp, entry bytes) */
     uint64_t results_hash;
     bool has_digest;
-    uint64_t digest;  /* ld_sm_digest after applying it */
+    uint64_t digest;    /* ld_sm_digest after applying it */
     uint32_t first_ack; /* index + 1 of the first ack at this op; 0: none */
 } sim_op_rec;
 
@@ -373,8 +373,8 @@ typedef struct sim_params {
     uint64_t seed;
     uint32_t replica_count;
     uint32_t clients;
-    int64_t fault_ms;     /* the fault phase lasts this long */
-    int64_t heal_max_ms;  /* liveness bound after the heal */
+    int64_t fault_ms;    /* the fault phase lasts this long */
+    int64_t heal_max_ms; /* liveness bound after the heal */
     int64_t fault_gap_min_ms, fault_gap_max_ms;
     uint32_t crash_w, pause_w, cut_w, jump_w, wipe_w, netchg_w; /* fault weights */
     int64_t stock;
@@ -421,7 +421,7 @@ typedef enum sim_storm_phase {
 
 struct sim_world {
     sim_params p;
-    sim_rng rng;     /* faults, network, workload */
+    sim_rng rng; /* faults, network, workload */
     sim_trace trace;
     int64_t t;
     bool healing; /* heal phase */
@@ -446,8 +446,8 @@ struct sim_world {
     size_t acks_len;
     sim_cop_rec *cops; /* open addressing, LD_SIM_CLIENT_OPS_MAX * 2 slots */
     size_t cops_len;
-    int64_t acked_sold;  /* sum of qty of distinct PAID orders acknowledged */
-    ld_id *paid_orders;  /* acknowledged order ids (distinct) */
+    int64_t acked_sold; /* sum of qty of distinct PAID orders acknowledged */
+    ld_id *paid_orders; /* acknowledged order ids (distinct) */
     size_t paid_len;
     uint64_t max_applied_op;
     /* the current step's tentative changes (sim_check_step_begin .. _durable or _lost) */
@@ -457,8 +457,8 @@ struct sim_world {
     size_t undo_cops_len, undo_cops_cap;
     uint64_t undo_max_applied_op;
     /* scratch for apply */
-    ld_op *ops_scratch;       /* [LD_SIM_BATCH_OPS_MAX + 2] */
-    ld_result *res_scratch;   /* [LD_SIM_BATCH_OPS_MAX + 2] */
+    ld_op *ops_scratch;     /* [LD_SIM_BATCH_OPS_MAX + 2] */
+    ld_result *res_scratch; /* [LD_SIM_BATCH_OPS_MAX + 2] */
     uint8_t *pack_scratch;
     size_t pack_cap;
     /* outcome */

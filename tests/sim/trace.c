@@ -25,8 +25,15 @@ sim_trace_log(sim_trace *tr, const sim_ev *ev)
     tr->ring[tr->count % LD_SIM_TRACE_RING] = *ev;
     tr->count++;
     /* Hash the fields one by one: struct padding is not part of the event. */
-    uint64_t f[9] = {(uint64_t)ev->t,    ev->kind, ev->sub,    (uint64_t)(int64_t)ev->replica,
-                     (uint64_t)(int64_t)ev->peer, ev->view, ev->op, ev->commit, (uint64_t)ev->x};
+    uint64_t f[9] = {(uint64_t)ev->t,
+                     ev->kind,
+                     ev->sub,
+                     (uint64_t)(int64_t)ev->replica,
+                     (uint64_t)(int64_t)ev->peer,
+                     ev->view,
+                     ev->op,
+                     ev->commit,
+                     (uint64_t)ev->x};
     tr->hash = XXH3_64bits_withSeed(f, sizeof f, tr->hash);
     if (tr->live && tr->out != NULL)
         sim_trace_print_ev(tr->out, ev);
@@ -77,7 +84,8 @@ status_name(uint16_t s)
 static const char *
 lose_reason(int64_t r)
 {
-    static const char *names[] = {"random loss", "partition", "receiver down", "network full",
+    static const char *names[] = {"random loss",           "partition",
+                                  "receiver down",         "network full",
                                   "crash before the sync", "inbox full"};
     return r >= 0 && r < (int64_t)(sizeof names / sizeof names[0]) ? names[r] : "?";
 }
@@ -92,7 +100,9 @@ sim_trace_print_ev(FILE *out, const sim_ev *e)
     case SIM_EV_DUP:
         fprintf(out, "r%d -> r%d %-8s %s view=%" PRIu64 " op=%" PRIu64 " commit=%" PRIu64 "\n",
                 e->replica, e->peer,
-                e->kind == SIM_EV_SEND ? "send" : e->kind == SIM_EV_DUP ? "dup" : "deliver",
+                e->kind == SIM_EV_SEND  ? "send"
+                : e->kind == SIM_EV_DUP ? "dup"
+                                        : "deliver",
                 kind_name(e->sub), e->view, e->op, e->commit);
         return;
     case SIM_EV_LOSE:
@@ -105,10 +115,10 @@ sim_trace_print_ev(FILE *out, const sim_ev *e)
                     e->replica, e->peer, kind_name(e->sub), e->view, e->op, lose_reason(e->x));
         return;
     case SIM_EV_CRASH:
-        fprintf(out, "r%d CRASH %s (view=%" PRIu64 " op=%" PRIu64 " commit=%" PRIu64 ")\n",
-                e->replica, e->x ? "before the sync: the step's writes and messages are lost"
-                                 : "after the sync",
-                e->view, e->op, e->commit);
+        fprintf(
+            out, "r%d CRASH %s (view=%" PRIu64 " op=%" PRIu64 " commit=%" PRIu64 ")\n", e->replica,
+            e->x ? "before the sync: the step's writes and messages are lost" : "after the sync",
+            e->view, e->op, e->commit);
         return;
     case SIM_EV_RESTART:
         fprintf(out, "r%d RESTART %s view=%" PRIu64 " op=%" PRIu64 " commit=%" PRIu64 "\n",
@@ -134,8 +144,7 @@ sim_trace_print_ev(FILE *out, const sim_ev *e)
         return;
     case SIM_EV_STATUS:
         fprintf(out, "r%d status %s view=%" PRIu64 " op=%" PRIu64 " commit=%" PRIu64 "%s\n",
-                e->replica, status_name(e->sub), e->view, e->op, e->commit,
-                e->x ? " PRIMARY" : "");
+                e->replica, status_name(e->sub), e->view, e->op, e->commit, e->x ? " PRIMARY" : "");
         return;
     case SIM_EV_PREPARE:
         fprintf(out, "r%d prepares op=%" PRIu64 " view=%" PRIu64 " with %" PRId64 " ops\n",
@@ -153,8 +162,9 @@ sim_trace_print_ev(FILE *out, const sim_ev *e)
                 e->sub);
         return;
     case SIM_EV_ACK:
-        fprintf(out, "r%d -> c%d ACK request %" PRId64 ": committed at op=%" PRIu64
-                     " view=%" PRIu64 "\n",
+        fprintf(out,
+                "r%d -> c%d ACK request %" PRId64 ": committed at op=%" PRIu64 " view=%" PRIu64
+                "\n",
                 e->replica, e->peer, e->x, e->op, e->view);
         return;
     case SIM_EV_NOT_PRIMARY:

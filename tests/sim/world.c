@@ -85,8 +85,8 @@ sim_fail(sim_world *w, const char *check, const char *fmt, ...)
 }
 
 void
-sim_log(sim_world *w, sim_ev_kind kind, int32_t replica, int32_t peer, uint16_t sub,
-        uint64_t view, uint64_t op, uint64_t commit, int64_t x)
+sim_log(sim_world *w, sim_ev_kind kind, int32_t replica, int32_t peer, uint16_t sub, uint64_t view,
+        uint64_t op, uint64_t commit, int64_t x)
 {
     sim_ev ev = {.t = w->t,
                  .kind = (uint16_t)kind,
@@ -444,8 +444,8 @@ deliver_due(sim_world *w)
                 sim_log(w, SIM_EV_LOSE, (int32_t)m->from, (int32_t)m->to, m->peer_kind,
                         m->peer_view, m->peer_op, m->peer_commit, reason);
             else
-                sim_log(w, SIM_EV_LOSE, (int32_t)m->from, (int32_t)m->to, SIM_LOSE_SUB_REQ, 0, 0,
-                        0, reason);
+                sim_log(w, SIM_EV_LOSE, (int32_t)m->from, (int32_t)m->to, SIM_LOSE_SUB_REQ, 0, 0, 0,
+                        reason);
             sim_msg_free(m);
             continue;
         }
@@ -589,14 +589,14 @@ sim_world_run(const sim_params *p, bool live_trace, FILE *trace_out)
     w->paid_orders = calloc(LD_SIM_ACKS_MAX, sizeof *w->paid_orders);
     w->ops_scratch = calloc(LD_SIM_BATCH_OPS_MAX + 2, sizeof *w->ops_scratch);
     w->res_scratch = calloc(LD_SIM_BATCH_OPS_MAX + 2, sizeof *w->res_scratch);
-    LD_ASSERT(w->ops && w->acks && w->cops && w->paid_orders && w->ops_scratch &&
-              w->res_scratch);
+    LD_ASSERT(w->ops && w->acks && w->cops && w->paid_orders && w->ops_scratch && w->res_scratch);
     w->creator = sim_id(1, 1);
     w->drop = sim_id(3, 1);
     /* the network of this seed */
     uint64_t lossy = sim_rng_below(&w->rng, 3);
-    w->net.loss_ppm = (uint32_t)(lossy == 0 ? 0 : lossy == 1 ? sim_rng_range(&w->rng, 0, 50000)
-                                                              : sim_rng_range(&w->rng, 0, 300000));
+    w->net.loss_ppm = (uint32_t)(lossy == 0   ? 0
+                                 : lossy == 1 ? sim_rng_range(&w->rng, 0, 50000)
+                                              : sim_rng_range(&w->rng, 0, 300000));
     w->net.dup_ppm = (uint32_t)sim_rng_range(&w->rng, 0, 50000);
     w->net.delay_min_ms = 1;
     w->net.delay_max_ms = sim_rng_range(&w->rng, 2, 30);
