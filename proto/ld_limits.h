@@ -137,9 +137,10 @@ _Static_assert(LD_PEER_WINDOW_MAX >= LD_PEER_DVC_HEADERS_MAX, "the window holds 
  * tries the next node only after this long without an answer. Long polls never fail over on
  * time (the node holds them on purpose): one whose node died ends at its deadline. */
 #define LD_CLIENT_FAILOVER_SLOW_TIMEOUT_MS 5000u
-/* ld_client_open with several addresses waits at most this long for every one to connect
- * (a live node connects at once; the wait runs out only when one is down). */
+/* ld_client_open with several addresses waits for every one to connect: at most this long in
+ * all, and at most the grace after the first connection (a dead node never connects). */
 #define LD_CLIENT_OPEN_CONNECT_WAIT_MS 100u
+#define LD_CLIENT_OPEN_CONNECT_GRACE_MS 10u
 #define LD_CLIENT_CONF_LINE_BYTES_MAX 1024u /* a cluster-conf line (as node/config.c reads) */
 #define LD_CLUSTER_STATUS_REPLICAS_MAX                                                             \
     64u /* replicas in one node's ClusterStatus (one per shard) */

@@ -44,7 +44,8 @@
  * LD_CLIENT_FAILOVER_SLOW_TIMEOUT_MS; long polls: never) is resent to the next address. When a
  * node's connection drops (it died), the messages it had move to the next address at once, and
  * "next" skips addresses without a connection; a NOT_PRIMARY naming such a node counts as no
- * name. ld_client_open waits up to LD_CLIENT_OPEN_CONNECT_WAIT_MS for every address to connect,
+ * name. ld_client_open waits for every address to connect (LD_CLIENT_OPEN_CONNECT_GRACE_MS after
+ * the first, LD_CLIENT_OPEN_CONNECT_WAIT_MS at most),
  * so that the first call avoids a dead one. All of
  * this happens inside one call and within its deadline: the caller sees the final answer, or
  * LD_ERR_TIMEOUT. A named primary that is not among the client's addresses ends the call with

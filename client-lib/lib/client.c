@@ -1192,21 +1192,29 @@ client_free(ld_client *c)
     free(c);
 }
 
-/* With several addresses, waits (at most LD_CLIENT_OPEN_CONNECT_WAIT_MS) until every address
- * has a connection, so that the first call goes to a live node: a dead first address would
- * hold it for a failover deadline. On loopback every live node connects within a millisecond;
- * the wait runs out only when a node is down. */
+/* With several addresses, waits until every address has a connection, so that the first call
+ * goes to a live node (a dead first address would hold it for a failover deadline) -- but at
+ * most LD_CLIENT_OPEN_CONNECT_GRACE_MS after the first connection, and LD_CLIENT_OPEN_CONNECT_
+ * WAIT_MS in all: live nodes connect within about one round trip of each other, and a dead one
+ * never does. A gateway opening 64 clients while a node is down pays the grace, not the wait. */
 static void
 wait_connected(ld_client *c)
 {
     int64_t deadline_ns = ldi_now_ns() + (int64_t)LD_CLIENT_OPEN_CONNECT_WAIT_MS * 1000000;
+    bool grace = false;
     pthread_mutex_lock(&c->mu);
     for (;;) {
         uint32_t up = 0;
         for (uint32_t i = 0; i < c->list.count; i++)
             up += atomic_load(&c->addrs[i].pipes) > 0;
-        if (up == c->list.count || ldi_now_ns() >= deadline_ns)
+        int64_t now = ldi_now_ns();
+        if (up == c->list.count || now >= deadline_ns)
             break;
+        if (up > 0 && !grace) {
+            int64_t g = now + (int64_t)LD_CLIENT_OPEN_CONNECT_GRACE_MS * 1000000;
+            deadline_ns = g < deadline_ns ? g : deadline_ns;
+            grace = true;
+        }
         struct timespec ts = abs_timespec(deadline_ns);
         pthread_cond_timedwait(&c->connected, &c->mu, &ts);
     }
