@@ -321,7 +321,7 @@ static void
 on_fill_answer(ld_repl *r, const ld_repl_msg *m, int64_t now)
 {
     uint64_t canon_before = r->canon_op;
-    ldi_sync_on_fill(r, m, now);
+    ldi_sync_on_fill(r, m);
     ldi_apply_filled(r, now);
     if (r->status == LD_REPL_NORMAL)
         after_log_change(r, canon_before, now);

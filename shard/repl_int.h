@@ -203,6 +203,8 @@ bool ldi_checksum_of(const ld_repl *r, uint64_t op, ld_checksum *out);
 void ldi_log_write(ld_repl *r, const ld_entry_header *h, uint8_t *body, bool has_body);
 /* Deletes the records (after, op] and lowers the head to `after`. */
 void ldi_log_truncate(ld_repl *r, uint64_t after);
+/* Deletes the durable log records lo..hi (pending write; the ring is the caller's). */
+void ldi_log_del_range(ld_repl *r, uint64_t lo, uint64_t hi);
 /* Reads the durable record for op with checksum `want`; returns a malloc'd body or NULL. */
 uint8_t *ldi_log_read_body(ld_repl *r, uint64_t op, const ld_checksum *want, ld_entry_header *h);
 void ldi_meta_write(ld_repl *r);
@@ -261,7 +263,7 @@ bool ldi_sync_filling(const ld_repl *r);
  * each REPAIR_TIMEOUT round (the next replica when a round made no progress). */
 void ldi_sync_fill(ld_repl *r, int64_t now, bool force);
 /* A Prepare with `committed`: writes it if it fits the window and chains, marks it committed. */
-void ldi_sync_on_fill(ld_repl *r, const ld_repl_msg *m, int64_t now);
+void ldi_sync_on_fill(ld_repl *r, const ld_repl_msg *m);
 void ldi_sync_on_get_state(ld_repl *r, const ld_repl_msg *m, int64_t now);
 void ldi_sync_on_new_state(ld_repl *r, const ld_repl_msg *m, int64_t now);
 /* Asks for missing bodies / the break entry when due. `force`: now, not at repair_at. */

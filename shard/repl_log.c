@@ -310,6 +310,16 @@ ldi_log_write(ld_repl *r, const ld_entry_header *h, uint8_t *body, bool has_body
 }
 
 void
+ldi_log_del_range(ld_repl *r, uint64_t lo, uint64_t hi)
+{
+    for (uint64_t k = lo; k <= hi && k != 0; k++) {
+        uint8_t key[9];
+        log_key(key, k);
+        r->store.ops->del(r->store.impl, key, sizeof key);
+    }
+}
+
+void
 ldi_log_truncate(ld_repl *r, uint64_t after)
 {
     LD_ASSERT(after >= r->commit_min);

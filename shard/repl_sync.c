@@ -201,12 +201,10 @@ ldi_sync_fill(ld_repl *r, int64_t now, bool force)
         r->fill_at = now + (int64_t)r->cfg.repair_timeout_ms;
         r->fill_round_cm = r->commit_min;
     }
-    uint32_t to = ldi_primary_of(r, r->view);
-    for (uint32_t i = 0; i < r->n; i++) {
-        to = (ldi_primary_of(r, r->view) + r->fill_rot + i) % r->n;
-        if (to != r->self)
-            break;
-    }
+    /* The primary first, the next replica after each round without progress; never self. */
+    uint32_t to = (ldi_primary_of(r, r->view) + r->fill_rot) % r->n;
+    if (to == r->self)
+        to = (to + 1) % r->n;
     for (uint64_t k = lo + 1; k <= hi; k++)
         if (fill_wants(r, k))
             ask_committed(r, to, k);
@@ -215,7 +213,7 @@ ldi_sync_fill(ld_repl *r, int64_t now, bool force)
 }
 
 void
-ldi_sync_on_fill(ld_repl *r, const ld_repl_msg *m, int64_t now)
+ldi_sync_on_fill(ld_repl *r, const ld_repl_msg *m)
 {
     const ld_entry_header *h = &m->entry;
     uint64_t k = h->op;
@@ -251,7 +249,6 @@ ldi_sync_on_fill(ld_repl *r, const ld_repl_msg *m, int64_t now)
     s->committed = true;
     if (k > r->fill_commit)
         r->fill_commit = k;
-    (void)now;
 }
 
 /* ---- state transfer: responder ------------------------------------------------------------- */
@@ -433,13 +430,7 @@ xfer_install(ld_repl *r, int64_t now)
     if (r->status == LD_REPL_RECOVERING) {
         /* Nothing durable of its own (no meta): whatever an earlier attempt of this incarnation
          * installed or filled is replaced, its log records too. */
-        for (uint64_t k = r->log_start + 1; k <= r->op; k++) {
-            uint8_t key[9];
-            key[0] = LD_REPL_KEY_LOG;
-            for (int i = 0; i < 8; i++)
-                key[1 + i] = (uint8_t)(k >> (56 - 8 * i));
-            r->store.ops->del(r->store.impl, key, sizeof key);
-        }
+        ldi_log_del_range(r, r->log_start + 1, r->op);
         ldi_ring_clear(r);
         r->op = r->log_start = r->anchor_op = 0;
         r->commit_min = 0;
@@ -463,13 +454,7 @@ xfer_install(ld_repl *r, int64_t now)
     /* The old log at and below the anchor is gone: delete it (bounded by the retained log). */
     if (old_top > c)
         old_top = c;
-    for (uint64_t k = r->log_start + 1; k <= old_top; k++) {
-        uint8_t key[9];
-        key[0] = LD_REPL_KEY_LOG;
-        for (int i = 0; i < 8; i++)
-            key[1 + i] = (uint8_t)(k >> (56 - 8 * i));
-        r->store.ops->del(r->store.impl, key, sizeof key);
-    }
+    ldi_log_del_range(r, r->log_start + 1, old_top);
     for (unsigned i = 0; i < LDI_REPL_RING; i++)
         if (r->ring[i].op != 0 && r->ring[i].op <= c)
             ldi_slot_clear(&r->ring[i]);
@@ -627,12 +612,8 @@ ldi_sync_trim(ld_repl *r)
         return;
     if (target - r->log_start > LDI_REPL_TRIM_BATCH)
         target = r->log_start + LDI_REPL_TRIM_BATCH;
+    ldi_log_del_range(r, r->log_start + 1, target);
     for (uint64_t k = r->log_start + 1; k <= target; k++) {
-        uint8_t key[9];
-        key[0] = LD_REPL_KEY_LOG;
-        for (int i = 0; i < 8; i++)
-            key[1 + i] = (uint8_t)(k >> (56 - 8 * i));
-        r->store.ops->del(r->store.impl, key, sizeof key);
         ldi_slot *s = ldi_slot_get(r, k);
         if (s != NULL)
             ldi_slot_clear(s);

@@ -701,14 +701,13 @@ slot_redirect(ldi_slot *slot, const Ldpb__Response *resp)
     return LD_OK;
 }
 
-/* The backoff sleep ended (rv 0) or was cancelled -- by close, or by connection_lost(), which
- * is harmless here: resend, or end the message. */
+/* The backoff sleep ended (rv 0) or was cancelled by close: resend, or end the message. */
 static void
 slot_resume(ldi_slot *slot, int rv)
 {
     ld_client *c = slot->client;
     pthread_mutex_lock(&c->mu);
-    ld_err why = rv != 0 && rv != NNG_ECANCELED ? LD_ERR_CLOSED : slot_may_resend_locked(c, slot);
+    ld_err why = rv != 0 ? LD_ERR_CLOSED : slot_may_resend_locked(c, slot);
     pthread_mutex_unlock(&c->mu);
     if (why != LD_OK)
         slot_finish(slot, why, NULL, NULL);

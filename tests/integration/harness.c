@@ -362,14 +362,13 @@ ldh_free_port(void)
     static uint16_t recent[64];
     static unsigned nrecent;
     static uint64_t state;
-    unsigned lo = 32768, hi = 60999;
+    unsigned lo = 32768; /* the low end of the ephemeral range */
     FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
     if (f != NULL) {
-        if (fscanf(f, "%u %u", &lo, &hi) != 2)
+        if (fscanf(f, "%u", &lo) != 1)
             lo = 32768;
         fclose(f);
     }
-    (void)hi;
     const unsigned base = 20000;
     if (lo > base + 1000) {
         pthread_mutex_lock(&mu);
