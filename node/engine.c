@@ -278,11 +278,17 @@ eng_take_internal(ldi_engine *e, int64_t ts)
 static size_t
 eng_pack_entry(ldi_engine *e, uint64_t op_number, int64_t ts)
 {
+    /* The entry's id seed: drawn here, when the primary forms the entry, never at apply time
+     * (every replica applies the entry with the seed it carries). */
+    if (uv_random(NULL, NULL, e->batch_id_seed.bytes, sizeof e->batch_id_seed.bytes, 0, NULL) != 0)
+        ldi_fatal("no randomness for the id seed of log entry %" PRIu64, op_number);
     Ldpb__LogEntry entry = LDPB__LOG_ENTRY__INIT;
     entry.op = op_number;
     entry.timestamp_ms = ts;
     entry.n_ops = e->batch_n;
     entry.ops = e->batch_pb;
+    entry.id_seed.data = e->batch_id_seed.bytes;
+    entry.id_seed.len = sizeof e->batch_id_seed.bytes;
     size_t len = ldpb__log_entry__get_packed_size(&entry);
     if (len > e->log_cap) {
         size_t cap = e->log_cap ? e->log_cap : 64 * 1024;

@@ -251,6 +251,7 @@ struct ldi_engine {
     ld_codec_op_scratch *internal_scratch; /* [ENG_INTERNAL_OPS_MAX] */
     ldi_pay_done *done;                    /* the building flight's done[] */
     uint32_t batch_bytes;                  /* request frame bytes of the batch's client ops */
+    ld_id batch_id_seed;                   /* the building entry's id seed (LogEntry.id_seed) */
     uint8_t *log_buf;
     size_t log_cap;
     ld_op tmp_op;

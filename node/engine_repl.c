@@ -92,12 +92,14 @@ ldi_eng_repl_flush(ldi_engine *e)
  * decode was checksummed by its primary, so the primary has a bug: stop rather than diverge
  * (REPLICATION.md §3.1). */
 static size_t
-decode_entry(ldi_engine *e, uint64_t op, int64_t ts, const uint8_t *entry, uint32_t len, ld_op *ops)
+decode_entry(ldi_engine *e, uint64_t op, int64_t ts, const uint8_t *entry, uint32_t len, ld_op *ops,
+             ld_id *id_seed_out)
 {
     Ldpb__LogEntry *pb = ldpb__log_entry__unpack(NULL, len, entry);
     if (pb == NULL || pb->op != op || pb->timestamp_ms != ts || pb->n_ops == 0 ||
-        pb->n_ops > LD_BATCH_OPS_MAX)
+        pb->n_ops > LD_BATCH_OPS_MAX || pb->id_seed.len != sizeof id_seed_out->bytes)
         ldi_fatal("replica: committed entry %" PRIu64 " does not decode (header); stopping", op);
+    memcpy(id_seed_out->bytes, pb->id_seed.data, sizeof id_seed_out->bytes);
     for (size_t i = 0; i < pb->n_ops; i++) {
         if (ld_codec_op_from_pb(pb->ops[i], false, &ops[i], &e->tmp_result) != LD_OK ||
             !ld_op_is_write(ops[i].type))
@@ -122,6 +124,7 @@ host_apply(void *arg, uint64_t op, int64_t ts, const uint8_t *entry, uint32_t le
                   op, ts, ld_sm_applied_op(e->sm), ld_sm_last_ts(e->sm));
     const ld_op *ops = e->batch_ops;
     size_t n = e->batch_n;
+    ld_batch_stamp stamp = {.op = op, .ts_ms = ts, .id_seed = e->batch_id_seed};
     if (f == NULL || f != e->building) {
         /* Not the batch this turn is preparing: decode it. batch_ops is free unless a batch is
          * being built; then the entry goes into a second array, allocated once. */
@@ -131,10 +134,10 @@ host_apply(void *arg, uint64_t op, int64_t ts, const uint8_t *entry, uint32_t le
                 e->apply_ops = ldi_xcalloc(LD_BATCH_OPS_MAX, sizeof *e->apply_ops);
             into = e->apply_ops;
         }
-        n = decode_entry(e, op, ts, entry, len, into);
+        n = decode_entry(e, op, ts, entry, len, into, &stamp.id_seed);
         ops = into;
     }
-    ld_sm_apply(e->sm, op, ts, ops, n, e->batch_results);
+    ld_sm_apply(e->sm, &stamp, ops, n, e->batch_results);
     e->metrics.batches++;
     e->metrics.batch_ops += n;
     if (n > e->metrics.batch_ops_max)

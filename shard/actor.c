@@ -21,8 +21,9 @@
  *   - when the reservation table is full, the oldest closed (retained) reservation is deleted
  *     early to make room; only when every held reservation is active is the answer CAPACITY.
  *   - the FAILED order of a declined or expired place_order carries the payment ref it got.
- *   - ids: reservation = XXH3_128("ldres1\0\0" | op_number LE64 | index LE32), order =
- *     XXH3_128("ldord1\0\0" | reservation id), canonical bytes; an all-zero result becomes ...01.
+ *   - ids: reservation = XXH3_128("ldres2\0\0" | entry id seed | op_number LE64 | index LE32),
+ *     order = XXH3_128("ldord1\0\0" | reservation id), canonical bytes; an all-zero result
+ *     becomes ...01 (proto/PROTOCOL.md, "Ids the cluster makes").
  */
 #include <string.h>
 #include <xxhash.h>
@@ -198,15 +199,19 @@ id_from_hash(const void *buf, size_t len)
     return id;
 }
 
+/* XXH3-128 of "ldres2" | id_seed | le64(op) | le32(index). The seed is random per entry, so ids
+ * differ between clusters, shards and reformats although op numbers repeat; op and index make
+ * the ids of one entry distinct. */
 ld_id
-ldi_res_id_derive(uint64_t op_number, uint32_t index)
+ldi_res_id_derive(const ld_id *id_seed, uint64_t op_number, uint32_t index)
 {
-    uint8_t buf[8 + 8 + 4];
-    memcpy(buf, "ldres1\0\0", 8);
+    uint8_t buf[8 + LD_ID_BYTES + 8 + 4];
+    memcpy(buf, "ldres2\0\0", 8);
+    memcpy(buf + 8, id_seed->bytes, LD_ID_BYTES);
     for (unsigned i = 0; i < 8; i++)
-        buf[8 + i] = (uint8_t)(op_number >> (8 * i));
+        buf[8 + LD_ID_BYTES + i] = (uint8_t)(op_number >> (8 * i));
     for (unsigned i = 0; i < 4; i++)
-        buf[16 + i] = (uint8_t)(index >> (8 * i));
+        buf[16 + LD_ID_BYTES + i] = (uint8_t)(index >> (8 * i));
     return id_from_hash(buf, sizeof buf);
 }
 
@@ -558,7 +563,7 @@ ldi_reserve(ld_sm *sm, const ld_op *op, ld_result *res)
         ldi_key_create(sm, &key_id, key_hash, hash, LDI_KEY_DONE, res);
         return;
     }
-    ld_id id = ldi_res_id_derive(sm->cur_op, sm->cur_index);
+    ld_id id = ldi_res_id_derive(&sm->cur_id_seed, sm->cur_op, sm->cur_index);
     if (ldi_res_find(sm, &id) != LDI_NIL) { /* a 128-bit collision: never seen, never stored */
         ld_result_fail(res, LD_ERR_INTERNAL, "%s: derived reservation id collides", name);
         return;

@@ -532,15 +532,19 @@ apply_one(ld_sm *sm, const ld_op *op, ld_result *res)
 }
 
 void
-ld_sm_apply(ld_sm *sm, uint64_t op_number, int64_t ts_ms, const ld_op *ops, size_t n,
+ld_sm_apply(ld_sm *sm, const ld_batch_stamp *stamp, const ld_op *ops, size_t n,
             ld_result *results_out)
 {
     LD_ASSERT(sm != NULL);
+    LD_ASSERT(stamp != NULL);
+    uint64_t op_number = stamp->op;
+    int64_t ts_ms = stamp->ts_ms;
     LD_ASSERT(n == 0 || (ops != NULL && results_out != NULL));
     LD_ASSERT(op_number == sm->applied_op + 1);
     LD_ASSERT(ts_ms >= sm->last_ts_ms && ts_ms <= LD_TIME_MS_MAX);
     LD_ASSERT(n <= LD_BATCH_OPS_MAX);
     sm->cur_op = op_number;
+    sm->cur_id_seed = stamp->id_seed;
     sm->now_ms = ts_ms;
     ldi_batch_begin(sm, n);
     for (size_t i = 0; i < n; i++) {

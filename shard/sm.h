@@ -4,8 +4,10 @@
  *
  * Pure and deterministic (DESIGN.md P4): the state after ld_sm_apply() is a function of the state
  * before and the batch (op number, timestamp, ops). No clock reads, no randomness, no I/O except
- * through the ld_store ops table. Ids of reservations and orders are derived from the op number
- * and the op's position in the batch, so every replica derives the same ids.
+ * through the ld_store ops table. Ids of reservations and orders are derived from the batch's
+ * id seed (16 random bytes the primary drew when it formed the log entry), the op number and the
+ * op's position in the batch: every replica derives the same ids, and no two clusters, shards or
+ * reformats of one do (proto/PROTOCOL.md, "Ids the cluster makes").
  *
  * Each drop is an actor: its inventory {available, reserved, sold}, reservations and per-user
  * counts are touched only by ops addressed to it, in log order. After every op that touches a
@@ -77,11 +79,19 @@ typedef struct ld_sm ld_sm;
 ld_err ld_sm_open(const ld_store *store, ld_sm **out);
 void ld_sm_free(ld_sm *sm);
 
-/* Applies one batch of write ops (ld_op_is_write) as log entry `op_number` stamped `ts_ms`.
- * op_number must be ld_sm_applied_op() + 1 and ts_ms >= the last batch's timestamp (asserted).
- * Writes one result per op into results_out[0..n) and every state change to the store.
- * Never fails as a whole: each op's refusal is in its result. */
-void ld_sm_apply(ld_sm *sm, uint64_t op_number, int64_t ts_ms, const ld_op *ops, size_t n,
+/* What the primary stamped on a batch when it formed its log entry (ldpb.LogEntry op,
+ * timestamp_ms and id_seed). Every replica applies the entry with the same stamp. */
+typedef struct ld_batch_stamp {
+    uint64_t op;   /* the entry's log position */
+    int64_t ts_ms; /* the batch time: expiry, status and key retention run on it */
+    ld_id id_seed; /* drawn at random by the primary for this entry; never drawn at apply time */
+} ld_batch_stamp;
+
+/* Applies one batch of write ops (ld_op_is_write) as the log entry `stamp` describes.
+ * stamp->op must be ld_sm_applied_op() + 1 and stamp->ts_ms >= the last batch's timestamp
+ * (asserted). Writes one result per op into results_out[0..n) and every state change to the
+ * store. Never fails as a whole: each op's refusal is in its result. Borrows everything. */
+void ld_sm_apply(ld_sm *sm, const ld_batch_stamp *stamp, const ld_op *ops, size_t n,
                  ld_result *results_out);
 
 /* Answers a read op (GET_*, IS_FOLLOWING) from the applied state, with drop status as of

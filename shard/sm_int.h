@@ -246,6 +246,7 @@ struct ld_sm {
 
     /* The op being applied. */
     uint64_t cur_op;
+    ld_id cur_id_seed; /* the batch's id seed (ld_batch_stamp) */
     uint32_t cur_index;
     int64_t now_ms;
 };
@@ -381,8 +382,9 @@ void ldi_finish_order(ld_sm *sm, const ld_op_finish_order *op, ld_result *res);
 /* Closes an active reservation whose time is up (stock back, payment failed). */
 void ldi_expire_res(ld_sm *sm, uint32_t res_idx);
 void ldi_res_view(const ldi_res *r, ld_reservation_view *out);
-/* The id a reservation made at (op_number, index in batch) gets; never zero. */
-ld_id ldi_res_id_derive(uint64_t op_number, uint32_t index);
+/* The id a reservation made at (op_number, index in batch) of a batch with id seed `id_seed`
+ * gets; never zero (proto/PROTOCOL.md, "Ids the cluster makes"). */
+ld_id ldi_res_id_derive(const ld_id *id_seed, uint64_t op_number, uint32_t index);
 /* The id of the order of a reservation; never zero. */
 ld_id ldi_order_id_derive(const ld_id *res_id);
 /* Deletes a closed reservation (retention over, or evicted for room). */

@@ -232,6 +232,11 @@ decode_entry(sim_replica *r, uint64_t op, int64_t ts, const Ldpb__LogEntry *le)
                  r->index, op, ts, le->op, le->timestamp_ms);
         return false;
     }
+    if (le->id_seed.len != LD_ID_BYTES) {
+        sim_fail(w, "S4", "r%u: committed entry %" PRIu64 " has an id seed of %zu bytes", r->index,
+                 op, le->id_seed.len);
+        return false;
+    }
     if (le->n_ops == 0 || le->n_ops > LD_SIM_BATCH_OPS_MAX) {
         sim_fail(w, "S4", "r%u: committed entry %" PRIu64 " has %zu ops", r->index, op, le->n_ops);
         return false;
@@ -272,7 +277,9 @@ host_apply(void *arg, uint64_t op, int64_t ts, const uint8_t *entry, uint32_t le
             ldpb__log_entry__free_unpacked(le, NULL);
         return;
     }
-    ld_sm_apply(r->sm, op, ts, w->ops_scratch, le->n_ops, w->res_scratch);
+    ld_batch_stamp stamp = {.op = op, .ts_ms = ts};
+    memcpy(stamp.id_seed.bytes, le->id_seed.data, sizeof stamp.id_seed.bytes); /* checked */
+    ld_sm_apply(r->sm, &stamp, w->ops_scratch, le->n_ops, w->res_scratch);
     ld_repl_state st = {0};
     if (r->repl != NULL)
         ld_repl_state_get(r->repl, &st);
@@ -864,11 +871,18 @@ batch_one(sim_replica *r, int64_t now)
     if (n == 0)
         return false;
     uint64_t op = ld_repl_next_op(r->repl);
+    uint8_t id_seed[LD_ID_BYTES]; /* drawn by the primary as it forms the entry, as the node does */
+    for (int i = 0; i < 2; i++) {
+        uint64_t x = sim_splitmix64(&w->id_seed_rng);
+        memcpy(id_seed + 8 * i, &x, 8);
+    }
     Ldpb__LogEntry le = LDPB__LOG_ENTRY__INIT;
     le.op = op;
     le.timestamp_ms = ts;
     le.n_ops = n;
     le.ops = pbs;
+    le.id_seed.data = id_seed;
+    le.id_seed.len = sizeof id_seed;
     size_t len = pack_entry(w, &le);
     for (uint32_t i = 0; i < n_client; i++)
         ldpb__op__free_unpacked(pbs[i], NULL);

@@ -60,7 +60,8 @@ st_apply(sim_world *w, sim_replica *r, int64_t ts)
     le.n_ops = 1;
     le.ops = pbs;
     w->ops_scratch[0] = tick;
-    ld_sm_apply(r->sm, 1, ts, w->ops_scratch, 1, w->res_scratch);
+    ld_batch_stamp stamp = {.op = 1, .ts_ms = ts};
+    ld_sm_apply(r->sm, &stamp, w->ops_scratch, 1, w->res_scratch);
     uint8_t entry[8];
     memcpy(entry, &ts, sizeof entry);
     sim_check_apply(w, r, 1, ts, entry, sizeof entry, &le, w->res_scratch);

@@ -581,6 +581,7 @@ sim_world_run(const sim_params *p, bool live_trace, FILE *trace_out)
     w->p = *p;
     sim_current = w;
     sim_rng_seed(&w->rng, p->seed);
+    w->id_seed_rng = p->seed ^ 0x1d5eed1d5eed1d5eULL;
     sim_trace_init(&w->trace, live_trace, trace_out);
     sim_net_init(&w->net);
     w->ops = calloc((size_t)LD_SIM_OPS_MAX + 1, sizeof *w->ops);

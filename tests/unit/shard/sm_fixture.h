@@ -31,6 +31,7 @@ typedef struct fx {
     int64_t ts;
     bool has_caps;
     ldi_sm_caps caps;
+    ld_id id_seed; /* the "primary's" id seed of the next batches (zero unless a test sets it) */
 } fx;
 
 static inline ld_id
@@ -88,7 +89,8 @@ fx_batch_raw(fx *f, int64_t ts, const ld_op *ops, size_t n, ld_result *out)
 {
     if (ts > f->ts)
         f->ts = ts;
-    ld_sm_apply(f->sm, ld_sm_applied_op(f->sm) + 1, f->ts, ops, n, out);
+    ld_batch_stamp stamp = {.op = ld_sm_applied_op(f->sm) + 1, .ts_ms = f->ts, .id_seed = f->id_seed};
+    ld_sm_apply(f->sm, &stamp, ops, n, out);
 }
 
 /* The principal a commit or release needs: the user of its reservation (zero when unknown). */
