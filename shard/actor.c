@@ -16,8 +16,12 @@
  *     order capacity), so FINISH_ORDER and expiry can always record the order.
  *   - commit or release of a reservation whose place_order payment is still running is refused
  *     with ERR_IN_PROGRESS: only FINISH_ORDER (or expiry) settles it.
- *   - release or FINISH_ORDER of an active reservation at or after expires_at expires it on the
- *     spot (RESERVATION_EXPIRED), as commit does; release of an expired one answers EXPIRED.
+ *   - commit or FINISH_ORDER of an active reservation at or after expires_at expires it on the
+ *     spot (RESERVATION_EXPIRED); release does the same but answers LD_OK with the EXPIRED
+ *     reservation, as it does for one that expired earlier: a release is the retry-safe "make
+ *     sure this holds no stock".
+ *   - commit of a committed reservation with another payment reference than its order's is
+ *     IDEMPOTENCY_KEY_REUSED: the reservation id is the commit's idempotency key.
  *   - when the reservation table is full, the oldest closed (retained) reservation is deleted
  *     early to make room; only when every held reservation is active is the answer CAPACITY.
  *   - the FAILED order of a declined or expired place_order carries the payment ref it got.
@@ -632,6 +636,14 @@ ldi_commit(ld_sm *sm, const ld_op *cop, ld_result *res)
     if (r->v.state == LD_RES_COMMITTED) {
         order_idx = ldi_order_find(sm, &r->v.order_id);
         LD_ASSERT(order_idx != LDI_NIL);
+        /* The reservation is the commit's idempotency key: the retry of the same commit (same
+         * payment reference) gets the order; another reference is another request. */
+        const ld_order_view *o = ldi_order_at(sm, order_idx);
+        if (strncmp(o->payment_ref, op->payment_ref, sizeof o->payment_ref) != 0) {
+            ld_result_fail(res, LD_ERR_IDEMPOTENCY_KEY_REUSED,
+                           "commit: reservation was committed with another payment reference");
+            return;
+        }
     } else if (!order_room(sm, 1)) {
         ld_result_fail(res, LD_ERR_CAPACITY, "commit: the shard holds its maximum of orders");
         return;
@@ -655,15 +667,22 @@ ldi_release(ld_sm *sm, const ld_op *op, ld_result *res)
     }
     if (!ldi_principal_is(op, &ldi_res_at(sm, res_idx)->v.user_id, "the reservation's user", res))
         return;
-    if (res_refused(sm, res_idx, "release", res))
-        return;
+    /* A release makes sure the reservation holds no stock, so it is OK whenever that is already
+     * true (released, expired, or expiring now), with the reservation's final state. */
     const ldi_res *r = ldi_res_at(sm, res_idx);
     if (r->v.state == LD_RES_COMMITTED) {
         ld_result_fail(res, LD_ERR_RESERVATION_CLOSED, "release: reservation is committed");
         return;
     }
-    if (r->v.state == LD_RES_ACTIVE)
+    if (r->v.state == LD_RES_ACTIVE && r->pay_idx != LDI_NIL) {
+        ld_result_fail(res, LD_ERR_IN_PROGRESS, "release: a place_order payment is running");
+        return;
+    }
+    if (r->v.state == LD_RES_ACTIVE && sm->now_ms >= r->v.expires_at_ms)
+        ldi_expire_res(sm, res_idx);
+    else if (r->v.state == LD_RES_ACTIVE)
         res_close(sm, res_idx, LD_RES_RELEASED);
+    LD_ASSERT(r->v.state == LD_RES_RELEASED || r->v.state == LD_RES_EXPIRED);
     res->code = LD_OK;
     res->kind = LD_RESULT_RESERVATION;
     ldi_res_view(r, &res->u.reservation);

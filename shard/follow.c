@@ -17,8 +17,14 @@
  * yet), reach it. Edges and following entries are each bounded by caps.follows.
  *
  * Choices where the spec leaves room:
- *   - follow checks, in order: principal, self-follow, creator exists, already following (LD_OK),
- *     limit, capacity. is_following of an unknown creator answers CREATOR_NOT_FOUND.
+ *   - follow and unfollow check, in order: principal, self-follow, creator exists, user exists
+ *     (USER_NOT_FOUND: an edge never names a user that was not created), then for a follow
+ *     already following (LD_OK), limit, capacity. is_following of an unknown creator answers
+ *     CREATOR_NOT_FOUND, of an unknown user USER_NOT_FOUND.
+ *   - users are never deleted, so "the user exists" cannot turn false once seen. With users and
+ *     creators on different shards the creator's shard cannot look the user up in its own state:
+ *     the node that takes the follow reads the user from the user's shard first and only then
+ *     logs the op with that fact (proto/PROTOCOL.md §4.3); the state machine stays the judge.
  *   - a RELAY_FOLLOW that cannot be stored (following entries at capacity) still advances the
  *     cursor (it is not retried) and answers LD_ERR_CAPACITY: the user's feed misses that creator.
  */
@@ -249,6 +255,10 @@ ldi_follow(ld_sm *sm, const ld_op *op, ld_result *res)
         ld_result_fail(res, LD_ERR_CREATOR_NOT_FOUND, "%s: no such creator", name);
         return;
     }
+    if (ldi_user_find(sm, &f->user_id) == LDI_NIL) {
+        ld_result_fail(res, LD_ERR_USER_NOT_FOUND, "%s: no such user (create it first)", name);
+        return;
+    }
     uint32_t edge_idx = ldi_edge_find(sm, &f->user_id, &f->creator_id), fan_idx;
     if (op->type == LD_OP_FOLLOW && edge_idx == LDI_NIL) {
         if (follow_refused(sm, f, &fan_idx, res))
@@ -267,6 +277,10 @@ ldi_is_following(const ld_sm *sm, const ld_op_follow *f, ld_result *res)
     uint32_t creator_idx = ldi_creator_find(sm, &f->creator_id);
     if (creator_idx == LDI_NIL) {
         ld_result_fail(res, LD_ERR_CREATOR_NOT_FOUND, "is_following: no such creator");
+        return;
+    }
+    if (ldi_user_find(sm, &f->user_id) == LDI_NIL) {
+        ld_result_fail(res, LD_ERR_USER_NOT_FOUND, "is_following: no such user");
         return;
     }
     follow_state(sm, creator_idx, ldi_edge_find(sm, &f->user_id, &f->creator_id), res);

@@ -27,12 +27,13 @@
  *     (a refusal too); different body -> IDEMPOTENCY_KEY_REUSED; first still awaiting payment
  *     -> IN_PROGRESS.
  *   - commit: active reservation -> order PAID with the payment ref; committing a committed
- *     reservation again returns the same order (LD_OK); released -> RESERVATION_CLOSED;
- *     expired (state EXPIRED, or ts >= expires_at) -> RESERVATION_EXPIRED (and the stock goes
- *     back at once). Commit is allowed after ends_at if the reservation is still active.
- *   - release: active -> stock back (LD_OK); released again -> LD_OK (idempotent);
- *     committed -> RESERVATION_CLOSED... committed reservations cannot be released;
- *     expired -> RESERVATION_EXPIRED.
+ *     reservation again with the same payment ref returns the same order (LD_OK), with another
+ *     ref -> IDEMPOTENCY_KEY_REUSED; released -> RESERVATION_CLOSED; expired (state EXPIRED, or
+ *     ts >= expires_at) -> RESERVATION_EXPIRED (and the stock goes back at once). Commit is
+ *     allowed after ends_at if the reservation is still active.
+ *   - release: active -> stock back (LD_OK, RELEASED); released or expired (state EXPIRED, or
+ *     ts >= expires_at, which expires it now) -> LD_OK with the reservation as it ended;
+ *     committed -> RESERVATION_CLOSED (committed reservations cannot be released).
  *   - place_order: reserve with the key marked in progress; result needs_payment. FINISH_ORDER
  *     then commits (approved) or releases (declined) and stores the final result under the key:
  *     the order (PAID), or PAYMENT_DECLINED / RESERVATION_EXPIRED with a FAILED order.

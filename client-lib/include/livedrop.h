@@ -273,14 +273,17 @@ LD_WARN_UNUSED ld_err ld_reserve(ld_client *client, const ld_id *drop_id, const 
                                  ld_errmsg *msg);
 
 /* Turns an active reservation into a PAID order, recording the caller's own payment reference.
- * Committing it again returns the same order. Acts as user_id, the reservation's holder
- * (anyone else: LD_ERR_FORBIDDEN). Thread: any. */
+ * Committing it again with the same payment_ref returns the same order; with another one,
+ * LD_ERR_IDEMPOTENCY_KEY_REUSED (the reservation id is the commit's key). Acts as user_id, the
+ * reservation's holder (anyone else: LD_ERR_FORBIDDEN). Thread: any. */
 LD_WARN_UNUSED ld_err ld_commit(ld_client *client, const ld_id *user_id,
                                 const ld_id *reservation_id, const char *payment_ref, ld_order *out,
                                 ld_errmsg *msg);
 
-/* Gives an active reservation's stock back. Releasing it again is LD_OK. Acts as user_id, the
- * reservation's holder. Thread: any. */
+/* Makes sure a reservation holds no stock: an active one gives its stock back (RELEASED). LD_OK
+ * also when it was released or expired already, or expires now, with its final state in *out;
+ * a committed one is LD_ERR_RESERVATION_CLOSED. Acts as user_id, the reservation's holder.
+ * Thread: any. */
 LD_WARN_UNUSED ld_err ld_release(ld_client *client, const ld_id *user_id,
                                  const ld_id *reservation_id, ld_reservation *out, ld_errmsg *msg);
 

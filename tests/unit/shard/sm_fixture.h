@@ -455,10 +455,42 @@ fx_relay(fx *f, int64_t ts)
     return k;
 }
 
-/* follow or unfollow, then its relay; asserts success. */
+/* Creates user `user` unless it exists (a follow needs its user). */
+static inline void
+fx_ensure_user(fx *f, ld_id user)
+{
+    if (fx_read(f, f->ts, op_id(LD_OP_GET_USER, user)).code == LD_OK)
+        return;
+    assert_code(fx_apply(f, f->ts, op_user(user, "fixture user", "user@example.com")), LD_OK);
+}
+
+/* Creates users id_n(first) .. id_n(first + count - 1), in batches. */
+static inline void
+fx_users(fx *f, uint32_t first, uint32_t count)
+{
+    ld_op *ops = calloc(LD_BATCH_OPS_MAX, sizeof *ops);
+    ld_result *res = calloc(LD_BATCH_OPS_MAX, sizeof *res);
+    cr_assert(ops != NULL && res != NULL);
+    for (uint32_t done = 0; done < count;) {
+        uint32_t n = count - done < LD_BATCH_OPS_MAX ? count - done : LD_BATCH_OPS_MAX;
+        for (uint32_t i = 0; i < n; i++)
+            ops[i] = op_user(id_n(first + done + i), "fixture user", "user@example.com");
+        fx_batch_raw(f, f->ts, ops, n, res);
+        for (uint32_t i = 0; i < n; i++)
+            cr_assert(res[i].code == LD_OK || res[i].code == LD_EXISTS, "%s",
+                      ld_err_name(res[i].code));
+        done += n;
+    }
+    free(ops);
+    free(res);
+}
+
+/* follow or unfollow (creating the user first when missing), then its relay; asserts
+ * success. */
 static inline ld_result
 fx_follow(fx *f, ld_op_type type, ld_id user, ld_id creator)
 {
+    fx_ensure_user(f, user);
     ld_result r = fx_apply(f, f->ts, op_follow(type, user, creator));
     assert_code(r, LD_OK);
     fx_relay(f, f->ts);

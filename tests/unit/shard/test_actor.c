@@ -181,16 +181,21 @@ Test(actor, ids_differ_between_shards_with_the_same_history_and_agree_between_re
 Test(actor, commit_twice_returns_the_same_order)
 {
     /* Goal: commit is idempotent on a committed reservation (same order, LD_OK, nothing sold
-     * twice). Method: commit, commit again with another ref, compare and read the stock. */
+     * twice) when it is the same request, and a commit with another payment reference is
+     * IDEMPOTENCY_KEY_REUSED (the reservation is the key), changing nothing. Method: commit,
+     * commit again with the same ref, then with another; compare and read the stock. */
     fx f;
     fx_init(&f, NULL);
     ld_id drop = id_n(1);
     fx_live_drop(&f, drop, 10, 0);
     ld_id rid = reserve_ok(&f, T0, drop, id_n(2), 2, "a");
     ld_result a = fx_apply(&f, T0 + 5, op_commit(rid, "ch_1"));
-    ld_result b = fx_apply(&f, T0 + 9, op_commit(rid, "ch_2"));
+    ld_result b = fx_apply(&f, T0 + 9, op_commit(rid, "ch_1"));
+    ld_result c = fx_apply(&f, T0 + 9, op_commit(rid, "ch_2"));
     assert_code(a, LD_OK);
     assert_code(b, LD_OK);
+    assert_code(c, LD_ERR_IDEMPOTENCY_KEY_REUSED);
+    cr_assert(strstr(c.message, "another payment reference") != NULL, "%s", c.message);
     cr_assert(ld_id_eq(&a.u.order.id, &b.u.order.id));
     cr_assert_str_eq(b.u.order.payment_ref, "ch_1");
     cr_assert_eq(fx_stock(&f, drop).sold, 2);
@@ -200,6 +205,7 @@ Test(actor, commit_twice_returns_the_same_order)
     ld_result o = fx_read(&f, T0, op_id(LD_OP_GET_ORDER, a.u.order.id));
     assert_code(o, LD_OK);
     cr_assert_eq(o.u.order.status, LD_ORDER_PAID);
+    cr_assert_str_eq(o.u.order.payment_ref, "ch_1");
     fx_fini(&f);
 }
 
@@ -247,23 +253,32 @@ Test(actor, commit_at_expires_at_expires_now)
     cr_assert_eq(fx_read(&f, f.ts, op_id(LD_OP_GET_RESERVATION, b)).u.reservation.state,
                  LD_RES_EXPIRED);
     assert_code(fx_apply(&f, f.ts, op_commit(b, "ch")), LD_ERR_RESERVATION_EXPIRED);
-    assert_code(fx_apply(&f, f.ts, op_id(LD_OP_RELEASE, b)), LD_ERR_RESERVATION_EXPIRED);
+    ld_result rel = fx_apply(&f, f.ts, op_id(LD_OP_RELEASE, b));
+    assert_code(rel, LD_OK); /* it holds no stock: what a release makes sure of */
+    cr_assert_eq(rel.u.reservation.state, LD_RES_EXPIRED);
+    cr_assert_eq(fx_stock(&f, drop).available, 8);
     ld_sm_check(f.sm);
     fx_fini(&f);
 }
 
-Test(actor, release_after_expires_at_reports_expired)
+Test(actor, release_after_expires_at_expires_it_and_answers_ok)
 {
-    /* Goal: release of an active reservation past its time expires it (EXPIRED, stock back).
-     * Method: reserve, release at expires_at. */
+    /* Goal: release of an active reservation past its time (no TICK ran) expires it on the spot
+     * (stock back once) and answers LD_OK with the EXPIRED reservation; releasing it again is the
+     * same answer. Method: reserve 4 of 10, release at expires_at twice, read the stock. */
     fx f;
     fx_init(&f, NULL);
     ld_id drop = id_n(1);
     fx_live_drop(&f, drop, 10, 0);
     ld_id a = reserve_ok(&f, T0, drop, id_n(2), 4, "a");
-    assert_code(fx_apply(&f, T0 + LD_RESERVATION_TTL_MS_DEFAULT, op_id(LD_OP_RELEASE, a)),
-                LD_ERR_RESERVATION_EXPIRED);
-    cr_assert_eq(fx_stock(&f, drop).available, 10);
+    for (int i = 0; i < 2; i++) {
+        ld_result rel = fx_apply(&f, T0 + LD_RESERVATION_TTL_MS_DEFAULT, op_id(LD_OP_RELEASE, a));
+        assert_code(rel, LD_OK);
+        cr_assert_eq(rel.u.reservation.state, LD_RES_EXPIRED);
+        cr_assert(ld_id_eq(&rel.u.reservation.id, &a));
+        cr_assert_eq(fx_stock(&f, drop).available, 10);
+    }
+    ld_sm_check(f.sm);
     fx_fini(&f);
 }
 

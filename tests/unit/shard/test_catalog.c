@@ -246,6 +246,7 @@ Test(catalog, a_full_topic_table_refuses_creators_and_drops_but_not_events)
     fx f;
     fx_init(&f, &caps);
     assert_code(fx_apply(&f, T0, op_creator(CREATOR, "maker")), LD_OK);
+    fx_users(&f, 9, 1); /* users have no topic until their first event */
     assert_code(fx_apply(&f, T0, op_create(id_n(1), T0, T0 + DAY_MS, 5, 0)), LD_OK);
     assert_code(fx_apply(&f, T0, op_creator(id_n(2), "maker2")), LD_OK);
     assert_code(fx_apply(&f, T0, op_create(id_n(3), T0, T0 + DAY_MS, 5, 0)), LD_ERR_CAPACITY);

@@ -301,6 +301,7 @@ Test(events, trimming_is_bounded_per_tick)
     ld_op *ops = calloc(n, sizeof *ops);
     ld_result *res = calloc(n, sizeof *res);
     assert_code(fx_apply(&f, T0, op_creator(CREATOR, "maker")), LD_OK);
+    fx_users(&f, 1000, n);
     for (uint32_t i = 0; i < n; i++)
         ops[i] = op_follow(LD_OP_FOLLOW, id_n(1000 + i), CREATOR);
     fx_batch(&f, T0, ops, n / 2, res);
@@ -329,8 +330,9 @@ Test(events, pull_limits)
     fx f;
     fx_init(&f, NULL);
     assert_code(fx_apply(&f, T0, op_creator(CREATOR, "maker")), LD_OK);
+    fx_users(&f, 1000, 150);
     for (uint32_t i = 0; i < 150; i++)
-        fx_apply(&f, T0, op_follow(LD_OP_FOLLOW, id_n(1000 + i), CREATOR));
+        assert_code(fx_apply(&f, T0, op_follow(LD_OP_FOLLOW, id_n(1000 + i), CREATOR)), LD_OK);
     ld_page *page = page_alloc();
     ld_id zero;
     memset(&zero, 0, sizeof zero);

@@ -164,6 +164,7 @@ Test(feed, random_histories_match_the_model)
             snprintf(h, sizeof h, "maker%u", c);
             assert_code(fx_apply(&f, T0, op_creator(id_n(0x70 + c), h)), LD_OK);
         }
+        fx_users(&f, 1, MODEL_USERS);
         uint32_t drops = 0;
         ld_id res_ids[64];
         uint32_t res_n = 0;

@@ -88,6 +88,36 @@ Test(follow, follow_and_unfollow_rules)
     fx_fini(&f);
 }
 
+Test(follow, a_user_that_was_never_created_cannot_follow)
+{
+    /* Goal: follow, unfollow and is_following name an existing user or answer USER_NOT_FOUND,
+     * and a refused follow records nothing (no edge, no count, no event); once the user is
+     * created the same follow succeeds. Method: follow as an uncreated id, read the creator and
+     * the batch's events, create the user, follow again. Before the check the follow was LD_OK
+     * and follower_count rose with an edge whose user had no name. */
+    fx f;
+    world(&f, NULL);
+    ld_id ghost = id_n(77);
+    ld_result r = fx_apply(&f, T0, op_follow(LD_OP_FOLLOW, ghost, CREATOR));
+    assert_code(r, LD_ERR_USER_NOT_FOUND);
+    cr_assert(strstr(r.message, "no such user") != NULL, "%s", r.message);
+    const ld_event_view *evs;
+    cr_assert_eq(ld_sm_batch_events(f.sm, &evs), 0);
+    cr_assert_eq(followers_of(&f, CREATOR), 0);
+    assert_code(fx_apply(&f, T0, op_follow(LD_OP_UNFOLLOW, ghost, CREATOR)),
+                LD_ERR_USER_NOT_FOUND);
+    assert_code(fx_read(&f, T0, op_follow(LD_OP_IS_FOLLOWING, ghost, CREATOR)),
+                LD_ERR_USER_NOT_FOUND);
+    /* The creator is checked first: an unknown creator is the answer for two unknowns. */
+    assert_code(fx_apply(&f, T0, op_follow(LD_OP_FOLLOW, ghost, id_n(404))),
+                LD_ERR_CREATOR_NOT_FOUND);
+    assert_code(fx_apply(&f, T0, op_user(ghost, "Now real", "")), LD_OK);
+    assert_code(fx_apply(&f, T0, op_follow(LD_OP_FOLLOW, ghost, CREATOR)), LD_OK);
+    cr_assert_eq(followers_of(&f, CREATOR), 1);
+    ld_sm_check(f.sm);
+    fx_fini(&f);
+}
+
 Test(follow, relay_keeps_the_following_side_once_per_seq)
 {
     /* Goal: RELAY_FOLLOW builds the user's following count and list; the same seq relayed twice
@@ -189,6 +219,7 @@ Test(follow, follow_capacity_is_an_error)
     world(&f, &caps);
     fx_follow(&f, LD_OP_FOLLOW, id_n(1), CREATOR);
     fx_follow(&f, LD_OP_FOLLOW, id_n(2), CREATOR);
+    fx_ensure_user(&f, id_n(3));
     assert_code(fx_apply(&f, T0, op_follow(LD_OP_FOLLOW, id_n(3), CREATOR)), LD_ERR_CAPACITY);
     cr_assert_eq(followers_of(&f, CREATOR), 2);
     fx_follow(&f, LD_OP_UNFOLLOW, id_n(1), CREATOR);

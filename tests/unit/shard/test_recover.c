@@ -460,6 +460,7 @@ Test(recover, issue3_crash_returns_to_the_last_sync)
     cr_assert_eq(pages_hash(&f), pages);
     assert_code(fx_apply(&f, f.ts, op_creator(id_n(0x9999), "after_crash")), LD_OK);
     const ld_event_view *evs;
+    fx_ensure_user(&f, id_n(1));
     assert_code(fx_apply(&f, f.ts, op_follow(LD_OP_FOLLOW, id_n(1), id_n(0x9999))), LD_OK);
     cr_assert_eq(ld_sm_batch_events(f.sm, &evs), 1);
     cr_assert_eq(evs[0].seq, last + 1);
