@@ -95,8 +95,10 @@ typedef struct fanout {
     _Atomic int64_t follows_done;
     _Atomic uint64_t follow_errors;
     atomic_bool stop;
+    bool signing_up; /* phase 1a: the followers are created (a follow needs its user) */
     gateway *gateways;
     /* results */
+    double users_s;
     double follow_s;
     int64_t follower_count;
     ld_client_stats net;
@@ -271,6 +273,20 @@ follow_retry(ld_client *c, const ld_id *user, const ld_id *creator, bool follow)
     return err;
 }
 
+/* Creates follower `user`; a timeout is retried (the same spec again is LD_EXISTS). */
+static ld_err
+user_create_retry(ld_client *c, const ld_id *user)
+{
+    ld_user_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.id = *user;
+    snprintf(spec.name, sizeof spec.name, "fan");
+    ld_err err = LD_ERR_TIMEOUT;
+    for (int a = 0; a <= TIMEOUT_RETRIES && err == LD_ERR_TIMEOUT; a++)
+        err = ld_user_create(c, &spec, NULL, NULL);
+    return err == LD_EXISTS ? LD_OK : err;
+}
+
 static void *
 follower_main(void *arg)
 {
@@ -281,10 +297,12 @@ follower_main(void *arg)
         if (i >= f->o.followers || atomic_load_explicit(&f->stop, memory_order_relaxed))
             break;
         ld_id user = user_id(f, (uint64_t)i);
-        ld_err err = follow_retry(t->client, &user, &f->creator, true);
+        ld_err err = f->signing_up ? user_create_retry(t->client, &user)
+                                   : follow_retry(t->client, &user, &f->creator, true);
         if (err != LD_OK) {
             if (t->errors++ < 5)
-                fprintf(stderr, "livedrop-fanout: follow %" PRId64 ": %s\n", i, ld_err_name(err));
+                fprintf(stderr, "livedrop-fanout: %s %" PRId64 ": %s\n",
+                        f->signing_up ? "user create" : "follow", i, ld_err_name(err));
             atomic_fetch_add_explicit(&f->follow_errors, 1, memory_order_relaxed);
             if (LD_ERR_IS_INVALID(err))
                 atomic_store(&f->stop, true);
@@ -323,8 +341,8 @@ static void
 follow_progress(fanout *f, int64_t t0, int64_t *last_n, int64_t *last_t)
 {
     int64_t n = atomic_load(&f->follows_done), t = now_ns();
-    fprintf(stderr, "[%5.1fs] follows %10" PRId64 " / %" PRId64 "  %9.0f/s  errors %" PRIu64 "\n",
-            (double)(t - t0) / 1e9, n, f->o.followers,
+    fprintf(stderr, "[%5.1fs] %s %10" PRId64 " / %" PRId64 "  %9.0f/s  errors %" PRIu64 "\n",
+            (double)(t - t0) / 1e9, f->signing_up ? "users  " : "follows", n, f->o.followers,
             (double)(n - *last_n) * 1e9 / (double)(t - *last_t), atomic_load(&f->follow_errors));
     *last_n = n;
     *last_t = t;
@@ -355,8 +373,14 @@ follow_phase(fanout *f)
     }
     for (uint32_t i = 0; i < started; i++)
         pthread_join(ts[i].thread, NULL);
-    f->follow_s = (double)(now_ns() - t0) / 1e9;
     free(ts);
+    if (f->signing_up) {
+        f->users_s = (double)(now_ns() - t0) / 1e9;
+        atomic_store(&f->next_follow, 0);
+        atomic_store(&f->follows_done, 0);
+        return started == f->o.threads && atomic_load(&f->follow_errors) == 0;
+    }
+    f->follow_s = (double)(now_ns() - t0) / 1e9;
     for (uint32_t i = 0; i < f->o.clients; i++) {
         ld_client_stats st;
         ld_client_stats_get(f->clients[i], &st);
@@ -479,6 +503,11 @@ gateways_await(fanout *f)
         return false;
     ld_id probe = user_id(f, (uint64_t)f->o.followers + 1);
     bool ok = false, followed = false;
+    if (user_create_retry(f->clients[0], &probe) != LD_OK) {
+        free(before);
+        fprintf(stderr, "livedrop-fanout: the probe user cannot be created\n");
+        return false;
+    }
     for (int round = 0; round < PROBE_ROUNDS && !ok; round++) {
         for (uint32_t i = 0; i < f->o.subscribers; i++)
             before[i] = atomic_load(&f->gateways[i].events);
@@ -632,6 +661,7 @@ print_text(const fanout *f, const latency *l, bool ok)
     ld_id_format(&f->creator, creator);
     printf("livedrop-fanout: creator %s (@%s), %" PRId64 " followers\n", creator, f->handle,
            f->o.followers);
+    printf("users       %" PRId64 " created first in %.2f s\n", f->o.followers, f->users_s);
     printf("follow      %" PRId64 " in %.2f s = %.0f follows/s, %" PRIu64 " messages (%.1f "
            "ops/message), %u threads over %u connections; follower_count %" PRId64 "\n",
            f->o.followers, f->follow_s, (double)f->o.followers / f->follow_s, f->net.messages_sent,
@@ -723,7 +753,10 @@ run(fanout *f)
         return 3;
     fprintf(stderr, "phase 1: %" PRId64 " follows from %u threads over %u connections\n",
             f->o.followers, f->o.threads, f->o.clients);
-    if (!follow_phase(f)) {
+    f->signing_up = true;
+    bool signed_up = follow_phase(f);
+    f->signing_up = false;
+    if (!signed_up || !follow_phase(f)) {
         fprintf(stderr, "livedrop-fanout: %" PRIu64 " follows failed\n",
                 atomic_load(&f->follow_errors));
         return 1;

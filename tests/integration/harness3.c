@@ -106,12 +106,28 @@ ldh_drop_spec_at(ld_drop_spec *spec, const ld_id *creator, int64_t starts_at_ms,
 
 /* ---- follows ------------------------------------------------------------------------------ */
 
+ld_err
+ldh_user_ensure(ld_client *c, const ld_id *user)
+{
+    ld_user_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.id = *user;
+    snprintf(spec.name, sizeof spec.name, "user %.12s", ldh_hex(user));
+    snprintf(spec.email, sizeof spec.email, "%.12s@example.com", ldh_hex(user));
+    ld_user got;
+    ld_err err = ld_user_create(c, &spec, &got, NULL);
+    /* ID_CONFLICT: the test created this user earlier with its own fields. */
+    return err == LD_EXISTS || err == LD_ERR_ID_CONFLICT ? LD_OK : err;
+}
+
 void
 ldh_follow(ld_client *c, const ld_id *user, const ld_id *creator, ld_follow_state *out)
 {
     ld_follow_state st;
     ld_errmsg msg = {{0}};
-    ld_err err = ld_follow(c, user, creator, &st, &msg);
+    ld_err err = ldh_user_ensure(c, user);
+    cr_assert_eq(err, LD_OK, "ldh_user_ensure(%s): %s", ldh_hex(user), ld_err_name(err));
+    err = ld_follow(c, user, creator, &st, &msg);
     cr_assert_eq(err, LD_OK, "ld_follow(%s -> %s): %s (%s)", ldh_hex(user), ldh_hex(creator),
                  ld_err_name(err), msg.text);
     cr_assert(st.following, "ld_follow answered following = false");

@@ -56,6 +56,11 @@ void ldh_drop_spec_at(ld_drop_spec *spec, const ld_id *creator, int64_t starts_a
 /* ---- follows ------------------------------------------------------------------------------ */
 
 /* Follow / unfollow acting as `user`; assert LD_OK. *out may be NULL. */
+/* Makes sure user `user` exists: creates it (name and email from its id) unless it does.
+ * Returns LD_OK or the create's error. Thread: any (never asserts). */
+ld_err ldh_user_ensure(ld_client *c, const ld_id *user);
+/* Follows (the user is created first when missing, as a client signs up before following);
+ * asserts LD_OK and following. */
 void ldh_follow(ld_client *c, const ld_id *user, const ld_id *creator, ld_follow_state *out);
 void ldh_unfollow(ld_client *c, const ld_id *user, const ld_id *creator, ld_follow_state *out);
 /* One page of list_following (asserts LD_OK); true if `creator` is on it. Use with few

@@ -71,7 +71,7 @@ b3_setup(void)
     ctx.good = ldh_client(&ctx.node, 10000);
     ctx.raw = ldh_client(&ctx.node, 10000);
     ctx.creator = ldh_creator_create(ctx.good, "target", NULL);
-    ctx.fan = ldh_id();
+    ctx.fan = ldh_user_create(ctx.good, "fan", NULL);
     int64_t now = ldh_now_ms();
     for (int i = 0; i < 2; i++) {
         ld_drop_spec spec;

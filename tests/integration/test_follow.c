@@ -146,7 +146,7 @@ Test(follow, follow_and_unfollow_are_idempotent)
 
 Test(follow, refusals_change_nothing)
 {
-    /* Goal: following yourself, following an unknown creator and following or
+    /* Goal: following yourself, following an unknown creator or as an unknown user, and following or
      * unfollowing for someone else (another principal, or none) are refused with
      * their codes and a message, and leave no edge, count or event behind.
      * Method: the public API for the first two, raw ops with a chosen principal
@@ -170,6 +170,16 @@ Test(follow, refusals_change_nothing)
     cr_assert_eq(err, LD_ERR_CREATOR_NOT_FOUND, "unknown creator: %s (%s)", ld_err_name(err),
                  msg.text);
     cr_assert(msg.text[0]);
+
+    /* A user that was never created, acting for itself: refused, no edge (it was accepted and
+     * counted before the check, with an edge whose user had no name). */
+    ld_id ghost = ldh_id();
+    err = ld_follow(c, &ghost, &creator, &st, &msg);
+    cr_assert_eq(err, LD_ERR_USER_NOT_FOUND, "unknown user: %s (%s)", ld_err_name(err), msg.text);
+    cr_assert(strstr(msg.text, "no such user") != NULL, "%s", msg.text);
+    err = ld_unfollow(c, &ghost, &creator, &st, &msg);
+    cr_assert_eq(err, LD_ERR_USER_NOT_FOUND, "unknown user unfollows: %s (%s)", ld_err_name(err),
+                 msg.text);
 
     char m[LD_MESSAGE_BYTES_MAX + 1];
     err = raw_follow(c, true, &other, &user, &creator, m);
