@@ -170,6 +170,14 @@ eng_take_op(ldi_engine *e, eng_req *r, uint32_t i)
     }
     LD_ASSERT(e->building != NULL); /* routed ROUTE_TAKE with a write: an entry is being built */
     bool payment = op->type == LD_OP_PLACE_ORDER;
+    if (payment && ldi_pay_method_check(e->pay, op->u.reserve.payment_method,
+                                        e->tmp_result.message,
+                                        sizeof e->tmp_result.message) != LD_OK) {
+        e->tmp_result.code = LD_ERR_INVALID_ARGUMENT;
+        e->tmp_result.kind = LD_RESULT_NONE;
+        ldi_eng_put_result(e, r, i, &e->tmp_result);
+        return;
+    }
     if (payment) {
         /* Reserve payment capacity now, so the payment can always start after the apply. */
         if (ldi_pay_in_flight(e->pay) + e->planned_payments >= LD_NODE_PAYMENTS_MAX) {
@@ -781,8 +789,13 @@ ldi_engine_open(uv_loop_t *loop, const ldi_config *cfg, ldi_engine **out)
     e->replica_count = cfg->replica_count > 1 ? cfg->replica_count : 1;
     eng_alloc_arrays(e);
     ldi_eng_reqs_init(e);
+    /* The peer socket first: a taken peer port stops the node before it creates (or formats) a
+     * new data directory. Peer messages wait in their queue until the loop runs. */
+    ld_err err = eng_open_peer(e);
+    if (err != LD_OK)
+        goto out_free;
     bool created = false;
-    ld_err err = ldi_rocks_open(cfg->data_dir, cfg->node_id, &created, &e->rocks);
+    err = ldi_rocks_open(cfg->data_dir, cfg->node_id, &created, &e->rocks);
     if (err != LD_OK)
         goto out_free;
     e->store = ldi_rocks_store(e->rocks);
@@ -795,9 +808,7 @@ ldi_engine_open(uv_loop_t *loop, const ldi_config *cfg, ldi_engine **out)
         LDI_ERROR("state: cannot rebuild the state machine: %s", ld_err_name(err));
         goto out_free;
     }
-    err = eng_open_peer(e);
-    if (err == LD_OK)
-        err = eng_open_repl(e);
+    err = eng_open_repl(e);
     if (err != LD_OK)
         goto out_free;
     ld_sm_check(e->sm);

@@ -179,7 +179,20 @@ node_open_pub(node *n, char *bound, size_t bound_len)
     return true;
 }
 
-/* Opens everything; returns 0 when serving, else the exit status. */
+/* The client socket's wake-up, bound before the engine exists: messages that arrive meanwhile
+ * wait in the socket's queue, and the loop (hence this callback) only runs once the engine has
+ * started. */
+static void
+node_wake(void *arg)
+{
+    node *n = arg;
+    LD_ASSERT(n->engine != NULL);
+    ldi_engine_wake(n->engine);
+}
+
+/* Opens everything; returns 0 when serving, else the exit status. The sockets are bound first
+ * and the data directory is opened (and, when new, created and formatted) last: a node that
+ * cannot serve (a port is taken) exits without touching the disk. */
 static int
 node_open(node *n)
 {
@@ -188,23 +201,16 @@ node_open(node *n)
              LD_VERSION, n->cfg.listen, n->cfg.publish, n->cfg.data_dir, n->cfg.payment_slow_ms,
              n->cfg.replica_count > 1 ? n->cfg.replica_count : 1u,
              n->cfg.format ? " --format" : "");
-    if (ldi_engine_open(&n->loop, &n->cfg, &n->engine) != LD_OK) {
-        LDI_ERROR("cannot start with the data directory %s (see above)", n->cfg.data_dir);
-        uv_run(&n->loop, UV_RUN_NOWAIT); /* let a half-open peer socket's handle close */
-        return 1;
-    }
     char pub_bound[LDI_URL_BYTES_MAX + 64];
     char bound[LDI_URL_BYTES_MAX + 64];
-    if (!node_open_pub(n, pub_bound, sizeof pub_bound)) {
-        ldi_engine_free(n->engine);
-        return 1;
-    }
-    if (ldi_net_open(&n->loop, n->cfg.listen, ldi_engine_wake, n->engine, bound, sizeof bound,
-                     &n->net) != LD_OK) {
-        uv_run(&n->loop, UV_RUN_NOWAIT); /* let the half-open socket's handle close */
-        ldi_pub_close(n->pub);
-        ldi_engine_free(n->engine);
-        return 1;
+    if (!node_open_pub(n, pub_bound, sizeof pub_bound))
+        goto out_nothing;
+    if (ldi_net_open(&n->loop, n->cfg.listen, node_wake, n, bound, sizeof bound, &n->net) !=
+        LD_OK)
+        goto out_close_pub;
+    if (ldi_engine_open(&n->loop, &n->cfg, &n->engine) != LD_OK) {
+        LDI_ERROR("cannot start with the data directory %s (see above)", n->cfg.data_dir);
+        goto out_close_net;
     }
     ldi_engine_start(n->engine, n->net, n->pub);
     node_start_signals(n);
@@ -214,6 +220,15 @@ node_open(node *n)
         printf("livedrop-node: publishing on %s\n", pub_bound); /* port 0 was resolved */
     fflush(stdout);
     return 0;
+out_close_net:
+    ldi_net_close(n->net);
+    n->net = NULL;
+out_close_pub:
+    ldi_pub_close(n->pub);
+    n->pub = NULL;
+out_nothing:
+    uv_run(&n->loop, UV_RUN_NOWAIT); /* let half-open sockets' handles close */
+    return 1;
 }
 
 int

@@ -782,21 +782,27 @@ buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
     (*buf)[*len] = '\0';
 }
 
-static void cli_run(ldh_cli *res, int64_t timeout_ms, const char *const *args);
+static void cli_run(ldh_cli *res, int64_t timeout_ms, const char *bin, const char *const *args);
 static void cli_track(ldh_cli *res);
 
 void
 ldh_cli_run(ldh_cli *res, int64_t timeout_ms, const char *const *args)
 {
-    cli_run(res, timeout_ms, args);
+    cli_run(res, timeout_ms, ldh_cli_bin(), args);
+    cli_track(res);
+}
+
+void
+ldh_prog_run(ldh_cli *res, int64_t timeout_ms, const char *bin, const char *const *args)
+{
+    cli_run(res, timeout_ms, bin, args);
     cli_track(res);
 }
 
 static void
-cli_run(ldh_cli *res, int64_t timeout_ms, const char *const *args)
+cli_run(ldh_cli *res, int64_t timeout_ms, const char *bin, const char *const *args)
 {
     memset(res, 0, sizeof *res);
-    const char *bin = ldh_cli_bin();
     const char *argv[64];
     int argc = 0;
     argv[argc++] = bin;

@@ -149,6 +149,8 @@ typedef struct ldh_cli {
 /* Runs $LD_CLI_BIN with argv (NULL-terminated, without argv[0]), waits up to timeout_ms.
  * Thread: main. */
 void ldh_cli_run(ldh_cli *res, int64_t timeout_ms, const char *const *argv);
+/* The same for any program `bin` (e.g. ldh_node_bin(), for a node that must refuse to start). */
+void ldh_prog_run(ldh_cli *res, int64_t timeout_ms, const char *bin, const char *const *argv);
 void ldh_cli_free(ldh_cli *res);
 
 /* $LD_NODE_BIN / $LD_CLI_BIN (asserted present). */
