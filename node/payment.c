@@ -80,7 +80,7 @@ test_start(void *impl, const ld_payment_request *req, ldi_payment_done_cb done_c
         delay_ms = tp->slow_ms;
     } else if (strcmp(req->payment_method, "pm_card_declined") == 0) {
         p->reason = "card declined";
-    } else {
+    } else { /* refused at admission; only a payment restarted from an older log gets here */
         p->reason = "unknown payment method";
     }
     LD_ASSERT(uv_timer_init(tp->loop, &p->timer) == 0);
@@ -116,8 +116,11 @@ test_close(void *impl)
     free(tp);
 }
 
+static const char *const test_methods[] = {"pm_card_ok", "pm_card_declined", "pm_card_slow", NULL};
+
 static const ldi_payment_provider_ops test_provider_ops = {
     .name = "test",
+    .methods = test_methods,
     .start = test_start,
     .void_payment = test_void_payment,
     .close = test_close,
@@ -242,6 +245,24 @@ ldi_pay_take_done(ldi_pay *pay, ldi_pay_done *out, size_t max)
         free(r);
     }
     return n;
+}
+
+ld_err
+ldi_pay_method_check(const ldi_pay *pay, const char *method, char *msg_out, size_t msg_size)
+{
+    LD_ASSERT(pay != NULL && method != NULL);
+    const char *const *m = pay->provider.ops->methods;
+    LD_ASSERT(m != NULL && m[0] != NULL);
+    for (size_t i = 0; m[i] != NULL; i++) {
+        if (strcmp(method, m[i]) == 0)
+            return LD_OK;
+    }
+    int at = snprintf(msg_out, msg_size, "place_order: unknown payment method \"%.64s\"; the %s "
+                      "provider takes",
+                      method, pay->provider.ops->name);
+    for (size_t i = 0; m[i] != NULL && at >= 0 && (size_t)at < msg_size; i++)
+        at += snprintf(msg_out + at, msg_size - (size_t)at, "%s %s", i ? "," : "", m[i]);
+    return LD_ERR_INVALID_ARGUMENT;
 }
 
 uint32_t

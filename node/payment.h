@@ -12,7 +12,10 @@
  *   pm_card_ok        approves on the next loop iteration
  *   pm_card_declined  declines on the next loop iteration
  *   pm_card_slow      approves after payment_slow_ms (a uv_timer: blocks no one)
- *   anything else     declines, reason "unknown payment method"
+
+ * A place_order naming any other method is refused when the node admits it (LD_ERR_INVALID_ARGUMENT,
+ * nothing logged, nothing reserved): see ldi_pay_method_check(). A provider still declines an
+ * unknown method it is handed (a payment restarted from a log written by an older node).
  *
  * Its payment reference is "pi_" followed by the 32 hex digits of the reservation id, so a
  * payment restarted after a crash gets the same reference (providers deduplicate by it).
@@ -36,6 +39,8 @@ typedef void (*ldi_payment_done_cb)(void *cb_arg, bool approved, const char *pay
 
 typedef struct ldi_payment_provider_ops {
     const char *name;
+    /* The payment method ids the provider takes, NULL-terminated. */
+    const char *const *methods;
     /* Starts authorizing `req` (borrowed for the call). LD_OK: done_cb will be called later;
      * an error: it will not be. */
     ld_err (*start)(void *impl, const ld_payment_request *req, ldi_payment_done_cb done_cb,
@@ -81,6 +86,12 @@ ldi_pay *ldi_pay_open(ldi_payment_provider provider, void (*ready_cb)(void *arg)
 /* Starts the payment `req` (borrowed) for `waiter` (borrowed). LD_ERR_CAPACITY when
  * LD_NODE_PAYMENTS_MAX payments are in flight; the provider's error otherwise. */
 ld_err ldi_pay_start(ldi_pay *pay, const ld_payment_request *req, const ldi_pay_waiter *waiter)
+    __attribute__((warn_unused_result));
+
+/* Checks a place_order's payment method against the provider's list: LD_OK if it takes it, else
+ * LD_ERR_INVALID_ARGUMENT with a message naming the method and the ones it takes in
+ * msg_out[msg_size]. Borrows everything. */
+ld_err ldi_pay_method_check(const ldi_pay *pay, const char *method, char *msg_out, size_t msg_size)
     __attribute__((warn_unused_result));
 
 /* Moves up to `max` finished payments, oldest first, into out[]. Returns how many. */

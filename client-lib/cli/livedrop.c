@@ -790,7 +790,10 @@ static const cli_cmd commands[] = {
      "Reserves units of a live drop for a user; they are held for the drop's reservation TTL,\n"
      "then commit (with your payment reference) or release them. --key is the idempotency\n"
      "key (1..64 bytes, scoped to user and drop): repeating the call with the same key returns\n"
-     "the first result.\n\n"
+     "the first result for 24 h -- a refusal too (SOLD_OUT stays SOLD_OUT even if stock came\n"
+     "back): use a new key for a new attempt, the same key only to retry one whose outcome\n"
+     "you did not learn (a timeout). The same key with another --qty is\n"
+     "ERR_IDEMPOTENCY_KEY_REUSED.\n\n"
      "Options:\n"
      "  --drop ID   drop id          --user ID   user id\n"
      "  --qty N     units, 1..100    --key K     idempotency key\n\n"
@@ -800,14 +803,18 @@ static const cli_cmd commands[] = {
      reserve_opts_list, 0, cmd_reserve, 0},
     {"commit", "RESERVATION_ID --user ID --payment-ref REF", "turn a reservation into a paid order",
      "Commits an active reservation as a PAID order, recording your own payment reference.\n"
-     "Committing again returns the same order. --user is the reservation's holder, on whose\n"
-     "behalf the call acts.\n\n"
+     "Committing again with the same reference returns the same order; with another one it is\n"
+     "ERR_IDEMPOTENCY_KEY_REUSED (exit 1: the reservation was paid with the first). --user is\n"
+     "the reservation's holder, on whose behalf the call acts.\n\n"
      "Example:\n  livedrop commit 9a8b7c6d5e4f30211203948576abcdef \\\n"
      "      --user 0123456789abcdef0123456789abcdef --payment-ref ch_3PqR\n",
      commit_opts, 1, cmd_commit, 0},
     {"release", "RESERVATION_ID --user ID", "give a reservation's units back",
-     "Releases an active reservation; its units become available again. Releasing again is\n"
-     "OK. --user is the reservation's holder, on whose behalf the call acts.\n\n"
+     "Makes sure a reservation holds no units: an active one is released and its units\n"
+     "become available again. A reservation released or expired already answers OK too, with\n"
+     "its final state (RELEASED or EXPIRED), so a release is safe to repeat; a committed one\n"
+     "is ERR_RESERVATION_CLOSED. --user is the reservation's holder, on whose behalf the call\n"
+     "acts.\n\n"
      "Example:\n  livedrop release 9a8b7c6d5e4f30211203948576abcdef \\\n"
      "      --user 0123456789abcdef0123456789abcdef\n",
      release_opts, 1, cmd_release, 0},
@@ -815,11 +822,17 @@ static const cli_cmd commands[] = {
      "reserve, pay and commit in one call",
      "Reserves, charges the node's payment provider and commits (or releases on a decline),\n"
      "in one call. While an earlier call with the same key is still paying, waits for it and\n"
-     "shows the same final order.\n\n"
+     "shows the same final order. The same key returns the first result for 24 h, refusals\n"
+     "too (SOLD_OUT, USER_LIMIT, PAYMENT_DECLINED): use a new key for a new attempt, the same\n"
+     "key only to learn the outcome of one that timed out.\n\n"
      "Options:\n"
      "  --drop ID   drop id          --user ID   user id\n"
      "  --qty N     units, 1..100    --key K     idempotency key\n"
-     "  --pm METHOD pm_card_ok | pm_card_declined | pm_card_slow (test provider)\n\n"
+     "  --pm METHOD the payment method; the node's built-in test provider takes:\n"
+     "                pm_card_ok        approves\n"
+     "                pm_card_declined  declines (a FAILED order, ERR_PAYMENT_DECLINED)\n"
+     "                pm_card_slow      approves after the node's --payment-slow-ms\n"
+     "              any other is a bad request (exit 2, nothing reserved)\n\n"
      "Exit status 1 with ERR_PAYMENT_DECLINED prints the FAILED order.\n\n"
      "Example:\n"
      "  livedrop order place --drop 5f0c6a3e9b1d4e2f8a7b6c5d4e3f2a1b \\\n"

@@ -288,7 +288,9 @@ LD_WARN_UNUSED ld_err ld_release(ld_client *client, const ld_id *user_id,
                                  const ld_id *reservation_id, ld_reservation *out, ld_errmsg *msg);
 
 /* Reserve -> payment by the node's payment provider -> commit (or release on decline), in one
- * call. `payment_method`: "pm_card_ok", "pm_card_declined" or "pm_card_slow". While an earlier
+ * call. `payment_method`: one the node's provider takes -- the built-in test provider's are
+ * "pm_card_ok", "pm_card_declined" and "pm_card_slow"; any other is LD_ERR_INVALID_ARGUMENT
+ * (nothing reserved, the key not remembered). While an earlier
  * call with the same key is still paying, the node answers LD_ERR_IN_PROGRESS; this function
  * waits and asks again (every LD_CLIENT_IN_PROGRESS_WAIT_MS, within its timeout), so every caller
  * of one key sees the same final order (LD_ERR_TIMEOUT if it is still paying at the deadline).

@@ -465,6 +465,23 @@ Test(bad_input, invalid_ops_get_error_results)
     po.payment_method = method;
     EXPECT("payment_method of LD_PAYMENT_METHOD_BYTES_MAX + 1", pack_one(&op),
            LD_ERR_STRING_TOO_LONG);
+    /* A method the node's provider does not take is a bad request, refused before the log:
+     * nothing reserved (assert_intact), nothing paid, the key not remembered -- the same key
+     * with a known method then orders. Before, it made a FAILED order with PAYMENT_DECLINED. */
+    po.drop_id = bin(&ctx.drop2.id);
+    po.payment_method = "pm_card_whatever";
+    po.idempotency_key = "po-unknown-method";
+    EXPECT("place_order with an unknown payment method", pack_one(&op), LD_ERR_INVALID_ARGUMENT);
+    po.payment_method = "";
+    EXPECT("place_order without a payment method", pack_one(&op), LD_ERR_INVALID_ARGUMENT,
+           LD_ERR_MISSING_FIELD);
+    ld_order po_order;
+    ld_errmsg po_msg;
+    ld_err po_err = ld_place_order(ctx.client, &ctx.drop2.id, &po_user, 1, "po-unknown-method",
+                                   "pm_card_ok", &po_order, &po_msg);
+    cr_assert_eq(po_err, LD_OK, "the key of a refused place_order was remembered: %s (%s)",
+                 ld_err_name(po_err), po_msg.text);
+    ctx.sold2++;
 
     ld_id unknown = ldh_id();
     reserve_init(&rp, &unknown, 1);
