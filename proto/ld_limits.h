@@ -141,6 +141,16 @@ _Static_assert(LD_PEER_WINDOW_MAX >= LD_PEER_DVC_HEADERS_MAX, "the window holds 
  * all, and at most the grace after the first connection (a dead node never connects). */
 #define LD_CLIENT_OPEN_CONNECT_WAIT_MS 100u
 #define LD_CLIENT_OPEN_CONNECT_GRACE_MS 10u
+/* A call that finds no connection to any address it may use probes them (one TCP or IPC connect
+ * each) and fails at once with LD_ERR_CONNECTION, unsent, when every one refuses -- unless one
+ * of them had a connection that dropped less than LD_CLIENT_RECONNECT_WAIT_MS ago (a node
+ * restarting): then it probes again every LD_CLIENT_PROBE_INTERVAL_MS, within its deadline,
+ * until a connection comes up or that time has passed. A probe without an answer in
+ * LD_CLIENT_PROBE_TIMEOUT_MS (an address that drops packets) is no refusal: the call waits out
+ * its deadline as before. */
+#define LD_CLIENT_RECONNECT_WAIT_MS 3000u
+#define LD_CLIENT_PROBE_INTERVAL_MS 50u
+#define LD_CLIENT_PROBE_TIMEOUT_MS 2000u
 #define LD_CLIENT_CONF_LINE_BYTES_MAX 1024u /* a cluster-conf line (as node/config.c reads) */
 #define LD_CLUSTER_STATUS_REPLICAS_MAX                                                             \
     64u /* replicas in one node's ClusterStatus (one per shard) */

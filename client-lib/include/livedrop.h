@@ -45,8 +45,10 @@
  * node's connection drops (it died), the messages it had move to the next address at once, and
  * "next" skips addresses without a connection; a NOT_PRIMARY naming such a node counts as no
  * name. ld_client_open waits for every address to connect (LD_CLIENT_OPEN_CONNECT_GRACE_MS after
- * the first, LD_CLIENT_OPEN_CONNECT_WAIT_MS at most),
- * so that the first call avoids a dead one. All of
+ * the first, LD_CLIENT_OPEN_CONNECT_WAIT_MS at most, less when every address refuses at once),
+ * so that the first call avoids a dead one. A call that finds no address connected and every
+ * one refusing connections fails at once with LD_ERR_CONNECTION, unsent (after riding out
+ * LD_CLIENT_RECONNECT_WAIT_MS of a connection that just dropped: a restarting node). All of
  * this happens inside one call and within its deadline: the caller sees the final answer, or
  * LD_ERR_TIMEOUT. A named primary that is not among the client's addresses ends the call with
  * LD_ERR_NOT_PRIMARY (the message names it). Reads are linearizable (answered by the primary
@@ -212,7 +214,8 @@ typedef struct ld_client_opts {
  * cluster: a comma-separated list of up to LD_CLIENT_ADDRS_MAX node addresses
  * ("tcp://127.0.0.1:7400,tcp://127.0.0.1:7410,tcp://127.0.0.1:7420"; see "Clusters" above).
  * Connects in the background: the call succeeds even if no node is up yet, and calls made
- * before one is wait (up to their timeout). `opts` may be NULL. Returns owned, free with
+ * before one is wait (up to their timeout) -- except that while every address refuses
+ * connections outright, calls fail at once with LD_ERR_CONNECTION (see "Clusters"). `opts` may be NULL. Returns owned, free with
  * ld_client_close(). LD_ERR_INVALID_ARGUMENT for a bad address (an empty element, a URL NNG does
  * not accept, more than LD_CLIENT_ADDRS_MAX, one longer than LD_CLIENT_ADDR_BYTES_MAX, the same
  * one twice) or option (inflight_max > LD_CLIENT_INFLIGHT_MAX). Thread: any. */
@@ -636,7 +639,9 @@ typedef struct ld_client_stats {
     uint64_t messages_sent;    /* ops_sent / messages_sent is the coalescing factor */
     uint64_t redirects;        /* NOT_PRIMARY answers followed (the message was sent again) */
     uint64_t failovers;        /* messages sent again to the next address for want of an answer */
-    uint64_t connections_lost; /* a node's connection dropped (its messages moved on at once) */
+    uint64_t connections_lost; /* a node's connection dropped (with several addresses, its
+                                  messages moved on at once) */
+    uint64_t connects_refused; /* calls ended unsent: every address refused connections */
 } ld_client_stats;
 void ld_client_stats_get(ld_client *client, ld_client_stats *out);
 

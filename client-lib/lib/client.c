@@ -116,7 +116,8 @@ typedef struct call_queue {
     ldi_call *tail;
 } call_queue;
 
-/* One node address: its socket, whether it ever had a connection and how many it has now. */
+/* One node address: its socket, whether it ever had a connection and how many it has now,
+ * and its connect probe (see connect_gate_locked). */
 typedef struct ldi_addr {
     struct ld_client *client;
     uint32_t index;
@@ -124,6 +125,14 @@ typedef struct ldi_addr {
     bool sock_open;
     atomic_bool connected_ever; /* set by NNG's pipe callback */
     atomic_int pipes;           /* live connections (pipe callback: +1 on add, -1 on removal) */
+    int64_t lost_ns;            /* under mu: when its last connection dropped (0: never) */
+    /* The probe: one stream connect, closed at once; NULL where NNG has no stream dialer for
+     * the URL's scheme (the address then never counts as refusing). Fields under mu. */
+    nng_stream_dialer *probe_dialer;
+    nng_aio *probe_aio;
+    bool probe_running;
+    int probe_rv;          /* NNG result of the last finished probe */
+    int64_t probe_done_ns; /* when it finished (0: none yet) */
 } ldi_addr;
 
 struct ld_client {
@@ -938,6 +947,8 @@ connection_lost(ld_client *c, uint32_t index)
     nng_aio *aios[LD_CLIENT_INFLIGHT_MAX];
     uint32_t n = 0;
     pthread_mutex_lock(&c->mu);
+    if (!c->closed)
+        c->stats.connections_lost++;
     if (!c->closed && c->list.count > 1 && c->slots != NULL) {
         for (uint32_t i = 0; i < c->inflight_max; i++) {
             ldi_slot *slot = &c->slots[i];
@@ -946,7 +957,6 @@ connection_lost(ld_client *c, uint32_t index)
         }
         if (c->primary == index) /* new messages go elsewhere too */
             c->primary = addr_after(c, index);
-        c->stats.connections_lost++;
     }
     pthread_mutex_unlock(&c->mu);
     for (uint32_t i = 0; i < n; i++)
@@ -970,8 +980,162 @@ pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
         int n = atomic_load(&a->pipes);
         while (n > 0 && !atomic_compare_exchange_weak(&a->pipes, &n, n - 1))
             ;
-        connection_lost(a->client, a->index);
+        ld_client *c = a->client;
+        pthread_mutex_lock(&c->mu);
+        a->lost_ns = ldi_now_ns();
+        pthread_mutex_unlock(&c->mu);
+        connection_lost(c, a->index);
     }
+}
+
+/* ---- the connect gate ------------------------------------------------------------------------
+ *
+ * NNG's dialers retry in the background and never say that a connection was refused, so a call
+ * to addresses where nothing listens would wait out its whole deadline. Before a call is queued,
+ * if none of the addresses it may use has a connection, the gate asks each of them once itself:
+ * a stream connect (nng_stream_dialer, so tcp:// and ipc:// alike), closed at once. When every
+ * probe finished after the gate opened says "refused", the call ends with LD_ERR_CONNECTION
+ * without being sent (its outcome is known: nothing happened). A connection that dropped less
+ * than LD_CLIENT_RECONNECT_WAIT_MS ago (a node restarting) is waited for, probing again every
+ * LD_CLIENT_PROBE_INTERVAL_MS. Anything else -- a probe that connects, or times out -- leaves
+ * the call to the ordinary path and its deadline. */
+
+static bool
+probe_refused(int rv)
+{
+    return rv == NNG_ECONNREFUSED || rv == NNG_EUNREACHABLE || rv == NNG_ENOENT;
+}
+
+static void
+probe_cb(void *arg)
+{
+    ldi_addr *a = arg;
+    int rv = nng_aio_result(a->probe_aio);
+    if (rv == 0)
+        nng_stream_free(nng_aio_get_output(a->probe_aio, 0)); /* closes the connection */
+    ld_client *c = a->client;
+    pthread_mutex_lock(&c->mu);
+    a->probe_running = false;
+    a->probe_rv = rv;
+    a->probe_done_ns = ldi_now_ns();
+    pthread_cond_broadcast(&c->connected);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Opens address i's probe (none when NNG has no stream dialer for its URL). */
+static void
+probe_open(ld_client *c, uint32_t i)
+{
+    ldi_addr *a = &c->addrs[i];
+    if (nng_stream_dialer_alloc(&a->probe_dialer, c->list.urls[i]) != 0) {
+        a->probe_dialer = NULL;
+        return;
+    }
+    if (nng_aio_alloc(&a->probe_aio, probe_cb, a) != 0) {
+        nng_stream_dialer_free(a->probe_dialer);
+        a->probe_dialer = NULL;
+        a->probe_aio = NULL;
+        return;
+    }
+    nng_aio_set_timeout(a->probe_aio, (nng_duration)LD_CLIENT_PROBE_TIMEOUT_MS);
+}
+
+/* Stops and frees every probe; waits for a running callback. Thread: not holding mu. */
+static void
+probes_close(ld_client *c)
+{
+    for (uint32_t i = 0; i < c->list.count; i++) {
+        ldi_addr *a = &c->addrs[i];
+        if (a->probe_aio != NULL) {
+            nng_aio_stop(a->probe_aio);
+            nng_aio_free(a->probe_aio);
+            a->probe_aio = NULL;
+        }
+        if (a->probe_dialer != NULL) {
+            nng_stream_dialer_close(a->probe_dialer);
+            nng_stream_dialer_free(a->probe_dialer);
+            a->probe_dialer = NULL;
+        }
+    }
+}
+
+/* Starts the probe of every address of `mask` that has none running and no result since
+ * `since_ns` (nothing before since_ns itself). Called with mu held; the dial only queues work for NNG's threads (its callback,
+ * which takes mu, never runs inside nng_stream_dialer_dial). */
+static void
+probes_start_locked(ld_client *c, uint32_t mask, int64_t since_ns)
+{
+    if (ldi_now_ns() < since_ns)
+        return; /* the next round is not due yet */
+    for (uint32_t i = 0; i < c->list.count; i++) {
+        ldi_addr *a = &c->addrs[i];
+        if (!(mask & (1u << i)) || a->probe_aio == NULL || a->probe_running ||
+            a->probe_done_ns >= since_ns)
+            continue;
+        a->probe_running = true;
+        nng_stream_dialer_dial(a->probe_dialer, a->probe_aio);
+    }
+}
+
+/* What the probes of `mask` say since `since_ns`: -1 some address is connected or may be
+ * (a probe still running or not refused), 1 every one refused. */
+static int
+probes_all_refused_locked(const ld_client *c, uint32_t mask, int64_t since_ns)
+{
+    for (uint32_t i = 0; i < c->list.count; i++) {
+        const ldi_addr *a = &c->addrs[i];
+        if (!(mask & (1u << i)))
+            continue;
+        if (atomic_load(&a->pipes) > 0 || a->probe_aio == NULL || a->probe_done_ns < since_ns ||
+            !probe_refused(a->probe_rv))
+            return -1;
+    }
+    return 1;
+}
+
+static bool
+any_connected(const ld_client *c, uint32_t mask)
+{
+    for (uint32_t i = 0; i < c->list.count; i++)
+        if ((mask & (1u << i)) && atomic_load(&c->addrs[i].pipes) > 0)
+            return true;
+    return false;
+}
+
+/* The gate (mutex held): LD_OK to queue the call, or LD_ERR_CONNECTION (message set) when every
+ * address it may use refuses connections. */
+static ld_err
+connect_gate_locked(ld_client *c, ldi_call *call)
+{
+    uint32_t mask = call->cls == LDI_CLASS_DIRECT ? 1u << call->pin_addr
+                                                  : (1u << c->list.count) - 1u;
+    int64_t since_ns = ldi_now_ns();
+    while (!c->closed && !any_connected(c, mask)) {
+        int64_t now = ldi_now_ns();
+        if (now >= call->deadline_ns)
+            return LD_OK; /* the ordinary path answers: timeout, or connection */
+        probes_start_locked(c, mask, since_ns);
+        int64_t wake_ns = call->deadline_ns;
+        if (probes_all_refused_locked(c, mask, since_ns) > 0) {
+            int64_t lost_ns = 0;
+            for (uint32_t i = 0; i < c->list.count; i++)
+                if ((mask & (1u << i)) && c->addrs[i].lost_ns > lost_ns)
+                    lost_ns = c->addrs[i].lost_ns;
+            if (now - lost_ns >= (int64_t)LD_CLIENT_RECONNECT_WAIT_MS * 1000000) {
+                c->stats.connects_refused++;
+                return ldi_errmsg_fail(call->msg, LD_ERR_CONNECTION,
+                                       "connection refused by %s%s", c->list.urls[__builtin_ctz(mask)],
+                                       __builtin_popcount(mask) > 1 ? " and every other address"
+                                                                    : "");
+            }
+            /* A node that just went away may be restarting: ask again a little later. */
+            since_ns = now + (int64_t)LD_CLIENT_PROBE_INTERVAL_MS * 1000000;
+            wake_ns = since_ns < wake_ns ? since_ns : wake_ns;
+        }
+        struct timespec ts = abs_timespec(wake_ns);
+        pthread_cond_timedwait(&c->connected, &c->mu, &ts);
+    }
+    return LD_OK;
 }
 
 /* ---- calls ---------------------------------------------------------------------------------- */
@@ -1055,6 +1219,19 @@ ldi_client_call(ld_client *c, ldi_call *call)
         return ldi_errmsg_fail(call->msg, err, "%s", ld_strerror(err));
     }
     c->callers++;
+    err = connect_gate_locked(c, call);
+    if (err != LD_OK || c->closed) {
+        err = err != LD_OK ? err : LD_ERR_CLOSED;
+        c->callers--;
+        if (c->closed && c->callers == 0)
+            pthread_cond_broadcast(&c->idle);
+        pthread_mutex_unlock(&c->mu);
+        pthread_cond_destroy(&call->cond);
+        ldi_last_call_set(c, NULL);
+        if (call->msg != NULL && call->msg->text[0] == '\0')
+            ldi_errmsg_set(call->msg, ld_strerror(err));
+        return err;
+    }
     call->seq = ++c->next_seq;
     queue_push(&c->queues[call->cls], call);
     c->queued++;
@@ -1179,6 +1356,7 @@ socket_open(ld_client *c, uint32_t i)
 static void
 client_free(ld_client *c)
 {
+    probes_close(c);
     slots_stop(c);
     for (uint32_t i = 0; i < c->list.count; i++)
         if (c->addrs[i].sock_open)
@@ -1199,15 +1377,20 @@ client_free(ld_client *c)
 static void
 wait_connected(ld_client *c)
 {
-    int64_t deadline_ns = ldi_now_ns() + (int64_t)LD_CLIENT_OPEN_CONNECT_WAIT_MS * 1000000;
+    int64_t start_ns = ldi_now_ns();
+    int64_t deadline_ns = start_ns + (int64_t)LD_CLIENT_OPEN_CONNECT_WAIT_MS * 1000000;
+    uint32_t all = (1u << c->list.count) - 1u;
     bool grace = false;
     pthread_mutex_lock(&c->mu);
+    probes_start_locked(c, all, start_ns);
     for (;;) {
         uint32_t up = 0;
         for (uint32_t i = 0; i < c->list.count; i++)
             up += atomic_load(&c->addrs[i].pipes) > 0;
         int64_t now = ldi_now_ns();
-        if (up == c->list.count || now >= deadline_ns)
+        /* Every address refusing: no connection is coming; the first call says so. */
+        if (up == c->list.count || now >= deadline_ns ||
+            probes_all_refused_locked(c, all, start_ns) > 0)
             break;
         if (up > 0 && !grace) {
             int64_t g = now + (int64_t)LD_CLIENT_OPEN_CONNECT_GRACE_MS * 1000000;
@@ -1255,8 +1438,10 @@ ld_client_open(const char *addr, const ld_client_opts *opts, ld_client **out)
     pthread_cond_init(&c->connected, &c->condattr);
 
     ld_err err = LD_OK;
-    for (uint32_t i = 0; i < c->list.count && err == LD_OK; i++)
+    for (uint32_t i = 0; i < c->list.count && err == LD_OK; i++) {
         err = socket_open(c, i);
+        probe_open(c, i);
+    }
     if (err == LD_OK)
         err = slots_open(c);
     if (err != LD_OK) {

@@ -592,9 +592,10 @@ fake_worker(void *arg)
     return NULL;
 }
 
-/* Starts the fake node on a free loopback port; its URL is n->url. */
+/* Starts the fake node on `url` ("tcp://127.0.0.1:0": a free loopback port); its URL is
+ * n->url. */
 static inline void
-fake_start(fake_node *n)
+fake_start_at(fake_node *n, const char *url)
 {
     memset(n, 0, sizeof *n);
     pthread_mutex_init(&n->mu, NULL);
@@ -602,12 +603,19 @@ fake_start(fake_node *n)
     atomic_init(&n->stop, false);
     cr_assert_eq(nng_rep0_open(&n->sock), 0);
     nng_listener l;
-    cr_assert_eq(nng_listen(n->sock, "tcp://127.0.0.1:0", &l, 0), 0);
+    int rv = nng_listen(n->sock, url, &l, 0);
+    cr_assert_eq(rv, 0, "listen %s: %s", url, nng_strerror(rv));
     nng_sockaddr sa;
     cr_assert_eq(nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa), 0);
     snprintf(n->url, sizeof n->url, "tcp://127.0.0.1:%u", ntohs(sa.s_in.sa_port));
     for (int i = 0; i < FAKE_WORKERS; i++)
         cr_assert_eq(pthread_create(&n->threads[i], NULL, fake_worker, n), 0);
+}
+
+static inline void
+fake_start(fake_node *n)
+{
+    fake_start_at(n, "tcp://127.0.0.1:0");
 }
 
 static inline void

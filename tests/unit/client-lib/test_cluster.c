@@ -369,17 +369,84 @@ Test(cluster, a_client_opened_while_its_first_node_is_down_starts_on_a_live_one)
 
 Test(cluster, open_with_every_node_down_returns_and_calls_end_in_a_connection_error)
 {
-    /* Past LD_CLIENT_OPEN_CONNECT_WAIT_MS: with no node up, ld_client_open still returns
-     * (the wait is bounded; nothing connects) and a call ends at its deadline with
-     * LD_ERR_CONNECTION (no socket ever connected), not LD_ERR_TIMEOUT. How: stop all three
-     * fake nodes, open over their addresses, reserve with a 1.5 s timeout. */
+    /* With no node up, ld_client_open returns at once (every address refuses: no connection is
+     * coming) and a call ends at once, unsent, with LD_ERR_CONNECTION naming an address -- not
+     * at its deadline, and not LD_ERR_TIMEOUT. How: stop all three fake nodes, open over their
+     * addresses, reserve with a 10 s timeout, time both. Before the connect gate the open took
+     * LD_CLIENT_OPEN_CONNECT_WAIT_MS and the call its whole timeout. */
     for (int i = 0; i < NODES; i++)
         fake_stop(&nodes[i]);
     ld_client *c;
-    ld_client_opts opts = {.timeout_ms = 1500};
+    ld_client_opts opts = {.timeout_ms = 10000};
+    int64_t t0 = fake_now_ms();
     cr_assert_eq(ld_client_open(addrs(3), &opts, &c), LD_OK);
+    int64_t open_ms = fake_now_ms() - t0;
     ld_errmsg msg;
+    t0 = fake_now_ms();
     cr_assert_eq(reserve(c, "key-n", &msg), LD_ERR_CONNECTION, "%s", msg.text);
+    int64_t call_ms = fake_now_ms() - t0;
+    cr_assert_lt(open_ms, LD_CLIENT_OPEN_CONNECT_WAIT_MS, "open took %lld ms", (long long)open_ms);
+    cr_assert_lt(call_ms, 1000, "a call to refusing addresses took %lld ms", (long long)call_ms);
+    cr_assert(strstr(msg.text, "refused") != NULL && strstr(msg.text, "tcp://127.0.0.1:"),
+              "%s", msg.text);
+    ld_client_stats st;
+    ld_client_stats_get(c, &st);
+    cr_assert_eq(st.connects_refused, 1);
+    cr_assert_eq(st.messages_sent, 0, "a refused call was sent");
+    ld_client_close(c);
+}
+
+/* Restarts `n` on `url` after `delay_ms`. */
+typedef struct restart_arg {
+    fake_node *node;
+    char url[64];
+    int64_t delay_ms;
+} restart_arg;
+
+static void *
+restart_later(void *arg)
+{
+    restart_arg *r = arg;
+    struct timespec ts = {.tv_sec = r->delay_ms / 1000, .tv_nsec = (r->delay_ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+    fake_start_at(r->node, r->url);
+    return NULL;
+}
+
+Test(cluster, a_restarting_node_is_waited_for_and_a_dead_one_refused_after_the_reconnect_wait)
+{
+    /* The gate must not turn a node's restart into errors: within LD_CLIENT_RECONNECT_WAIT_MS of
+     * a dropped connection a call keeps probing and is served once the node is back; a node that
+     * stays down is refused once that time has passed, well before the call's deadline. How: one
+     * address; stop the node, restart it on its port 300 ms later while a reserve waits; then
+     * stop it for good and time a reserve with a 10 s timeout. */
+    ld_client *c;
+    ld_client_opts opts = {.timeout_ms = 10000};
+    cr_assert_eq(ld_client_open(nodes[0].url, &opts, &c), LD_OK);
+    ld_errmsg msg;
+    cr_assert_eq(reserve(c, "key-r1", &msg), LD_OK, "%s", msg.text);
+    restart_arg ra = {.node = &nodes[0], .delay_ms = 300};
+    snprintf(ra.url, sizeof ra.url, "%s", nodes[0].url);
+    fake_stop(&nodes[0]);
+    wait_connections_lost(c, 1);
+    pthread_t tid;
+    cr_assert_eq(pthread_create(&tid, NULL, restart_later, &ra), 0);
+    int64_t t0 = fake_now_ms();
+    cr_assert_eq(reserve(c, "key-r2", &msg), LD_OK, "%s", msg.text);
+    int64_t took = fake_now_ms() - t0;
+    pthread_join(tid, NULL);
+    cr_assert_geq(took, 200, "served after %lld ms, before the node was back", (long long)took);
+    cr_assert_str_eq(op_at(&nodes[0], 0).key, "key-r2");
+
+    fake_stop(&nodes[0]);
+    wait_connections_lost(c, 2);
+    t0 = fake_now_ms();
+    cr_assert_eq(reserve(c, "key-r3", &msg), LD_ERR_CONNECTION, "%s", msg.text);
+    took = fake_now_ms() - t0;
+    cr_assert_lt(took, LD_CLIENT_RECONNECT_WAIT_MS + 1000, "refused after %lld ms",
+                 (long long)took);
+    cr_assert_geq(took, LD_CLIENT_RECONNECT_WAIT_MS / 2, "refused after %lld ms, in the wait",
+                  (long long)took);
     ld_client_close(c);
 }
 
