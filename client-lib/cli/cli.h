@@ -124,6 +124,9 @@ typedef struct cli_body {
 /* Prints one result ({"code", "message", key: body} with --json; else the body for people and
  * the refusal on stderr) and returns its exit status. */
 int cli_report(const cli *c, ld_err err, const ld_errmsg *msg, const cli_body *body);
+/* With --follower-read, prints ,"answered_by":{"addr","follower_read","applied_op","view"} of
+ * the last call into a JSON object being written (nothing otherwise, or without an answer). */
+void cli_json_answered_by(const cli *c, FILE *f);
 
 /* The printers of print.c (body: a pointer to the type in the name). */
 void cli_json_user(FILE *f, const void *body);
@@ -154,7 +157,8 @@ void cli_human_page_footer(FILE *f, uint32_t count, const ld_page_info *info);
     "Options:\n"                                                                                   \
     "  --first N    entries per page, 1.." max " (default 20)\n"                                   \
     "  --after C    the cursor printed by the previous page (end_cursor)\n"                        \
-    "  --all        walk every page (with --json: one object per page)\n\n"
+    "  --all        walk every page; with --json, one document holding every page's\n"    \
+    "               entries, the last page_info, \"pages\" and the walk's \"code\"\n\n"
 
 /* ---- paging (print.c) ----------------------------------------------------------------------- */
 

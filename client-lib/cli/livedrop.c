@@ -459,6 +459,18 @@ body_present(body_kind kind, const void *body)
     return !cli_id_is_zero(id);
 }
 
+void
+cli_json_answered_by(const cli *c, FILE *f)
+{
+    ld_call_info info;
+    if (!c->follower_read || c->client == NULL || !ld_client_last_call(c->client, &info))
+        return;
+    fputs(",\"answered_by\":{\"addr\":", f);
+    cli_json_str(f, ld_client_addr(c->client, info.addr_index));
+    fprintf(f, ",\"follower_read\":%s,\"applied_op\":%" PRIu64 ",\"view\":%" PRIu64 "}",
+            info.follower_read ? "true" : "false", info.applied_op, info.view);
+}
+
 int
 cli_report(const cli *c, ld_err err, const ld_errmsg *msg, const cli_body *body)
 {
@@ -471,6 +483,7 @@ cli_report(const cli *c, ld_err err, const ld_errmsg *msg, const cli_body *body)
             printf(",\"%s\":", body->key);
             body->json(stdout, body->body);
         }
+        cli_json_answered_by(c, stdout);
         printf("}\n");
         fflush(stdout);
         return cli_exit_status(err);
@@ -888,8 +901,11 @@ print_main_help(FILE *f)
             "  --conf FILE      read the addresses from a cluster-conf file: the client_url of\n"
             "                   each replica line (or its listen URL without any)\n"
             "  --follower-read  reads may be answered by any replica (possibly stale); prints\n"
-            "                   which node answered and the op its state reflects to stderr\n"
-            "  --json           print one JSON object per result (fields as in livedrop.proto)\n"
+            "                   which node answered and the op its state reflects to stderr,\n"
+            "                   and with --json as \"answered_by\" in the JSON\n"
+            "  --json           print one JSON document per command (fields as in\n"
+            "                   livedrop.proto); `watch` and `cluster status` print one\n"
+            "                   object per line (per event, per node)\n"
             "  --timeout-ms N   give up after N ms (default %u); the outcome is then unknown:\n"
             "                   repeat with the same --key / --id to learn it\n"
             "  -h, --help       this help; `%s <command> --help` for a command's\n\n"

@@ -466,6 +466,99 @@ cli_pages_alloc(cli *c, cli_page_fn fetch, size_t page_size,
     return status;
 }
 
+/* --json --all: the walk as ONE JSON document, streamed a page at a time (memory holds one
+ * page, however long the walk):
+ *   {"<key>":{"<items>":[every page's items],"page_info":<the last page's>},"pages":N,
+ *    "code":"OK","message":""[,"answered_by":{...}]}
+ * A page that fails after the first ends the items there, and code and message are its
+ * refusal; a first page that fails prints as one result does. Each page's JSON printer writes
+ * {"<items>":[...],"page_info":{...}}; the items are cut out of that. */
+typedef struct json_walk {
+    uint32_t pages;
+    bool any_item;
+    char page_info[LD_CURSOR_BYTES_MAX + 96]; /* the last page's "page_info":{...} */
+} json_walk;
+
+/* Prints the items of one page (rendered by body->json) into the open document. */
+static bool
+json_walk_page(json_walk *w, const cli_body *body, const void *page)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    if (mem == NULL)
+        return false;
+    body->json(mem, page);
+    if (fclose(mem) != 0 || buf == NULL)
+        return false;
+    char *open = strchr(buf, '[');
+    char *tail = NULL;
+    for (char *p = strstr(buf, "],\"page_info\":"); p != NULL; p = strstr(p + 1, "],\"page_info\":"))
+        tail = p;
+    bool ok = open != NULL && tail != NULL && tail >= open && buf[len - 1] == '}' &&
+              len - 1 - (size_t)(tail + 2 - buf) < sizeof w->page_info;
+    if (ok) {
+        if (w->pages == 0)
+            printf("{\"%s\":%.*s", body->key, (int)(open + 1 - buf), buf);
+        size_t items = (size_t)(tail - (open + 1));
+        if (items > 0)
+            printf("%s%.*s", w->any_item ? "," : "", (int)items, open + 1);
+        w->any_item |= items > 0;
+        size_t info_len = len - 1 - (size_t)(tail + 2 - buf);
+        memcpy(w->page_info, tail + 2, info_len);
+        w->page_info[info_len] = '\0';
+        w->pages++;
+    }
+    free(buf);
+    return ok;
+}
+
+/* Closes the document with the walk's outcome; returns the exit status. */
+static int
+json_walk_end(const cli *c, const json_walk *w, ld_err err, const ld_errmsg *msg)
+{
+    printf("],%s},\"pages\":%u,\"code\":\"%s\",\"message\":", w->page_info, w->pages,
+           ld_err_name(err));
+    cli_json_str(stdout, LD_ERR_IS_SUCCESS(err) && msg->text[0] == '\0'
+                             ? ""
+                             : (msg->text[0] != '\0' ? msg->text : ld_strerror(err)));
+    cli_json_answered_by(c, stdout);
+    printf("}\n");
+    fflush(stdout);
+    return cli_exit_status(err);
+}
+
+static int
+pages_json_all(cli *c, cli_page_fn fetch, void *page, const ld_page_info *(*info_of)(const void *),
+               const cli_body *body, char *after)
+{
+    json_walk w = {0};
+    for (;;) {
+        ld_errmsg msg;
+        ld_err err = fetch(c, after, page, &msg);
+        if (!LD_ERR_IS_SUCCESS(err) && w.pages == 0)
+            return cli_report(c, err, &msg, NULL);
+        if (!LD_ERR_IS_SUCCESS(err))
+            return json_walk_end(c, &w, err, &msg);
+        if (!json_walk_page(&w, body, page)) {
+            fprintf(stderr, "%s: page %u: cannot render its JSON\n", cli_prog, w.pages + 1);
+            return EXIT_TRANSPORT;
+        }
+        const ld_page_info *info = info_of(page);
+        if (!info->has_next_page) {
+            msg.text[0] = '\0';
+            return json_walk_end(c, &w, err, &msg);
+        }
+        if (info->end_cursor[0] == '\0' || strcmp(info->end_cursor, after) == 0) {
+            ld_errmsg bad;
+            snprintf(bad.text, sizeof bad.text, "page %u: has_next_page without a new end_cursor",
+                     w.pages);
+            return json_walk_end(c, &w, LD_ERR_PROTOCOL, &bad);
+        }
+        strcpy(after, info->end_cursor);
+    }
+}
+
 int
 cli_pages(cli *c, cli_page_fn fetch, void *page, const ld_page_info *(*info_of)(const void *),
           const cli_body *body)
@@ -477,6 +570,8 @@ cli_pages(cli *c, cli_page_fn fetch, void *page, const ld_page_info *(*info_of)(
             return cli_usage_error(c, "--after: longer than %u bytes", LD_CURSOR_BYTES_MAX);
         strcpy(after, given);
     }
+    if (c->json && c->all)
+        return pages_json_all(c, fetch, page, info_of, body, after);
     for (uint32_t pages = 1;; pages++) {
         ld_errmsg msg;
         ld_err err = fetch(c, after, page, &msg);

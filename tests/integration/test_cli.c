@@ -10,9 +10,11 @@
 #include <criterion/logging.h>
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
+#include "harness3.h"
 
 TestSuite(cli, .fini = ldh_suite_fini, .timeout = 180);
 
@@ -358,6 +360,152 @@ Test(cli, exit_statuses)
     cr_assert_eq(d.stock.reserved, 0);
     ldh_drop_get(client, &upcoming.id, &d);
     cr_assert_eq(d.stock.available, 5);
+    ld_client_close(client);
+    ldh_node_stop(&node, LDH_STOP_TIMEOUT_MS);
+    ldh_node_destroy(&node);
+}
+
+/* Counts the occurrences of `needle` in `hay`. */
+static int
+count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p != NULL; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+Test(cli, what_a_new_user_tripped_over)
+{
+    /* Goal: the reproductions a new user ran from the README and --help behave as documented:
+     * a commit with another payment reference is refused (exit 1, KEY_REUSED); releasing an
+     * expired reservation is OK with its EXPIRED state; a never-created user cannot follow; an
+     * unknown payment method is a bad request (exit 2) that creates nothing, and `order place
+     * --help` lists the methods; a dead address fails fast (exit 3); `--json --all` prints one
+     * document for the whole walk; `--follower-read --json` names the node in the JSON. Method:
+     * the CLI against a real node, each step checked on its exit status and output, and the
+     * node's stock read back through the library. Every step failed on the code before. */
+    ldh_node node;
+    ldh_node_spawn(&node, 0);
+    ld_client *client = ldh_client(&node, 10000);
+    ld_drop_spec spec;
+    ldh_drop_create_live(client, &spec, 10, 0, LD_RESERVATION_TTL_MS_MIN);
+    char drop_hex[33], user_hex[33], res_hex[33];
+    ld_id_format(&spec.id, drop_hex);
+    ld_id user = ldh_id();
+    ld_id_format(&user, user_hex);
+    ldh_cli r;
+
+    /* Commit: the same reference is the same order, another one is refused. */
+    CLI(&r, "--addr", node.url, "--json", "reserve", "--drop", drop_hex, "--user", user_hex,
+        "--qty", "1", "--key", "nu-1");
+    CLI_STATUS(&r, 0, "reserve");
+    json_id(&r, "reservation", "id", res_hex);
+    ldh_cli_free(&r);
+    CLI(&r, "--addr", node.url, "--json", "commit", res_hex, "--user", user_hex, "--payment-ref",
+        "ch_1");
+    CLI_STATUS(&r, 0, "commit ch_1");
+    ldh_cli_free(&r);
+    CLI(&r, "--addr", node.url, "--json", "commit", res_hex, "--user", user_hex, "--payment-ref",
+        "ch_1");
+    CLI_STATUS(&r, 0, "commit ch_1 again");
+    json_expect(&r, r.out, "payment_ref", "\"ch_1\"");
+    ldh_cli_free(&r);
+    CLI(&r, "--addr", node.url, "--json", "commit", res_hex, "--user", user_hex, "--payment-ref",
+        "ch_2");
+    CLI_STATUS(&r, 1, "commit with another reference");
+    json_expect(&r, r.out, "code", "\"ERR_IDEMPOTENCY_KEY_REUSED\"");
+    ldh_cli_free(&r);
+
+    /* Release after expiry: OK, EXPIRED, twice. */
+    CLI(&r, "--addr", node.url, "--json", "reserve", "--drop", drop_hex, "--user", user_hex,
+        "--qty", "2", "--key", "nu-2");
+    CLI_STATUS(&r, 0, "reserve to expire");
+    json_id(&r, "reservation", "id", res_hex);
+    const char *exp = json_value(r.out, "expires_at_ms");
+    cr_assert(exp != NULL, "%s", r.out);
+    int64_t expires_at = strtoll(exp, NULL, 10);
+    ldh_cli_free(&r);
+    while (ldh_now_ms() <= expires_at)
+        ldh_sleep_ms(5);
+    for (int i = 0; i < 2; i++) {
+        CLI(&r, "--addr", node.url, "--json", "release", res_hex, "--user", user_hex);
+        CLI_STATUS(&r, 0, "release of an expired reservation");
+        json_expect(&r, r.out, "state", "\"RESERVATION_STATE_EXPIRED\"");
+        ldh_cli_free(&r);
+    }
+
+    /* A follow by a user that was never created. */
+    ld_id creator = ldh_id();
+    char creator_hex[33];
+    ld_id_format(&creator, creator_hex);
+    CLI(&r, "--addr", node.url, "creator", "create", "--id", creator_hex, "--handle", "nu_maker",
+        "--name", "Maker");
+    CLI_STATUS(&r, 0, "creator create");
+    ldh_cli_free(&r);
+    CLI(&r, "--addr", node.url, "--json", "follow", "--user", user_hex, "--creator", creator_hex);
+    CLI_STATUS(&r, 1, "follow by an uncreated user");
+    json_expect(&r, r.out, "code", "\"ERR_USER_NOT_FOUND\"");
+    ldh_cli_free(&r);
+
+    /* An unknown payment method: exit 2, the methods named, nothing reserved. */
+    CLI(&r, "--addr", node.url, "--json", "order", "place", "--drop", drop_hex, "--user", user_hex,
+        "--qty", "1", "--key", "nu-3", "--pm", "pm_card_whatever");
+    CLI_STATUS(&r, 2, "unknown payment method");
+    json_expect(&r, r.out, "code", "\"ERR_INVALID_ARGUMENT\"");
+    cr_assert(strstr(r.out, "pm_card_ok") != NULL, "the methods are not named: %s", r.out);
+    ldh_cli_free(&r);
+    ld_drop d;
+    ldh_drop_get(client, &spec.id, &d);
+    cr_assert(d.stock.sold == 1 && d.stock.reserved == 0 && d.stock.available == 9,
+              "stock %lld/%lld/%lld", (long long)d.stock.available, (long long)d.stock.reserved,
+              (long long)d.stock.sold);
+    CLI(&r, "order", "place", "--help");
+    CLI_STATUS(&r, 0, "order place --help");
+    cr_assert(strstr(r.out, "pm_card_declined") && strstr(r.out, "pm_card_slow") &&
+                  strstr(r.out, "new key"),
+              "%s", r.out);
+    ldh_cli_free(&r);
+
+    /* A dead address: exit 3 at once with the default 10 s timeout. */
+    uint16_t dead_port = ldh_free_port();
+    char dead_url[64];
+    snprintf(dead_url, sizeof dead_url, "tcp://127.0.0.1:%u", (unsigned)dead_port);
+    int64_t t0 = ldh_mono_ms();
+    CLI(&r, "--addr", dead_url, "--json", "drop", "get", drop_hex);
+    int64_t took = ldh_mono_ms() - t0;
+    CLI_STATUS(&r, 3, "dead address");
+    json_expect(&r, r.out, "code", "\"ERR_CONNECTION\"");
+    cr_assert_lt(took, 2000, "a refused address took %lld ms", (long long)took);
+    ldh_cli_free(&r);
+
+    /* --json --all: one document, every follower, the page count and one code. */
+    for (int i = 0; i < 5; i++) {
+        ld_id u = ldh_id();
+        cr_assert_eq(ldh_user_ensure(client, &u), LD_OK);
+        ld_follow_state st;
+        cr_assert_eq(ld_follow(client, &u, &creator, &st, NULL), LD_OK);
+    }
+    CLI(&r, "--addr", node.url, "--json", "followers", creator_hex, "--all", "--first", "2");
+    CLI_STATUS(&r, 0, "followers --all");
+    json_one_object(&r);
+    json_expect(&r, r.out, "pages", "3");
+    json_expect(&r, r.out, "code", "\"OK\"");
+    json_expect(&r, r.out, "has_next_page", "false");
+    cr_assert_eq(count_of(r.out, "\"user_id\""), 5, "%s", r.out);
+    cr_assert_eq(count_of(r.out, "\"code\""), 1, "%s", r.out);
+    ldh_cli_free(&r);
+
+    /* --follower-read: the answering node is in the JSON. */
+    CLI(&r, "--addr", node.url, "--json", "--follower-read", "drop", "get", drop_hex);
+    CLI_STATUS(&r, 0, "follower read");
+    json_one_object(&r);
+    const char *by = json_value(r.out, "answered_by");
+    cr_assert(by != NULL && *by == '{', "%s", r.out);
+    json_expect(&r, by, "addr", "\"tcp://127.0.0.1:");
+    json_expect(&r, by, "follower_read", "true");
+    ldh_cli_free(&r);
+
     ld_client_close(client);
     ldh_node_stop(&node, LDH_STOP_TIMEOUT_MS);
     ldh_node_destroy(&node);
