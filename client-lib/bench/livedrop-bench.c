@@ -106,8 +106,8 @@ usage(FILE *f)
                "quantities match (PASS/FAIL, exit 1 on FAIL).\n\n"
                "Options:\n"
                "  --addr URL[,URL]... node address, or a cluster's node addresses (the client\n"
-               "                      finds the primary; default $LIVEDROP_ADDR or\n"
-               "                      tcp://127.0.0.1:7400)\n"
+               "                      finds the primary; default $LIVEDROP_ADDR, else the\n"
+               "                      local 3-node cluster: " LD_ADDR_DEFAULT ")\n"
                "  --conf FILE         or: the client_url of each replica line of a cluster-conf\n"
                "  --clients N         threads, each with its own connection (default 64)\n"
                "  --connections M     share M connections among the threads (coalescing)\n"
@@ -574,7 +574,7 @@ main(int argc, char **argv)
 {
     static bench b;
     b.o = (bench_opts){.addr = getenv("LIVEDROP_ADDR") ? getenv("LIVEDROP_ADDR")
-                                                       : "tcp://127.0.0.1:7400",
+                                                       : LD_ADDR_DEFAULT,
                        .clients = 64,
                        .qty = 1,
                        .stock = LD_STOCK_MAX};

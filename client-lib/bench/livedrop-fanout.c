@@ -139,10 +139,10 @@ usage(FILE *f)
            "last simulated user (target <= 1 s); then a walk through every follower page.\n\n"
            "Options:\n"
            "  --addr URL[,URL]... node address, or a cluster's node addresses (the client\n"
-           "                      finds the primary; default $LIVEDROP_ADDR or\n"
-           "                      tcp://127.0.0.1:7400)\n"
+           "                      finds the primary; default $LIVEDROP_ADDR, else the\n"
+           "                      local 3-node cluster: " LD_ADDR_DEFAULT ")\n"
            "  --publish-addr URL  publish address of the node to subscribe to (default\n"
-           "                      $LIVEDROP_PUBLISH_ADDR or tcp://127.0.0.1:7401)\n"
+           "                      $LIVEDROP_PUBLISH_ADDR or " LD_PUBLISH_ADDR_DEFAULT ")\n"
            "  --followers N       followers to create (default 1000000)\n"
            "  --subscribers S     subscriber connections / gateways, at least 10 (default 10)\n"
            "  --live N            live users held by the gateways in all (default 100000)\n"
@@ -792,8 +792,8 @@ main(int argc, char **argv)
     static fanout f;
     const char *addr = getenv("LIVEDROP_ADDR"), *pub = getenv("LIVEDROP_PUBLISH_ADDR");
     f.o = (fanout_opts){
-        .addr = addr != NULL ? addr : "tcp://127.0.0.1:7400",
-        .publish_addr = pub != NULL ? pub : "tcp://127.0.0.1:7401",
+        .addr = addr != NULL ? addr : LD_ADDR_DEFAULT,
+        .publish_addr = pub != NULL ? pub : LD_PUBLISH_ADDR_DEFAULT,
         .followers = 1000000,
         .subscribers = 10,
         .live = 100000,

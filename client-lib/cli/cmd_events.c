@@ -16,7 +16,6 @@
 
 #include "cli.h"
 
-#define PUBLISH_ADDR_DEFAULT "tcp://127.0.0.1:7401"
 #define WATCH_TOPICS_MAX 16
 #define WATCH_POLL_MS 1000u
 
@@ -246,7 +245,7 @@ cmd_watch(cli *c)
     if (addr == NULL)
         addr = getenv("LIVEDROP_PUBLISH_ADDR");
     if (addr == NULL)
-        addr = PUBLISH_ADDR_DEFAULT;
+        addr = LD_PUBLISH_ADDR_DEFAULT;
     w.page = calloc(1, sizeof *w.page);
     if (w.page == NULL) {
         fprintf(stderr, "%s: out of memory\n", cli_prog);
@@ -299,7 +298,7 @@ const cli_cmd cli_events_cmds[] = {
      "Options:\n"
      "  --topic T           creator/<hex>, drop/<hex> or user/<hex>; repeatable (at most 16)\n"
      "  --publish-addr URL  the node's publish address (default $LIVEDROP_PUBLISH_ADDR or\n"
-     "                      " PUBLISH_ADDR_DEFAULT ")\n"
+     "                      " LD_PUBLISH_ADDR_DEFAULT ")\n"
      "  --count N           stop after N events\n\n"
      "Examples:\n"
      "  livedrop watch --topic creator/2b7e151628aed2a6abf7158809cf4f3c\n"

@@ -29,7 +29,6 @@
 
 /* The client addresses of cluster-conf/local-3.conf (README's first command). A lone node on
  * the first of them works as well: the client starts with the first address. */
-#define ADDR_DEFAULT "tcp://127.0.0.1:7400,tcp://127.0.0.1:7410,tcp://127.0.0.1:7420"
 
 const char *cli_prog = "livedrop";
 
@@ -897,7 +896,7 @@ print_main_help(FILE *f)
             "Global options:\n"
             "  --addr URL,...   node address, or the addresses of a cluster's nodes, comma-\n"
             "                   separated (default $LIVEDROP_ADDR, else the local 3-node\n"
-            "                   cluster: " ADDR_DEFAULT ")\n"
+            "                   cluster: " LD_ADDR_DEFAULT ")\n"
             "  --conf FILE      read the addresses from a cluster-conf file: the client_url of\n"
             "                   each replica line (or its listen URL without any)\n"
             "  --follower-read  reads may be answered by any replica (possibly stale); prints\n"
@@ -1104,7 +1103,7 @@ main(int argc, char **argv)
 {
     cli c;
     memset(&c, 0, sizeof c);
-    c.addr = getenv("LIVEDROP_ADDR") != NULL ? getenv("LIVEDROP_ADDR") : ADDR_DEFAULT;
+    c.addr = getenv("LIVEDROP_ADDR") != NULL ? getenv("LIVEDROP_ADDR") : LD_ADDR_DEFAULT;
     parse_result r = parse_args(&c, argc, argv);
     if (r == PARSE_HELP) {
         if (c.cmd != NULL)

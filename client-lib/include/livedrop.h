@@ -210,6 +210,14 @@ typedef struct ld_client_opts {
     bool follower_read;
 } ld_client_opts;
 
+/* The address list the `livedrop` CLI, livedrop-bench and livedrop-fanout use when neither
+ * --addr nor $LIVEDROP_ADDR is given: the local 3-node cluster of cluster-conf/local-3.conf (the
+ * README's first command). A single node started with its defaults listens on the first of them
+ * (cluster-conf/single.conf), so it is reached too: the dead addresses refuse and are skipped.
+ * Events: LD_PUBLISH_ADDR_DEFAULT ($LIVEDROP_PUBLISH_ADDR), node 1's publish socket. */
+#define LD_ADDR_DEFAULT "tcp://127.0.0.1:7400,tcp://127.0.0.1:7410,tcp://127.0.0.1:7420"
+#define LD_PUBLISH_ADDR_DEFAULT "tcp://127.0.0.1:7401"
+
 /* Opens a client for the node at `addr` (an NNG URL, e.g. "tcp://127.0.0.1:7400"), or for a
  * cluster: a comma-separated list of up to LD_CLIENT_ADDRS_MAX node addresses
  * ("tcp://127.0.0.1:7400,tcp://127.0.0.1:7410,tcp://127.0.0.1:7420"; see "Clusters" above).

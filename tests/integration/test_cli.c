@@ -381,7 +381,8 @@ Test(cli, what_a_new_user_tripped_over)
      * a commit with another payment reference is refused (exit 1, KEY_REUSED); releasing an
      * expired reservation is OK with its EXPIRED state; a never-created user cannot follow; an
      * unknown payment method is a bad request (exit 2) that creates nothing, and `order place
-     * --help` lists the methods; a dead address fails fast (exit 3); `--json --all` prints one
+     * --help` lists the methods; every tool's --help names one default address; a dead address
+     * fails fast (exit 3); `--json --all` prints one
      * document for the whole walk; `--follower-read --json` names the node in the JSON. Method:
      * the CLI against a real node, each step checked on its exit status and output, and the
      * node's stock read back through the library. Every step failed on the code before. */
@@ -466,6 +467,24 @@ Test(cli, what_a_new_user_tripped_over)
                   strstr(r.out, "new key"),
               "%s", r.out);
     ldh_cli_free(&r);
+
+    /* One default address, the same in the CLI's, livedrop-bench's and livedrop-fanout's
+     * --help (they live beside the CLI in the build). */
+    const char *tools[] = {"livedrop-bench", "livedrop-fanout"};
+    CLI(&r, "--help");
+    cr_assert(strstr(r.out, LD_ADDR_DEFAULT) != NULL, "livedrop --help: %s", r.out);
+    ldh_cli_free(&r);
+    for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++) {
+        char bin[600];
+        const char *cli_bin = ldh_cli_bin(), *slash = strrchr(cli_bin, '/');
+        snprintf(bin, sizeof bin, "%.*s%s", slash ? (int)(slash + 1 - cli_bin) : 0, cli_bin,
+                 tools[i]);
+        const char *help[] = {"--help", NULL};
+        ldh_prog_run(&r, CLI_TIMEOUT_MS, bin, help);
+        cr_assert(strstr(r.out, LD_ADDR_DEFAULT) != NULL || strstr(r.err, LD_ADDR_DEFAULT),
+                  "%s --help (exit %d): %s%s", tools[i], r.status, r.out, r.err);
+        ldh_cli_free(&r);
+    }
 
     /* A dead address: exit 3 at once with the default 10 s timeout. */
     uint16_t dead_port = ldh_free_port();
