@@ -170,8 +170,7 @@ eng_take_op(ldi_engine *e, eng_req *r, uint32_t i)
     }
     LD_ASSERT(e->building != NULL); /* routed ROUTE_TAKE with a write: an entry is being built */
     bool payment = op->type == LD_OP_PLACE_ORDER;
-    if (payment && ldi_pay_method_check(e->pay, op->u.reserve.payment_method,
-                                        e->tmp_result.message,
+    if (payment && ldi_pay_method_check(e->pay, op->u.reserve.payment_method, e->tmp_result.message,
                                         sizeof e->tmp_result.message) != LD_OK) {
         e->tmp_result.code = LD_ERR_INVALID_ARGUMENT;
         e->tmp_result.kind = LD_RESULT_NONE;

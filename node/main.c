@@ -205,8 +205,7 @@ node_open(node *n)
     char bound[LDI_URL_BYTES_MAX + 64];
     if (!node_open_pub(n, pub_bound, sizeof pub_bound))
         goto out_nothing;
-    if (ldi_net_open(&n->loop, n->cfg.listen, node_wake, n, bound, sizeof bound, &n->net) !=
-        LD_OK)
+    if (ldi_net_open(&n->loop, n->cfg.listen, node_wake, n, bound, sizeof bound, &n->net) != LD_OK)
         goto out_close_pub;
     if (ldi_engine_open(&n->loop, &n->cfg, &n->engine) != LD_OK) {
         LDI_ERROR("cannot start with the data directory %s (see above)", n->cfg.data_dir);

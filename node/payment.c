@@ -257,7 +257,8 @@ ldi_pay_method_check(const ldi_pay *pay, const char *method, char *msg_out, size
         if (strcmp(method, m[i]) == 0)
             return LD_OK;
     }
-    int at = snprintf(msg_out, msg_size, "place_order: unknown payment method \"%.64s\"; the %s "
+    int at = snprintf(msg_out, msg_size,
+                      "place_order: unknown payment method \"%.64s\"; the %s "
                       "provider takes",
                       method, pay->provider.ops->name);
     for (size_t i = 0; m[i] != NULL && at >= 0 && (size_t)at < msg_size; i++)

@@ -12,10 +12,11 @@
  *   pm_card_ok        approves on the next loop iteration
  *   pm_card_declined  declines on the next loop iteration
  *   pm_card_slow      approves after payment_slow_ms (a uv_timer: blocks no one)
-
- * A place_order naming any other method is refused when the node admits it (LD_ERR_INVALID_ARGUMENT,
- * nothing logged, nothing reserved): see ldi_pay_method_check(). A provider still declines an
- * unknown method it is handed (a payment restarted from a log written by an older node).
+ *
+ * A place_order naming any other method is refused when the node admits it
+ * (LD_ERR_INVALID_ARGUMENT, nothing logged, nothing reserved): see ldi_pay_method_check(). A
+ * provider still declines an unknown method it is handed (a payment restarted from a log written
+ * by an older node).
  *
  * Its payment reference is "pi_" followed by the 32 hex digits of the reservation id, so a
  * payment restarted after a crash gets the same reference (providers deduplicate by it).

@@ -573,8 +573,7 @@ int
 main(int argc, char **argv)
 {
     static bench b;
-    b.o = (bench_opts){.addr = getenv("LIVEDROP_ADDR") ? getenv("LIVEDROP_ADDR")
-                                                       : LD_ADDR_DEFAULT,
+    b.o = (bench_opts){.addr = getenv("LIVEDROP_ADDR") ? getenv("LIVEDROP_ADDR") : LD_ADDR_DEFAULT,
                        .clients = 64,
                        .qty = 1,
                        .stock = LD_STOCK_MAX};

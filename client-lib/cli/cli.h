@@ -157,7 +157,7 @@ void cli_human_page_footer(FILE *f, uint32_t count, const ld_page_info *info);
     "Options:\n"                                                                                   \
     "  --first N    entries per page, 1.." max " (default 20)\n"                                   \
     "  --after C    the cursor printed by the previous page (end_cursor)\n"                        \
-    "  --all        walk every page; with --json, one document holding every page's\n"    \
+    "  --all        walk every page; with --json, one document holding every page's\n"             \
     "               entries, the last page_info, \"pages\" and the walk's \"code\"\n\n"
 
 /* ---- paging (print.c) ----------------------------------------------------------------------- */

@@ -493,7 +493,8 @@ json_walk_page(json_walk *w, const cli_body *body, const void *page)
         return false;
     char *open = strchr(buf, '[');
     char *tail = NULL;
-    for (char *p = strstr(buf, "],\"page_info\":"); p != NULL; p = strstr(p + 1, "],\"page_info\":"))
+    for (char *p = strstr(buf, "],\"page_info\":"); p != NULL;
+         p = strstr(p + 1, "],\"page_info\":"))
         tail = p;
     bool ok = open != NULL && tail != NULL && tail >= open && buf[len - 1] == '}' &&
               len - 1 - (size_t)(tail + 2 - buf) < sizeof w->page_info;

@@ -223,10 +223,11 @@ typedef struct ld_client_opts {
  * ("tcp://127.0.0.1:7400,tcp://127.0.0.1:7410,tcp://127.0.0.1:7420"; see "Clusters" above).
  * Connects in the background: the call succeeds even if no node is up yet, and calls made
  * before one is wait (up to their timeout) -- except that while every address refuses
- * connections outright, calls fail at once with LD_ERR_CONNECTION (see "Clusters"). `opts` may be NULL. Returns owned, free with
- * ld_client_close(). LD_ERR_INVALID_ARGUMENT for a bad address (an empty element, a URL NNG does
- * not accept, more than LD_CLIENT_ADDRS_MAX, one longer than LD_CLIENT_ADDR_BYTES_MAX, the same
- * one twice) or option (inflight_max > LD_CLIENT_INFLIGHT_MAX). Thread: any. */
+ * connections outright, calls fail at once with LD_ERR_CONNECTION (see "Clusters"). `opts` may be
+ * NULL. Returns owned, free with ld_client_close(). LD_ERR_INVALID_ARGUMENT for a bad address (an
+ * empty element, a URL NNG does not accept, more than LD_CLIENT_ADDRS_MAX, one longer than
+ * LD_CLIENT_ADDR_BYTES_MAX, the same one twice) or option (inflight_max > LD_CLIENT_INFLIGHT_MAX).
+ * Thread: any. */
 LD_WARN_UNUSED ld_err ld_client_open(const char *addr, const ld_client_opts *opts, ld_client **out);
 
 /* Bytes an address list can take: LD_CLIENT_ADDRS_MAX URLs and their commas, and a NUL. */

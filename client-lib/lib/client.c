@@ -1060,8 +1060,8 @@ probes_close(ld_client *c)
 }
 
 /* Starts the probe of every address of `mask` that has none running and no result since
- * `since_ns` (nothing before since_ns itself). Called with mu held; the dial only queues work for NNG's threads (its callback,
- * which takes mu, never runs inside nng_stream_dialer_dial). */
+ * `since_ns` (nothing before since_ns itself). Called with mu held; the dial only queues work for
+ * NNG's threads (its callback, which takes mu, never runs inside nng_stream_dialer_dial). */
 static void
 probes_start_locked(ld_client *c, uint32_t mask, int64_t since_ns)
 {
@@ -1107,8 +1107,8 @@ any_connected(const ld_client *c, uint32_t mask)
 static ld_err
 connect_gate_locked(ld_client *c, ldi_call *call)
 {
-    uint32_t mask = call->cls == LDI_CLASS_DIRECT ? 1u << call->pin_addr
-                                                  : (1u << c->list.count) - 1u;
+    uint32_t mask =
+        call->cls == LDI_CLASS_DIRECT ? 1u << call->pin_addr : (1u << c->list.count) - 1u;
     int64_t since_ns = ldi_now_ns();
     while (!c->closed && !any_connected(c, mask)) {
         int64_t now = ldi_now_ns();
@@ -1123,8 +1123,8 @@ connect_gate_locked(ld_client *c, ldi_call *call)
                     lost_ns = c->addrs[i].lost_ns;
             if (now - lost_ns >= (int64_t)LD_CLIENT_RECONNECT_WAIT_MS * 1000000) {
                 c->stats.connects_refused++;
-                return ldi_errmsg_fail(call->msg, LD_ERR_CONNECTION,
-                                       "connection refused by %s%s", c->list.urls[__builtin_ctz(mask)],
+                return ldi_errmsg_fail(call->msg, LD_ERR_CONNECTION, "connection refused by %s%s",
+                                       c->list.urls[__builtin_ctz(mask)],
                                        __builtin_popcount(mask) > 1 ? " and every other address"
                                                                     : "");
             }

@@ -146,11 +146,11 @@ Test(follow, follow_and_unfollow_are_idempotent)
 
 Test(follow, refusals_change_nothing)
 {
-    /* Goal: following yourself, following an unknown creator or as an unknown user, and following or
-     * unfollowing for someone else (another principal, or none) are refused with
-     * their codes and a message, and leave no edge, count or event behind.
-     * Method: the public API for the first two, raw ops with a chosen principal
-     * for the others; then is_following, the counts and the creator's topic. */
+    /* Goal: following yourself, following an unknown creator or as an unknown user, and following
+     * or unfollowing for someone else (another principal, or none) are refused with their codes and
+     * a message, and leave no edge, count or event behind. Method: the public API for the first
+     * two, raw ops with a chosen principal for the others; then is_following, the counts and the
+     * creator's topic. */
     ldh_node node;
     ldh_node_spawn(&node, 0);
     ld_client *c = ldh_client(&node, 10000);

@@ -52,8 +52,7 @@ ids_history(ld_client *c)
     ldh_drop_create(c, &spec, NULL);
     ld_order order;
     ld_errmsg msg;
-    ld_err err = ld_place_order(c, &spec.id, &ids_user, 1, "ids-key-1", "pm_card_ok", &order,
-                                &msg);
+    ld_err err = ld_place_order(c, &spec.id, &ids_user, 1, "ids-key-1", "pm_card_ok", &order, &msg);
     cr_assert_eq(err, LD_OK, "place_order: %s %s", ld_err_name(err), msg.text);
     ids_seen s;
     memset(&s, 0, sizeof s);
@@ -72,8 +71,8 @@ ids_assert_differ(const ids_seen *a, const ids_seen *b, const char *what)
               ldh_hex(&a->reservation));
     cr_assert(!ldh_id_eq(&a->order, &b->order), "%s: order id %s repeats", what,
               ldh_hex(&a->order));
-    cr_assert(strcmp(a->payment_ref, b->payment_ref) != 0, "%s: payment reference %s repeats",
-              what, a->payment_ref);
+    cr_assert(strcmp(a->payment_ref, b->payment_ref) != 0, "%s: payment reference %s repeats", what,
+              a->payment_ref);
 }
 
 /* The same history on a fresh 3-node cluster; also checks every replica holds the order under

@@ -85,7 +85,7 @@ pg_toggle(pg_ctx *ctx, uint32_t i)
     ld_err err = u->changes == 1 ? ldh_user_ensure(ctx->client, &id) : LD_OK;
     if (err == LD_OK)
         err = u->following ? ld_unfollow(ctx->client, &id, &ctx->creator, &st, &msg)
-                              : ld_follow(ctx->client, &id, &ctx->creator, &st, &msg);
+                           : ld_follow(ctx->client, &id, &ctx->creator, &st, &msg);
     if (err == LD_OK)
         u->following = !u->following;
     else

@@ -101,8 +101,8 @@ Test(startup, a_taken_peer_port_creates_no_data_directory)
     char peer_url[64];
     snprintf(peer_url, sizeof peer_url, "tcp://127.0.0.1:%u", (unsigned)c.peer_port[0]);
     int fd = occupy(c.peer_port[0]);
-    const char *argv[] = {"--config", c.conf_path, "--node-id", "1", "--data", n->data_dir,
-                          "--format", NULL};
+    const char *argv[] = {"--config", c.conf_path, "--node-id", "1",
+                          "--data",   n->data_dir, "--format",  NULL};
     expect_refused(argv, peer_url, n->data_dir);
     close(fd);
     ldh_cluster_destroy(&c);

@@ -421,7 +421,7 @@ typedef enum sim_storm_phase {
 
 struct sim_world {
     sim_params p;
-    sim_rng rng;           /* faults, network, workload */
+    sim_rng rng;          /* faults, network, workload */
     uint64_t id_seed_rng; /* splitmix64 state of the primaries' entry id seeds (its own stream,
                              so that drawing them leaves the fault schedule as it was) */
     sim_trace trace;

@@ -387,8 +387,8 @@ Test(cluster, open_with_every_node_down_returns_and_calls_end_in_a_connection_er
     int64_t call_ms = fake_now_ms() - t0;
     cr_assert_lt(open_ms, LD_CLIENT_OPEN_CONNECT_WAIT_MS, "open took %lld ms", (long long)open_ms);
     cr_assert_lt(call_ms, 1000, "a call to refusing addresses took %lld ms", (long long)call_ms);
-    cr_assert(strstr(msg.text, "refused") != NULL && strstr(msg.text, "tcp://127.0.0.1:"),
-              "%s", msg.text);
+    cr_assert(strstr(msg.text, "refused") != NULL && strstr(msg.text, "tcp://127.0.0.1:"), "%s",
+              msg.text);
     ld_client_stats st;
     ld_client_stats_get(c, &st);
     cr_assert_eq(st.connects_refused, 1);

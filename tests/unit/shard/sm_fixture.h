@@ -89,7 +89,8 @@ fx_batch_raw(fx *f, int64_t ts, const ld_op *ops, size_t n, ld_result *out)
 {
     if (ts > f->ts)
         f->ts = ts;
-    ld_batch_stamp stamp = {.op = ld_sm_applied_op(f->sm) + 1, .ts_ms = f->ts, .id_seed = f->id_seed};
+    ld_batch_stamp stamp = {
+        .op = ld_sm_applied_op(f->sm) + 1, .ts_ms = f->ts, .id_seed = f->id_seed};
     ld_sm_apply(f->sm, &stamp, ops, n, out);
 }
 

@@ -104,8 +104,7 @@ Test(follow, a_user_that_was_never_created_cannot_follow)
     const ld_event_view *evs;
     cr_assert_eq(ld_sm_batch_events(f.sm, &evs), 0);
     cr_assert_eq(followers_of(&f, CREATOR), 0);
-    assert_code(fx_apply(&f, T0, op_follow(LD_OP_UNFOLLOW, ghost, CREATOR)),
-                LD_ERR_USER_NOT_FOUND);
+    assert_code(fx_apply(&f, T0, op_follow(LD_OP_UNFOLLOW, ghost, CREATOR)), LD_ERR_USER_NOT_FOUND);
     assert_code(fx_read(&f, T0, op_follow(LD_OP_IS_FOLLOWING, ghost, CREATOR)),
                 LD_ERR_USER_NOT_FOUND);
     /* The creator is checked first: an unknown creator is the answer for two unknowns. */

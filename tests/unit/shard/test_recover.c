@@ -232,7 +232,8 @@ Test(recover, cross_record_inconsistencies_are_refused)
     fx_fini(&f);
 
     world(&f);
-    ld_result p = fx_read(&f, T0, op_id(LD_OP_GET_RESERVATION, ldi_res_id_derive(&f.id_seed, 4, 0)));
+    ld_result p =
+        fx_read(&f, T0, op_id(LD_OP_GET_RESERVATION, ldi_res_id_derive(&f.id_seed, 4, 0)));
     assert_code(p, LD_OK); /* op 4 is the place_order */
     uint8_t key[LDI_REC_KEY_BYTES_MAX];
     size_t key_len = ldi_rec_id_key(LDI_REC_RES, &p.u.reservation.id, key);
