@@ -651,6 +651,7 @@ typedef struct ld_client_stats {
     uint64_t connections_lost; /* a node's connection dropped (with several addresses, its
                                   messages moved on at once) */
     uint64_t connects_refused; /* calls ended unsent: every address refused connections */
+    uint64_t probes;           /* connect probes (a call or an open found no connection) */
 } ld_client_stats;
 void ld_client_stats_get(ld_client *client, ld_client_stats *out);
 

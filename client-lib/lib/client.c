@@ -1073,6 +1073,7 @@ probes_start_locked(ld_client *c, uint32_t mask, int64_t since_ns)
             a->probe_done_ns >= since_ns)
             continue;
         a->probe_running = true;
+        c->stats.probes++;
         nng_stream_dialer_dial(a->probe_dialer, a->probe_aio);
     }
 }
@@ -1488,6 +1489,7 @@ ld_client_close(ld_client *c)
     LD_ASSERT(!c->closed);
     c->closed = true;
     fail_all_locked(c);
+    pthread_cond_broadcast(&c->connected); /* callers waiting in the connect gate */
     while (c->callers > 0 || c->packers > 0)
         pthread_cond_wait(&c->idle, &c->mu);
     pthread_mutex_unlock(&c->mu);

@@ -6,6 +6,10 @@
  */
 #include "fake_node.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #define NODES 3
 
 static fake_node nodes[NODES];
@@ -448,6 +452,62 @@ Test(cluster, a_restarting_node_is_waited_for_and_a_dead_one_refused_after_the_r
     cr_assert_geq(took, LD_CLIENT_RECONNECT_WAIT_MS / 2, "refused after %lld ms, in the wait",
                   (long long)took);
     ld_client_close(c);
+}
+
+typedef struct gate_call {
+    ld_client *c;
+    ld_err err;
+    int64_t took_ms;
+} gate_call;
+
+static void *
+gate_call_main(void *arg)
+{
+    gate_call *g = arg;
+    int64_t t0 = fake_now_ms();
+    g->err = reserve(g->c, "key-g", NULL);
+    g->took_ms = fake_now_ms() - t0;
+    return NULL;
+}
+
+Test(cluster, close_ends_a_call_waiting_in_the_connect_gate)
+{
+    /* A call waiting in the connect gate must end with LD_ERR_CLOSED as soon as the client is
+     * closed, not hold the close until its deadline. How: the only address is a plain TCP
+     * listener that never speaks SP (the probe connects, NNG never gets a pipe), so the call
+     * waits in the gate for its 10 s deadline; wait until it has probed
+     * (ld_client_stats.probes), close, time the call. Without the close waking the gate the
+     * call took its whole timeout. */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof a;
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(fd, 16), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    char url[64];
+    snprintf(url, sizeof url, "tcp://127.0.0.1:%u", ntohs(a.sin_port));
+    ld_client *c;
+    ld_client_opts opts = {.timeout_ms = 10000};
+    cr_assert_eq(ld_client_open(url, &opts, &c), LD_OK);
+    gate_call g = {.c = c};
+    pthread_t tid;
+    cr_assert_eq(pthread_create(&tid, NULL, gate_call_main, &g), 0);
+    /* The first probe shows the call is in the gate (nothing else probes this client). */
+    ld_client_stats st;
+    int64_t end = fake_now_ms() + 5000;
+    do {
+        struct timespec ts = {.tv_nsec = 1000000};
+        nanosleep(&ts, NULL);
+        ld_client_stats_get(c, &st);
+    } while (st.probes == 0 && fake_now_ms() < end);
+    cr_assert_gt(st.probes, 0, "the call never reached the connect gate");
+    ld_client_close(c);
+    pthread_join(tid, NULL);
+    close(fd);
+    cr_assert_eq(g.err, LD_ERR_CLOSED, "%s", ld_err_name(g.err));
+    cr_assert_lt(g.took_ms, 1000, "the close waited %lld ms for the gate", (long long)g.took_ms);
 }
 
 Test(cluster, a_timeout_after_a_backoff_is_a_timeout_not_an_empty_reply)
