@@ -12,7 +12,7 @@
  * nni_aio_stop(); and as NNG has ONE reaper thread per process, every later nng_close() of the
  * process, on any socket, waits for that reaper too.
  *
- * Seen: integ_test_events' late_subscriber test timed out (120 s) in 2 of 106 runs on the loaded
+ * Seen: integ_test_events' late_subscriber test timed out (120 s) in 3 of 155 runs on the loaded
  * 2-core machine; gdb showed the subscriber's close thread stuck in nng_close(), the reaper in
  * pipe_destroy -> pipe_stop -> nni_task_wait, and the test's main thread in the next close, the
  * client's, in nng_close() -> nni_sock_shutdown() waiting for its pipes (which only the reaper
@@ -28,7 +28,9 @@
  *     shuts down the writing half of a pipe's TCP connection; the node's NNG reads the end of
  *     the stream and closes the connection, and this side's NNG reads everything still in
  *     flight and then the end, and closes the pipe from its own receive path, where there is no
- *     race. Only then does nng_close() run, on a socket without a pipe.
+ *     race. Only then does nng_close() run, on a socket without a pipe. ld_subscriber_close()
+ *     does this; ld_client_close() does not (yet): its race needs a reply that comes after its
+ *     caller gave up, and it relies on the bound alone.
  *   - Bound the close: ldi_close_bounded() gives the caller its thread back after at most
  *     `wait_ms`. A close stuck in NNG leaves its socket, its thread and what the socket's
  *     callbacks may still touch behind (freed by that thread if nng_close() ever returns); it
