@@ -262,8 +262,11 @@ typedef struct ld_call_info {
 bool ld_client_last_call(const ld_client *client, ld_call_info *out);
 
 /* Fails every call still waiting with LD_ERR_CLOSED, waits for them to return, and frees the
- * client. No call may start on `client` after this begins. NULL is a no-op. Thread: any thread
- * that is not inside a call on `client`. */
+ * client. No call may start on `client` after this begins. Closing the connections takes at
+ * most about 2 s: with NNG 1.5.2 a close racing an arriving message can hang inside NNG (nng
+ * #616), and so can every close after it in the process; the sockets are then left to a
+ * background thread rather than hanging the caller. NULL is a no-op. Thread: any thread that is
+ * not inside a call on `client`. */
 void ld_client_close(ld_client *client);
 
 /* Creates a drop. LD_OK: created; LD_EXISTS: a drop with this id and identical fields exists
@@ -580,9 +583,11 @@ LD_WARN_UNUSED ld_err ld_unsubscribe(ld_subscriber *s, const char *topic);
  * LD_ERR_PROTOCOL for a message that is not a well-formed event (*out zeroed; receive again).
  * Events arrive in the node's publish order. */
 LD_WARN_UNUSED ld_err ld_subscriber_recv(ld_subscriber *s, uint32_t timeout_ms, ld_event *out);
-/* Closes the connection and frees the subscriber. Returns within about 2 s: with NNG 1.5.2 a
- * close racing a half-received message can hang inside NNG (nng #616); the socket is then left
- * to a background thread rather than hanging the caller. NULL is a no-op. */
+/* Closes the connection and frees the subscriber. The node is asked to close the connection
+ * first (this side half-closes it): with NNG 1.5.2 a close racing an arriving message can hang
+ * inside NNG (nng #616), and so can every close after it in the process. Returns within about
+ * 4 s: a node that does not close the connection within 2 s is not waited for, and a close stuck
+ * in NNG anyway is left to a background thread after 2 s more. NULL is a no-op. */
 void ld_subscriber_close(ld_subscriber *s);
 
 /* Sends raw bytes as one request frame, unchecked and alone in its message, and waits for the

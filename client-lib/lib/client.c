@@ -1354,20 +1354,38 @@ socket_open(ld_client *c, uint32_t i)
     return LD_OK;
 }
 
+/* ldi_close_bounded()'s halves for a client: the NNG closes, then the memory (after them: the
+ * sockets' pipe callbacks point into the client). */
 static void
-client_free(ld_client *c)
+client_close_sockets(void *arg)
 {
-    probes_close(c);
-    slots_stop(c);
+    ld_client *c = arg;
     for (uint32_t i = 0; i < c->list.count; i++)
         if (c->addrs[i].sock_open)
             nng_close(c->addrs[i].sock);
+}
+
+static void
+client_release(void *arg)
+{
+    ld_client *c = arg;
     slots_free(c);
     pthread_cond_destroy(&c->idle);
     pthread_cond_destroy(&c->connected);
     pthread_condattr_destroy(&c->condattr);
     pthread_mutex_destroy(&c->mu);
     free(c);
+}
+
+/* Stops the slots, closes the sockets -- bounded by LDI_CLOSE_WAIT_MS: NNG 1.5.2 can hang in
+ * nng_close() (closer.c) -- and frees the client, or leaves it to the closing thread. */
+static void
+client_free(ld_client *c)
+{
+    probes_close(c);
+    slots_stop(c);
+    if (ldi_close_bounded(client_close_sockets, client_release, c, LDI_CLOSE_WAIT_MS))
+        client_release(c);
 }
 
 /* With several addresses, waits until every address has a connection, so that the first call

@@ -12,6 +12,7 @@
  *   wire.c      Response -> the caller's public structs (wire_pages.c: issue-3 entities, pages
  *               and events, also used by subscriber.c for pushed events)
  *   subscriber.c  the push side: an NNG sub0 socket per ld_subscriber
+ *   closer.c    bounded closes of those sockets (NNG 1.5.2 can hang in nng_close())
  *
  * An ldi_call lives on the stack of the thread that made the call. The engine links it into
  * its queue and, once packed, points at it from a context slot; the caller never returns
@@ -20,6 +21,7 @@
 #ifndef LD_CLIENT_INT_H
 #define LD_CLIENT_INT_H
 
+#include <nng/nng.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -262,5 +264,27 @@ ld_err ldi_check_drop_filter(const ld_drop_filter *filter, ld_errmsg *msg);
 /* Checks a topic and writes its canonical form (lower-case hex) into out. */
 ld_err ldi_check_topic(const char *topic, const char *field, char out[LD_TOPIC_BYTES_MAX + 1],
                        ld_errmsg *msg);
+
+/* ---- bounded close (closer.c) ---- */
+
+/* How long ld_client_close() and ld_subscriber_close() wait for NNG to close their sockets. */
+#define LDI_CLOSE_WAIT_MS 2000
+
+typedef void ldi_close_fn(void *arg);
+
+/* Runs close_fn(arg) -- the nng_close() calls of one handle -- on a thread of its own and waits
+ * at most wait_ms for it to return. True: it returned, and the caller goes on to free `arg`.
+ * False: it is stuck inside NNG (see closer.c); the caller must not touch `arg` again: the
+ * thread calls free_fn(arg) if close_fn ever returns. Without memory for a thread it closes on
+ * the caller's thread, unbounded. Thread: any thread but an NNG callback. */
+bool ldi_close_bounded(ldi_close_fn *close_fn, ldi_close_fn *free_fn, void *arg, uint32_t wait_ms);
+
+/* Shuts down the sending half of `pipe`'s TCP connection (shutdown(SHUT_WR) on its descriptor),
+ * so that the peer closes the connection and this side's NNG closes the pipe from its receive
+ * path (see closer.c). False if the pipe is not TCP or its descriptor was not found. The caller
+ * makes sure the pipe is not removed meanwhile (it holds the lock its NNG_PIPE_EV_REM_POST
+ * callback takes): NNG closes the descriptor only after that callback. Thread: any but an NNG
+ * callback. */
+bool ldi_pipe_half_close(nng_pipe pipe);
 
 #endif /* LD_CLIENT_INT_H */

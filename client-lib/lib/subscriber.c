@@ -17,19 +17,22 @@
  * Not thread-safe: one thread uses a subscriber at a time (the NNG socket is thread-safe, but
  * the receive timeout is a socket option set per call).
  *
- * Close. NNG 1.5.2 can hang forever in nng_close() when the socket's TCP pipe is closed between
- * a message's header and its body (nng issues #616 and #1636, fixed after 1.5.2): seen with a
- * subscriber closed while a burst it had fallen behind was still arriving, and measured on most
- * closes under a steady flood from another process (an idle publisher: none). So the close runs
- * on a thread of its own, and ld_subscriber_close() waits for it at most CLOSE_WAIT_MS: a close
- * stuck in NNG then leaves that socket and thread behind instead of hanging the caller. The
- * stuck close blocks nothing else (its pipe waits for a receive that never finishes; the reaper
- * and other sockets go on: measured with 60 stuck closes in one process).
+ * Close. NNG 1.5.2 can hang forever in nng_close() when a message arrives as the socket's TCP
+ * pipe closes (nng issue #616; closer.c tells how), and a subscriber receives whatever the node
+ * publishes: seen with a subscriber closed while a burst it had fallen behind was still
+ * arriving, measured on most closes under a steady flood from another process, and as a
+ * timeout of integ_test_events in 3 of 155 runs on a loaded machine (the stuck close stops NNG's
+ * reaper, and with it every later close of the process). So ld_subscriber_close() unsubscribes,
+ * stops the dialer from reconnecting, half-closes the connection (ldi_pipe_half_close) and waits
+ * up to LDI_CLOSE_WAIT_MS for the node to close it -- the pipe then goes from NNG's receive path,
+ * without the race -- and only then closes the socket, through ldi_close_bounded(): a close
+ * stuck in NNG anyway (the node did not answer) leaves that socket and thread behind.
  */
 #include <errno.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -41,19 +44,38 @@
 #define PUSH_BYTES_MAX (64u * 1024u)
 /* Messages the socket queues while the caller is busy; NNG's maximum. */
 #define PUSH_QUEUE_MAX 8192
-/* How long ld_subscriber_close() waits for nng_close() (see there). */
-#define CLOSE_WAIT_MS 2000
 
 /* A subscription prefix: "<canonical topic>\n" and a NUL. */
 typedef char sub_prefix[LD_TOPIC_BYTES_MAX + 2];
 
 struct ld_subscriber {
     nng_socket sock;
+    nng_dialer dialer;
+    pthread_mutex_t mu; /* guards pipe and pipe_up, held by the close while it half-closes */
+    pthread_cond_t pipe_gone;
+    nng_pipe pipe; /* the connection to the node, when pipe_up */
+    bool pipe_up;
     int32_t recv_timeout_ms; /* as last set on the socket; -2: never set */
     sub_prefix *prefixes;    /* the subscriptions, unsubscribed before the close */
     size_t nprefixes;
     size_t cap;
 };
+
+/* Tracks the connection to the node, for the close. Thread: NNG. */
+static void
+sub_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+    ld_subscriber *s = arg;
+    pthread_mutex_lock(&s->mu);
+    if (ev == NNG_PIPE_EV_ADD_POST) {
+        s->pipe = pipe;
+        s->pipe_up = true;
+    } else if (s->pipe_up && nng_pipe_id(s->pipe) == nng_pipe_id(pipe)) {
+        s->pipe_up = false;
+        pthread_cond_broadcast(&s->pipe_gone);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
 
 static ld_err
 sub_socket_open(ld_subscriber *s, const char *addr)
@@ -65,11 +87,25 @@ sub_socket_open(ld_subscriber *s, const char *addr)
         return LD_ERR_INTERNAL;
     (void)nng_socket_set_ms(s->sock, NNG_OPT_RECONNMINT, 20);
     (void)nng_socket_set_ms(s->sock, NNG_OPT_RECONNMAXT, 500);
+    if (nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, sub_pipe_cb, s) != 0 ||
+        nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, sub_pipe_cb, s) != 0)
+        return LD_ERR_INTERNAL;
     /* Non-blocking: the dialer keeps trying in the background, like ld_client_open(). */
-    int rv = nng_dial(s->sock, addr, NULL, NNG_FLAG_NONBLOCK);
+    int rv = nng_dial(s->sock, addr, &s->dialer, NNG_FLAG_NONBLOCK);
     if (rv != 0)
         return rv == NNG_ENOMEM ? LD_ERR_NOMEM : LD_ERR_INVALID_ARGUMENT;
     return LD_OK;
+}
+
+/* Frees the subscriber's memory (its socket is closed). */
+static void
+sub_free(void *arg)
+{
+    ld_subscriber *s = arg;
+    pthread_cond_destroy(&s->pipe_gone);
+    pthread_mutex_destroy(&s->mu);
+    free(s->prefixes);
+    free(s);
 }
 
 LD_API ld_err
@@ -84,11 +120,17 @@ ld_subscriber_open(const char *publish_addr, ld_subscriber **out)
     if (s == NULL)
         return LD_ERR_NOMEM;
     s->recv_timeout_ms = -2;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->pipe_gone, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_init(&s->mu, NULL);
     ld_err err = sub_socket_open(s, publish_addr);
     if (err != LD_OK) {
         if (nng_socket_id(s->sock) > 0)
             nng_close(s->sock);
-        free(s);
+        sub_free(s);
         return err;
     }
     *out = s;
@@ -233,58 +275,43 @@ ld_subscriber_recv(ld_subscriber *s, uint32_t timeout_ms, ld_event *out)
     return err;
 }
 
-/* Closes a socket on a thread of its own (see ld_subscriber_close()). The last of the closing
- * thread and the caller to let go frees it. */
-typedef struct closer {
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    nng_socket sock;
-    bool done;      /* nng_close() returned */
-    bool abandoned; /* the caller stopped waiting: the thread frees */
-} closer;
-
+/* ldi_close_bounded()'s first half: the NNG close (sub_free is the second). */
 static void
-closer_free(closer *k)
+sub_close_socket(void *arg)
 {
-    pthread_cond_destroy(&k->cond);
-    pthread_mutex_destroy(&k->mu);
-    free(k);
+    ld_subscriber *s = arg;
+    nng_close(s->sock);
 }
 
-static void *
-closer_main(void *arg)
+/* Has the node close the connection (see the file comment) and waits for its pipe to go, at
+ * most LDI_CLOSE_WAIT_MS. A node that does not answer (stopped, gone) sends nothing either, so
+ * the close that follows has no message to race. */
+static void
+sub_quiesce(ld_subscriber *s)
 {
-    closer *k = arg;
-    nng_close(k->sock);
-    pthread_mutex_lock(&k->mu);
-    k->done = true;
-    bool abandoned = k->abandoned;
-    pthread_cond_signal(&k->cond);
-    pthread_mutex_unlock(&k->mu);
-    if (abandoned)
-        closer_free(k);
-    return NULL;
-}
-
-/* Waits until the closer is done or CLOSE_WAIT_MS passed. Returns true when done. */
-static bool
-closer_wait(closer *k)
-{
+    /* No reconnection once the pipe goes: the back-off is drawn in [0, RECONNMINT). */
+    (void)nng_dialer_set_ms(s->dialer, NNG_OPT_RECONNMAXT, 0);
+    (void)nng_dialer_set_ms(s->dialer, NNG_OPT_RECONNMINT, INT32_MAX);
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += CLOSE_WAIT_MS / 1000;
-    until.tv_nsec += (long)(CLOSE_WAIT_MS % 1000) * 1000000;
+    until.tv_sec += LDI_CLOSE_WAIT_MS / 1000;
+    until.tv_nsec += (long)(LDI_CLOSE_WAIT_MS % 1000) * 1000000;
     if (until.tv_nsec >= 1000000000) {
         until.tv_sec++;
         until.tv_nsec -= 1000000000;
     }
-    pthread_mutex_lock(&k->mu);
-    while (!k->done && pthread_cond_timedwait(&k->cond, &k->mu, &until) != ETIMEDOUT)
-        ;
-    bool done = k->done;
-    k->abandoned = !done;
-    pthread_mutex_unlock(&k->mu);
-    return done;
+    uint32_t half_closed = 0; /* the pipe id last half-closed */
+    pthread_mutex_lock(&s->mu);
+    while (s->pipe_up) {
+        if (nng_pipe_id(s->pipe) != (int)half_closed) {
+            half_closed = (uint32_t)nng_pipe_id(s->pipe);
+            if (!ldi_pipe_half_close(s->pipe))
+                break; /* not TCP, or not found: close as before */
+        }
+        if (pthread_cond_timedwait(&s->pipe_gone, &s->mu, &until) == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&s->mu);
 }
 
 LD_API void
@@ -296,31 +323,7 @@ ld_subscriber_close(ld_subscriber *s)
     for (size_t i = 0; i < s->nprefixes; i++)
         (void)nng_socket_set(s->sock, NNG_OPT_SUB_UNSUBSCRIBE, s->prefixes[i],
                              strlen(s->prefixes[i]));
-    nng_socket sock = s->sock;
-    free(s->prefixes);
-    free(s);
-    closer *k = calloc(1, sizeof *k);
-    pthread_condattr_t attr;
-    pthread_t thread;
-    if (k == NULL) {
-        nng_close(sock);
-        return;
-    }
-    k->sock = sock;
-    pthread_mutex_init(&k->mu, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&k->cond, &attr);
-    pthread_condattr_destroy(&attr);
-    if (pthread_create(&thread, NULL, closer_main, k) != 0) {
-        nng_close(sock);
-        closer_free(k);
-        return;
-    }
-    if (closer_wait(k)) {
-        pthread_join(thread, NULL);
-        closer_free(k);
-    } else {
-        pthread_detach(thread); /* stuck in NNG: it frees k if nng_close() ever returns */
-    }
+    sub_quiesce(s);
+    if (ldi_close_bounded(sub_close_socket, sub_free, s, LDI_CLOSE_WAIT_MS))
+        sub_free(s);
 }

@@ -935,12 +935,50 @@ ldh_raw_open(const char *url, int32_t recv_timeout_ms)
     return nng_socket_id(sock);
 }
 
+/* Raw sockets whose last request got no reply (a timeout): its reply may still arrive, and
+ * NNG 1.5.2 can hang forever closing a socket while a message arrives on it (nng #616,
+ * client-lib/lib/closer.c) -- and then every later close of the process, criterion's own at the
+ * end of the test included. ldh_raw_close() leaves such a socket open until the process exits
+ * (NNG drops the late reply); a socket whose requests were all answered has nothing in flight
+ * and is closed. Guarded by raw_mu. */
+#define RAW_UNANSWERED_MAX 1024
+static pthread_mutex_t raw_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t raw_unanswered[RAW_UNANSWERED_MAX];
+static size_t raw_unanswered_n;
+
+/* Marks socket `id` as waiting for a reply (or not). */
+static void
+raw_mark(uint32_t id, bool waiting)
+{
+    pthread_mutex_lock(&raw_mu);
+    size_t i = 0;
+    while (i < raw_unanswered_n && raw_unanswered[i] != id)
+        i++;
+    if (waiting && i == raw_unanswered_n && raw_unanswered_n < RAW_UNANSWERED_MAX)
+        raw_unanswered[raw_unanswered_n++] = id;
+    if (!waiting && i < raw_unanswered_n)
+        raw_unanswered[i] = raw_unanswered[--raw_unanswered_n];
+    pthread_mutex_unlock(&raw_mu);
+}
+
+static bool
+raw_waiting(uint32_t id)
+{
+    pthread_mutex_lock(&raw_mu);
+    bool found = false;
+    for (size_t i = 0; i < raw_unanswered_n && !found; i++)
+        found = raw_unanswered[i] == id;
+    pthread_mutex_unlock(&raw_mu);
+    return found;
+}
+
 int
 ldh_raw_call(uint32_t id, const void *frame, size_t len, void **reply_out, size_t *reply_len_out)
 {
     nng_socket sock = {.id = id};
     *reply_out = NULL;
     *reply_len_out = 0;
+    raw_mark(id, true); /* from the send on, a reply may come */
     int rv = nng_send(sock, (void *)frame, len, 0);
     if (rv != 0)
         return rv;
@@ -949,6 +987,7 @@ ldh_raw_call(uint32_t id, const void *frame, size_t len, void **reply_out, size_
     rv = nng_recv(sock, &buf, &n, NNG_FLAG_ALLOC);
     if (rv != 0)
         return rv;
+    raw_mark(id, false);
     void *copy = malloc(n ? n : 1);
     if (!copy) {
         nng_free(buf, n);
@@ -964,6 +1003,8 @@ ldh_raw_call(uint32_t id, const void *frame, size_t len, void **reply_out, size_
 void
 ldh_raw_close(uint32_t id)
 {
+    if (raw_waiting(id))
+        return; /* a late reply may be on its way: left open (see raw_unanswered) */
     nng_socket sock = {.id = id};
     nng_close(sock);
 }

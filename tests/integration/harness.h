@@ -168,6 +168,8 @@ uint32_t ldh_raw_open(const char *url, int32_t recv_timeout_ms);
  * number. Thread: any (one caller per socket). */
 int ldh_raw_call(uint32_t sock, const void *frame, size_t len, void **reply_out,
                  size_t *reply_len_out);
+/* Closes the socket -- unless its last request got no reply: closing it as the late reply
+ * arrives can hang NNG 1.5.2 (nng #616), so it is left open until the process exits. */
 void ldh_raw_close(uint32_t sock);
 /* Plain TCP to the node's port, below NNG: for frames NNG itself would not send or survive.
  * ldh_tcp_connect: connected fd or -1. ldh_tcp_sp_connect: also does the SP handshake as a

@@ -549,9 +549,6 @@ Test(replication, wiped_backup_recovers_by_state_transfer)
  * after it gains 64 entries per round trip on a primary that commits 8 per round trip. */
 #define REPL_CATCHUP_BOUND_MS 15000
 #define REPL_CATCHUP_SLACK (2 * LD_PEER_WINDOW_MAX)
-/* The storm must have gone on during the catch-up: at least this many orders acknowledged
- * between the restart and the catch-up. */
-#define REPL_CATCHUP_MIN_ACKS 200
 #define REPL_CATCHUP_POLL_MS 50
 
 /* Prints the node's log lines containing `needle` (at most `max`) and returns how many there are.
@@ -570,10 +567,31 @@ log_print_lines(const ldh_node *node, const char *needle, int max)
     return n;
 }
 
+/* The op of the first checkpoint `node` installed, as its log says ("state transfer: installed
+ * <n> bytes of state at op <op>", engine_repl.c); 0 if it installed none. */
+static uint64_t
+log_installed_op(const ldh_node *node)
+{
+    static const char needle[] = "state transfer: installed ";
+    FILE *f = fopen(node->log_path, "r");
+    cr_assert(f, "open %s", node->log_path);
+    char line[2048];
+    uint64_t op = 0;
+    while (op == 0 && fgets(line, sizeof line, f)) {
+        const char *at = strstr(line, needle);
+        at = at != NULL ? strstr(at, " at op ") : NULL;
+        if (at != NULL)
+            op = strtoull(at + strlen(" at op "), NULL, 10);
+    }
+    fclose(f);
+    return op;
+}
+
 /* Polls until node b is a backup in the view of the primary of `mask`, within
- * REPL_CATCHUP_SLACK ops of its applied op; returns the ms since t0, or -1 after bound_ms. */
+ * REPL_CATCHUP_SLACK ops of its applied op; returns the ms since t0 and the primary's applied op
+ * then in *primary_applied_out, or -1 after bound_ms. */
 static int64_t
-wait_caught_up(int b, unsigned mask, int64_t t0, int64_t bound_ms)
+wait_caught_up(int b, unsigned mask, int64_t t0, int64_t bound_ms, uint64_t *primary_applied_out)
 {
     while (ldh_mono_ms() - t0 < bound_ms) {
         ldh_rstatus sb = ldh_cluster_status(&ctx.c, b, 1000);
@@ -582,8 +600,10 @@ wait_caught_up(int b, unsigned mask, int64_t t0, int64_t bound_ms)
                 continue;
             ldh_rstatus sp = ldh_cluster_status(&ctx.c, i, 1000);
             if (sp.ok && sp.role == LDH_ROLE_PRIMARY && sp.view == sb.view &&
-                sb.applied + REPL_CATCHUP_SLACK >= sp.applied)
+                sb.applied + REPL_CATCHUP_SLACK >= sp.applied) {
+                *primary_applied_out = sp.applied;
                 return ldh_mono_ms() - t0;
+            }
         }
         ldh_sleep_ms(REPL_CATCHUP_POLL_MS);
     }
@@ -598,8 +618,11 @@ Test(replication, wiped_backup_catches_up_under_a_storm)
      * never ended), and really holds the data. How: preload REPL_STORM_PRELOAD_ACKS orders (a
      * state of several MB), wipe a backup and restart it without --format while 16 threads keep
      * placing orders; poll until it is a backup of the primary's view within
-     * REPL_CATCHUP_SLACK ops of the primary (bound REPL_CATCHUP_BOUND_MS, printed), with at least
-     * REPL_CATCHUP_MIN_ACKS orders acknowledged meanwhile; stop the storm and wait for one digest
+     * REPL_CATCHUP_SLACK ops of the primary (bound REPL_CATCHUP_BOUND_MS, printed), with orders
+     * acknowledged meanwhile and the primary then past the op of the one checkpoint the node
+     * installed (the storm went on, so the node caught up by the log after its checkpoint -- a
+     * condition, not a rate: a loaded machine acknowledges fewer orders in the same catch-up);
+     * wait for more acknowledged orders, stop the storm and wait for one digest
      * on all three; then kill -9 another node -- the primary when it is not the recovered one --
      * so that the recovered node is in every quorum: a primary forms, every acknowledged order
      * reads back, the two converge to one digest, a new storm commits through them; restart the
@@ -613,12 +636,16 @@ Test(replication, wiped_backup_catches_up_under_a_storm)
     ldh_node_start(&ctx.c.nodes[b]);
     int64_t t0 = ldh_mono_ms();
     long acked_at_restart = ldh_storm_acked(s);
-    int64_t caught_ms = wait_caught_up(b, REPL_ALL, t0, REPL_CATCHUP_BOUND_MS);
+    uint64_t primary_applied = 0;
+    int64_t caught_ms = wait_caught_up(b, REPL_ALL, t0, REPL_CATCHUP_BOUND_MS, &primary_applied);
     long acked_meanwhile = ldh_storm_acked(s) - acked_at_restart;
+    uint64_t installed_op = log_installed_op(&ctx.c.nodes[b]);
     fprintf(stderr,
             "replication: wiped node %d restarted under the storm: caught up after %lld ms "
-            "(bound %d ms; -1: not), %ld orders acknowledged meanwhile\n",
-            b + 1, (long long)caught_ms, REPL_CATCHUP_BOUND_MS, acked_meanwhile);
+            "(bound %d ms; -1: not), %ld orders acknowledged meanwhile, checkpoint op %llu, "
+            "primary at op %llu\n",
+            b + 1, (long long)caught_ms, REPL_CATCHUP_BOUND_MS, acked_meanwhile,
+            (unsigned long long)installed_op, (unsigned long long)primary_applied);
     int installs = log_print_lines(&ctx.c.nodes[b], "state transfer: installed", 5);
     fprintf(stderr, "replication: node %d installed %d checkpoints\n", b + 1, installs);
     if (caught_ms < 0)
@@ -627,8 +654,11 @@ Test(replication, wiped_backup_catches_up_under_a_storm)
                   REPL_CATCHUP_BOUND_MS);
     /* One checkpoint, then the log: not a transfer per StartView (REPLICATION.md 6.1). */
     cr_assert_eq(installs, 1, "node %d installed %d checkpoints", b + 1, installs);
-    cr_assert_geq(acked_meanwhile, REPL_CATCHUP_MIN_ACKS,
-                  "the storm did not go on during the catch-up (%ld orders)", acked_meanwhile);
+    cr_assert_gt(acked_meanwhile, 0, "no order acknowledged during the catch-up");
+    cr_assert_gt(primary_applied, installed_op,
+                 "the primary (op %llu) did not go past the checkpoint node %d installed (op "
+                 "%llu): the storm did not go on during the catch-up",
+                 (unsigned long long)primary_applied, b + 1, (unsigned long long)installed_op);
     storm_wait_more(s, REPL_ACKS_AFTER, "after the catch-up");
     ldh_storm_stop(s, &ctx.all);
     verify_and_converge(REPL_ALL);
