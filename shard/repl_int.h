@@ -181,8 +181,19 @@ struct ld_repl {
     bool rec_normal[LD_PEER_REPLICAS_MAX];
     uint64_t rec_commit[LD_PEER_REPLICAS_MAX];
     int64_t rec_at;
-    bool rec_installed;       /* recovering: checkpoint installed, waiting for StartView */
+    /* recovering: a state to build on (a checkpoint installed in this incarnation, or the empty
+     * state when nothing was committed anywhere) and a view learned from f+1 others whose primary
+     * was normal. From then on, and until the StartView install makes it normal, it asks
+     * primary(view) for the StartView, accepts StartViews of views >= view and fills (6.1, 7.3).
+     * It is never cleared: the f+1 round that set it already showed every view the lost disk may
+     * have counted in (REPLICATION.md 7.3), and a later view's primary is as good a source. */
+    bool rec_installed;
     int64_t rec_installed_at; /* ... since then, or the last StartView / fill progress */
+    /* recovering, rec_installed: VC_TIMEOUT passed without a StartView or fill progress, so it
+     * probes everybody again (f+1 answers) for a newer view -- while it keeps asking
+     * primary(view) and listening to its StartView (a replica deaf until that round completed
+     * stayed recovering at the primary's commit when an answer was missing) */
+    bool rec_probing;
     /* recovering: this incarnation installed a checkpoint (cm_checksum is its anchor or a filled
      * entry's), so a new round of probes needs no new transfer (never an older checkpoint) */
     bool rec_anchored;

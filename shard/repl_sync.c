@@ -482,6 +482,7 @@ xfer_install(ld_repl *r, int64_t now)
          * writes the first meta record, with the view's log_view. */
         r->rec_installed = true;
         r->rec_anchored = true;
+        r->rec_probing = false;
         r->rec_installed_at = now;
         r->rsv_at = 0;
         ldi_vc_request_start_view(r, r->view, now);
@@ -505,7 +506,7 @@ on_probe_answer(ld_repl *r, const ld_repl_msg *m, int64_t now)
     r->rec_view[i] = m->view;
     r->rec_normal[i] = m->responder_normal;
     r->rec_commit[i] = m->responder_commit;
-    if (r->xfer.active || r->rec_installed)
+    if (r->xfer.active || (r->rec_installed && !r->rec_probing))
         return;
     uint32_t count = 0;
     uint64_t v = 0;
@@ -520,6 +521,20 @@ on_probe_answer(ld_repl *r, const ld_repl_msg *m, int64_t now)
     uint32_t p = ldi_primary_of(r, v);
     if (p == r->self || !r->rec_have[p] || r->rec_view[p] != v || !r->rec_normal[p])
         return; /* a view change is under way, or that primary is down: keep asking */
+    if (r->rec_installed) {
+        /* A round after VC_TIMEOUT without StartView or fill progress: the StartView comes from
+         * the view it found. It asked primary(view) all along; views never go back (the f+1
+         * answers include a member of that view's quorum), so view only grows here. */
+        LD_ASSERT(r->rec_probing);
+        LD_ASSERT(p != r->self);
+        if (v > r->view)
+            r->view = v;
+        r->rec_probing = false;
+        r->rec_installed_at = now;
+        r->rsv_at = 0;
+        ldi_vc_request_start_view(r, r->view, now);
+        return;
+    }
     r->view = v;
     if ((r->rec_commit[p] == 0 && r->commit_min == 0) || r->rec_anchored) {
         /* Nothing committed anywhere yet: the empty state is the checkpoint. Or this incarnation
@@ -646,16 +661,22 @@ ldi_sync_tick(ld_repl *r, int64_t now)
     if (r->ckpt.buf != NULL && now - r->ckpt.used_at >= LDI_REPL_STATE_IDLE_MS)
         ckpt_free(&r->ckpt);
     if (r->status == LD_REPL_RECOVERING) {
-        if (r->rec_installed && now - r->rec_installed_at >= (int64_t)r->cfg.vc_timeout_ms) {
-            /* No StartView from primary(view), and no fill progress: the view moved on; ask
-             * everybody again (an anchored replica then asks the new primary, no transfer). */
-            r->rec_installed = false;
+        LD_ASSERT(!r->rec_probing || r->rec_installed);
+        if (r->rec_installed && !r->rec_probing &&
+            now - r->rec_installed_at >= (int64_t)r->cfg.vc_timeout_ms) {
+            /* No StartView from primary(view) and no fill progress: the view may have moved on.
+             * Probe everybody again for it (an anchored replica then asks the new primary, no
+             * transfer) -- and keep asking primary(view) and taking its StartView meanwhile: a
+             * replica caught up with an idle primary makes no fill progress, an install longer
+             * than VC_TIMEOUT times out at once, and a round that lacks an answer must not keep
+             * it from the StartView that makes it normal (REPLICATION.md 7.3). */
+            r->rec_probing = true;
             memset(r->rec_have, 0, sizeof r->rec_have);
             r->rec_at = now;
         }
         if (r->rec_installed)
             ldi_vc_request_start_view(r, r->view, now);
-        else if (!r->xfer.active && now >= r->rec_at)
+        if ((!r->rec_installed || r->rec_probing) && !r->xfer.active && now >= r->rec_at)
             probe(r, now);
     }
     ldi_xfer *x = &r->xfer;

@@ -487,6 +487,7 @@ ldi_vc_on_start_view(ld_repl *r, const ld_repl_msg *m, int64_t now)
         if (r->status == LD_REPL_RECOVERING) {
             r->view = w;
             r->rec_installed_at = now;
+            r->rec_probing = false; /* primary(w) answered: no need to look for a newer view */
         } else if (w > r->view || r->status == LD_REPL_VIEW_CHANGE) {
             r->view = w;
             r->status = LD_REPL_NORMAL;
@@ -518,6 +519,7 @@ ldi_vc_on_start_view(ld_repl *r, const ld_repl_msg *m, int64_t now)
     r->status = LD_REPL_NORMAL;
     r->installed = true;
     r->rec_installed = false;
+    r->rec_probing = false;
     if (m->commit > r->commit_max)
         r->commit_max = m->commit;
     ldi_meta_write(r); /* view, log_view and the truncation in one write (§5.4) */

@@ -402,6 +402,62 @@ Test(repl_sync, wiped_replica_far_behind_after_its_checkpoint_fills_instead_of_t
     rf_fini(&c);
 }
 
+Test(repl_sync, recovering_replica_rejoins_through_the_primary_while_a_probe_round_lacks_an_answer)
+{
+    /* Goal: a replica recovering from a lost disk that has installed its checkpoint and caught up
+     * with an idle primary becomes a normal backup through that primary's StartView even when a
+     * VC_TIMEOUT without StartView sent it probing again and the other backup's answer never
+     * comes (REPLICATION.md 7.3). Before, the timeout cleared its "installed" state: it asked
+     * nobody for a StartView and ignored the primary's until a round with f+1 answers completed,
+     * so it stayed recovering at the primary's commit. Method: commit 10; wipe 2 and reopen it;
+     * the round it installs its checkpoint, cut 2 off (no StartView reaches it) for 80 rounds
+     * (800 ms > VC_TIMEOUT); heal only 0 <-> 2 (1 <-> 2 stays cut); 2 must be normal with 0's
+     * state within 50 rounds, having sent no vote, DVC or PrepareOk while recovering; then 0 and 2
+     * alone commit a new entry. */
+    rf_cluster c;
+    rf_init(&c, 3, NULL);
+    commit_entries(&c, 0, 1, 10);
+    want_op = 10;
+    cr_assert(rf_until(&c, all_applied, 30));
+    rf_wipe(&c, 2);
+    cr_assert_eq(rf_open(&c, 2), LD_OK);
+    ld_repl_stats st = {0};
+    for (int i = 0; i < 100 && st.state_transfers == 0; i++) {
+        rf_round(&c);
+        ld_repl_stats_get(c.nodes[2].r, &st);
+    }
+    cr_assert_eq(st.state_transfers, 1, "the checkpoint is installed");
+    for (uint32_t a = 0; a < 2; a++)
+        c.cut[a][2] = c.cut[2][a] = true;
+    rf_rounds(&c, 80);
+    cr_assert_eq(rf_state(&c, 2).status, LD_REPL_RECOVERING);
+    cr_assert_eq(c.nodes[2].applied, 10, "caught up with the idle primary");
+    c.cut[0][2] = c.cut[2][0] = false;
+    for (int i = 0; i < 50 && rf_state(&c, 2).status == LD_REPL_RECOVERING; i++) {
+        rf_round(&c);
+        if (rf_state(&c, 2).status != LD_REPL_RECOVERING)
+            break;
+        cr_assert_eq(c.nodes[2].sent_kinds[LD_REPL_START_VIEW_CHANGE], 0);
+        cr_assert_eq(c.nodes[2].sent_kinds[LD_REPL_DO_VIEW_CHANGE], 0);
+        cr_assert_eq(c.nodes[2].sent_kinds[LD_REPL_PREPARE_OK], 0);
+    }
+    ld_repl_state s2 = rf_state(&c, 2);
+    cr_assert_eq(s2.status, LD_REPL_NORMAL, "2 rejoined through the primary's StartView");
+    cr_assert_eq(s2.view, rf_state(&c, 0).view);
+    cr_assert(rf_same_state(&c, 10));
+    ld_repl_stats_get(c.nodes[2].r, &st);
+    cr_assert_eq(st.state_transfers, 1, "no second transfer");
+    /* 0 and 2 are a quorum without 1 */
+    for (uint32_t a = 0; a < 3; a++)
+        c.cut[a][1] = c.cut[1][a] = true;
+    commit_entries(&c, 0, 11, 1);
+    for (int i = 0; i < 50 && (c.nodes[0].applied < 11 || c.nodes[2].applied < 11); i++)
+        rf_round(&c);
+    cr_assert_eq(c.nodes[0].applied, 11);
+    cr_assert_eq(c.nodes[2].applied, 11);
+    rf_fini(&c);
+}
+
 /* The GetPrepare answers (Prepare) in flight to replica `to`: count, and how many say committed. */
 static uint32_t
 prepares_to(rf_cluster *c, uint32_t to, uint32_t *committed)
