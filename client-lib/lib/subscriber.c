@@ -23,7 +23,8 @@
  * arriving, measured on most closes under a steady flood from another process, and as a
  * timeout of integ_test_events in 3 of 155 runs on a loaded machine (the stuck close stops NNG's
  * reaper, and with it every later close of the process). So ld_subscriber_close() unsubscribes,
- * stops the dialer from reconnecting, half-closes the connection (ldi_pipe_half_close) and waits
+ * half-closes the connection (ldi_pipe_half_close), closes the dialer as the pipe goes (no
+ * reconnection: a new connection left behind at exit is reported by LeakSanitizer) and waits
  * up to LDI_CLOSE_WAIT_MS for the node to close it -- the pipe then goes from NNG's receive path,
  * without the race -- and only then closes the socket, through ldi_close_bounded(): a close
  * stuck in NNG anyway (the node did not answer) leaves that socket and thread behind.
@@ -32,7 +33,6 @@
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <pthread.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -55,6 +55,7 @@ struct ld_subscriber {
     pthread_cond_t pipe_gone;
     nng_pipe pipe; /* the connection to the node, when pipe_up */
     bool pipe_up;
+    bool closing;            /* ld_subscriber_close() began: no reconnection */
     int32_t recv_timeout_ms; /* as last set on the socket; -2: never set */
     sub_prefix *prefixes;    /* the subscriptions, unsubscribed before the close */
     size_t nprefixes;
@@ -72,6 +73,11 @@ sub_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
         s->pipe_up = true;
     } else if (s->pipe_up && nng_pipe_id(s->pipe) == nng_pipe_id(pipe)) {
         s->pipe_up = false;
+        /* Closing: the dialer goes before NNG would start its reconnection timer (after this
+         * callback). NNG 1.5.2 draws that back-off as a negative number half the time, so no
+         * RECONNMINT prevents an immediate redial. nng_dialer_close() does not wait. */
+        if (s->closing)
+            (void)nng_dialer_close(s->dialer);
         pthread_cond_broadcast(&s->pipe_gone);
     }
     pthread_mutex_unlock(&s->mu);
@@ -289,9 +295,6 @@ sub_close_socket(void *arg)
 static void
 sub_quiesce(ld_subscriber *s)
 {
-    /* No reconnection once the pipe goes: the back-off is drawn in [0, RECONNMINT). */
-    (void)nng_dialer_set_ms(s->dialer, NNG_OPT_RECONNMAXT, 0);
-    (void)nng_dialer_set_ms(s->dialer, NNG_OPT_RECONNMINT, INT32_MAX);
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += LDI_CLOSE_WAIT_MS / 1000;
@@ -302,6 +305,7 @@ sub_quiesce(ld_subscriber *s)
     }
     uint32_t half_closed = 0; /* the pipe id last half-closed */
     pthread_mutex_lock(&s->mu);
+    s->closing = true;
     while (s->pipe_up) {
         if (nng_pipe_id(s->pipe) != (int)half_closed) {
             half_closed = (uint32_t)nng_pipe_id(s->pipe);
