@@ -389,6 +389,13 @@ typedef struct sim_params {
     uint32_t storm_clients; /* included in `clients` */
     int64_t install_ms;
     int64_t catchup_max_ms;
+    /* A slow host in the storm (0: none; drawn after the storm's other parameters): once the
+     * victim has installed its checkpoint, stall_after_ms later, the other backup -- up, neither
+     * the victim nor the primary -- takes no step for stall_ms (a loaded node whose loop is held:
+     * an fsync or a snapshot of a many-MB state). At RF 3 the primary then has no quorum but the
+     * victim, which must rejoin through the primary's StartView alone (REPLICATION.md 7.3). */
+    int64_t stall_ms;
+    int64_t stall_after_ms;
 } sim_params;
 
 typedef struct sim_stats {
@@ -442,6 +449,7 @@ struct sim_world {
     int64_t storm_at; /* the phase's deadline */
     uint32_t storm_victim;
     int64_t storm_restarted_at;
+    int64_t storm_stall_at; /* when the slow host stalls (0: not yet known; INT64_MAX: done) */
     /* checks */
     sim_op_rec *ops; /* [LD_SIM_OPS_MAX + 1], by op number */
     sim_ack *acks;
