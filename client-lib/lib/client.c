@@ -126,13 +126,7 @@ typedef struct ldi_addr {
     atomic_bool connected_ever; /* set by NNG's pipe callback */
     atomic_int pipes;           /* live connections (pipe callback: +1 on add, -1 on removal) */
     int64_t lost_ns;            /* under mu: when its last connection dropped (0: never) */
-    /* The probe: one stream connect, closed at once; NULL where NNG has no stream dialer for
-     * the URL's scheme (the address then never counts as refusing). Fields under mu. */
-    nng_stream_dialer *probe_dialer;
-    nng_aio *probe_aio;
-    bool probe_running;
-    int probe_rv;          /* NNG result of the last finished probe */
-    int64_t probe_done_ns; /* when it finished (0: none yet) */
+    ldi_probe probe;            /* its connect probe (probe.c) */
 } ldi_addr;
 
 struct ld_client {
@@ -1000,82 +994,24 @@ pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
  * LD_CLIENT_PROBE_INTERVAL_MS. Anything else -- a probe that connects, or times out -- leaves
  * the call to the ordinary path and its deadline. */
 
-static bool
-probe_refused(int rv)
-{
-    return rv == NNG_ECONNREFUSED || rv == NNG_EUNREACHABLE || rv == NNG_ENOENT;
-}
-
-static void
-probe_cb(void *arg)
-{
-    ldi_addr *a = arg;
-    int rv = nng_aio_result(a->probe_aio);
-    if (rv == 0)
-        nng_stream_free(nng_aio_get_output(a->probe_aio, 0)); /* closes the connection */
-    ld_client *c = a->client;
-    pthread_mutex_lock(&c->mu);
-    a->probe_running = false;
-    a->probe_rv = rv;
-    a->probe_done_ns = ldi_now_ns();
-    pthread_cond_broadcast(&c->connected);
-    pthread_mutex_unlock(&c->mu);
-}
-
-/* Opens address i's probe (none when NNG has no stream dialer for its URL). */
-static void
-probe_open(ld_client *c, uint32_t i)
-{
-    ldi_addr *a = &c->addrs[i];
-    if (nng_stream_dialer_alloc(&a->probe_dialer, c->list.urls[i]) != 0) {
-        a->probe_dialer = NULL;
-        return;
-    }
-    if (nng_aio_alloc(&a->probe_aio, probe_cb, a) != 0) {
-        nng_stream_dialer_free(a->probe_dialer);
-        a->probe_dialer = NULL;
-        a->probe_aio = NULL;
-        return;
-    }
-    nng_aio_set_timeout(a->probe_aio, (nng_duration)LD_CLIENT_PROBE_TIMEOUT_MS);
-}
-
 /* Stops and frees every probe; waits for a running callback. Thread: not holding mu. */
 static void
 probes_close(ld_client *c)
 {
-    for (uint32_t i = 0; i < c->list.count; i++) {
-        ldi_addr *a = &c->addrs[i];
-        if (a->probe_aio != NULL) {
-            nng_aio_stop(a->probe_aio);
-            nng_aio_free(a->probe_aio);
-            a->probe_aio = NULL;
-        }
-        if (a->probe_dialer != NULL) {
-            nng_stream_dialer_close(a->probe_dialer);
-            nng_stream_dialer_free(a->probe_dialer);
-            a->probe_dialer = NULL;
-        }
-    }
+    for (uint32_t i = 0; i < c->list.count; i++)
+        ldi_probe_close(&c->addrs[i].probe);
 }
 
 /* Starts the probe of every address of `mask` that has none running and no result since
- * `since_ns` (nothing before since_ns itself). Called with mu held; the dial only queues work for
- * NNG's threads (its callback, which takes mu, never runs inside nng_stream_dialer_dial). */
+ * `since_ns` (nothing before since_ns itself). Called with mu held. */
 static void
 probes_start_locked(ld_client *c, uint32_t mask, int64_t since_ns)
 {
     if (ldi_now_ns() < since_ns)
         return; /* the next round is not due yet */
-    for (uint32_t i = 0; i < c->list.count; i++) {
-        ldi_addr *a = &c->addrs[i];
-        if (!(mask & (1u << i)) || a->probe_aio == NULL || a->probe_running ||
-            a->probe_done_ns >= since_ns)
-            continue;
-        a->probe_running = true;
-        c->stats.probes++;
-        nng_stream_dialer_dial(a->probe_dialer, a->probe_aio);
-    }
+    for (uint32_t i = 0; i < c->list.count; i++)
+        if ((mask & (1u << i)) && ldi_probe_start_locked(&c->addrs[i].probe, since_ns))
+            c->stats.probes++;
 }
 
 /* What the probes of `mask` say since `since_ns`: -1 some address is connected or may be
@@ -1085,10 +1021,8 @@ probes_all_refused_locked(const ld_client *c, uint32_t mask, int64_t since_ns)
 {
     for (uint32_t i = 0; i < c->list.count; i++) {
         const ldi_addr *a = &c->addrs[i];
-        if (!(mask & (1u << i)))
-            continue;
-        if (atomic_load(&a->pipes) > 0 || a->probe_aio == NULL || a->probe_done_ns < since_ns ||
-            !probe_refused(a->probe_rv))
+        if ((mask & (1u << i)) &&
+            (atomic_load(&a->pipes) > 0 || !ldi_probe_refused_locked(&a->probe, since_ns)))
             return -1;
     }
     return 1;
@@ -1459,7 +1393,7 @@ ld_client_open(const char *addr, const ld_client_opts *opts, ld_client **out)
     ld_err err = LD_OK;
     for (uint32_t i = 0; i < c->list.count && err == LD_OK; i++) {
         err = socket_open(c, i);
-        probe_open(c, i);
+        ldi_probe_open(&c->addrs[i].probe, c->list.urls[i], &c->mu, &c->connected);
     }
     if (err == LD_OK)
         err = slots_open(c);

@@ -13,6 +13,7 @@
  *               and events, also used by subscriber.c for pushed events)
  *   subscriber.c  the push side: an NNG sub0 socket per ld_subscriber
  *   closer.c    bounded closes of those sockets (NNG 1.5.2 can hang in nng_close())
+ *   probe.c     connect probes, for the connect gate of client.c (refused addresses fail fast)
  *
  * An ldi_call lives on the stack of the thread that made the call. The engine links it into
  * its queue and, once packed, points at it from a context slot; the caller never returns
@@ -145,6 +146,34 @@ void ldi_last_call_set(const ld_client *client, const ld_call_info *info);
 
 /* Monotonic clock in nanoseconds. Thread: any. */
 int64_t ldi_now_ns(void);
+
+/* ---- probe.c: one connect probe per node address (client.c's connect gate) -------------------
+ * Fields under the client's mutex `mu` (borrowed). aio NULL: NNG has no stream dialer for the
+ * URL's scheme, and the address never counts as refusing. */
+typedef struct ldi_probe {
+    pthread_mutex_t *mu;  /* the client's, borrowed */
+    pthread_cond_t *cond; /* broadcast when a probe ends (the client's `connected`) */
+    nng_stream_dialer *dialer;
+    nng_aio *aio;
+    bool running;
+    int rv;          /* NNG result of the last finished probe */
+    int64_t done_ns; /* when it finished (0: none yet) */
+} ldi_probe;
+
+/* Prepares the probe of `url` (borrowed for the call). Never fails: without a dialer the probe
+ * does nothing. Thread: the opener's, before the client is shared. */
+void ldi_probe_open(ldi_probe *p, const char *url, pthread_mutex_t *mu, pthread_cond_t *cond);
+/* Stops a running probe (waits for its callback) and frees it. Thread: any, not holding mu. */
+void ldi_probe_close(ldi_probe *p);
+/* NNG's completion callback (NNG thread); takes mu. */
+void ldi_probe_cb(void *arg);
+/* Starts the probe unless one is running or one finished at or after since_ns. Returns true
+ * when it started one. The dial only queues work for NNG's threads: the callback never runs
+ * inside it. Thread: any, holding mu. */
+bool ldi_probe_start_locked(ldi_probe *p, int64_t since_ns);
+/* True when a probe finished at or after since_ns and the address refused (connection refused,
+ * unreachable, no such IPC path). Thread: any, holding mu. */
+bool ldi_probe_refused_locked(const ldi_probe *p, int64_t since_ns);
 
 /* The deadline of a call made now on `client`. Thread: any. */
 int64_t ldi_client_deadline(const ld_client *client);
