@@ -346,6 +346,28 @@ commit_entries(rf_cluster *c, uint32_t p, uint32_t first, uint32_t count)
     }
 }
 
+/* The start both wipe tests share: 0 commits 10 entries everywhere; 2 loses its disk and
+ * reopens; rounds run until it has installed its one checkpoint; then 2 is cut off from 0 and 1
+ * (both ways). Returns 2's stats at that point. */
+static ld_repl_stats
+wipe_2_until_installed_then_cut(rf_cluster *c)
+{
+    commit_entries(c, 0, 1, 10);
+    want_op = 10;
+    cr_assert(rf_until(c, all_applied, 30));
+    rf_wipe(c, 2);
+    cr_assert_eq(rf_open(c, 2), LD_OK);
+    ld_repl_stats st = {0};
+    for (int i = 0; i < 100 && st.state_transfers == 0; i++) {
+        rf_round(c);
+        ld_repl_stats_get(c->nodes[2].r, &st);
+    }
+    cr_assert_eq(st.state_transfers, 1, "the checkpoint is installed");
+    for (uint32_t a = 0; a < 2; a++)
+        c->cut[a][2] = c->cut[2][a] = true;
+    return st;
+}
+
 Test(repl_sync, wiped_replica_far_behind_after_its_checkpoint_fills_instead_of_transferring)
 {
     /* Goal: a replica recovering from a lost disk that, once its checkpoint is installed, finds
@@ -358,22 +380,8 @@ Test(repl_sync, wiped_replica_far_behind_after_its_checkpoint_fills_instead_of_t
      * must be normal with everybody's state, one transfer, >= 140 entries filled. */
     rf_cluster c;
     rf_init(&c, 3, NULL);
-    commit_entries(&c, 0, 1, 10);
-    want_op = 10;
-    cr_assert(rf_until(&c, all_applied, 30));
-    rf_wipe(&c, 2);
-    cr_assert_eq(rf_open(&c, 2), LD_OK);
-    ld_repl_stats st;
-    for (int i = 0; i < 100; i++) {
-        ld_repl_stats_get(c.nodes[2].r, &st);
-        if (st.state_transfers > 0)
-            break;
-        rf_round(&c);
-    }
-    cr_assert_eq(st.state_transfers, 1, "the checkpoint is installed");
+    ld_repl_stats st = wipe_2_until_installed_then_cut(&c);
     cr_assert_eq(rf_state(&c, 2).status, LD_REPL_RECOVERING);
-    for (uint32_t a = 0; a < 2; a++)
-        c.cut[a][2] = c.cut[2][a] = true;
     commit_entries(&c, 0, 11, 150);
     rf_rounds(&c, 5);
     cr_assert_eq(c.nodes[0].applied, 160);
@@ -416,19 +424,7 @@ Test(repl_sync, recovering_replica_rejoins_through_the_primary_while_a_probe_rou
      * alone commit a new entry. */
     rf_cluster c;
     rf_init(&c, 3, NULL);
-    commit_entries(&c, 0, 1, 10);
-    want_op = 10;
-    cr_assert(rf_until(&c, all_applied, 30));
-    rf_wipe(&c, 2);
-    cr_assert_eq(rf_open(&c, 2), LD_OK);
-    ld_repl_stats st = {0};
-    for (int i = 0; i < 100 && st.state_transfers == 0; i++) {
-        rf_round(&c);
-        ld_repl_stats_get(c.nodes[2].r, &st);
-    }
-    cr_assert_eq(st.state_transfers, 1, "the checkpoint is installed");
-    for (uint32_t a = 0; a < 2; a++)
-        c.cut[a][2] = c.cut[2][a] = true;
+    ld_repl_stats st = wipe_2_until_installed_then_cut(&c);
     rf_rounds(&c, 80);
     cr_assert_eq(rf_state(&c, 2).status, LD_REPL_RECOVERING);
     cr_assert_eq(c.nodes[2].applied, 10, "caught up with the idle primary");
