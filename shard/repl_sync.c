@@ -415,6 +415,19 @@ ldi_sync_start_transfer(ld_repl *r, uint32_t from, uint64_t min_op, int64_t now)
     xfer_ask(r, now);
 }
 
+/* Recovering with a state to build on: stop probing, restart the StartView timeout and ask
+ * primary(view) for its StartView now (REPLICATION.md 7.3). */
+static void
+rec_await_start_view(ld_repl *r, int64_t now)
+{
+    LD_ASSERT(r->status == LD_REPL_RECOVERING);
+    LD_ASSERT(r->rec_installed);
+    r->rec_probing = false;
+    r->rec_installed_at = now;
+    r->rsv_at = 0;
+    ldi_vc_request_start_view(r, r->view, now);
+}
+
 /* The verified checkpoint: install it and anchor the log at its op (one write with meta). */
 static void
 xfer_install(ld_repl *r, int64_t now)
@@ -482,10 +495,7 @@ xfer_install(ld_repl *r, int64_t now)
          * writes the first meta record, with the view's log_view. */
         r->rec_installed = true;
         r->rec_anchored = true;
-        r->rec_probing = false;
-        r->rec_installed_at = now;
-        r->rsv_at = 0;
-        ldi_vc_request_start_view(r, r->view, now);
+        rec_await_start_view(r, now);
         return;
     }
     ldi_meta_write(r);
@@ -529,10 +539,7 @@ on_probe_answer(ld_repl *r, const ld_repl_msg *m, int64_t now)
         LD_ASSERT(p != r->self);
         if (v > r->view)
             r->view = v;
-        r->rec_probing = false;
-        r->rec_installed_at = now;
-        r->rsv_at = 0;
-        ldi_vc_request_start_view(r, r->view, now);
+        rec_await_start_view(r, now);
         return;
     }
     r->view = v;
