@@ -256,6 +256,12 @@ typedef struct ld_repl_stats {
 } ld_repl_stats;
 void ld_repl_stats_get(const ld_repl *r, ld_repl_stats *out);
 
+/* Whether meta record `next` (LD_REPL_KEY_META) differs from `prev` in commit_max at most: such
+ * a write need not be durable before the effects of the call that put it (REPLICATION.md §8).
+ * False for anything that does not decode. */
+bool ld_repl_meta_commit_only(const uint8_t *prev, size_t prev_len, const uint8_t *next,
+                              size_t next_len);
+
 /* ---- checksums ------------------------------------------------------------------------------ */
 
 /* checksum(entry) of REPLICATION.md §3.3 for header h (h->checksum is ignored). */

@@ -161,6 +161,18 @@ meta_decode(const uint8_t *v, size_t len, meta_rec *m)
     return LD_OK;
 }
 
+bool
+ld_repl_meta_commit_only(const uint8_t *prev, size_t prev_len, const uint8_t *next, size_t next_len)
+{
+    meta_rec a, b;
+    if (meta_decode(prev, prev_len, &a) != LD_OK || meta_decode(next, next_len, &b) != LD_OK)
+        return false;
+    a.commit_max = b.commit_max;
+    return a.view == b.view && a.log_view == b.log_view && a.anchor_op == b.anchor_op &&
+           a.log_start == b.log_start && a.anchor_ts == b.anchor_ts &&
+           ldi_cs_eq(&a.anchor_checksum, &b.anchor_checksum);
+}
+
 void
 ldi_meta_write(ld_repl *r)
 {

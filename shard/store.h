@@ -55,6 +55,8 @@ void ld_store_mem_sync(ld_store_mem *mem);
 void ld_store_mem_crash(ld_store_mem *mem);
 /* Number of durable records. */
 size_t ld_store_mem_count(const ld_store_mem *mem);
+/* Number of pending puts and deletes (not synced yet). */
+size_t ld_store_mem_pending(const ld_store_mem *mem);
 /* Makes the next scan() fail with `err` after `after` records (LD_OK disables). */
 void ld_store_mem_fail_scan(ld_store_mem *mem, size_t after, ld_err err);
 

@@ -276,6 +276,13 @@ ld_store_mem_count(const ld_store_mem *mem)
     return mem->recs_len;
 }
 
+size_t
+ld_store_mem_pending(const ld_store_mem *mem)
+{
+    LD_ASSERT(mem != NULL);
+    return mem->pending_len;
+}
+
 void
 ld_store_mem_fail_scan(ld_store_mem *mem, size_t after, ld_err err)
 {

@@ -133,7 +133,7 @@ self_test(void)
         fprintf(stderr, "self-test: seeds 7 and 8 gave the same trace\n");
         bad++;
     }
-    if (n1 < 1000) {
+    if (n1 < 500) { /* a run that did something: faults, view changes, clients */
         fprintf(stderr, "self-test: seed 7 logged only %" PRIu64 " events\n", n1);
         bad++;
     }

@@ -1,13 +1,16 @@
 /*
- * replica.c -- the host of one simulated replica, doing what node/ does for a real one: two
- * in-memory disks (the replica's log and meta; the state machine's records), the host table of
- * shard/repl.h (send, apply, snapshot, install), client requests and batching on the primary.
+ * replica.c -- the adapters of one simulated replica around the replica host core that the node
+ * runs (shard/host/host.h): two in-memory disks (the replica's log and meta; the state machine's
+ * records), the simulated network, clock and randomness, and the clients' requests.
  *
- * A step (sim_replica_step) is one node loop turn: deliver the inbox, tick, refuse or queue
- * client requests, batch queued requests into log entries, then the synced write of both disks
- * and only then release the step's messages and client replies (THE HOST RULE of repl.h). A crash
- * drawn before the sync throws the pending writes, the messages (except the `early` ones, which
- * left at once) and the replies away.
+ * A step (sim_replica_step) is one node loop turn, ld_host_turn(): the core steps the replica
+ * with the inbox's peer messages and its timeouts, forms one entry from the queued requests,
+ * decides what must be synced, writes, and only then releases messages and replies (the host
+ * rule of repl.h). The simulator only provides the I/O: a write with sync makes both disks
+ * durable; one without sync leaves them pending (the next sync makes them durable, as RocksDB's
+ * WAL does; a crash first loses them, as an OS crash would). A crash armed before the sync hits
+ * inside the core's synced write: the write fails, the turn stops, and everything pending and
+ * not released is lost.
  *
  * A checkpoint installed during a step goes into a fresh store that replaces the state machine's;
  * the previous one is kept until the sync, so a crash before it restores the old state exactly as
@@ -17,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "codec.h"
 #include "repl_codec.h"
 #include "sim.h"
@@ -55,66 +59,7 @@ sim_real_at(const sim_replica *r, int64_t mono)
     return t;
 }
 
-/* ---- messages out --------------------------------------------------------------------------- */
-
-static void
-release_peer(sim_replica *r, const sim_out *o)
-{
-    sim_world *w = r->w;
-    sim_msg *m = calloc(1, sizeof *m);
-    LD_ASSERT(m != NULL);
-    m->type = SIM_MSG_PEER;
-    m->from = r->index;
-    m->to = o->to;
-    m->buf = o->buf;
-    m->len = o->len;
-    m->peer_kind = o->kind;
-    m->peer_view = o->view;
-    m->peer_op = o->op;
-    m->peer_commit = o->commit;
-    sim_log(w, SIM_EV_SEND, (int32_t)r->index, (int32_t)o->to, o->kind, o->view, o->op, o->commit,
-            0);
-    sim_net_send(w, m);
-}
-
-static void
-host_send(void *arg, uint32_t to, const ld_repl_msg *msg, bool early)
-{
-    sim_replica *r = arg;
-    sim_world *w = r->w;
-    if (to >= w->p.replica_count || to == r->index) {
-        sim_fail(w, "API", "r%u sent a %d message to replica %u", r->index, (int)msg->kind, to);
-        return;
-    }
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    ld_err err = ld_repl_msg_pack(msg, SIM_CONFIG_EPOCH, &buf, &len);
-    if (err != LD_OK) {
-        sim_fail(w, "codec", "r%u: ld_repl_msg_pack of a kind %d message: %s", r->index,
-                 (int)msg->kind, ld_err_name(err));
-        return;
-    }
-    sim_out o = {.to = to,
-                 .buf = buf,
-                 .len = len,
-                 .kind = (uint16_t)msg->kind,
-                 .view = msg->view,
-                 .op = msg->kind == LD_REPL_PREPARE ? msg->entry.op : msg->op,
-                 .commit = msg->commit};
-    if (early) {
-        /* Only LD_PLANT_BUG_ACK_EARLY sends these: out now, before the sync. */
-        r->step_sent_early = true;
-        release_peer(r, &o);
-        return;
-    }
-    if (r->outbox_len >= LD_SIM_OUTBOX_MAX) {
-        free(buf);
-        sim_fail(w, "limit", "r%u sent more than %u messages in one step", r->index,
-                 LD_SIM_OUTBOX_MAX);
-        return;
-    }
-    r->outbox[r->outbox_len++] = o;
-}
+/* ---- replies ------------------------------------------------------------------------------- */
 
 static sim_msg *
 reply_new(sim_replica *r, uint32_t client, uint64_t req_id, sim_reply_code code)
@@ -130,7 +75,7 @@ reply_new(sim_replica *r, uint32_t client, uint64_t req_id, sim_reply_code code)
     return m;
 }
 
-/* Queues a reply for release after the sync. Takes m. */
+/* Queues a reply for the release after the turn's write. Takes m. */
 static void
 reply_queue(sim_replica *r, sim_msg *m)
 {
@@ -168,275 +113,351 @@ reply_not_primary(sim_replica *r, uint32_t client, uint64_t req_id)
     reply_queue(r, m);
 }
 
-/* ---- host: apply ---------------------------------------------------------------------------- */
+/* ---- io: storage ---------------------------------------------------------------------------- */
 
-static void
-inflight_pop(sim_replica *r, bool answer_not_primary)
-{
-    LD_ASSERT(r->inflight_len > 0);
-    sim_host_entry *e = &r->inflight[r->inflight_head];
-    for (uint32_t q = 0; q < e->n_reqs; q++) {
-        if (answer_not_primary)
-            reply_not_primary(r, e->reqs[q].client, e->reqs[q].req_id);
-        host_req_free(&e->reqs[q]);
-    }
-    e->n_reqs = 0;
-    r->inflight_head = (r->inflight_head + 1) % LD_SIM_HOST_INFLIGHT_MAX;
-    r->inflight_len--;
-}
-
-/* The applied entry `op` answers the requests the host prepared in it (REPLICATION.md §4.5):
- * only if it is byte for byte the entry this host prepared at op. */
-static void
-answer_applied(sim_replica *r, uint64_t op, uint64_t lo, uint64_t hi, const ld_result *results)
-{
-    while (r->inflight_len > 0 && r->inflight[r->inflight_head].op < op)
-        inflight_pop(r, true); /* not reached unless an entry was skipped: outcome unknown */
-    if (r->inflight_len == 0 || r->inflight[r->inflight_head].op != op)
-        return;
-    sim_host_entry *e = &r->inflight[r->inflight_head];
-    if (e->hash_lo != lo || e->hash_hi != hi) {
-        /* Another entry committed at op (a view change replaced ours): outcome unknown here. */
-        inflight_pop(r, true);
-        return;
-    }
-    for (uint32_t q = 0; q < e->n_reqs; q++) {
-        sim_host_req *req = &e->reqs[q];
-        sim_msg *m = reply_new(r, req->client, req->req_id, SIM_REPLY_OK);
-        m->op_number = op;
-        m->n_ops = req->n_ops;
-        for (uint32_t i = 0; i < req->n_ops; i++)
-            m->results[i] = sim_res_from(&results[e->first_op_index[q] + i],
-                                         r->w->ops_scratch[e->first_op_index[q] + i].type);
-        m->first_pos = e->first_op_index[q];
-        m->ack_view = r->host_view;
-        m->hash_lo = lo;
-        m->hash_hi = hi;
-        reply_queue(r, m);
-    }
-    inflight_pop(r, false);
-}
-
+/* A write with sync makes both disks durable; one without leaves them pending (durable with the
+ * next sync, lost by a crash first). A crash armed before the sync fails the synced write. */
 static bool
-decode_entry(sim_replica *r, uint64_t op, int64_t ts, const Ldpb__LogEntry *le)
+host_write(void *arg, bool sync, bool held)
 {
+    (void)held;
+    sim_replica *r = arg;
     sim_world *w = r->w;
-    if (le == NULL) {
-        sim_fail(w, "S4", "r%u: committed entry %" PRIu64 " is not a LogEntry", r->index, op);
+    if (!sync)
+        return true;
+    if (r->crash_arm == SIM_CRASH_BEFORE_SYNC) {
+        r->crashed_in_write = true;
         return false;
     }
-    if (le->op != op || le->timestamp_ms != ts) {
-        sim_fail(w, "S1",
-                 "r%u: apply(op=%" PRIu64 ", ts=%" PRId64 ") got an entry saying op=%" PRIu64
-                 " ts=%" PRId64,
-                 r->index, op, ts, le->op, le->timestamp_ms);
-        return false;
+    ld_store_mem_sync(r->log_mem);
+    ld_store_mem_sync(r->sm_mem);
+    sim_check_step_durable(w);
+    if (r->prev_sm_mem != NULL) {
+        ld_store_mem_free(r->prev_sm_mem);
+        r->prev_sm_mem = NULL;
     }
-    if (le->id_seed.len != LD_ID_BYTES) {
-        sim_fail(w, "S4", "r%u: committed entry %" PRIu64 " has an id seed of %zu bytes", r->index,
-                 op, le->id_seed.len);
-        return false;
+    r->synced_in_step = true;
+    if (r->host != NULL) {
+        r->snap_op = ld_sm_applied_op(ld_host_sm(r->host));
+        ld_repl_state now;
+        ld_repl_state_get(ld_host_repl(r->host), &now);
+        r->dur_view = now.view;
+        r->dur_commit_max = now.commit_max;
+        r->dur_commit_min = now.commit_min;
     }
-    if (le->n_ops == 0 || le->n_ops > LD_SIM_BATCH_OPS_MAX) {
-        sim_fail(w, "S4", "r%u: committed entry %" PRIu64 " has %zu ops", r->index, op, le->n_ops);
-        return false;
-    }
-    for (size_t i = 0; i < le->n_ops; i++) {
-        ld_op *o = &w->ops_scratch[i];
-        if (ld_codec_op_from_pb(le->ops[i], false, o, &w->res_scratch[i]) != LD_OK ||
-            !ld_op_is_write(o->type)) {
-            sim_fail(w, "S4", "r%u: op %zu of committed entry %" PRIu64 " does not decode (%s)",
-                     r->index, i, op, ld_err_name(w->res_scratch[i].code));
-            return false;
-        }
-    }
+    /* A step that installed a large checkpoint (storm seeds) syncs install_ms later: its
+     * messages and replies leave then. */
+    if (r->installed_in_step)
+        w->net.hold_ms = w->p.install_ms;
     return true;
 }
 
-static void
-host_apply(void *arg, uint64_t op, int64_t ts, const uint8_t *entry, uint32_t len)
+static uint32_t
+host_pending(void *arg)
 {
     sim_replica *r = arg;
-    sim_world *w = r->w;
-    if (w->failed)
-        return; /* the world stops at the end of this step */
-    uint64_t applied = ld_sm_applied_op(r->sm);
-    if (op != applied + 1) {
-        sim_fail(w, "S1", "r%u: apply(op=%" PRIu64 ") but the state machine is at op %" PRIu64,
-                 r->index, op, applied);
-        return;
-    }
-    if (ts < ld_sm_last_ts(r->sm)) {
-        sim_fail(w, "S1", "r%u: entry %" PRIu64 " has timestamp %" PRId64 " < previous %" PRId64,
-                 r->index, op, ts, ld_sm_last_ts(r->sm));
-        return;
-    }
-    Ldpb__LogEntry *le = ldpb__log_entry__unpack(NULL, len, entry);
-    if (!decode_entry(r, op, ts, le)) {
-        if (le != NULL)
-            ldpb__log_entry__free_unpacked(le, NULL);
-        return;
-    }
-    ld_batch_stamp stamp = {.op = op, .ts_ms = ts};
-    memcpy(stamp.id_seed.bytes, le->id_seed.data, sizeof stamp.id_seed.bytes); /* checked */
-    ld_sm_apply(r->sm, &stamp, w->ops_scratch, le->n_ops, w->res_scratch);
-    ld_repl_state st = {0};
-    if (r->repl != NULL)
-        ld_repl_state_get(r->repl, &st);
-    sim_log(w, SIM_EV_APPLY, (int32_t)r->index, -1, 0, st.view, op, st.commit_max,
-            (int64_t)le->n_ops);
-    sim_check_apply(w, r, op, ts, entry, len, le, w->res_scratch);
-    uint64_t lo, hi;
-    sim_entry_hash(ts, entry, len, &lo, &hi);
-    answer_applied(r, op, lo, hi, w->res_scratch);
-    ldpb__log_entry__free_unpacked(le, NULL);
+    return (uint32_t)(ld_store_mem_pending(r->log_mem) + ld_store_mem_pending(r->sm_mem));
 }
 
-/* ---- host: snapshot / install (state transfer) ---------------------------------------------- */
-
-typedef struct snap_buf {
-    uint8_t *b;
-    size_t len, cap;
-    bool too_big;
-} snap_buf;
-
-static void
-snap_put(snap_buf *s, const void *p, size_t n)
-{
-    if (s->len + n > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + n)
-            cap *= 2;
-        s->b = realloc(s->b, cap);
-        LD_ASSERT(s->b != NULL);
-        s->cap = cap;
-    }
-    memcpy(s->b + s->len, p, n);
-    s->len += n;
-}
-
-static void
-snap_put_le32(snap_buf *s, uint32_t v)
-{
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    snap_put(s, b, 4);
-}
-
-static ld_err
-snap_cb(void *arg, const void *key, size_t key_len, const void *val, size_t val_len)
-{
-    snap_buf *s = arg;
-    if (s->len + key_len + val_len + 8 > LD_PEER_STATE_BYTES_MAX) {
-        s->too_big = true;
-        return LD_ERR_CAPACITY;
-    }
-    snap_put_le32(s, (uint32_t)key_len);
-    snap_put(s, key, key_len);
-    snap_put_le32(s, (uint32_t)val_len);
-    snap_put(s, val, val_len);
-    return LD_OK;
-}
-
-/* The checkpoint is the state machine's durable records in key order, each
- * le32 klen | key | le32 vlen | value (REPLICATION.md §7.2's stream format). */
 static ld_err
 host_snapshot(void *arg, uint8_t **buf_out, size_t *len_out, uint64_t *op_out)
 {
     sim_replica *r = arg;
-    snap_buf s = {0};
-    ld_err err = r->sm_store.ops->scan(r->sm_store.impl, "", 0, snap_cb, &s);
-    if (err != LD_OK) {
-        free(s.b);
-        return s.too_big ? LD_ERR_CAPACITY : err;
-    }
-    if (s.b == NULL) { /* an empty state: still a buffer */
-        s.b = malloc(1);
-        LD_ASSERT(s.b != NULL);
-    }
-    *buf_out = s.b;
-    *len_out = s.len;
+    ld_err err = ld_checkpoint_from_store(&r->sm_store, LD_PEER_STATE_BYTES_MAX, buf_out, len_out);
+    if (err != LD_OK)
+        return err;
     *op_out = r->snap_op;
     return LD_OK;
 }
 
-static uint32_t
-get_le32(const uint8_t *p)
+static void
+install_put_cb(void *arg, const uint8_t *key, size_t key_len, const uint8_t *val, size_t val_len)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    ld_store *store = arg;
+    store->ops->put(store->impl, key, key_len, val, val_len);
 }
 
+/* The checkpoint goes into a fresh store (synced in itself: it is not the replica's until the
+ * step's sync); the previous one is kept until then, for a crash before it. */
 static ld_err
-parse_checkpoint(const uint8_t *buf, size_t len, ld_store *dst)
-{
-    size_t at = 0;
-    while (at < len) {
-        if (len - at < 4)
-            return LD_ERR_STORAGE;
-        uint32_t klen = get_le32(buf + at);
-        at += 4;
-        if (klen > len - at)
-            return LD_ERR_STORAGE;
-        const uint8_t *key = buf + at;
-        at += klen;
-        if (len - at < 4)
-            return LD_ERR_STORAGE;
-        uint32_t vlen = get_le32(buf + at);
-        at += 4;
-        if (vlen > len - at)
-            return LD_ERR_STORAGE;
-        dst->ops->put(dst->impl, key, klen, buf + at, vlen);
-        at += vlen;
-    }
-    return LD_OK;
-}
-
-static ld_err
-host_install(void *arg, const uint8_t *buf, size_t len, uint64_t op)
+host_install(void *arg, const uint8_t *buf, size_t len, const ld_store **store_out)
 {
     sim_replica *r = arg;
-    sim_world *w = r->w;
+    if (!ld_checkpoint_valid(buf, len))
+        return LD_ERR_STORAGE;
     ld_store_mem *mem = NULL;
     if (ld_store_mem_alloc(&mem) != LD_OK)
         return LD_ERR_NOMEM;
     ld_store store = ld_store_mem_store(mem);
-    ld_sm *sm = NULL;
-    ld_err err = parse_checkpoint(buf, len, &store);
-    if (err == LD_OK) {
-        ld_store_mem_sync(mem); /* this store is not the replica's until the step's sync */
-        err = ld_sm_open(&store, &sm);
-    }
-    if (err == LD_OK && ld_sm_applied_op(sm) != op) {
-        sim_fail(w, "S6", "r%u: checkpoint said op %" PRIu64 " but its state is at op %" PRIu64,
-                 r->index, op, ld_sm_applied_op(sm));
-        err = LD_ERR_STORAGE;
-    }
-    if (err != LD_OK) {
-        if (sm != NULL)
-            ld_sm_free(sm);
-        ld_store_mem_free(mem);
-        return LD_ERR_STORAGE;
-    }
+    ld_checkpoint_walk(buf, len, install_put_cb, &store);
+    ld_store_mem_sync(mem);
     if (r->prev_sm_mem == NULL) {
         r->prev_sm_mem = r->sm_mem;
-        r->prev_sm = r->sm;
         r->prev_snap_op = r->snap_op;
     } else { /* a second install in the same step replaces the first */
-        ld_sm_free(r->sm);
         ld_store_mem_free(r->sm_mem);
     }
     r->sm_mem = mem;
     r->sm_store = store;
-    /* ld_sm keeps the store pointer it was opened with: reopen it on r->sm_store (the local
-     * `store` dies with this call). The new store's records are synced, so the state is equal. */
-    ld_sm_free(sm);
-    err = ld_sm_open(&r->sm_store, &r->sm);
-    LD_ASSERT(err == LD_OK);
-    r->snap_op = op;
-    r->installed_in_step = true;
-    sim_log(w, SIM_EV_INSTALL, (int32_t)r->index, -1, 0, 0, op, 0, 0);
-    sim_check_install(w, r, op);
+    *store_out = &r->sm_store;
     return LD_OK;
 }
+
+static void
+host_installed(void *arg, uint64_t op, size_t len)
+{
+    (void)len;
+    sim_replica *r = arg;
+    r->sm = ld_host_sm(r->host);
+    r->snap_op = op;
+    r->installed_in_step = true;
+    sim_log(r->w, SIM_EV_INSTALL, (int32_t)r->index, -1, 0, 0, op, 0, 0);
+    sim_check_install(r->w, r, op);
+}
+
+/* ---- io: peers ------------------------------------------------------------------------------ */
+
+static bool
+host_recv(void *arg, ld_repl_msg_buf *buf)
+{
+    sim_replica *r = arg;
+    sim_world *w = r->w;
+    while (r->peer_q_len > 0 && !w->failed) {
+        sim_msg *m = r->peer_q[r->peer_q_head];
+        r->peer_q_head = (r->peer_q_head + 1) % LD_SIM_INBOX_MAX;
+        r->peer_q_len--;
+        ld_err err = ld_repl_msg_unpack(m->buf, m->len, buf);
+        if (err != LD_OK) {
+            sim_fail(w, "codec", "r%u: a frame r%u packed does not unpack: %s", r->index, m->from,
+                     ld_err_name(err));
+            sim_msg_free(m);
+            return false;
+        }
+        if (buf->config_epoch != SIM_CONFIG_EPOCH || buf->msg.kind != m->peer_kind)
+            sim_fail(w, "codec", "r%u: a frame from r%u changed in the codec", r->index, m->from);
+        sim_log(w, SIM_EV_DELIVER, (int32_t)m->from, (int32_t)r->index, m->peer_kind, m->peer_view,
+                m->peer_op, m->peer_commit, 0);
+        sim_msg_free(m);
+        return true;
+    }
+    return false;
+}
+
+static void
+host_send(void *arg, const ld_host_sent *s, uint8_t *buf, size_t len)
+{
+    sim_replica *r = arg;
+    sim_world *w = r->w;
+    if (s->to >= w->p.replica_count || s->to == r->index) {
+        sim_fail(w, "API", "r%u sent a %d message to replica %u", r->index, (int)s->kind, s->to);
+        free(buf);
+        return;
+    }
+    sim_msg *m = calloc(1, sizeof *m);
+    LD_ASSERT(m != NULL);
+    m->type = SIM_MSG_PEER;
+    m->from = r->index;
+    m->to = s->to;
+    m->buf = buf;
+    m->len = len;
+    m->peer_kind = (uint16_t)s->kind;
+    m->peer_view = s->view;
+    m->peer_op = s->op;
+    m->peer_commit = s->commit;
+    r->sent_in_step = true;
+    sim_log(w, SIM_EV_SEND, (int32_t)r->index, (int32_t)s->to, m->peer_kind, s->view, s->op,
+            s->commit, 0);
+    sim_net_send(w, m);
+}
+
+/* ---- io: the turn --------------------------------------------------------------------------- */
+
+static void
+host_random(void *arg, uint8_t out[LD_ID_BYTES])
+{
+    sim_replica *r = arg;
+    /* The primaries' entry id seeds: a stream of their own, so that drawing them leaves the
+     * fault schedule as it was. */
+    for (int i = 0; i < 2; i++) {
+        uint64_t x = sim_splitmix64(&r->w->id_seed_rng);
+        memcpy(out + 8 * i, &x, 8);
+    }
+}
+
+/* Moves queued requests into the entry while they fit; not primary: they get NOT_PRIMARY. */
+static void
+host_take(void *arg, int64_t ts, int64_t now, bool can_prepare)
+{
+    (void)ts;
+    (void)now;
+    sim_replica *r = arg;
+    sim_world *w = r->w;
+    const ld_repl_state *st = ld_host_state(r->host);
+    if (!st->primary) {
+        while (r->pending_len > 0) {
+            sim_host_req *q = &r->pending[r->pending_head];
+            reply_not_primary(r, q->client, q->req_id);
+            host_req_free(q);
+            r->pending_head = (r->pending_head + 1) % LD_SIM_HOST_PENDING_MAX;
+            r->pending_len--;
+        }
+        return;
+    }
+    if (!can_prepare)
+        return;
+    const ld_host_flight *f = ld_host_building(r->host);
+    sim_host_entry *e = &r->flights[f->index];
+    LD_ASSERT(e->n_reqs == 0);
+    uint32_t n = 0;
+    while (r->pending_len > 0 && !w->failed) {
+        sim_host_req *q = &r->pending[r->pending_head];
+        if (q->n_ops > ld_host_room(r->host))
+            break;
+        e->first_op_index[e->n_reqs] = n;
+        for (uint32_t i = 0; i < q->n_ops; i++) {
+            Ldpb__Op *pb = ldpb__op__unpack(NULL, q->ops_len[i], q->ops[i]);
+            LD_ASSERT(pb != NULL); /* the clients packed them */
+            r->take_pb[r->take_pb_len++] = pb;
+            if (ld_codec_op_from_pb(pb, true, &r->take_op, &r->take_res) != LD_OK) {
+                sim_fail(w, "API", "r%u: a client op does not decode: %s", r->index,
+                         r->take_res.message);
+                return;
+            }
+            ld_host_add(r->host, pb, &r->take_op,
+                        (ld_host_src){.kind = SIM_SRC_CLIENT, .a = e->n_reqs, .b = i});
+            n++;
+        }
+        e->reqs[e->n_reqs++] = *q;
+        memset(q, 0, sizeof *q);
+        r->pending_head = (r->pending_head + 1) % LD_SIM_HOST_PENDING_MAX;
+        r->pending_len--;
+    }
+    if (n > 0)
+        sim_log(w, SIM_EV_PREPARE, (int32_t)r->index, -1, 0, st->view, ld_repl_next_op(r->repl), 0,
+                (int64_t)n);
+}
+
+static void
+host_applied(void *arg, const ld_host_applied *a)
+{
+    sim_replica *r = arg;
+    sim_world *w = r->w;
+    r->sm = ld_host_sm(r->host);
+    if (w->failed)
+        return; /* the world stops at the end of this step */
+    Ldpb__LogEntry *le = ldpb__log_entry__unpack(NULL, a->len, a->entry);
+    LD_ASSERT(le != NULL); /* the core decoded it */
+    ld_repl_state st = {0};
+    if (ld_host_repl(r->host) != NULL) /* NULL while the replica opens (its re-applies) */
+        ld_repl_state_get(ld_host_repl(r->host), &st);
+    sim_log(w, SIM_EV_APPLY, (int32_t)r->index, -1, 0, st.view, a->stamp.op, st.commit_max,
+            (int64_t)a->n);
+    sim_check_apply(w, r, a->stamp.op, a->stamp.ts_ms, a->entry, a->len, le, a->ops, a->results);
+    ldpb__log_entry__free_unpacked(le, NULL);
+}
+
+/* The entry `f` answers the requests taken into it (REPLICATION.md §4.5), or, when the replica
+ * left its view, they get NOT_PRIMARY: their outcome is unknown here. */
+static void
+host_flight_end(void *arg, const ld_host_flight *f, ld_host_end why, const ld_host_applied *a,
+                ld_err err)
+{
+    sim_replica *r = arg;
+    sim_world *w = r->w;
+    sim_host_entry *e = &r->flights[f->index];
+    if (why == LD_HOST_END_REFUSED)
+        sim_fail(w, "API", "r%u: ld_repl_prepare(op %" PRIu64 ") refused a preparable entry: %s",
+                 r->index, f->op, ld_err_name(err));
+    uint64_t lo = 0, hi = 0;
+    if (why == LD_HOST_END_APPLIED)
+        sim_entry_hash(a->stamp.ts_ms, a->entry, a->len, &lo, &hi);
+    for (uint32_t q = 0; q < e->n_reqs; q++) {
+        sim_host_req *req = &e->reqs[q];
+        if (why != LD_HOST_END_APPLIED) {
+            reply_not_primary(r, req->client, req->req_id);
+            host_req_free(req);
+            continue;
+        }
+        sim_msg *m = reply_new(r, req->client, req->req_id, SIM_REPLY_OK);
+        m->op_number = f->op;
+        m->n_ops = req->n_ops;
+        for (uint32_t i = 0; i < req->n_ops; i++) {
+            uint32_t pos = e->first_op_index[q] + i;
+            m->results[i] = sim_res_from(&a->results[pos], a->ops[pos].type);
+        }
+        m->first_pos = e->first_op_index[q];
+        m->ack_view = f->view;
+        m->hash_lo = lo;
+        m->hash_hi = hi;
+        reply_queue(r, m);
+        host_req_free(req);
+    }
+    e->n_reqs = 0;
+}
+
+static void
+host_events(void *arg, bool ready)
+{
+    (void)arg;
+    (void)ready; /* the simulated clients do not subscribe */
+}
+
+/* After the turn's write: the replies leave (the host core sent the peer messages). */
+static void
+host_release(void *arg, int64_t ts, int64_t now)
+{
+    (void)ts;
+    (void)now;
+    sim_replica *r = arg;
+    sim_world *w = r->w;
+    for (size_t i = 0; i < r->replies_len; i++) {
+        sim_msg *m = r->replies[i];
+        if (m->reply == SIM_REPLY_OK) {
+            sim_check_ack(w, r, m);
+            sim_log(w, SIM_EV_ACK, (int32_t)r->index, (int32_t)m->to, 0, m->ack_view, m->op_number,
+                    0, (int64_t)m->req_id);
+        }
+        sim_net_send(w, m);
+    }
+    r->replies_len = 0;
+    w->net.hold_ms = 0;
+}
+
+static void
+host_role(void *arg, ld_host_role what, const ld_repl_state *st)
+{
+    (void)arg;
+    (void)what;
+    (void)st; /* logged after the step (log_status_change) */
+}
+
+static void
+host_corrupt(void *arg, uint64_t op, const char *why)
+{
+    sim_replica *r = arg;
+    const char *check = strstr(why, "out of order") != NULL ? "S1"
+                        : strstr(why, "checkpoint") != NULL ? "S6"
+                                                            : "S4";
+    sim_fail(r->w, check, "r%u: committed entry %" PRIu64 ": %s", r->index, op, why);
+}
+
+static const ld_host_io sim_host_io = {
+    .write = host_write,
+    .pending = host_pending,
+    .snapshot = host_snapshot,
+    .install = host_install,
+    .recv = host_recv,
+    .send = host_send,
+    .random = host_random,
+    .take = host_take,
+    .applied = host_applied,
+    .flight_end = host_flight_end,
+    .events = host_events,
+    .release = host_release,
+    .role = host_role,
+    .corrupt = host_corrupt,
+    .installed = host_installed,
+};
 
 /* ---- life ----------------------------------------------------------------------------------- */
 
@@ -452,38 +473,44 @@ open_disks(sim_replica *r)
 static void
 step_begin(sim_replica *r)
 {
-    r->outbox_len = 0;
     r->replies_len = 0;
-    r->step_sent_early = false;
+    r->sent_in_step = false;
+    r->synced_in_step = false;
+    r->crashed_in_write = false;
     r->installed_in_step = false;
     sim_check_step_begin(r->w);
 }
 
-/* Rebuilds the host from the durable disks: state machine, then the replica (which may apply
- * entries during open). The caller finishes the step. */
+/* Rebuilds the host from the durable disks: the core opens the state machine, then the replica
+ * (which may apply entries during open). The caller finishes the step. */
 static void
 open_replica(sim_replica *r)
 {
     sim_world *w = r->w;
-    ld_err err = ld_sm_open(&r->sm_store, &r->sm);
-    if (err != LD_OK) {
-        sim_fail(w, "S6", "r%u: the state machine does not reopen from its disk: %s", r->index,
-                 ld_err_name(err));
-        return;
-    }
-    r->snap_op = ld_sm_applied_op(r->sm);
     uint8_t nonce[16];
     for (int i = 0; i < 2; i++) {
         uint64_t x = sim_rng_next(&w->rng);
         memcpy(nonce + 8 * i, &x, 8);
     }
-    err = ld_repl_open(&r->cfg, &r->log_store, &r->host, ld_sm_applied_op(r->sm), nonce,
-                       sim_mono(r, w->t), &r->repl);
+    ld_host_config hc = {.repl = r->cfg,
+                         .batch_ops_max = LD_SIM_BATCH_OPS_MAX,
+                         .entry_bytes_max = LD_PEER_ENTRY_BYTES_MAX,
+                         .tick = true,
+                         .config_epoch = SIM_CONFIG_EPOCH};
+    const char *what = "";
+    r->snap_op = 0;
+    ld_err err = ld_host_open(&hc, &r->sm_store, &r->log_store, &r->io, nonce, sim_mono(r, w->t),
+                              &r->host, &what);
     if (err != LD_OK) {
+        r->host = NULL;
         r->repl = NULL;
-        sim_fail(w, "S3", "r%u: ld_repl_open from the durable disk failed: %s", r->index,
+        r->sm = NULL;
+        sim_fail(w, "S3", "r%u: reopening from the durable disk failed: %s (%s)", r->index, what,
                  ld_err_name(err));
+        return;
     }
+    r->repl = ld_host_repl(r->host);
+    r->sm = ld_host_sm(r->host);
 }
 
 void
@@ -497,27 +524,23 @@ sim_replica_init(sim_world *w, sim_replica *r, uint32_t index)
     r->cfg.replica = index;
     r->cfg.replica_count = w->p.replica_count;
     r->cfg.log_retain = w->p.log_retain;
-    r->host = (ld_repl_host){.arg = r,
-                             .send = host_send,
-                             .apply = host_apply,
-                             .snapshot = host_snapshot,
-                             .install = host_install};
-    r->outbox = calloc(LD_SIM_OUTBOX_MAX, sizeof *r->outbox);
+    r->io = sim_host_io;
+    r->io.arg = r;
     r->replies = calloc(LD_SIM_OUTBOX_MAX, sizeof *r->replies);
-    r->inflight = calloc(LD_SIM_HOST_INFLIGHT_MAX, sizeof *r->inflight);
-    LD_ASSERT(r->outbox != NULL && r->replies != NULL && r->inflight != NULL);
+    r->flights = calloc(LD_HOST_FLIGHTS, sizeof *r->flights);
+    LD_ASSERT(r->replies != NULL && r->flights != NULL);
     r->mono0 = sim_rng_range(&w->rng, 1000000, 1000000000);
     r->drift_ppm = (int32_t)sim_rng_range(&w->rng, -1000, 1000); /* rho = 1e-3 */
     r->wall_off = sim_rng_range(&w->rng, -2000, 2000);
     open_disks(r);
-    ld_repl_format(&r->log_store);
+    ld_host_format(&r->log_store);
     ld_store_mem_sync(r->log_mem);
     r->seen_status = 0;
     step_begin(r);
     open_replica(r);
-    r->up = r->repl != NULL;
-    ld_store_mem_sync(r->log_mem);
-    ld_store_mem_sync(r->sm_mem);
+    r->up = r->host != NULL;
+    if (r->up)
+        LD_ASSERT(ld_host_flush(r->host));
     r->wake_at = 0;
 }
 
@@ -533,6 +556,11 @@ drop_inbox(sim_replica *r, int64_t reason)
                     m->peer_op, m->peer_commit, reason);
         sim_msg_free(m);
     }
+    while (r->peer_q_len > 0) {
+        sim_msg_free(r->peer_q[r->peer_q_head]);
+        r->peer_q_head = (r->peer_q_head + 1) % LD_SIM_INBOX_MAX;
+        r->peer_q_len--;
+    }
 }
 
 static void
@@ -543,23 +571,14 @@ drop_host_state(sim_replica *r)
         r->pending_head = (r->pending_head + 1) % LD_SIM_HOST_PENDING_MAX;
         r->pending_len--;
     }
-    while (r->inflight_len > 0)
-        inflight_pop(r, false);
-}
-
-static void
-free_step_output(sim_replica *r)
-{
-    for (size_t i = 0; i < r->outbox_len; i++) {
-        sim_out *o = &r->outbox[i];
-        sim_log(r->w, SIM_EV_LOSE, (int32_t)r->index, (int32_t)o->to, o->kind, o->view, o->op,
-                o->commit, SIM_LOSE_CRASH);
-        free(o->buf);
+    for (uint32_t i = 0; r->flights != NULL && i < LD_HOST_FLIGHTS; i++) {
+        for (uint32_t q = 0; q < r->flights[i].n_reqs; q++)
+            host_req_free(&r->flights[i].reqs[q]);
+        r->flights[i].n_reqs = 0;
     }
-    r->outbox_len = 0;
-    for (size_t i = 0; i < r->replies_len; i++)
-        sim_msg_free(r->replies[i]);
-    r->replies_len = 0;
+    for (uint32_t i = 0; i < r->take_pb_len; i++)
+        ldpb__op__free_unpacked(r->take_pb[i], NULL);
+    r->take_pb_len = 0;
 }
 
 void
@@ -574,31 +593,29 @@ sim_replica_crash(sim_replica *r, bool before_sync)
             before_sync ? 1 : 0);
     if (before_sync) {
         sim_check_step_lost(w); /* the step's applies were never durable: the checks forget them */
-        free_step_output(r);
+        for (size_t i = 0; i < r->replies_len; i++)
+            sim_msg_free(r->replies[i]);
+        r->replies_len = 0;
         if (r->prev_sm_mem != NULL) { /* the install of this step never happened */
-            ld_sm_free(r->sm);
             ld_store_mem_free(r->sm_mem);
             r->sm_mem = r->prev_sm_mem;
-            r->sm = r->prev_sm;
             r->sm_store = ld_store_mem_store(r->sm_mem);
             r->snap_op = r->prev_snap_op;
             r->prev_sm_mem = NULL;
-            r->prev_sm = NULL;
         }
     }
     ld_store_mem_crash(r->log_mem);
     ld_store_mem_crash(r->sm_mem);
-    if (r->repl != NULL) {
+    if (r->host != NULL) {
         ld_repl_stats s;
         ld_repl_stats_get(r->repl, &s); /* in memory only: keep them for the summary */
         w->stats.view_changes += s.view_changes;
         w->stats.state_transfers += s.state_transfers;
         w->stats.repairs += s.repairs;
-        ld_repl_free(r->repl);
+        ld_host_free(r->host);
     }
+    r->host = NULL;
     r->repl = NULL;
-    if (r->sm != NULL)
-        ld_sm_free(r->sm);
     r->sm = NULL;
     drop_host_state(r);
     drop_inbox(r, SIM_LOSE_DOWN);
@@ -609,48 +626,6 @@ sim_replica_crash(sim_replica *r, bool before_sync)
     r->crashes++;
 }
 
-/* The synced write of the step, then its effects (host rule). */
-static void
-step_sync_release(sim_replica *r)
-{
-    sim_world *w = r->w;
-    ld_store_mem_sync(r->log_mem);
-    ld_store_mem_sync(r->sm_mem);
-    sim_check_step_durable(w);
-    if (r->prev_sm_mem != NULL) {
-        ld_sm_free(r->prev_sm);
-        ld_store_mem_free(r->prev_sm_mem);
-        r->prev_sm_mem = NULL;
-        r->prev_sm = NULL;
-    }
-    r->snap_op = ld_sm_applied_op(r->sm);
-    if (r->repl != NULL) {
-        ld_repl_state st;
-        ld_repl_state_get(r->repl, &st);
-        r->dur_view = st.view;
-        r->dur_commit_max = st.commit_max;
-        r->dur_commit_min = st.commit_min;
-    }
-    /* A step that installed a large checkpoint (storm seeds) syncs install_ms later: its
-     * messages and replies leave then. */
-    if (r->installed_in_step)
-        w->net.hold_ms = w->p.install_ms;
-    for (size_t i = 0; i < r->outbox_len; i++)
-        release_peer(r, &r->outbox[i]);
-    r->outbox_len = 0;
-    for (size_t i = 0; i < r->replies_len; i++) {
-        sim_msg *m = r->replies[i];
-        if (m->reply == SIM_REPLY_OK) {
-            sim_check_ack(w, r, m);
-            sim_log(w, SIM_EV_ACK, (int32_t)r->index, (int32_t)m->to, 0, m->ack_view, m->op_number,
-                    0, (int64_t)m->req_id);
-        }
-        sim_net_send(w, m);
-    }
-    r->replies_len = 0;
-    w->net.hold_ms = 0;
-}
-
 void
 sim_replica_restart(sim_replica *r)
 {
@@ -658,15 +633,13 @@ sim_replica_restart(sim_replica *r)
     LD_ASSERT(!r->up);
     step_begin(r);
     open_replica(r);
-    if (r->repl == NULL)
+    if (r->host == NULL)
         return; /* failed: reported */
     r->up = true;
     r->restarts++;
-    step_sync_release(r);
+    LD_ASSERT(ld_host_flush(r->host)); /* no crash is armed while down */
     ld_repl_state st;
     ld_repl_state_get(r->repl, &st);
-    r->host_view = st.view;
-    r->host_primary = false;
     sim_log(w, SIM_EV_RESTART, (int32_t)r->index, -1, (uint16_t)st.status, st.view, st.op,
             st.commit_max, 0);
     sim_check_restart(w, r);
@@ -693,27 +666,18 @@ void
 sim_replica_fini(sim_replica *r)
 {
     step_begin(r);
-    if (r->repl != NULL)
-        ld_repl_free(r->repl);
-    if (r->sm != NULL)
-        ld_sm_free(r->sm);
-    if (r->prev_sm != NULL)
-        ld_sm_free(r->prev_sm);
+    if (r->host != NULL)
+        ld_host_free(r->host);
     if (r->prev_sm_mem != NULL)
         ld_store_mem_free(r->prev_sm_mem);
     drop_host_state(r);
-    while (r->inbox_len > 0) {
-        sim_msg_free(r->inbox[r->inbox_head]);
-        r->inbox_head = (r->inbox_head + 1) % LD_SIM_INBOX_MAX;
-        r->inbox_len--;
-    }
+    drop_inbox(r, SIM_LOSE_DOWN);
     if (r->log_mem != NULL)
         ld_store_mem_free(r->log_mem);
     if (r->sm_mem != NULL)
         ld_store_mem_free(r->sm_mem);
-    free(r->outbox);
     free(r->replies);
-    free(r->inflight);
+    free(r->flights);
     memset(r, 0, sizeof *r);
 }
 
@@ -737,13 +701,13 @@ sim_replica_has_work(const sim_replica *r)
     return r->up && !r->paused && (r->inbox_len > 0 || r->wake_at <= r->w->t);
 }
 
-/* ---- host: client requests and batching ----------------------------------------------------- */
+/* ---- client requests ------------------------------------------------------------------------ */
 
 static void
 serve_read(sim_replica *r, const sim_msg *req, int64_t now)
 {
     sim_world *w = r->w;
-    if (!ld_repl_can_read(r->repl, now)) {
+    if (!ld_host_can_read(r->host, now)) {
         reply_not_primary(r, req->from, req->req_id);
         return;
     }
@@ -764,9 +728,7 @@ on_request(sim_replica *r, sim_msg *req, int64_t now)
         serve_read(r, req, now);
         return;
     }
-    ld_repl_state st;
-    ld_repl_state_get(r->repl, &st);
-    if (!st.primary) {
+    if (!ld_host_state(r->host)->primary) {
         reply_not_primary(r, req->from, req->req_id);
         return;
     }
@@ -787,127 +749,23 @@ on_request(sim_replica *r, sim_msg *req, int64_t now)
     }
 }
 
-/* Requests taken or prepared in a view this replica no longer leads have an unknown outcome
- * (repl.h): answer NOT_PRIMARY; the clients retry with the same ops. */
+/* The inbox, in arrival order: client requests are queued (or answered), peer messages wait for
+ * the core (io->recv) in their own queue. */
 static void
-sync_host_view(sim_replica *r)
+take_inbox(sim_replica *r, int64_t now)
 {
-    ld_repl_state st;
-    ld_repl_state_get(r->repl, &st);
-    if (st.primary && st.view == r->host_view && r->host_primary)
-        return;
-    while (r->inflight_len > 0)
-        inflight_pop(r, true);
-    while (r->pending_len > 0) {
-        sim_host_req *q = &r->pending[r->pending_head];
-        reply_not_primary(r, q->client, q->req_id);
-        host_req_free(q);
-        r->pending_head = (r->pending_head + 1) % LD_SIM_HOST_PENDING_MAX;
-        r->pending_len--;
-    }
-    r->host_view = st.view;
-    r->host_primary = st.primary;
-}
-
-static size_t
-pack_entry(sim_world *w, Ldpb__LogEntry *le)
-{
-    size_t len = ldpb__log_entry__get_packed_size(le);
-    if (len > w->pack_cap) {
-        size_t cap = w->pack_cap ? w->pack_cap : 4096;
-        while (cap < len)
-            cap *= 2;
-        w->pack_scratch = realloc(w->pack_scratch, cap);
-        LD_ASSERT(w->pack_scratch != NULL);
-        w->pack_cap = cap;
-    }
-    size_t n = ldpb__log_entry__pack(le, w->pack_scratch);
-    LD_ASSERT(n == len);
-    return len;
-}
-
-/* Forms one log entry from queued requests (and a TICK when one is due) and prepares it.
- * Returns false when there was nothing to prepare. */
-static bool
-batch_one(sim_replica *r, int64_t now)
-{
-    sim_world *w = r->w;
-    int64_t ts = sim_wall(r, w->t);
-    if (ts < ld_repl_head_timestamp(r->repl))
-        ts = ld_repl_head_timestamp(r->repl); /* entries' timestamps never go back */
-    if (ts < ld_sm_last_ts(r->sm))
-        ts = ld_sm_last_ts(r->sm);
-    sim_host_entry *e =
-        &r->inflight[(r->inflight_head + r->inflight_len) % LD_SIM_HOST_INFLIGHT_MAX];
-    memset(e, 0, sizeof *e);
-    Ldpb__Op *pbs[LD_SIM_BATCH_OPS_MAX];
-    uint32_t n = 0;
-    while (r->pending_len > 0) {
-        sim_host_req *q = &r->pending[r->pending_head];
-        if (n + q->n_ops > LD_SIM_BATCH_OPS_MAX - 1) /* room for a TICK */
-            break;
-        e->first_op_index[e->n_reqs] = n;
-        for (uint32_t i = 0; i < q->n_ops; i++) {
-            pbs[n] = ldpb__op__unpack(NULL, q->ops_len[i], q->ops[i]);
-            LD_ASSERT(pbs[n] != NULL); /* the clients packed them */
-            n++;
+    while (r->inbox_len > 0 && !r->w->failed) {
+        sim_msg *m = r->inbox[r->inbox_head];
+        r->inbox_head = (r->inbox_head + 1) % LD_SIM_INBOX_MAX;
+        r->inbox_len--;
+        if (m->type == SIM_MSG_PEER) {
+            LD_ASSERT(r->peer_q_len < LD_SIM_INBOX_MAX);
+            r->peer_q[(r->peer_q_head + r->peer_q_len) % LD_SIM_INBOX_MAX] = m;
+            r->peer_q_len++;
+            continue;
         }
-        e->reqs[e->n_reqs++] = *q;
-        memset(q, 0, sizeof *q);
-        r->pending_head = (r->pending_head + 1) % LD_SIM_HOST_PENDING_MAX;
-        r->pending_len--;
-    }
-    uint32_t n_client = n;
-    ld_op tick;
-    Ldpb__Op tick_pb;
-    ld_codec_op_scratch scratch;
-    if (ld_sm_next_deadline_ms(r->sm) <= ts && now - r->last_tick_op_ms >= LD_TICK_INTERVAL_MS) {
-        memset(&tick, 0, sizeof tick);
-        tick.type = LD_OP_TICK;
-        ld_codec_op_to_pb(&tick, &tick_pb, &scratch);
-        pbs[n++] = &tick_pb;
-        r->last_tick_op_ms = now;
-    }
-    if (n == 0)
-        return false;
-    uint64_t op = ld_repl_next_op(r->repl);
-    uint8_t id_seed[LD_ID_BYTES]; /* drawn by the primary as it forms the entry, as the node does */
-    for (int i = 0; i < 2; i++) {
-        uint64_t x = sim_splitmix64(&w->id_seed_rng);
-        memcpy(id_seed + 8 * i, &x, 8);
-    }
-    Ldpb__LogEntry le = LDPB__LOG_ENTRY__INIT;
-    le.op = op;
-    le.timestamp_ms = ts;
-    le.n_ops = n;
-    le.ops = pbs;
-    le.id_seed.data = id_seed;
-    le.id_seed.len = sizeof id_seed;
-    size_t len = pack_entry(w, &le);
-    for (uint32_t i = 0; i < n_client; i++)
-        ldpb__op__free_unpacked(pbs[i], NULL);
-    e->op = op;
-    sim_entry_hash(ts, w->pack_scratch, len, &e->hash_lo, &e->hash_hi);
-    r->inflight_len++; /* before prepare: with one replica it may apply at once */
-    sim_log(w, SIM_EV_PREPARE, (int32_t)r->index, -1, 0, r->host_view, op, 0, (int64_t)n);
-    ld_err err = ld_repl_prepare(r->repl, w->pack_scratch, (uint32_t)len, ts, now);
-    if (err != LD_OK) {
-        sim_fail(w, "API",
-                 "r%u: ld_repl_can_prepare() said yes but ld_repl_prepare(op %" PRIu64 ") is %s",
-                 r->index, op, ld_err_name(err));
-        return false;
-    }
-    return true;
-}
-
-static void
-batch(sim_replica *r, int64_t now)
-{
-    while (!r->w->failed && r->inflight_len < LD_SIM_HOST_INFLIGHT_MAX &&
-           ld_repl_can_prepare(r->repl)) {
-        sync_host_view(r);
-        if (!batch_one(r, now))
-            break;
+        on_request(r, m, now);
+        sim_msg_free(m);
     }
 }
 
@@ -932,52 +790,37 @@ void
 sim_replica_step(sim_replica *r)
 {
     sim_world *w = r->w;
-    LD_ASSERT(r->up && !r->paused && r->repl != NULL);
+    LD_ASSERT(r->up && !r->paused && r->host != NULL);
     int64_t now = sim_mono(r, w->t);
     step_begin(r);
-    while (r->inbox_len > 0 && !w->failed) {
-        sim_msg *m = r->inbox[r->inbox_head];
-        r->inbox_head = (r->inbox_head + 1) % LD_SIM_INBOX_MAX;
-        r->inbox_len--;
-        if (m->type == SIM_MSG_PEER) {
-            ld_repl_msg_buf buf;
-            ld_err err = ld_repl_msg_unpack(m->buf, m->len, &buf);
-            if (err != LD_OK) {
-                sim_fail(w, "codec", "r%u: a frame r%u packed does not unpack: %s", r->index,
-                         m->from, ld_err_name(err));
-            } else {
-                if (buf.config_epoch != SIM_CONFIG_EPOCH || buf.msg.kind != m->peer_kind)
-                    sim_fail(w, "codec", "r%u: a frame from r%u changed in the codec", r->index,
-                             m->from);
-                sim_log(w, SIM_EV_DELIVER, (int32_t)m->from, (int32_t)r->index, m->peer_kind,
-                        m->peer_view, m->peer_op, m->peer_commit, 0);
-                ld_repl_on_message(r->repl, &buf.msg, now);
-                ld_repl_msg_buf_done(&buf);
-            }
-        } else {
-            on_request(r, m, now);
-        }
-        sim_msg_free(m);
-    }
-    if (!w->failed)
-        ld_repl_on_tick(r->repl, now);
-    if (!w->failed)
-        sync_host_view(r);
-    if (!w->failed)
-        batch(r, now);
-    if (!w->failed)
-        sync_host_view(r);
-    /* A crash armed by the fault schedule hits the first step that has something to lose. */
-    bool something = r->outbox_len > 0 || r->replies_len > 0 || r->step_sent_early;
-    if (r->crash_arm != SIM_CRASH_NONE && (something || w->t >= r->crash_arm_until)) {
-        bool before = r->crash_arm == SIM_CRASH_BEFORE_SYNC;
-        if (!before)
-            step_sync_release(r);
-        sim_replica_crash(r, before);
+    take_inbox(r, now);
+    ld_host_stats before;
+    ld_host_stats_get(r->host, &before);
+    bool ok = w->failed || ld_host_turn(r->host, now, sim_wall(r, w->t));
+    for (uint32_t i = 0; i < r->take_pb_len; i++)
+        ldpb__op__free_unpacked(r->take_pb[i], NULL);
+    r->take_pb_len = 0;
+    if (!ok) { /* the crash armed before the sync hit the turn's synced write */
+        LD_ASSERT(r->crashed_in_write);
+        sim_replica_crash(r, true);
         r->restart_at = w->t + sim_rng_range(&w->rng, 20, 1500);
         return;
     }
-    step_sync_release(r);
+    ld_host_stats after;
+    ld_host_stats_get(r->host, &after);
+    if (after.lost_sends != before.lost_sends)
+        sim_fail(w, "limit", "r%u: a turn lost %" PRIu64 " peer message(s) (outbox full)", r->index,
+                 after.lost_sends - before.lost_sends);
+    /* A crash armed after the sync hits the first step that wrote or sent something (or its
+     * deadline); one armed before it that found no synced write, at its deadline. */
+    bool something = r->synced_in_step || r->sent_in_step || r->replies_len > 0;
+    if (r->crash_arm != SIM_CRASH_NONE && (something || w->t >= r->crash_arm_until)) {
+        if (r->crash_arm == SIM_CRASH_AFTER_SYNC || w->t >= r->crash_arm_until) {
+            sim_replica_crash(r, r->crash_arm == SIM_CRASH_BEFORE_SYNC);
+            r->restart_at = w->t + sim_rng_range(&w->rng, 20, 1500);
+            return;
+        }
+    }
     if (w->failed)
         return;
     if (r->installed_in_step && w->p.install_ms > 0) {
@@ -996,7 +839,7 @@ sim_replica_step(sim_replica *r)
         if (at < next)
             next = at;
     }
-    if (r->pending_len > 0 && ld_repl_can_prepare(r->repl))
+    if (r->pending_len > 0 && ld_host_can_prepare(r->host))
         next = w->t + 1;
     if (next <= w->t)
         next = w->t + 1;

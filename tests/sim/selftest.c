@@ -64,7 +64,7 @@ st_apply(sim_world *w, sim_replica *r, int64_t ts)
     ld_sm_apply(r->sm, &stamp, w->ops_scratch, 1, w->res_scratch);
     uint8_t entry[8];
     memcpy(entry, &ts, sizeof entry);
-    sim_check_apply(w, r, 1, ts, entry, sizeof entry, &le, w->res_scratch);
+    sim_check_apply(w, r, 1, ts, entry, sizeof entry, &le, w->ops_scratch, w->res_scratch);
 }
 
 /* Runs one scenario; returns the check that failed ("" when none). */

@@ -21,6 +21,7 @@
 
 #include <stdio.h>
 
+#include "host.h"
 #include "livedrop.pb-c.h"
 #include "op.h"
 #include "repl.h"
@@ -197,22 +198,16 @@ typedef struct sim_host_req {
     size_t ops_len[LD_SIM_REQ_OPS_MAX];
 } sim_host_req;
 
-/* An entry the primary's host prepared: the requests in it, in order, and its bytes' hash. */
+/* The requests of an entry the primary's host core is forming or waiting on (one per flight of
+ * the core, by ld_host_flight.index), in order, and where each one's ops start. */
 typedef struct sim_host_entry {
-    uint64_t op;
-    uint64_t hash_lo, hash_hi;
     uint32_t n_reqs;
     sim_host_req reqs[LD_SIM_BATCH_OPS_MAX];
     uint32_t first_op_index[LD_SIM_BATCH_OPS_MAX]; /* position of each request's first op */
 } sim_host_entry;
 
-typedef struct sim_out {
-    uint32_t to;
-    uint8_t *buf;
-    size_t len;
-    uint16_t kind;
-    uint64_t view, op, commit;
-} sim_out;
+/* ld_host_src.kind of a client op (the core hands its sources back in flight_end). */
+#define SIM_SRC_CLIENT 1u
 
 typedef enum sim_crash_arm {
     SIM_CRASH_NONE = 0,
@@ -224,19 +219,19 @@ typedef struct sim_replica {
     uint32_t index;
     sim_world *w;
     ld_repl_config cfg;
-    ld_repl_host host;
+    ld_host_io io; /* this replica's adapters, arg = this */
+    ld_host *host; /* the replica host core the node runs; NULL while down */
     /* disks */
     ld_store_mem *log_mem; /* the replica's log and meta (keys of repl.h) */
     ld_store log_store;
     ld_store_mem *sm_mem; /* the state machine's records */
     ld_store sm_store;
-    ld_sm *sm;
+    ld_sm *sm;     /* ld_host_sm(host), refreshed after every call that may change it */
+    ld_repl *repl; /* ld_host_repl(host) */
     /* a checkpoint installed during this step: the previous state, kept until the sync */
     ld_store_mem *prev_sm_mem;
-    ld_sm *prev_sm;
     uint64_t prev_snap_op;
     uint64_t snap_op; /* applied op of sm_mem's durable records */
-    ld_repl *repl;
     /* life */
     bool up;
     bool paused;
@@ -253,19 +248,21 @@ typedef struct sim_replica {
     /* network */
     sim_msg *inbox[LD_SIM_INBOX_MAX];
     size_t inbox_head, inbox_len;
-    sim_out *outbox; /* LD_SIM_OUTBOX_MAX, this step's non-early messages */
-    size_t outbox_len;
+    sim_msg *peer_q[LD_SIM_INBOX_MAX]; /* this step's peer messages, for the core (io->recv) */
+    size_t peer_q_head, peer_q_len;
     sim_msg **replies; /* LD_SIM_OUTBOX_MAX, this step's client replies */
     size_t replies_len;
-    bool step_sent_early;
+    bool sent_in_step;     /* a peer message left in this step */
+    bool synced_in_step;   /* the step made a synced write */
+    bool crashed_in_write; /* the armed crash failed the step's synced write */
     /* host: client requests */
     sim_host_req pending[LD_SIM_HOST_PENDING_MAX];
     size_t pending_head, pending_len;
-    sim_host_entry *inflight; /* LD_SIM_HOST_INFLIGHT_MAX, ring in op order */
-    size_t inflight_head, inflight_len;
-    uint64_t host_view; /* the view the inflight entries were prepared in */
-    bool host_primary;
-    int64_t last_tick_op_ms; /* mono time the host last added a TICK */
+    sim_host_entry *flights;                 /* [LD_HOST_FLIGHTS], by ld_host_flight.index */
+    Ldpb__Op *take_pb[LD_SIM_BATCH_OPS_MAX]; /* the forming entry's ops, freed after the turn */
+    uint32_t take_pb_len;
+    ld_op take_op;
+    ld_result take_res;
     /* S3: last observed and durable values */
     uint64_t seen_view, seen_commit_max, seen_commit_min;
     uint64_t dur_view, dur_commit_max, dur_commit_min;
@@ -549,7 +546,8 @@ void sim_check_step_lost(sim_world *w);
 void sim_check_client_op(sim_world *w, const uint8_t *packed, size_t len, ld_op_type type);
 /* After replica r applied `op` (entry bytes, results): S1, S4, S5 (acks at op), S6. */
 void sim_check_apply(sim_world *w, sim_replica *r, uint64_t op, int64_t ts, const uint8_t *entry,
-                     uint32_t len, const Ldpb__LogEntry *le, const ld_result *results);
+                     uint32_t len, const Ldpb__LogEntry *le, const ld_op *ops,
+                     const ld_result *results);
 /* After r installed a checkpoint whose applied op is `op` (S6 digest at op). */
 void sim_check_install(sim_world *w, sim_replica *r, uint64_t op);
 /* A reply OK left replica r (released after the sync): records the ack (S5). */
