@@ -1,23 +1,19 @@
 /*
- * engine.c -- loop turns, group commit, payments, opening and shutdown (see engine.h).
+ * engine.c -- the node's loop turns around the replica host core (shard/host/host.h): request
+ * intake and the take (routing, decoding, payment capacity, internal ops), the write (RocksDB,
+ * fsync metrics), the release (payments, results, reads, parked pulls), opening and shutdown.
  *
  * A turn runs from a uv_idle callback, so every source of work (NNG arrivals, peer messages,
  * finished payments, the tick timers) just schedules one and several sources in one loop
  * iteration share it. While a turn's synced write is in progress the NNG threads keep queueing,
- * so the next turn's batch grows with the load: the fsync cost is shared by more ops exactly
+ * so the next turn's entry grows with the load: the fsync cost is shared by more ops exactly
  * when it matters (group commit, DESIGN.md §10).
  *
- * One turn: client frames in; peer messages and due timeouts into the replica (which may apply
- * committed entries: their requests' results are encoded at once); with 3 or 5 replicas, when
- * that step put nothing that must be durable (applied state and commit_max only: the usual
- * PrepareOks that commit entries), an unsynced write of it and its effects go out at once -- the
- * committed requests' replies do not wait for the fsync of the entry prepared next; on the
- * primary, one new entry from the queued requests and internal ops, handed to
- * ld_repl_prepare(); ONE write of everything else the turn put, synced when it holds a log entry
- * or a view/meta change (ldi_rocks_batch_needs_sync); then, and only then, peer messages,
- * events, payments, reads and replies go out. With one replica every write is synced and the
- * entry is applied inside ld_repl_prepare(), so this is issue 1's turn exactly: log put, apply,
- * one sync, replies.
+ * One turn (eng_turn): the client frames that arrived are checked and queued (engine_req.c), the
+ * peer frames taken off the transport, and ld_host_turn() does the rest in the order the core
+ * fixes -- the replica's step, the early release of a commit-only step, the entry (io->take
+ * here), ONE write synced when the core says it must be, then the release (io->release here).
+ * The decisions of that order are the core's, so the simulator's seeds check the turn that ships.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -67,18 +63,6 @@ eng_pay_ready(void *arg)
     eng_kick(arg);
 }
 
-/* The batch timestamp: wall clock, but never before the last batch (clocks jump back), nor
- * before the log head's (which after a view change may come from another primary's clock). */
-static int64_t
-eng_timestamp(const ldi_engine *e)
-{
-    int64_t now = ldi_now_ms();
-    int64_t last = ld_sm_last_ts(e->sm);
-    if (e->repl != NULL && ld_repl_head_timestamp(e->repl) > last)
-        last = ld_repl_head_timestamp(e->repl);
-    return now > last ? now : last;
-}
-
 /* The body cases of livedrop.proto's Op are the op type numbers: a request is routed by them
  * before its ops are decoded. */
 _Static_assert((int)LDPB__OP__BODY_CREATE_DROP == (int)LD_OP_CREATE_DROP, "op numbers");
@@ -89,28 +73,11 @@ _Static_assert((int)LDPB__OP__BODY_GET_CLUSTER_STATUS == (int)LD_OP_GET_CLUSTER_
 _Static_assert((int)LDPB__OP__BODY_TICK == (int)LD_OP_TICK, "op numbers");
 _Static_assert((int)LDPB__OP__BODY_RELAY_FOLLOW == (int)LD_OP_RELAY_FOLLOW, "op numbers");
 
-/* The primary may add an entry now: the replica takes one and its flight slot is free. */
-static bool
-eng_can_prepare(const ldi_engine *e)
-{
-    return e->rs.primary && ld_repl_can_prepare(e->repl) &&
-           !e->flights[ld_repl_next_op(e->repl) % ENG_FLIGHTS].used;
-}
-
-/* Linearizable reads (REPLICATION.md §9.2). A single replica is its own quorum. */
-static bool
-eng_can_read(const ldi_engine *e, int64_t now)
-{
-    if (e->replica_count == 1)
-        return e->rs.primary;
-    return ld_repl_can_read(e->repl, now);
-}
-
-/* ---- step 2: take requests ----------------------------------------------------------------- */
+/* ---- io: take requests ---------------------------------------------------------------------- */
 
 /* Where a queued request goes, by this replica's role (REPLICATION.md §9). */
 typedef enum eng_route {
-    ROUTE_TAKE = 0,        /* writes join the batch; reads are answered after the sync */
+    ROUTE_TAKE = 0,        /* writes join the entry; reads are answered after the sync */
     ROUTE_WAIT = 1,        /* a write while no entry can be prepared: it and what follows wait */
     ROUTE_NOT_PRIMARY = 2, /* refused: NOT_PRIMARY, naming where to retry */
     ROUTE_INVALID = 3,     /* follower_read with a write op */
@@ -130,23 +97,23 @@ eng_route_req(const ldi_engine *e, const eng_req *r, bool can_prepare, int64_t n
         return ROUTE_INVALID;
     if (all_status)
         return ROUTE_TAKE; /* any replica, any status */
-    if (e->rs.status != LD_REPL_NORMAL)
+    if (e->rs->status != LD_REPL_NORMAL)
         return ROUTE_NOT_PRIMARY;
     if (r->follower)
         return ROUTE_TAKE;
-    if (!e->rs.primary)
+    if (!e->rs->primary)
         return ROUTE_NOT_PRIMARY;
     if (has_write)
         return can_prepare ? ROUTE_TAKE : ROUTE_WAIT;
-    return eng_can_read(e, now) ? ROUTE_TAKE : ROUTE_NOT_PRIMARY;
+    return ld_host_can_read(e->core, now) ? ROUTE_TAKE : ROUTE_NOT_PRIMARY;
 }
 
-/* Decodes one op of a taken request: its error result, a batch entry, or a pending read. */
+/* Decodes one op of a taken request: its error result, an op of the entry, or a pending read. */
 static void
 eng_take_op(ldi_engine *e, eng_req *r, uint32_t i)
 {
     const Ldpb__Op *pb = r->pb->ops[i];
-    ld_op *op = &e->batch_ops[e->batch_n];
+    ld_op *op = &e->take_op;
     if (ld_codec_op_from_pb(pb, true, op, &e->tmp_result) != LD_OK) {
         ldi_eng_put_result(e, r, i, &e->tmp_result);
         return;
@@ -168,7 +135,8 @@ eng_take_op(ldi_engine *e, eng_req *r, uint32_t i)
         e->metrics.reads++;
         return;
     }
-    LD_ASSERT(e->building != NULL); /* routed ROUTE_TAKE with a write: an entry is being built */
+    const ld_host_flight *f = ld_host_building(e->core);
+    LD_ASSERT(f != NULL); /* routed ROUTE_TAKE with a write: an entry is being formed */
     bool payment = op->type == LD_OP_PLACE_ORDER;
     if (payment && ldi_pay_method_check(e->pay, op->u.reserve.payment_method, e->tmp_result.message,
                                         sizeof e->tmp_result.message) != LD_OK) {
@@ -186,19 +154,20 @@ eng_take_op(ldi_engine *e, eng_req *r, uint32_t i)
             return;
         }
         e->planned_payments++;
-        e->building->payments++;
+        e->flights[f->index].payments++;
     }
     r->slots[i].state = SLOT_BATCH;
     r->n_batch++;
     r->has_write = true;
-    e->batch_src[e->batch_n] =
-        (eng_src){.kind = SRC_CLIENT, .payment = payment, .a = r->index, .b = i};
-    e->batch_pb[e->batch_n] = (Ldpb__Op *)pb;
-    e->batch_n++;
+    ld_host_add(
+        e->core, pb, op,
+        (ld_host_src){
+            .kind = SRC_CLIENT, .flags = payment ? ENG_SRC_PAYMENT : 0, .a = r->index, .b = i});
+    e->batch_client_ops++;
     e->metrics.writes++;
 }
 
-/* Takes whole queued requests, oldest first, while their ops surely fit in this batch next to
+/* Takes whole queued requests, oldest first, while their ops surely fit in this entry next to
  * `relays` RELAY_FOLLOW ops and the entry stays below its byte budget; refuses those this
  * replica does not serve. Returns true when the queue's head must wait for the pipeline. */
 static bool
@@ -212,7 +181,7 @@ eng_take_requests(ldi_engine *e, uint32_t relays, bool can_prepare, int64_t now)
         eng_route route = eng_route_req(e, r, can_prepare, now);
         if (route == ROUTE_WAIT)
             return true;
-        if (route == ROUTE_TAKE && (e->batch_n + r->n_ops > room ||
+        if (route == ROUTE_TAKE && (e->batch_client_ops + r->n_ops > room ||
                                     e->batch_bytes + r->frame_len > ENG_ENTRY_CLIENT_BYTES_MAX))
             break;
         e->fifo_head = (e->fifo_head + 1) % LD_NODE_CONTEXTS;
@@ -237,90 +206,69 @@ eng_take_requests(ldi_engine *e, uint32_t relays, bool can_prepare, int64_t now)
     return false;
 }
 
-/* ---- step 3: internal ops ------------------------------------------------------------------ */
-
 void
-ldi_eng_add_internal(ldi_engine *e, uint32_t k, const ld_op *op, eng_src src)
+ldi_eng_add_internal(ldi_engine *e, uint32_t k, const ld_op *op, ld_host_src src)
 {
     LD_ASSERT(k < ENG_INTERNAL_OPS_MAX);
-    LD_ASSERT(e->batch_n < LD_BATCH_OPS_MAX);
-    e->batch_ops[e->batch_n] = *op;
-    ld_codec_op_to_pb(&e->batch_ops[e->batch_n], &e->internal_pb[k], &e->internal_scratch[k]);
-    e->batch_pb[e->batch_n] = &e->internal_pb[k];
-    e->batch_src[e->batch_n] = src;
-    e->batch_n++;
+    /* The wire form points into its op (ids, strings): each internal op keeps its own copy until
+     * the entry is packed. */
+    e->internal_ops[k] = *op;
+    ld_codec_op_to_pb(&e->internal_ops[k], &e->internal_pb[k], &e->internal_scratch[k]);
+    ld_host_add(e->core, &e->internal_pb[k], &e->internal_ops[k], src);
     e->metrics.internal_ops++;
 }
 
+/* Finished payments become FINISH_ORDER ops, queued follow events RELAY_FOLLOW ops (the core
+ * adds the TICK). */
 static void
-eng_take_internal(ldi_engine *e, int64_t ts)
+eng_take_internal(ldi_engine *e)
 {
-    size_t n = ldi_pay_take_done(e->pay, e->done, ENG_FINISH_OPS_MAX);
+    const ld_host_flight *f = ld_host_building(e->core);
+    ldi_pay_done *done = e->flights[f->index].done;
+    size_t n = ldi_pay_take_done(e->pay, done, ENG_FINISH_OPS_MAX);
     ld_op *op = &e->tmp_op;
     for (size_t k = 0; k < n; k++) {
         memset(op, 0, sizeof *op);
         op->type = LD_OP_FINISH_ORDER;
-        op->u.finish.reservation_id = e->done[k].reservation_id;
-        op->u.finish.approved = e->done[k].approved;
+        op->u.finish.reservation_id = done[k].reservation_id;
+        op->u.finish.approved = done[k].approved;
         snprintf(op->u.finish.payment_ref, sizeof op->u.finish.payment_ref, "%s",
-                 e->done[k].payment_ref);
-        ldi_eng_add_internal(e, (uint32_t)k, op, (eng_src){.kind = SRC_FINISH, .a = (uint32_t)k});
+                 done[k].payment_ref);
+        ldi_eng_add_internal(e, (uint32_t)k, op,
+                             (ld_host_src){.kind = SRC_FINISH, .a = (uint32_t)k});
     }
-    uint32_t k = (uint32_t)n + ldi_eng_relay_take(e, (uint32_t)n);
-    int64_t deadline = ld_sm_next_deadline_ms(e->sm);
-    if (deadline <= ts) {
-        /* Due: expiries, forgotten keys, drop boundaries (DROP_LIVE / DROP_ENDED). The tick
-         * timer checks every LD_TICK_INTERVAL_MS, so the lag stays below that plus a turn. */
-        LDI_DEBUG("tick at %" PRId64 ": due since %" PRId64 " (%" PRId64 " ms late)", ts, deadline,
-                  ts - deadline);
-        memset(op, 0, sizeof *op);
-        op->type = LD_OP_TICK;
-        ldi_eng_add_internal(e, k, op, (eng_src){.kind = SRC_TICK});
-    }
+    ldi_eng_relay_take(e, (uint32_t)n);
 }
 
-/* ---- step 4: prepare the entry, one synced write ------------------------------------------- */
-
-/* Packs the batch as log entry `op_number` into log_buf; returns its length. */
-static size_t
-eng_pack_entry(ldi_engine *e, uint64_t op_number, int64_t ts)
+/* io->take: the queued requests, and on the ready primary the internal ops. */
+static void
+eng_take(void *arg, int64_t ts, int64_t now, bool can_prepare)
 {
-    /* The entry's id seed: drawn here, when the primary forms the entry, never at apply time
-     * (every replica applies the entry with the seed it carries). */
-    if (uv_random(NULL, NULL, e->batch_id_seed.bytes, sizeof e->batch_id_seed.bytes, 0, NULL) != 0)
-        ldi_fatal("no randomness for the id seed of log entry %" PRIu64, op_number);
-    Ldpb__LogEntry entry = LDPB__LOG_ENTRY__INIT;
-    entry.op = op_number;
-    entry.timestamp_ms = ts;
-    entry.n_ops = e->batch_n;
-    entry.ops = e->batch_pb;
-    entry.id_seed.data = e->batch_id_seed.bytes;
-    entry.id_seed.len = sizeof e->batch_id_seed.bytes;
-    size_t len = ldpb__log_entry__get_packed_size(&entry);
-    if (len > e->log_cap) {
-        size_t cap = e->log_cap ? e->log_cap : 64 * 1024;
-        while (cap < len)
-            cap *= 2;
-        e->log_buf = ldi_xrealloc(e->log_buf, cap);
-        e->log_cap = cap;
+    ldi_engine *e = arg;
+    e->batch_client_ops = 0;
+    e->batch_bytes = 0;
+    if (can_prepare) {
+        e->flights[ld_host_building(e->core)->index].payments = 0;
     }
-    size_t packed = ldpb__log_entry__pack(&entry, e->log_buf);
-    LD_ASSERT(packed == len);
-    return len;
+    bool ready = can_prepare && ld_host_ready(e->core);
+    uint32_t relays = ready ? ldi_eng_relay_fill(e, ts) : 0;
+    e->turn_blocked = eng_take_requests(e, relays, can_prepare, now);
+    if (ready)
+        eng_take_internal(e);
 }
+
+/* ---- io: the write -------------------------------------------------------------------------- */
 
 /* Writes the pending write batch with sync; a failure stops the node. Returns the fsync's us. */
 static uint64_t
 eng_sync(ldi_engine *e)
 {
     e->metrics.records += (uint64_t)ldi_rocks_batch_count(e->rocks);
-    if (!ldi_rocks_batch_needs_sync(e->rocks))
-        e->wc.fsyncs_needless++;
     uint64_t t0 = uv_hrtime();
     if (ldi_rocks_batch_write(e->rocks, true) != LD_OK)
         ldi_fatal("storage: a synced write failed (applied op %" PRIu64 "); the state in memory "
                   "is ahead of the disk, stopping",
-                  ld_sm_applied_op(e->sm));
+                  e->sm != NULL ? ld_sm_applied_op(e->sm) : 0);
     uint64_t us = (uv_hrtime() - t0) / 1000;
     e->metrics.fsyncs++;
     e->metrics.fsync_us += us;
@@ -328,55 +276,47 @@ eng_sync(ldi_engine *e)
         e->metrics.fsync_us_max = us;
     if (us > e->metrics.fsync_us_max_all)
         e->metrics.fsync_us_max_all = us;
-    if (e->sm != NULL)
-        e->durable_applied_op = ld_sm_applied_op(e->sm);
     return us;
 }
 
-/* The replica refused the entry (not reached while the engine checks can_prepare and the byte
- * budget): its client ops get `err`; its finished payments are driven again by the next ready
- * primary. */
-static void
-eng_refuse_flight(ldi_engine *e, eng_flight *f, ld_err err)
+/* io->write: the turn's one RocksDB WriteBatch, with sync when the core says so. Without sync
+ * (3 or 5 replicas, applied state and commit_max only) iterators (page reads, state snapshots)
+ * read it at once, a process crash keeps it (the WAL is in the OS), an OS crash may lose it and
+ * the replica then re-applies from its log and relearns commit from the primary; the next synced
+ * write makes it durable too (one WAL). A failed write stops the node. */
+static bool
+eng_write(void *arg, bool sync, bool held)
 {
-    LDI_ERROR("replica refused entry %" PRIu64 " of %u ops: %s", f->op, f->n, ld_err_name(err));
-    for (uint32_t i = 0; i < f->n; i++) {
-        const eng_src *src = &f->src[i];
-        if (src->kind != SRC_CLIENT)
-            continue;
-        eng_req *r = &e->reqs[src->a];
-        r->n_batch--;
-        ld_result_fail(&e->tmp_result, err, "the batch could not be replicated; retry");
-        ldi_eng_put_result(e, r, src->b, &e->tmp_result);
+    ldi_engine *e = arg;
+    if (sync) {
+        uint64_t us = eng_sync(e);
+        if (held)
+            e->commit_held_us += us;
+        return true;
     }
-    e->planned_payments -= f->payments;
-    f->payments = 0;
-    f->used = false;
+    e->metrics.records += (uint64_t)ldi_rocks_batch_count(e->rocks);
+    if (ldi_rocks_batch_write(e->rocks, false) != LD_OK)
+        ldi_fatal("storage: a write failed (applied op %" PRIu64 "); stopping",
+                  ld_sm_applied_op(e->sm));
+    return true;
 }
 
-/* Hands the batch to the replica as the next log entry. With one replica it is applied (and its
- * results resolved) before ld_repl_prepare() returns. */
-static void
-eng_prepare(ldi_engine *e, eng_flight *f, int64_t ts, int64_t now)
+static uint32_t
+eng_pending(void *arg)
 {
-    LD_ASSERT(e->batch_n > 0 && e->batch_n <= LD_BATCH_OPS_MAX);
-    LD_ASSERT(f == e->building && !f->used);
-    uint64_t op = ld_repl_next_op(e->repl);
-    size_t len = eng_pack_entry(e, op, ts);
-    f->used = true;
-    f->op = op;
-    f->view = e->rs.view;
-    f->n = e->batch_n;
-    ld_err err = len > LD_PEER_ENTRY_BYTES_MAX
-                     ? LD_ERR_FRAME_TOO_LARGE
-                     : ld_repl_prepare(e->repl, e->log_buf, (uint32_t)len, ts, now);
-    if (err != LD_OK)
-        eng_refuse_flight(e, f, err);
-    e->building = NULL;
-    ldi_eng_repl_observe(e);
+    ldi_engine *e = arg;
+    return (uint32_t)ldi_rocks_batch_count(e->rocks);
 }
 
-/* ---- step 5: payments, reads, replies ------------------------------------------------------ */
+static void
+eng_random(void *arg, uint8_t out[LD_ID_BYTES])
+{
+    (void)arg;
+    if (uv_random(NULL, NULL, out, LD_ID_BYTES, 0, NULL) != 0)
+        ldi_fatal("no randomness for the id seed of a log entry");
+}
+
+/* ---- io: the release ------------------------------------------------------------------------ */
 
 static void
 eng_start_payments(ldi_engine *e)
@@ -455,7 +395,7 @@ eng_has_polls(const eng_req *r)
 static void
 eng_answer_reads(ldi_engine *e, eng_req *r, int64_t ts, int64_t now)
 {
-    if (!r->follower && !eng_can_read(e, now)) {
+    if (!r->follower && !ld_host_can_read(e->core, now)) {
         eng_fail_open_slots(e, r, LD_ERR_NOT_PRIMARY,
                             "no read lease: not (or no longer) the "
                             "primary");
@@ -508,107 +448,41 @@ eng_finish_touched(ldi_engine *e, int64_t ts, int64_t now)
 static void
 eng_drop_payment_results(ldi_engine *e)
 {
-    if (e->rs.primary || ldi_pay_done_count(e->pay) == 0)
+    if (e->rs->primary || ldi_pay_done_count(e->pay) == 0)
         return;
     size_t n = ldi_pay_take_done(e->pay, e->flights[0].done, ENG_FINISH_OPS_MAX);
     LDI_INFO("%zu finished payment(s) dropped: not the primary (the primary drives them again)", n);
 }
 
-/* Writes what the turn's calls put so far. With sync when any of it must be durable before
- * their effects leave (ldi_rocks_batch_needs_sync: log entries, view, log_view...), and always
- * with one replica (its replies need the apply durable: issue 1's group commit). With 3 or 5
- * replicas a batch of applied state and commit_max only is written without sync
- * (REPLICATION.md §8: nothing waits on them; an acknowledged entry is durable on a quorum of
- * logs): iterators (page reads, state snapshots) read it at once, a process crash keeps it (the
- * WAL is in the OS), an OS crash may lose it and the replica then re-applies from its log and
- * relearns commit from the primary. The next synced write makes it durable too (one WAL). */
+/* io->release: everything the turn's calls so far put is written, and durable where it must be
+ * (the core sent the peer messages and the events): payments, results, reads, parked pulls. */
 static void
-eng_write(ldi_engine *e)
+eng_release(void *arg, int64_t ts, int64_t now)
 {
-    if (ldi_rocks_batch_count(e->rocks) == 0)
-        return;
-    e->wc.writes++;
-    if (e->replica_count == 1 || ldi_rocks_batch_needs_sync(e->rocks)) {
-        uint64_t us = eng_sync(e);
-        if (e->turn_held) {
-            e->wc.commit_held++;
-            e->wc.commit_held_us += us;
-        }
-        return;
-    }
-    e->metrics.records += (uint64_t)ldi_rocks_batch_count(e->rocks);
-    if (ldi_rocks_batch_write(e->rocks, false) != LD_OK)
-        ldi_fatal("storage: a write failed (applied op %" PRIu64 "); stopping",
-                  ld_sm_applied_op(e->sm));
-    e->wc.writes_nosync++;
-    e->durable_applied_op = ld_sm_applied_op(e->sm);
-}
-
-/* Everything the turn's calls so far put is written, and durable where it must be: their effects
- * go out (repl.h's host rule) -- peer messages, events, payments, results, reads, parked pulls. */
-static void
-eng_release(ldi_engine *e, int64_t ts, int64_t now)
-{
-    ldi_eng_repl_flush(e);
-    if (e->events_deferred) {
-        e->events_deferred = false;
-        ldi_eng_after_commit(e, e->primary_ready); /* publish, queue relays, wake parked pulls */
-    }
+    ldi_engine *e = arg;
     eng_start_payments(e);
     eng_finish_touched(e, ts, now);
     ldi_eng_polls_run_ready(e, ts);
     eng_drop_payment_results(e);
 }
 
+/* ---- the turn ------------------------------------------------------------------------------- */
+
 static void
 eng_turn(ldi_engine *e)
 {
     LD_ASSERT(eng_on_loop_thread(e));
     LD_ASSERT(!e->stopped && e->net != NULL);
-    LD_ASSERT(e->n_touched == 0 && e->building == NULL);
-    int64_t now = ldi_eng_mono_ms();
-    e->batch_n = 0;
-    e->batch_bytes = 0;
+    LD_ASSERT(e->n_touched == 0);
     ldi_net_drain(e->net, ldi_eng_on_msg, e);
-    ldi_eng_repl_step(e, now); /* peer messages and timeouts: may apply committed entries */
-    int64_t ts = eng_timestamp(e);
-    bool committed = e->replica_count > 1 && e->n_touched > 0; /* requests resolved by applies */
-    e->wc.commit_turns += committed;
-    if (e->replica_count > 1 && !ldi_rocks_batch_needs_sync(e->rocks)) {
-        /* The replica step put nothing that must be durable (typically PrepareOks that committed
-         * entries: applied state and commit_max): its effects -- the committed requests'
-         * replies above all -- go out now, not after this turn's prepare and its fsync. */
-        eng_write(e);
-        eng_release(e, ts, now);
-    } else {
-        e->turn_held = committed; /* their replies wait for this turn's fsync */
-    }
-    bool can_prepare = eng_can_prepare(e);
-    eng_flight *f = NULL;
-    if (can_prepare) {
-        f = &e->flights[ld_repl_next_op(e->repl) % ENG_FLIGHTS];
-        f->n = 0;
-        f->payments = 0;
-        e->building = f;
-        e->batch_src = f->src;
-        e->done = f->done;
-    }
-    uint32_t relays = can_prepare && e->primary_ready ? ldi_eng_relay_fill(e, ts) : 0;
-    bool blocked = eng_take_requests(e, relays, can_prepare, now);
-    if (can_prepare && e->primary_ready)
-        eng_take_internal(e, ts);
-    if (e->batch_n > 0) {
-        e->wc.prepared++;
-        eng_prepare(e, f, ts, now);
-    }
-    e->building = NULL;
-    e->batch_n = 0;
-    eng_write(e);
-    e->turn_held = false;
-    eng_release(e, ts, now);
-    bool internal = e->primary_ready && eng_can_prepare(e) &&
+    if (e->peer != NULL)
+        ldi_peer_take(e->peer, &e->peer_in);
+    e->turn_blocked = false;
+    LD_ASSERT(ld_host_turn(e->core, ldi_eng_mono_ms(), ldi_now_ms())); /* a failed write exits */
+    ldi_peer_batch_free(&e->peer_in);
+    bool internal = ld_host_ready(e->core) && ld_host_can_prepare(e->core) &&
                     (ldi_pay_done_count(e->pay) > 0 || ldi_eng_relay_pending(e));
-    if ((e->fifo_len > 0 && !blocked) || internal)
+    if ((e->fifo_len > 0 && !e->turn_blocked) || internal)
         eng_kick(e);
 }
 
@@ -618,7 +492,8 @@ static void
 eng_tick_cb(uv_timer_t *timer)
 {
     ldi_engine *e = timer->data;
-    if (e->primary_ready && ld_sm_next_deadline_ms(e->sm) <= eng_timestamp(e))
+    if (ld_host_ready(e->core) &&
+        ld_sm_next_deadline_ms(e->sm) <= ld_host_timestamp(e->core, ldi_now_ms()))
         eng_kick(e);
 }
 
@@ -643,12 +518,13 @@ eng_report(ldi_engine *e, bool final)
     uint64_t now = uv_now(e->loop);
     uint64_t since = final ? e->started_ms : e->metrics_last_ms;
     double seconds = (double)(now - since) / 1000.0;
+    ld_host_stats hs;
+    ld_host_stats_get(e->core, &hs);
     LDI_INFO("writes since start: writes=%" PRIu64 " entries_prepared=%" PRIu64 " fsyncs=%" PRIu64
              " (needless %" PRIu64 ") unsynced=%" PRIu64 " | commit turns=%" PRIu64
              " (replies held by a fsync in %" PRIu64 ", %.1f ms in all)",
-             e->wc.writes, e->wc.prepared, e->metrics.fsyncs, e->wc.fsyncs_needless,
-             e->wc.writes_nosync, e->wc.commit_turns, e->wc.commit_held,
-             (double)e->wc.commit_held_us / 1000.0);
+             hs.writes, hs.prepared, e->metrics.fsyncs, hs.fsyncs_needless, hs.writes_nosync,
+             hs.commit_turns, hs.commit_held, (double)e->commit_held_us / 1000.0);
     ldi_metrics_report(&e->metrics, &e->metrics_last, &ps, &ss, seconds, final);
     e->metrics_last_ms = now;
     if (final && e->peer != NULL) {
@@ -660,8 +536,8 @@ eng_report(ldi_engine *e, bool final)
                  " received=%" PRIu64 " recv_dropped=%" PRIu64 " bad_frames=%" PRIu64
                  " | replica: dropped=%" PRIu64 " view_changes=%" PRIu64 " repairs=%" PRIu64
                  " state_transfers=%" PRIu64 " prepares_sent=%" PRIu64,
-                 pst.sent, pst.send_dropped, e->peer_lost_sends, pst.received, pst.recv_dropped,
-                 e->peer_bad_frames, rst.dropped, rst.view_changes, rst.repairs,
+                 pst.sent, pst.send_dropped, e->peer_lost_sends + hs.lost_sends, pst.received,
+                 pst.recv_dropped, e->peer_bad_frames, rst.dropped, rst.view_changes, rst.repairs,
                  rst.state_transfers, rst.prepares_sent);
     }
 }
@@ -695,7 +571,7 @@ eng_format(ldi_engine *e, bool created)
     if (!created)
         return LD_OK;
     if (cfg->format || e->replica_count == 1) {
-        ld_repl_format(&e->repl_store);
+        ld_host_format(&e->repl_store);
         LDI_INFO("formatted %s: replica %u of %u, cluster %" PRIu64, cfg->data_dir,
                  cfg->replica_index, e->replica_count, cfg->cluster_id);
     } else {
@@ -719,42 +595,53 @@ eng_open_peer(ldi_engine *e)
                          &e->peer);
 }
 
-/* Opens the replica: it re-applies the committed entries the state machine lacks (the
- * recovery of issue 1), or starts recovering when the directory holds no replica state. */
+static const ld_host_io eng_io = {
+    .write = eng_write,
+    .pending = eng_pending,
+    .random = eng_random,
+    .take = eng_take,
+    .release = eng_release,
+};
+
+/* Opens the host core: the state machine from its records, then the replica, which re-applies
+ * the committed entries the state machine lacks (recovery by replaying the log above the
+ * applied op), or starts recovering when the directory holds no replica state. */
 static ld_err
-eng_open_repl(ldi_engine *e)
+eng_open_core(ldi_engine *e)
 {
-    ld_repl_config rc;
-    memset(&rc, 0, sizeof rc);
-    rc.cluster_id = e->cfg.cluster_id;
-    rc.shard_id = 0;
-    rc.replica = e->cfg.replica_index;
-    rc.replica_count = e->replica_count;
+    ld_host_config hc = {.batch_ops_max = LD_BATCH_OPS_MAX,
+                         .entry_bytes_max = LD_PEER_ENTRY_BYTES_MAX,
+                         .tick = true};
+    hc.repl.cluster_id = e->cfg.cluster_id;
+    hc.repl.shard_id = 0;
+    hc.repl.replica = e->cfg.replica_index;
+    hc.repl.replica_count = e->replica_count;
     uint8_t nonce[16];
     if (uv_random(NULL, NULL, nonce, sizeof nonce, 0, NULL) != 0)
         ldi_fatal("no randomness for the replica's nonce");
-    uint64_t applied = ld_sm_applied_op(e->sm);
-    e->host = ldi_eng_repl_host;
-    e->host.arg = e;
-    e->opening = true;
-    ld_err err =
-        ld_repl_open(&rc, &e->repl_store, &e->host, applied, nonce, ldi_eng_mono_ms(), &e->repl);
-    e->opening = false;
+    e->io = eng_io;
+    ldi_eng_repl_io(&e->io);
+    e->io.arg = e;
+    const char *what = "";
+    ld_err err = ld_host_open(&hc, &e->store, &e->repl_store, &e->io, nonce, ldi_eng_mono_ms(),
+                              &e->core, &what);
     if (err != LD_OK) {
-        LDI_ERROR("replica: cannot open (%s)%s", ld_err_name(err),
+        LDI_ERROR("cannot open: %s (%s)%s", what, ld_err_name(err),
                   e->replica_count == 1 ? ": a single node's data directory without replica "
                                           "state cannot recover; format a new one"
                                         : "");
         return err;
     }
-    if (ldi_rocks_batch_count(e->rocks) > 0)
-        eng_sync(e);
-    e->durable_applied_op = ld_sm_applied_op(e->sm);
-    if (e->durable_applied_op != applied)
-        LDI_WARN("recovery: re-applied log entries %" PRIu64 "..%" PRIu64, applied + 1,
-                 e->durable_applied_op);
-    ldi_eng_repl_flush(e);
-    ldi_eng_repl_observe(e);
+    e->sm = ld_host_sm(e->core);
+    e->repl = ld_host_repl(e->core);
+    e->rs = ld_host_state(e->core);
+    ld_host_stats hs;
+    ld_host_stats_get(e->core, &hs);
+    if (hs.batches > 0)
+        LDI_WARN("recovery: re-applied %" PRIu64 " log entries, up to op %" PRIu64, hs.batches,
+                 ld_sm_applied_op(e->sm));
+    if (!ld_host_flush(e->core))
+        ldi_fatal("storage: the write after the recovery failed; stopping");
     return LD_OK;
 }
 
@@ -763,17 +650,11 @@ eng_open_repl(ldi_engine *e)
 static void
 eng_alloc_arrays(ldi_engine *e)
 {
-    e->batch_ops = ldi_xcalloc(LD_BATCH_OPS_MAX, sizeof *e->batch_ops);
-    e->batch_results = ldi_xcalloc(LD_BATCH_OPS_MAX, sizeof *e->batch_results);
-    e->batch_pb = ldi_xcalloc(LD_BATCH_OPS_MAX, sizeof *e->batch_pb);
+    e->internal_ops = ldi_xcalloc(ENG_INTERNAL_OPS_MAX, sizeof *e->internal_ops);
     e->internal_pb = ldi_xcalloc(ENG_INTERNAL_OPS_MAX, sizeof *e->internal_pb);
     e->internal_scratch = ldi_xcalloc(ENG_INTERNAL_OPS_MAX, sizeof *e->internal_scratch);
-    for (uint32_t i = 0; i < ENG_FLIGHTS; i++) {
-        e->flights[i].src = ldi_xcalloc(LD_BATCH_OPS_MAX, sizeof *e->flights[i].src);
+    for (uint32_t i = 0; i < LD_HOST_FLIGHTS; i++)
         e->flights[i].done = ldi_xcalloc(ENG_FINISH_OPS_MAX, sizeof *e->flights[i].done);
-    }
-    e->batch_src = e->flights[0].src;
-    e->done = e->flights[0].done;
 }
 
 ld_err
@@ -802,12 +683,7 @@ ldi_engine_open(uv_loop_t *loop, const ldi_config *cfg, ldi_engine **out)
     err = eng_format(e, created);
     if (err != LD_OK)
         goto out_free;
-    err = ld_sm_open(&e->store, &e->sm);
-    if (err != LD_OK) {
-        LDI_ERROR("state: cannot rebuild the state machine: %s", ld_err_name(err));
-        goto out_free;
-    }
-    err = eng_open_repl(e);
+    err = eng_open_core(e);
     if (err != LD_OK)
         goto out_free;
     ld_sm_check(e->sm);
@@ -848,7 +724,10 @@ ldi_engine_start(ldi_engine *e, ldi_net *net, ldi_pub *pub)
     uv_timer_start(&e->repl_timer, eng_repl_timer_cb, LD_PEER_TICK_MS, LD_PEER_TICK_MS);
     e->metrics_last_ms = uv_now(e->loop);
     e->started_ms = e->metrics_last_ms;
-    ldi_eng_repl_observe(e); /* a ready primary drives the payments a stop interrupted */
+    if (e->ready_pending) { /* a ready primary drives the payments a stop interrupted */
+        e->ready_pending = false;
+        ldi_eng_become_ready(e);
+    }
     eng_kick(e);
 }
 
@@ -861,7 +740,8 @@ ldi_engine_shutdown_begin(ldi_engine *e)
     e->shutting_down = true;
     if (e->n_polls > 0)
         LDI_INFO("shutdown: answering %u parked pull(s) now", e->n_polls);
-    ldi_eng_polls_answer_all(e, eng_timestamp(e)); /* and no pull parks from now on */
+    ldi_eng_polls_answer_all(
+        e, ld_host_timestamp(e->core, ldi_now_ms())); /* and no pull parks from now on */
     eng_kick(e);
 }
 
@@ -886,17 +766,10 @@ ldi_engine_abandon(ldi_engine *e)
         ldi_eng_reply_envelope(e, r, LD_ERR_SHUTTING_DOWN, "node stopped before running it");
     }
     /* Entries still in flight may commit after all; nobody waits for them here any more. */
-    for (uint32_t i = 0; i < ENG_FLIGHTS; i++) {
-        eng_flight *f = &e->flights[i];
-        if (!f->used)
-            continue;
-        for (uint32_t k = 0; k < f->n; k++)
-            if (f->src[k].kind == SRC_CLIENT)
-                e->reqs[f->src[k].a].n_batch--;
-        e->planned_payments -= f->payments;
-        f->payments = 0;
-        f->used = false;
-    }
+    ld_host_forget(e->core);
+    for (uint32_t t = 0; t < e->n_touched; t++)
+        e->reqs[e->touched[t]].touched = false;
+    e->n_touched = 0;
     for (uint32_t i = 0; i < LD_NODE_CONTEXTS; i++) {
         eng_req *r = &e->reqs[i];
         if (r->state != REQ_WAITING)
@@ -938,26 +811,15 @@ ldi_engine_free(ldi_engine *e)
         return;
     ldi_pay_close(e->pay);   /* never started: no uv handles yet */
     ldi_peer_close(e->peer); /* opened but never started: run the loop afterwards */
-    if (e->repl != NULL)
-        ld_repl_free(e->repl);
-    if (e->sm != NULL)
-        ld_sm_free(e->sm);
+    ld_host_free(e->core);
     ldi_rocks_close(e->rocks);
     ldi_eng_reqs_fini(e);
     ldi_eng_events_fini(e);
-    for (uint32_t i = 0; i < e->n_out; i++)
-        free(e->outbox[i].buf);
-    for (uint32_t i = 0; i < ENG_FLIGHTS; i++) {
-        free(e->flights[i].src);
+    for (uint32_t i = 0; i < LD_HOST_FLIGHTS; i++)
         free(e->flights[i].done);
-    }
-    free(e->batch_ops);
-    free(e->batch_results);
-    free(e->batch_pb);
+    free(e->internal_ops);
     free(e->internal_pb);
     free(e->internal_scratch);
-    free(e->apply_ops);
     free(e->pay_starts);
-    free(e->log_buf);
     free(e);
 }

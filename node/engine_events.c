@@ -450,7 +450,7 @@ ldi_eng_relay_take(ldi_engine *e, uint32_t k0)
         memset(op, 0, sizeof *op);
         op->type = LD_OP_RELAY_FOLLOW;
         op->u.relay = e->relay_q[i];
-        ldi_eng_add_internal(e, k0 + i, op, (eng_src){.kind = SRC_RELAY, .a = i});
+        ldi_eng_add_internal(e, k0 + i, op, (ld_host_src){.kind = SRC_RELAY, .a = i});
     }
     e->metrics.relayed += n;
     e->relay_n = 0;

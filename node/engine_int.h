@@ -21,6 +21,7 @@
 #include "arena.h"
 #include "codec.h"
 #include "engine.h"
+#include "host.h"
 #include "metrics.h"
 #include "payment.h"
 #include "peer.h"
@@ -67,15 +68,12 @@ _Static_assert(ENG_POLL_HASH_SLOTS >= 2 * LD_NODE_LONG_POLLS_MAX, "short chains"
 /* A request's result buffer above this is freed after the reply rather than kept for reuse. */
 #define ENG_OUT_KEEP_BYTES (256u * 1024u)
 
-/* Replication (REPLICATION.md §11). Prepared entries wait for their apply in a ring indexed by
- * op: the pipeline bounds how many are in flight. The client ops of one entry stop at
+/* Replication (REPLICATION.md §11). The client ops of one entry stop at
  * ENG_ENTRY_CLIENT_BYTES_MAX of request frames, so that the entry with its internal ops stays
  * below LD_PEER_ENTRY_BYTES_MAX (a FINISH_ORDER or RELAY_FOLLOW packs to under 200 bytes). */
-#define ENG_FLIGHTS (2u * LD_PEER_PIPELINE_MAX)
 #define ENG_ENTRY_CLIENT_BYTES_MAX (LD_PEER_ENTRY_BYTES_MAX - (1u << 20))
 _Static_assert(ENG_INTERNAL_OPS_MAX * 200u < (1u << 20), "internal ops fit the entry's reserve");
 _Static_assert(ENG_ENTRY_CLIENT_BYTES_MAX >= LD_FRAME_BYTES_MAX, "a whole request always fits");
-#define ENG_OUTBOX_MAX 4096u /* peer messages one turn may send; past it they are lost */
 
 #define ENG_METRICS_INTERVAL_MS 10000u /* at most one summary line per interval */
 
@@ -124,13 +122,6 @@ typedef struct eng_req {
     size_t out_cap;
 } eng_req;
 
-typedef enum eng_src_kind {
-    SRC_CLIENT = 0,
-    SRC_FINISH = 1,
-    SRC_TICK = 2,
-    SRC_RELAY = 3,
-} eng_src_kind;
-
 /* One parked PULL_EVENTS: op `op_index` of request slot `req` (generation `gen`). */
 typedef struct eng_poll {
     bool used;
@@ -146,23 +137,20 @@ typedef struct eng_poll {
     struct ldi_engine *engine;
 } eng_poll;
 
-/* Where batch entry i came from: a client op (req, op) or an internal op (done[a]). */
-typedef struct eng_src {
-    uint8_t kind;    /* eng_src_kind */
-    uint8_t payment; /* a place_order: its payment capacity is planned */
-    uint32_t a;
-    uint32_t b;
-} eng_src;
+/* ld_host_src.kind of the node's ops: where entry op i came from, a client op (a = request slot,
+ * b = op index, flags ENG_SRC_PAYMENT for a place_order whose payment capacity is planned) or an
+ * internal op (a = its index in the flight's finished payments, or in the relay queue). The
+ * core's TICK is LD_HOST_SRC_TICK. */
+typedef enum eng_src_kind {
+    SRC_CLIENT = 0,
+    SRC_FINISH = 1,
+    SRC_RELAY = 3,
+} eng_src_kind;
+#define ENG_SRC_PAYMENT 1u
 
-/* An entry this replica prepared as primary, waiting for its apply (then its sources get their
- * results) or for the end of its view (then its requests get NOT_PRIMARY). */
+/* What the node keeps per flight of the host core (by ld_host_flight.index). */
 typedef struct eng_flight {
-    bool used;
-    uint64_t op;
-    uint64_t view;
-    uint32_t n;         /* batch entries */
     uint32_t payments;  /* place_orders counted in planned_payments, not resolved yet */
-    eng_src *src;       /* [LD_BATCH_OPS_MAX] */
     ldi_pay_done *done; /* [ENG_FINISH_OPS_MAX]: the payments its FINISH_ORDERs carry */
 } eng_flight;
 
@@ -172,49 +160,25 @@ typedef struct eng_pay_start {
     ldi_pay_waiter waiter;
 } eng_pay_start;
 
-/* A peer message packed during the turn, sent after its sync (the host rule of repl.h). */
-typedef struct eng_out {
-    uint32_t to;
-    uint8_t *buf;
-    size_t len;
-} eng_out;
-
 struct ldi_engine {
     uv_loop_t *loop;
     uv_thread_t loop_thread; /* owns everything below */
     ldi_config cfg;
     ldi_rocks *rocks;
-    ld_store store;      /* borrowed by sm */
-    ld_store repl_store; /* borrowed by repl */
-    ld_sm *sm;
-    ld_repl *repl;
-    ld_repl_host host;      /* ldi_eng_repl_host with arg = this engine; borrowed by repl */
-    ldi_peer *peer;         /* NULL with one replica */
-    uint32_t replica_count; /* 1, 3 or 5 */
-    ld_repl_state rs;       /* as of the last replica call (eng_repl_observe) */
-    bool rs_valid;
-    bool primary_ready;           /* primary whose view's adopted log is applied: issues TICK,
-                                     RELAY_FOLLOW, FINISH_ORDER and drives payments */
-    uint64_t primary_ready_op;    /* ...once commit_min reaches this op */
-    uint64_t durable_applied_op;  /* the state machine's applied op as of the last write (synced
-                                     or not: what an iterator reads, e.g. a state snapshot) */
-    bool events_deferred;         /* an apply's events wait for this turn's sync (one replica) */
-    bool opening;                 /* ld_repl_open re-applies: no requests, no publishing */
-    struct {                      /* write counters of the turns, in the engine's report */
-        uint64_t writes;          /* writes (synced or not; a turn may write twice) */
-        uint64_t prepared;        /* entries prepared (primary) */
-        uint64_t fsyncs_needless; /* synced writes with nothing that had to be durable */
-        uint64_t writes_nosync;   /* writes without sync (ldi_rocks_batch_needs_sync false) */
-        uint64_t commit_turns;    /* turns whose replica step resolved requests (3 or 5 replicas) */
-        uint64_t commit_held;     /* ...whose replies then waited for a fsync of the turn */
-        uint64_t commit_held_us;  /* the time those replies waited in it */
-    } wc;
-    bool turn_held; /* this turn's committed requests wait for its fsync */
-    eng_flight flights[ENG_FLIGHTS];
-    eng_flight *building; /* the flight this turn's batch fills, or NULL */
-    ld_op *apply_ops;     /* [LD_BATCH_OPS_MAX], allocated on first use: decoded entries */
-    eng_out outbox[ENG_OUTBOX_MAX];
-    uint32_t n_out;
+    ld_store store;          /* the state machine's records */
+    ld_store repl_store;     /* the replica's records */
+    ld_host *core;           /* the replica host core: state machine, replica, the turn */
+    ld_host_io io;           /* the node's adapters (engine.c, engine_repl.c), arg = this engine */
+    ld_sm *sm;               /* ld_host_sm(core), refreshed by a state transfer */
+    ld_repl *repl;           /* ld_host_repl(core) */
+    const ld_repl_state *rs; /* ld_host_state(core): as of the last replica call */
+    ldi_peer *peer;          /* NULL with one replica */
+    ldi_peer_batch peer_in;  /* the frames this turn hands to the replica */
+    uint32_t replica_count;  /* 1, 3 or 5 */
+    bool ready_pending;      /* the core said ready before the engine started: act at start */
+    bool turn_blocked;       /* the queue's head waits for the pipeline (set by the take) */
+    uint64_t commit_held_us; /* time replies of committed requests waited in a fsync */
+    eng_flight flights[LD_HOST_FLIGHTS];
     eng_pay_start *pay_starts; /* grows; at most planned_payments */
     uint32_t n_pay_starts;
     uint32_t pay_starts_cap;
@@ -240,20 +204,14 @@ struct ldi_engine {
     uint32_t pending_ops; /* ops of queued requests */
     uint32_t n_waiting;
 
-    /* this turn's batch: arrays sized by limits, allocated once */
-    uint32_t batch_n;
+    /* this turn's entry: the node's part of it (the core holds the ops) */
     uint32_t planned_payments;
-    ld_op *batch_ops;         /* [LD_BATCH_OPS_MAX] */
-    ld_result *batch_results; /* [LD_BATCH_OPS_MAX] */
-    eng_src *batch_src;       /* the building flight's src[] */
-    Ldpb__Op **batch_pb;      /* [LD_BATCH_OPS_MAX]: client ops reuse their decoded pb */
-    Ldpb__Op *internal_pb;    /* [ENG_INTERNAL_OPS_MAX] */
+    ld_op *internal_ops;   /* [ENG_INTERNAL_OPS_MAX]: what internal_pb points into */
+    Ldpb__Op *internal_pb; /* [ENG_INTERNAL_OPS_MAX] */
     ld_codec_op_scratch *internal_scratch; /* [ENG_INTERNAL_OPS_MAX] */
-    ldi_pay_done *done;                    /* the building flight's done[] */
-    uint32_t batch_bytes;                  /* request frame bytes of the batch's client ops */
-    ld_id batch_id_seed;                   /* the building entry's id seed (LogEntry.id_seed) */
-    uint8_t *log_buf;
-    size_t log_cap;
+    uint32_t batch_client_ops;             /* client write ops in the forming entry */
+    uint32_t batch_bytes;                  /* request frame bytes of the entry's client ops */
+    ld_op take_op;                         /* a client write op, decoded at take */
     ld_op tmp_op;
     ld_result tmp_result;
 
@@ -285,24 +243,14 @@ struct ldi_engine {
     uint64_t started_ms;      /* uv_now when serving started */
 };
 
-/* ---- engine_repl.c: the replica's host, roles, not-primary, cluster status ------------------ */
+/* ---- engine_repl.c: the host core's peer, apply, state transfer and role adapters ----------- */
 
 /* Monotonic milliseconds (the replica's `now`). */
 int64_t ldi_eng_mono_ms(void);
 
-/* The host table handed to ld_repl_open() (copied into e->host with arg = e). */
-extern const ld_repl_host ldi_eng_repl_host;
-
-/* Reads the replica's state after a call into it; logs role and view changes, abandons the
- * flights of a view it left (their requests get NOT_PRIMARY after the sync), and notices when a
- * new primary becomes ready. */
-void ldi_eng_repl_observe(ldi_engine *e);
-
-/* Drains the peer queue into ld_repl_on_message() and runs ld_repl_on_tick() when due. */
-void ldi_eng_repl_step(ldi_engine *e, int64_t now);
-
-/* After the turn's synced write: sends the outbox. */
-void ldi_eng_repl_flush(ldi_engine *e);
+/* Fills the io adapters of engine_repl.c into `io` (recv, send, applied, flight_end, events,
+ * role, corrupt, snapshot, install, installed). */
+void ldi_eng_repl_io(ld_host_io *io);
 
 /* Marks `r` to be looked at after this turn's sync. */
 void ldi_eng_touch(ldi_engine *e, eng_req *r);
@@ -316,8 +264,9 @@ void ldi_eng_resp_fill(const ldi_engine *e, Ldpb__Response *resp);
 /* Encodes this node's ReplicaStatus as the result of op `op_index` of `r`. */
 void ldi_eng_put_cluster_status(ldi_engine *e, eng_req *r, uint32_t op_index);
 
-/* Resolves the sources of flight `f` with the results of its apply (batch_results). */
-void ldi_eng_resolve_flight(ldi_engine *e, eng_flight *f);
+/* The ready primary's start-of-service work (relays from the cursor, payments driven again);
+ * deferred by the role adapter until the engine serves. */
+void ldi_eng_become_ready(ldi_engine *e);
 
 /* ---- engine_req.c -------------------------------------------------------------------------- */
 
@@ -399,8 +348,8 @@ uint32_t ldi_eng_relay_take(ldi_engine *e, uint32_t k0);
 /* True while follow events wait to be relayed (a turn should follow). */
 bool ldi_eng_relay_pending(const ldi_engine *e);
 
-/* Appends internal op `op` (copied) as batch entry, with internal scratch slot k. Defined in
- * engine.c. */
-void ldi_eng_add_internal(ldi_engine *e, uint32_t k, const ld_op *op, eng_src src);
+/* Appends internal op `op` (copied) to the forming entry, with internal scratch slot k. Defined
+ * in engine.c. */
+void ldi_eng_add_internal(ldi_engine *e, uint32_t k, const ld_op *op, ld_host_src src);
 
 #endif /* LDI_ENGINE_INT_H */

@@ -185,12 +185,12 @@ ldi_eng_reply_not_primary(ldi_engine *e, eng_req *r, const char *why)
 {
     LD_ASSERT(r->state != REQ_FREE);
     Ldpb__NotPrimary np = LDPB__NOT_PRIMARY__INIT;
-    np.view = e->rs.view;
-    np.primary = e->rs.primary_index;
+    np.view = e->rs->view;
+    np.primary = e->rs->primary_index;
     np.primary_address = (char *)"";
     /* The primary's address only when this replica knows the view has one (status normal). */
-    if (e->rs.status == LD_REPL_NORMAL && e->rs.primary_index < e->cfg.replica_count)
-        np.primary_address = e->cfg.replicas[e->rs.primary_index].client_url;
+    if (e->rs->status == LD_REPL_NORMAL && e->rs->primary_index < e->cfg.replica_count)
+        np.primary_address = e->cfg.replicas[e->rs->primary_index].client_url;
     reply_envelope_index(e, r->index, r->request_id, LD_ERR_NOT_PRIMARY, why, &np);
     req_free_slot(e, r);
 }

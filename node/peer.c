@@ -187,22 +187,40 @@ ldi_peer_open(uv_loop_t *loop, uint32_t self, uint32_t n, const char *const *url
 }
 
 void
-ldi_peer_drain(ldi_peer *p, ldi_peer_frame_cb cb, void *arg)
+ldi_peer_take(ldi_peer *p, ldi_peer_batch *b)
 {
     LD_ASSERT(peer_on_loop_thread(p));
+    LD_ASSERT(b->head == NULL);
     uv_mutex_lock(&p->mu);
-    peer_frame *f = p->head;
+    b->head = p->head;
     p->head = NULL;
     p->tail = NULL;
     p->queued = 0;
     p->queued_bytes = 0;
     uv_mutex_unlock(&p->mu);
-    while (f != NULL) {
-        peer_frame *next = f->next;
-        cb(arg, nng_msg_body(f->msg), nng_msg_len(f->msg));
+}
+
+bool
+ldi_peer_batch_next(ldi_peer_batch *b, ldi_peer_frame_cb cb, void *arg)
+{
+    peer_frame *f = b->head;
+    if (f == NULL)
+        return false;
+    b->head = f->next;
+    cb(arg, nng_msg_body(f->msg), nng_msg_len(f->msg));
+    nng_msg_free(f->msg);
+    free(f);
+    return true;
+}
+
+void
+ldi_peer_batch_free(ldi_peer_batch *b)
+{
+    while (b->head != NULL) {
+        peer_frame *f = b->head;
+        b->head = f->next;
         nng_msg_free(f->msg);
         free(f);
-        f = next;
     }
 }
 

@@ -6,7 +6,7 @@
  *   NNG thread                                   loop thread
  *   ----------                                   -----------
  *   pull0 recv done --> lock, append frame,      uv_async (coalesced) --> wake_cb --> turn
- *                       unlock, uv_async_send    ldi_peer_drain(): every queued frame, in order
+ *                       unlock, uv_async_send    ldi_peer_take(): every queued frame, in order
  *                       re-arm recv
  *   push0[to] <------------------------------------- ldi_peer_send(to, bytes): non-blocking
  *
@@ -34,7 +34,7 @@
 
 typedef struct ldi_peer ldi_peer;
 
-/* Called by ldi_peer_drain() for one received frame; `frame` is valid during the call only. */
+/* Called by ldi_peer_batch_next() for one received frame; `frame` is valid during the call only. */
 typedef void (*ldi_peer_frame_cb)(void *arg, const uint8_t *frame, size_t len);
 
 /* Opens the transport of replica `self` of `n`: listens on urls[self], dials urls[i] for every
@@ -46,8 +46,21 @@ ld_err ldi_peer_open(uv_loop_t *loop, uint32_t self, uint32_t n, const char *con
                      ldi_net_wake_cb wake_cb, void *wake_arg, ldi_peer **out)
     __attribute__((warn_unused_result));
 
-/* Hands every queued frame to cb, in arrival order, and frees it. Thread: loop thread. */
-void ldi_peer_drain(ldi_peer *peer, ldi_peer_frame_cb cb, void *arg);
+/* The frames queued when a turn began, taken off the transport's queue at once (the turn works
+ * on a bounded set while the NNG threads go on queueing for the next one). */
+typedef struct ldi_peer_batch {
+    struct peer_frame *head;
+} ldi_peer_batch;
+
+/* Moves every queued frame into `b` (which must be empty), in arrival order. Thread: loop
+ * thread. */
+void ldi_peer_take(ldi_peer *peer, ldi_peer_batch *b);
+
+/* Hands the oldest frame of `b` to cb and frees it; false when `b` is empty. */
+bool ldi_peer_batch_next(ldi_peer_batch *b, ldi_peer_frame_cb cb, void *arg);
+
+/* Frees every frame left in `b`. */
+void ldi_peer_batch_free(ldi_peer_batch *b);
 
 /* Queues `len` bytes of `buf` (copied) for replica `to` (!= self) without blocking. Returns
  * false (counted) when NNG cannot take it now: the message is lost, as on a lossy network.

@@ -278,6 +278,15 @@ ldi_host_observe(ld_host *h)
     }
 }
 
+void
+ld_host_forget(ld_host *h)
+{
+    LD_ASSERT(h->building == NULL);
+    for (uint32_t i = 0; i < LD_HOST_FLIGHTS; i++)
+        if (h->flights[i].used)
+            ldi_host_end_flight(h, &h->flights[i], LD_HOST_END_LEFT_VIEW, LD_ERR_SHUTTING_DOWN);
+}
+
 /* ---- life ----------------------------------------------------------------------------------- */
 
 void

@@ -186,8 +186,13 @@ bool ld_host_turn(ld_host *h, int64_t now, int64_t wall_ms);
 /* Writes what calls outside a turn put (open, format) with sync and releases its messages. */
 bool ld_host_flush(ld_host *h);
 
-/* Inside io->take: appends one write op. `pb` is borrowed until the turn prepares the entry;
- * `op` is copied (with one replica the entry is applied from these). */
+/* The caller stops waiting for every flight (shutdown): each ends as LD_HOST_END_LEFT_VIEW
+ * (its entry may still commit). */
+void ld_host_forget(ld_host *h);
+
+/* Inside io->take: appends one write op. `pb` (and whatever it points into) is borrowed until
+ * the turn prepares the entry; `op` is copied (with one replica the entry is applied from these).
+ */
 void ld_host_add(ld_host *h, const Ldpb__Op *pb, const ld_op *op, ld_host_src src);
 /* Ops the entry still takes (TICK's room kept). */
 uint32_t ld_host_room(const ld_host *h);

@@ -8,7 +8,8 @@
 # check is S7 (liveness) it also runs on to the first safety catch (S1..S6) and reports it.
 #
 # Usage: tests/sim/planted.sh [--seeds N] [--jobs N] [BUG...]
-#   BUG: COMMIT_EARLY, ACK_EARLY, DVC_PICK (default: all three).
+#   BUG: COMMIT_EARLY, ACK_EARLY, DVC_PICK (the replica), RELEASE_EARLY (the host core's turn:
+#   its effects leave before its write); default: all four.
 # Exit status 0 only if every bug was caught within the seeds; 1 if one was not (or a build
 # failed). A run stops at the first failing seed (--stop-on-failure), so a caught bug costs only
 # the seeds up to it. Logs: build-plant-<bug>/planted.log.
@@ -23,11 +24,11 @@ while (($# > 0)); do
     --seeds) SEEDS=$2; shift 2 ;;
     --jobs) JOBS=$2; shift 2 ;;
     -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
-    COMMIT_EARLY | ACK_EARLY | DVC_PICK) BUGS+=("$1"); shift ;;
+    COMMIT_EARLY | ACK_EARLY | DVC_PICK | RELEASE_EARLY) BUGS+=("$1"); shift ;;
     *) echo "planted: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
-((${#BUGS[@]} > 0)) || BUGS=(COMMIT_EARLY ACK_EARLY DVC_PICK)
+((${#BUGS[@]} > 0)) || BUGS=(COMMIT_EARLY ACK_EARLY DVC_PICK RELEASE_EARLY)
 if [[ -z $SEEDS ]]; then
     echo "planted: no LD_SIM_CI_SEEDS in tests/sim/CMakeLists.txt" >&2
     exit 2
