@@ -1,7 +1,7 @@
 /*
  * repl_int.h -- internals shared by the files of the replica (repl.c normal path, repl_vc.c view
  * change, repl_sync.c repair / state transfer / trimming, repl_log.c records and the in-memory
- * log window). Not a contract: only shard/repl*.c include it.
+ * log window). Not a contract: only shard/repl/repl*.c include it.
  *
  * The in-memory log window. A replica holds the headers of the ops (op - RING, op] in a ring of
  * slots indexed by op % RING, and never lets its head run more than LD_PEER_WINDOW_MAX ops past
