@@ -19,7 +19,7 @@
  * is heard again within about 100 ms.
  *
  * The transport knows nothing of the messages: the engine packs and unpacks them with
- * shard/repl_codec.h.
+ * shard/repl/repl_codec.h.
  */
 #ifndef LDI_PEER_H
 #define LDI_PEER_H

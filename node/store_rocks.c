@@ -15,7 +15,7 @@
 #include "repl.h"
 #include "util.h"
 
-/* livedrop-2: the `log` CF holds the replica's records (shard/repl.h keys) instead of bare
+/* livedrop-2: the `log` CF holds the replica's records (shard/repl/repl.h keys) instead of bare
  * log entries keyed by op; a livedrop-1 directory is refused with a clear message. */
 #define ROCKS_FORMAT "livedrop-2"
 #define ROCKS_WRITE_BUFFER_BYTES (32u * 1024u * 1024u)
@@ -25,10 +25,10 @@
  * (a prefix byte and a few ids). */
 #define ROCKS_KEY_END_BYTES 1024u
 
-/* The replica's meta record "M", version 1 (shard/repl_log.c): u8 version, u64 view, u64 log_view,
- * u64 commit_max, u64 anchor_op, 16 B anchor checksum, i64 anchor timestamp, u64 log_start. Only
- * commit_max may change without a sync (REPLICATION.md §8: nothing waits on it). A record of
- * another length or version is treated as a change of everything: synced. */
+/* The replica's meta record "M", version 1 (shard/repl/repl_log.c): u8 version, u64 view, u64
+ * log_view, u64 commit_max, u64 anchor_op, 16 B anchor checksum, i64 anchor timestamp, u64
+ * log_start. Only commit_max may change without a sync (REPLICATION.md §8: nothing waits on it). A
+ * record of another length or version is treated as a change of everything: synced. */
 #define ROCKS_REPL_META_BYTES 65u
 #define ROCKS_REPL_META_VERSION 1u
 #define ROCKS_REPL_META_COMMIT_AT 17u

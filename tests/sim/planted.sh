@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # planted.sh -- proves that the simulator's checks bite: for each planted replication bug
-# (shard/CMakeLists.txt, proto/REPLICATION.md §10) it configures its own build directory
+# (shard/repl/CMakeLists.txt, proto/REPLICATION.md §10) it configures its own build directory
 # build-plant-<bug>/ with -DLD_PLANT_BUG_<BUG>=ON -DLD_BUILD_TESTS=ON, builds only the
 # livedrop-sim target, runs the CI seed count (seeds 1..N, the same seeds the plain build's ctest
 # runs, tests/sim/CMakeLists.txt LD_SIM_CI_SEEDS) and EXPECTS a failure. For each bug it prints

@@ -1,12 +1,12 @@
 /*
  * sim.h -- the deterministic simulator's world (DESIGN.md §6, proto/REPLICATION.md §10).
  *
- * One seed drives one world: replicas running the real shard/ replication core (shard/repl.h)
+ * One seed drives one world: replicas running the real shard/ replication core (shard/repl/repl.h)
  * and the real state machine (shard/sm.h) over in-memory stores, a simulated network (delay,
- * loss, duplication, reordering, partitions; every peer message goes through shard/repl_codec),
- * simulated clocks (monotonic drift within rho = 1e-3, wall-clock jumps), faults (crash losing
- * what was not synced, restart, pause, wiped disk) and clients that retry with the same ops.
- * After every replica step the checks S1..S6 run (check.c); S7 (liveness) at the end.
+ * loss, duplication, reordering, partitions; every peer message goes through
+ * shard/repl/repl_codec), simulated clocks (monotonic drift within rho = 1e-3, wall-clock jumps),
+ * faults (crash losing what was not synced, restart, pause, wiped disk) and clients that retry with
+ * the same ops. After every replica step the checks S1..S6 run (check.c); S7 (liveness) at the end.
  *
  * Time is simulated real time in ms (`t`), from 0. Nothing depends on addresses, the host's
  * clock or hash seeds: the same seed gives the same trace, byte for byte.

@@ -82,7 +82,7 @@ h_apply(void *arg, uint64_t op, int64_t ts, const uint8_t *entry, uint32_t len)
     h->applies++;
 }
 
-/* Proves that with the real replica core (shard/repl*.c) a prepared entry needs a sync and the
+/* Proves that with the real replica core (shard/repl/repl*.c) a prepared entry needs a sync and the
  * commit that a PrepareOk brings (meta with a new commit_max, plus the apply's state records)
  * does not -- i.e. that store_rocks reads the replica's meta layout right. How: format, open a
  * 3-replica primary on the RocksDB store, prepare one entry, then feed a backup's PrepareOk. */
@@ -128,7 +128,7 @@ Test(store_rocks_sync, a_prepare_needs_sync_and_the_commit_of_a_prepare_ok_does_
     ld_repl_free(r);
 }
 
-/* Meta record of shard/repl_log.c (version 1, 65 bytes): view at 1, commit_max at 17. */
+/* Meta record of shard/repl/repl_log.c (version 1, 65 bytes): view at 1, commit_max at 17. */
 static void
 meta(uint8_t v[65], uint64_t view, uint64_t commit)
 {

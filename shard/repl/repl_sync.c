@@ -205,6 +205,7 @@ ldi_sync_fill(ld_repl *r, int64_t now, bool force)
     uint32_t to = (ldi_primary_of(r, r->view) + r->fill_rot) % r->n;
     if (to == r->self)
         to = (to + 1) % r->n;
+    LD_ASSERT(to != r->self);
     for (uint64_t k = lo + 1; k <= hi; k++)
         if (fill_wants(r, k))
             ask_committed(r, to, k);
@@ -246,6 +247,8 @@ ldi_sync_on_fill(ld_repl *r, const ld_repl_msg *m)
         r->stats.fills++;
         s = ldi_slot_get(r, k);
     }
+    LD_ASSERT(s != NULL);
+    LD_ASSERT(s->has_body);
     s->committed = true;
     if (k > r->fill_commit)
         r->fill_commit = k;
@@ -412,6 +415,9 @@ ldi_sync_start_transfer(ld_repl *r, uint32_t from, uint64_t min_op, int64_t now)
     if (r->xfer.min_op == 0)
         r->xfer.min_op = 1;
     r->xfer.retries = 0;
+    LD_ASSERT(r->xfer.min_op >= 1);
+    if (r->status != LD_REPL_RECOVERING)
+        LD_ASSERT(r->xfer.min_op > r->commit_min); /* never back to a state we applied (S3) */
     xfer_ask(r, now);
 }
 
@@ -426,6 +432,7 @@ rec_await_start_view(ld_repl *r, int64_t now)
     r->rec_installed_at = now;
     r->rsv_at = 0;
     ldi_vc_request_start_view(r, r->view, now);
+    LD_ASSERT(!r->rec_probing);
 }
 
 /* The verified checkpoint: install it and anchor the log at its op (one write with meta). */
@@ -434,6 +441,8 @@ xfer_install(ld_repl *r, int64_t now)
 {
     ldi_xfer *x = &r->xfer;
     LD_ASSERT(r->host.install != NULL);
+    LD_ASSERT(x->active);
+    LD_ASSERT(x->have == x->total);
     if (r->host.install(r->host.arg, x->buf, x->total, x->checkpoint_op) != LD_OK) {
         xfer_reset(x); /* did not decode: ask again */
         xfer_ask(r, now);
@@ -488,6 +497,12 @@ xfer_install(ld_repl *r, int64_t now)
     xfer_reset(x);
     x->active = false;
     ldi_link_scan(r);
+    LD_ASSERT(r->commit_min == c);
+    LD_ASSERT(r->log_start == c);
+    LD_ASSERT(r->anchor_op == c);
+    LD_ASSERT(r->op >= c);
+    LD_ASSERT(r->op - c <= LD_PEER_WINDOW_MAX);
+    LD_ASSERT(r->commit_max >= c);
     r->fill_at = INT64_MAX;
     r->fill_asked_hi = c;
     if (r->status == LD_REPL_RECOVERING) {
@@ -496,6 +511,7 @@ xfer_install(ld_repl *r, int64_t now)
         r->rec_installed = true;
         r->rec_anchored = true;
         rec_await_start_view(r, now);
+        LD_ASSERT(r->status == LD_REPL_RECOVERING);
         return;
     }
     ldi_meta_write(r);
@@ -511,6 +527,7 @@ xfer_install(ld_repl *r, int64_t now)
 static void
 on_probe_answer(ld_repl *r, const ld_repl_msg *m, int64_t now)
 {
+    LD_ASSERT(r->status == LD_REPL_RECOVERING);
     uint32_t i = m->replica;
     r->rec_have[i] = true;
     r->rec_view[i] = m->view;
@@ -641,6 +658,7 @@ ldi_sync_trim(ld_repl *r)
             ldi_slot_clear(s);
     }
     r->log_start = target;
+    LD_ASSERT(r->log_start < r->commit_min); /* log_retain >= 1 entry stays below it */
     ldi_meta_write(r);
 }
 
@@ -668,7 +686,8 @@ ldi_sync_tick(ld_repl *r, int64_t now)
     if (r->ckpt.buf != NULL && now - r->ckpt.used_at >= LDI_REPL_STATE_IDLE_MS)
         ckpt_free(&r->ckpt);
     if (r->status == LD_REPL_RECOVERING) {
-        LD_ASSERT(!r->rec_probing || r->rec_installed);
+        if (r->rec_probing)
+            LD_ASSERT(r->rec_installed);
         if (r->rec_installed && !r->rec_probing &&
             now - r->rec_installed_at >= (int64_t)r->cfg.vc_timeout_ms) {
             /* No StartView from primary(view) and no fill progress: the view may have moved on.

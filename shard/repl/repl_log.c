@@ -74,7 +74,8 @@ ld_repl_entry_checksum(uint64_t cluster_id, uint32_t shard_id, const ld_entry_he
                        const uint8_t *entry, uint32_t len)
 {
     LD_ASSERT(h != NULL);
-    LD_ASSERT(entry != NULL || len == 0);
+    if (len > 0)
+        LD_ASSERT(entry != NULL);
     /* "LDP1" cluster shard op view ts parent size, then the entry bytes (REPLICATION.md §3.3). */
     uint8_t pre[4 + 8 + 4 + 8 + 8 + 8 + 16 + 4];
     memcpy(pre, "LDP1", 4);
@@ -176,7 +177,8 @@ ld_repl_meta_commit_only(const uint8_t *prev, size_t prev_len, const uint8_t *ne
 void
 ldi_meta_write(ld_repl *r)
 {
-    LD_ASSERT(r->status != LD_REPL_RECOVERING || r->rec_installed);
+    if (r->status == LD_REPL_RECOVERING)
+        LD_ASSERT(r->rec_installed); /* no meta before a state to build on (7.3) */
     uint8_t v[META_BYTES];
     meta_encode(r, v);
     r->store.ops->put(r->store.impl, LD_REPL_KEY_META, 1, v, sizeof v);
@@ -290,7 +292,8 @@ ldi_log_write(ld_repl *r, const ld_entry_header *h, uint8_t *body, bool has_body
 {
     LD_ASSERT(h->op > r->commit_min);
     LD_ASSERT(h->op <= r->commit_min + LD_PEER_WINDOW_MAX);
-    LD_ASSERT(body == NULL || has_body);
+    if (body != NULL)
+        LD_ASSERT(has_body);
     size_t len = LOG_HDR_BYTES + (has_body ? h->entry_size : 0);
     uint8_t *v = malloc(len);
     LD_ASSERT(v != NULL); /* out of memory: fail-stop, as the state machine does */
@@ -351,6 +354,8 @@ ldi_log_truncate(ld_repl *r, uint64_t after)
         r->op--; /* a gap below the truncation point: the head is the highest record */
     if (r->canon_op > after)
         r->canon_op = after;
+    LD_ASSERT(r->op <= after);
+    LD_ASSERT(r->op >= r->commit_min);
 }
 
 typedef struct read_ctx {
@@ -417,6 +422,7 @@ ldi_link_scan(ld_repl *r)
             r->break_expect = expect;
             if (r->canon_op >= k)
                 r->canon_op = k - 1;
+            LD_ASSERT(r->canon_op < r->break_op);
             return;
         }
         expect = s->h.parent;
@@ -434,6 +440,8 @@ ldi_link_scan(ld_repl *r)
     while (c < r->op && ldi_slot_cget(r, c + 1)->has_body)
         c++;
     r->canon_op = c;
+    LD_ASSERT(r->break_op == 0);
+    LD_ASSERT(r->canon_op <= r->op);
 }
 
 /* Applies slot s, the entry commit_min + 1. False when its body is not readable yet. */
@@ -441,7 +449,9 @@ static bool
 apply_slot(ld_repl *r, ldi_slot *s)
 {
     uint64_t k = r->commit_min + 1;
-    LD_ASSERT(s != NULL && s->op == k && s->has_body);
+    LD_ASSERT(s != NULL);
+    LD_ASSERT(s->op == k);
+    LD_ASSERT(s->has_body);
     if (s->body == NULL) {
         ld_entry_header h;
         s->body = ldi_log_read_body(r, k, &s->h.checksum, &h);
@@ -637,6 +647,9 @@ open_log(ld_repl *r, const meta_rec *m, uint64_t applied_op)
         r->commit_max = r->op; /* every entry of a one-replica log was committed when written */
     r->canon_op = r->commit_min;
     ldi_link_scan(r);
+    LD_ASSERT(r->log_start <= r->commit_min);
+    LD_ASSERT(r->commit_min <= r->op);
+    LD_ASSERT(r->commit_min <= r->commit_max);
     return LD_OK;
 }
 
@@ -644,10 +657,15 @@ ld_err
 ld_repl_open(const ld_repl_config *cfg, const ld_store *store, const ld_repl_host *host,
              uint64_t applied_op, const uint8_t nonce[16], int64_t now, ld_repl **out)
 {
-    LD_ASSERT(cfg != NULL && store != NULL && host != NULL && out != NULL && nonce != NULL);
+    LD_ASSERT(cfg != NULL);
+    LD_ASSERT(store != NULL);
+    LD_ASSERT(host != NULL);
+    LD_ASSERT(out != NULL);
+    LD_ASSERT(nonce != NULL);
     LD_ASSERT(cfg->replica_count == 1 || cfg->replica_count == 3 || cfg->replica_count == 5);
     LD_ASSERT(cfg->replica < cfg->replica_count);
-    LD_ASSERT(host->send != NULL && host->apply != NULL);
+    LD_ASSERT(host->send != NULL);
+    LD_ASSERT(host->apply != NULL);
     ld_repl *r = calloc(1, sizeof *r);
     if (r == NULL)
         return LD_ERR_NOMEM;
@@ -688,6 +706,8 @@ ld_repl_open(const ld_repl_config *cfg, const ld_store *store, const ld_repl_hos
          * its StartView: reported as is, and replaced by the next checkpoint. */
         r->commit_min = applied_op;
         r->commit_max = applied_op;
+        LD_ASSERT(!r->rec_installed);
+        ldi_repl_invariants(r);
         *out = r;
         return LD_OK;
     }
@@ -730,6 +750,7 @@ ld_repl_open(const ld_repl_config *cfg, const ld_store *store, const ld_repl_hos
             ldi_vc_request_start_view(r, r->view, now);
         }
     }
+    ldi_repl_invariants(r);
     *out = r;
     return LD_OK;
 

@@ -1,7 +1,7 @@
 /*
  * repl_int.h -- internals shared by the files of the replica (repl.c normal path, repl_vc.c view
  * change, repl_sync.c repair / state transfer / trimming, repl_log.c records and the in-memory
- * log window). Not a contract: only shard/repl*.c include it.
+ * log window). Not a contract: only shard/repl/repl*.c include it.
  *
  * The in-memory log window. A replica holds the headers of the ops (op - RING, op] in a ring of
  * slots indexed by op % RING, and never lets its head run more than LD_PEER_WINDOW_MAX ops past
@@ -95,23 +95,42 @@ typedef struct ldi_ckpt {
     int64_t used_at;
 } ldi_ckpt;
 
+/*
+ * The replica. Invariants, written beside their fields and checked by ldi_repl_invariants()
+ * (repl.c) whenever a public entry returns (open, on_message, on_tick, prepare). "Anchored"
+ * below means status != RECOVERING || rec_installed: a replica recovering from a lost disk has
+ * no log of its own until it holds a state to build on (a checkpoint, or the empty state), and
+ * its commit_min is whatever the host said it applied, with op and canon_op 0 below it.
+ */
 struct ld_repl {
     ld_repl_config cfg; /* defaults filled in */
     ld_store store;
     ld_repl_host host;
-    uint32_t n;
-    uint32_t q;
-    uint32_t self;
+    uint32_t n;    /* 1, 3 or 5 */
+    uint32_t q;    /* n / 2 + 1 */
+    uint32_t self; /* < n */
 
+    /* RECOVERING only from an open without meta until the StartView install makes it NORMAL;
+     * never entered again in the incarnation. VIEW_CHANGE: view > log_view (vc_enter raises
+     * view; only form_view and the StartView install raise log_view, to view, and leave
+     * VIEW_CHANGE). n == 1: always NORMAL, installed and primary. */
     ld_repl_status status;
-    uint64_t view;
-    uint64_t log_view;
-    uint64_t op; /* head: highest record in the log (or log_start) */
+    uint64_t view;     /* never goes back; durable (meta) except while RECOVERING */
+    uint64_t log_view; /* <= view; == view when installed (n > 1: the disk's word for n == 1) */
+    /* head: highest record in the log (or log_start). Anchored: log_start <= commit_min <= op
+     * <= commit_min + LD_PEER_WINDOW_MAX (ldi_log_write's bound), and op > commit_min means the
+     * head has its slot. */
+    uint64_t op;
+    /* commit_min <= commit_max. A backup may know commits above its head (learned from the
+     * primary before it has the entries): commit_max <= op only on the primary. The pipeline
+     * bound op - commit_max <= LD_PEER_PIPELINE_MAX holds for what a primary prepares
+     * (ld_repl_prepare asserts it) but is no invariant: a new primary adopts a log whose head
+     * may be up to the window above the commits the DVCs reported. */
     uint64_t commit_max;
-    uint64_t commit_min;
+    uint64_t commit_min;     /* applied; >= log_start */
     ld_checksum cm_checksum; /* checksum of entry commit_min (the anchor's when at log_start) */
     int64_t cm_ts;
-    uint64_t anchor_op; /* checkpoint anchor: the log starts after it (format: 0) */
+    uint64_t anchor_op; /* checkpoint anchor: the log starts after it (format: 0); <= log_start */
     ld_checksum anchor_checksum;
     int64_t anchor_ts;
     uint64_t log_start; /* records <= log_start are gone (trimmed or before the anchor) */
@@ -119,14 +138,16 @@ struct ld_repl {
      * disk installed, 0 if the disk was never lost. Before the wipe this replica may have
      * acknowledged entries up to there whose bodies it no longer holds, so its DVCs report
      * present_op >= lost_op: the nack rule must not take their absence as proof that an entry was
-     * never committed. */
+     * never committed. 0 while RECOVERING (set by the install that ends it). */
     uint64_t lost_op;
 
-    bool linked;
-    uint64_t break_op;
+    bool linked;       /* linked: break_op == 0 (ldi_link_scan) */
+    uint64_t break_op; /* !linked: the highest op missing or off the head's chain */
     ld_checksum break_expect;
-    uint64_t canon_op;
-    bool installed; /* normal status only: the log is this view's (StartView or formed view) */
+    uint64_t canon_op; /* anchored: commit_min <= canon_op <= op; == op on the primary */
+    /* NORMAL only (VIEW_CHANGE and RECOVERING never installed): the log is this view's
+     * (StartView or formed view). */
+    bool installed;
     ldi_slot ring[LDI_REPL_RING];
 
     /* primary */
@@ -135,7 +156,8 @@ struct ld_repl {
     int64_t resend_at[LD_PEER_REPLICAS_MAX];
     uint32_t resend_ms[LD_PEER_REPLICAS_MAX];
     int64_t commit_sent_at;
-    uint64_t view_start_op; /* head adopted at the start of the view (reads wait for it) */
+    /* head adopted at the start of the view (reads wait for it); <= op on the primary */
+    uint64_t view_start_op;
 
     /* backup */
     int64_t heard_at;    /* last Prepare / Commit / StartView from primary(view) */
@@ -148,10 +170,11 @@ struct ld_repl {
     uint64_t svc_votes[LD_PEER_REPLICAS_MAX];   /* highest view each replica voted for (> view) */
     int64_t svc_first_at[LD_PEER_REPLICAS_MAX]; /* when its votes (> view) began */
     int64_t svc_last_at[LD_PEER_REPLICAS_MAX];  /* its latest vote */
-    bool voting;
-    uint64_t vote_view; /* the view this replica votes for while voting */
+    bool voting;                                /* never while RECOVERING */
+    uint64_t vote_view; /* the view this replica votes for while voting: > view */
     int64_t vote_at;    /* next SVC resend */
-    bool vc_adopted;    /* new primary: the best DVC's log is installed, repairing */
+    bool vc_adopted;    /* new primary: the best DVC's log is installed, repairing (VIEW_CHANGE:
+                         * only on primary(view); stale, unused, once NORMAL) */
     uint64_t vc_commit; /* new primary: max commit over the DVCs */
     int64_t vc_at;      /* status view_change entered (or restart) */
     int64_t dvc_at;     /* next DVC resend */
@@ -174,8 +197,8 @@ struct ld_repl {
 
     /* state transfer and recovery */
     uint8_t nonce[16];
-    ldi_xfer xfer;
-    ldi_ckpt ckpt;
+    ldi_xfer xfer; /* active: from < n, from != self */
+    ldi_ckpt ckpt; /* buf != NULL: op <= commit_min (a state this replica applied) */
     uint64_t rec_view[LD_PEER_REPLICAS_MAX]; /* recovering: answers with our nonce */
     bool rec_have[LD_PEER_REPLICAS_MAX];
     bool rec_normal[LD_PEER_REPLICAS_MAX];
@@ -185,17 +208,20 @@ struct ld_repl {
      * state when nothing was committed anywhere) and a view learned from f+1 others whose primary
      * was normal. From then on, and until the StartView install makes it normal, it asks
      * primary(view) for the StartView, accepts StartViews of views >= view and fills (6.1, 7.3).
-     * It is never cleared: the f+1 round that set it already showed every view the lost disk may
-     * have counted in (REPLICATION.md 7.3), and a later view's primary is as good a source. */
+     * Only the StartView install clears it (and ends RECOVERING): the f+1 round that set it already
+     * showed every view the lost disk may have counted in (REPLICATION.md 7.3), and a later view's
+     * primary is as good a source. So rec_installed implies RECOVERING. */
     bool rec_installed;
     int64_t rec_installed_at; /* ... since then, or the last StartView / fill progress */
     /* recovering, rec_installed: VC_TIMEOUT passed without a StartView or fill progress, so it
      * probes everybody again (f+1 answers) for a newer view -- while it keeps asking
      * primary(view) and listening to its StartView (a replica deaf until that round completed
-     * stayed recovering at the primary's commit when an answer was missing) */
+     * stayed recovering at the primary's commit when an answer was missing). Implies
+     * RECOVERING and rec_installed. */
     bool rec_probing;
     /* recovering: this incarnation installed a checkpoint (cm_checksum is its anchor or a filled
-     * entry's), so a new round of probes needs no new transfer (never an older checkpoint) */
+     * entry's), so a new round of probes needs no new transfer (never an older checkpoint).
+     * RECOVERING and rec_anchored: rec_installed. Not cleared by the install (unused after). */
     bool rec_anchored;
 
     ld_repl_stats stats;
@@ -244,6 +270,9 @@ uint32_t ldi_suffix_headers(const ld_repl *r, ld_entry_header *out, uint64_t *su
 void ldi_accept_entry(ld_repl *r, const ld_repl_msg *m, bool canonical, int64_t now);
 /* Primary: a view begins with the current log (after forming it). */
 void ldi_primary_begin(ld_repl *r, int64_t now);
+/* Asserts the invariants of struct ld_repl above (LD_ASSERT, one fact each): called when every
+ * public entry returns. Cheap: O(n), no log walk. */
+void ldi_repl_invariants(const ld_repl *r);
 
 /* ---- repl_vc.c ------------------------------------------------------------------------------ */
 

@@ -1,7 +1,7 @@
 /*
- * test_repl.c -- the replica's normal path (shard/repl.c, shard/repl_log.c): checksum, format and
- * open, RF=1 commit and restart, RF=3 commit at a quorum and not before, backups applying the
- * same entries, restarts with meta, the read lease.
+ * test_repl.c -- the replica's normal path (shard/repl/repl.c, shard/repl/repl_log.c): checksum,
+ * format and open, RF=1 commit and restart, RF=3 commit at a quorum and not before, backups
+ * applying the same entries, restarts with meta, the read lease.
  */
 #include "repl_fixture.h"
 

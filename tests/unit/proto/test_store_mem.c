@@ -1,5 +1,5 @@
 /*
- * test_store_mem.c -- the in-memory store (shard/store_mem.c): ordering, prefix scans,
+ * test_store_mem.c -- the in-memory store (proto/store_mem.c): ordering, prefix scans,
  * pending vs durable writes, crash and fault injection.
  */
 #include <criterion/criterion.h>

@@ -35,7 +35,9 @@ entry_to_pb(const ld_entry_header *h, Ldpeer__EntryHeader *out)
 ld_err
 ld_repl_msg_pack(const ld_repl_msg *msg, uint64_t config_epoch, uint8_t **buf_out, size_t *len_out)
 {
-    LD_ASSERT(msg != NULL && buf_out != NULL && len_out != NULL);
+    LD_ASSERT(msg != NULL);
+    LD_ASSERT(buf_out != NULL);
+    LD_ASSERT(len_out != NULL);
     LD_ASSERT(msg->headers_len <= LD_PEER_DVC_HEADERS_MAX);
     Ldpeer__PeerMessage pm;
     Ldpeer__Header hdr;
@@ -351,7 +353,8 @@ ld_err
 ld_repl_msg_unpack(const uint8_t *frame, size_t len, ld_repl_msg_buf *out)
 {
     LD_ASSERT(out != NULL);
-    LD_ASSERT(frame != NULL || len == 0);
+    if (len > 0)
+        LD_ASSERT(frame != NULL);
     memset(&out->msg, 0, sizeof out->msg);
     out->unpacked = NULL;
     out->config_epoch = 0;

@@ -1,5 +1,5 @@
 /*
- * test_repl_sync.c -- catching up (shard/repl_sync.c): repair of a gap by GetPrepare, state
+ * test_repl_sync.c -- catching up (shard/repl/repl_sync.c): repair of a gap by GetPrepare, state
  * transfer when the log a backup needs was trimmed, a replica without its disk recovering
  * without ever voting or acking, log trimming, and junk messages.
  */

@@ -7,10 +7,14 @@
  * WriteBatch, synced once per loop turn). At start, ld_sm_open() rebuilds memory with scan().
  *
  * Implementations: node/store_rocks.c (RocksDB `state` column family, writes into the turn's
- * WriteBatch) and shard/store_mem.c (in memory, for tests and the simulator; can inject faults).
+ * WriteBatch) and proto/store_mem.c (in memory, for tests and the simulator; can inject faults).
+ *
+ * The replica (shard/repl/) writes its log records and meta through the same ops table, on its
+ * own key space. So the interface lives in the base layer (proto/, ldproto), which both the state
+ * machine (ldsm) and the replica (ldrepl) link without seeing each other.
  */
-#ifndef LD_SHARD_STORE_H
-#define LD_SHARD_STORE_H
+#ifndef LD_STORE_H
+#define LD_STORE_H
 
 #include "ld_base.h"
 
@@ -60,4 +64,4 @@ size_t ld_store_mem_pending(const ld_store_mem *mem);
 /* Makes the next scan() fail with `err` after `after` records (LD_OK disables). */
 void ld_store_mem_fail_scan(ld_store_mem *mem, size_t after, ld_err err);
 
-#endif /* LD_SHARD_STORE_H */
+#endif /* LD_STORE_H */

@@ -70,8 +70,10 @@ check_svc_quorum(ld_repl *r, int64_t now)
     for (uint32_t i = 0; i < r->n; i++)
         if (i == r->self || r->svc_votes[i] == r->vote_view)
             count++;
-    if (count >= r->q)
-        ldi_vc_enter(r, r->vote_view, now);
+    if (count < r->q)
+        return;
+    LD_ASSERT(r->vote_view > r->view); /* a vote is always for a view above ours */
+    ldi_vc_enter(r, r->vote_view, now);
 }
 
 static void
@@ -82,6 +84,8 @@ vote(ld_repl *r, int64_t now)
         r->voting = true;
         r->vote_view = w;
     }
+    LD_ASSERT(r->status != LD_REPL_RECOVERING);
+    LD_ASSERT(r->vote_view > r->view);
     send_svc(r, now);
     check_svc_quorum(r, now);
 }
@@ -186,6 +190,7 @@ ldi_vc_enter(ld_repl *r, uint64_t w, int64_t now)
 {
     LD_ASSERT(w > r->view);
     LD_ASSERT(r->status != LD_REPL_RECOVERING);
+    LD_ASSERT(r->n > 1);
     r->view = w;
     r->status = LD_REPL_VIEW_CHANGE;
     r->installed = false;
@@ -199,6 +204,11 @@ ldi_vc_enter(ld_repl *r, uint64_t w, int64_t now)
     r->vc_at = now;
     r->dvc_at = dvc_allowed_at(r);
     r->stats.view_changes++;
+    LD_ASSERT(r->status == LD_REPL_VIEW_CHANGE);
+    LD_ASSERT(r->view == w);
+    LD_ASSERT(r->log_view < r->view);
+    LD_ASSERT(!r->installed);
+    LD_ASSERT(!r->voting);
     ldi_meta_write(r); /* view = w durable before the DVC leaves (host rule) */
     if (ldi_primary_of(r, w) != r->self && now >= r->dvc_at)
         send_dvc(r, now);
@@ -235,6 +245,8 @@ install_headers(ld_repl *r, const ld_entry_header *hs, uint32_t len, uint64_t to
     }
     r->canon_op = r->commit_min;
     ldi_link_scan(r);
+    LD_ASSERT(r->op <= top);
+    LD_ASSERT(r->commit_min <= r->canon_op);
     return true;
 }
 
@@ -372,6 +384,13 @@ send_start_view(ld_repl *r, uint32_t to, const uint8_t *nonce)
 static void
 form_view(ld_repl *r, int64_t now)
 {
+    LD_ASSERT(r->status == LD_REPL_VIEW_CHANGE);
+    LD_ASSERT(ldi_primary_of(r, r->view) == r->self);
+    LD_ASSERT(r->vc_adopted);
+    LD_ASSERT(r->linked);
+    LD_ASSERT(r->canon_op == r->op);
+    LD_ASSERT(r->op >= r->vc_commit);
+    LD_ASSERT(r->log_view < r->view);
     r->log_view = r->view;
     r->status = LD_REPL_NORMAL;
     uint64_t c = r->vc_commit < r->op ? r->vc_commit : r->op;
@@ -379,6 +398,10 @@ form_view(ld_repl *r, int64_t now)
         r->commit_max = c;
     ldi_meta_write(r);
     ldi_primary_begin(r, now);
+    LD_ASSERT(r->status == LD_REPL_NORMAL);
+    LD_ASSERT(r->log_view == r->view);
+    LD_ASSERT(r->installed);
+    LD_ASSERT(r->commit_max <= r->op);
     for (uint32_t i = 0; i < r->n; i++)
         if (i != r->self)
             send_start_view(r, i, NULL);
@@ -421,6 +444,8 @@ ldi_vc_try_form(ld_repl *r, int64_t now)
         truncate_nacked(r, b);
         r->vc_adopted = true;
     }
+    LD_ASSERT(r->vc_adopted);
+    LD_ASSERT(r->status == LD_REPL_VIEW_CHANGE);
     ldi_link_scan(r);
     /* Never form below a commit a DVC reported: the adopted log holds every committed entry,
      * so a head below vc_commit means the log lost some (a safety net: the view times out). */
@@ -499,9 +524,21 @@ ldi_vc_on_start_view(ld_repl *r, const ld_repl_msg *m, int64_t now)
             r->progress_at = now; /* behind from now on (sync_tick's fallback) */
         if (m->commit > r->fill_commit)
             r->fill_commit = m->commit;
+        LD_ASSERT(r->view == w);
+        if (r->status != LD_REPL_RECOVERING) {
+            LD_ASSERT(r->status == LD_REPL_NORMAL);
+            LD_ASSERT(!r->installed); /* until a StartView that fits the window */
+        }
         ldi_sync_fill(r, now, true);
         return;
     }
+    /* the install: from primary(w), of a view not older than ours, within the window */
+    LD_ASSERT(m->replica == ldi_primary_of(r, w));
+    LD_ASSERT(w >= r->view);
+    LD_ASSERT(m->op >= r->commit_min);
+    LD_ASSERT(m->op - r->commit_min <= LD_PEER_WINDOW_MAX);
+    if (r->status == LD_REPL_RECOVERING)
+        LD_ASSERT(r->rec_installed);
     uint64_t canon_before = r->canon_op;
     if (!install_headers(r, m->headers, m->headers_len, m->op)) {
         r->stats.dropped++;
@@ -522,6 +559,13 @@ ldi_vc_on_start_view(ld_repl *r, const ld_repl_msg *m, int64_t now)
     r->rec_probing = false;
     if (m->commit > r->commit_max)
         r->commit_max = m->commit;
+    LD_ASSERT(r->status == LD_REPL_NORMAL);
+    LD_ASSERT(r->installed);
+    LD_ASSERT(r->view == w);
+    LD_ASSERT(r->log_view == r->view);
+    LD_ASSERT(r->op <= m->op); /* the view's log: nothing of ours above its head */
+    LD_ASSERT(r->commit_max >= m->commit);
+    LD_ASSERT(ldi_primary_of(r, r->view) != r->self);
     ldi_meta_write(r); /* view, log_view and the truncation in one write (§5.4) */
     ldi_vc_heard(r, now);
     memset(r->dvcs, 0, sizeof r->dvcs);
@@ -552,6 +596,7 @@ ldi_vc_on_rsv(ld_repl *r, const ld_repl_msg *m, int64_t now)
 static void
 primary_check_stuck_voters(ld_repl *r, int64_t now)
 {
+    LD_ASSERT(ldi_is_primary(r));
     uint64_t w = 0;
     for (uint32_t i = 0; i < r->n; i++) {
         if (i == r->self || r->svc_votes[i] <= r->view)

@@ -40,7 +40,7 @@
 #include "ld_limits.h"
 #include "store.h"
 
-/* ---- messages (C form of proto/peer.proto; shard/repl_codec.c converts) --------------------- */
+/* ---- messages (C form of proto/peer.proto; shard/repl/repl_codec.c converts) ----------------- */
 
 typedef enum ld_repl_kind {
     LD_REPL_PREPARE = 1,

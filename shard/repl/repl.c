@@ -73,6 +73,88 @@ ldi_suffix_headers(const ld_repl *r, ld_entry_header *out, uint64_t *suffix_from
     return n;
 }
 
+/* ---- invariants (repl_int.h, struct ld_repl) ------------------------------------------------ */
+
+/* Recovery and state transfer: ldi_repl_invariants()' share. */
+static void
+sync_invariants(const ld_repl *r)
+{
+    if (r->status == LD_REPL_RECOVERING)
+        LD_ASSERT(r->lost_op == 0);
+    if (r->rec_installed)
+        LD_ASSERT(r->status == LD_REPL_RECOVERING);
+    if (r->rec_probing) {
+        LD_ASSERT(r->status == LD_REPL_RECOVERING);
+        LD_ASSERT(r->rec_installed);
+    }
+    if (r->status == LD_REPL_RECOVERING && r->rec_anchored)
+        LD_ASSERT(r->rec_installed);
+    if (r->xfer.active) {
+        LD_ASSERT(r->xfer.from < r->n);
+        LD_ASSERT(r->xfer.from != r->self);
+    }
+    if (r->ckpt.buf != NULL)
+        LD_ASSERT(r->ckpt.op <= r->commit_min);
+}
+
+void
+ldi_repl_invariants(const ld_repl *r)
+{
+    LD_ASSERT(r != NULL);
+    LD_ASSERT(r->n == 1 || r->n == 3 || r->n == 5);
+    LD_ASSERT(r->q == r->n / 2 + 1);
+    LD_ASSERT(r->self < r->n);
+    LD_ASSERT(r->status >= LD_REPL_NORMAL);
+    LD_ASSERT(r->status <= LD_REPL_RECOVERING);
+
+    /* views and status */
+    LD_ASSERT(r->log_view <= r->view);
+    if (r->status == LD_REPL_VIEW_CHANGE)
+        LD_ASSERT(r->log_view < r->view);
+    if (r->installed)
+        LD_ASSERT(r->status == LD_REPL_NORMAL);
+    if (r->installed && r->n > 1)
+        LD_ASSERT(r->log_view == r->view);
+    if (r->n == 1) {
+        LD_ASSERT(r->status == LD_REPL_NORMAL);
+        LD_ASSERT(r->installed);
+    }
+
+    /* the log */
+    LD_ASSERT(r->commit_min <= r->commit_max);
+    LD_ASSERT(r->log_start <= r->commit_min);
+    LD_ASSERT(r->anchor_op <= r->log_start);
+    if (r->linked)
+        LD_ASSERT(r->break_op == 0);
+    bool anchored = r->status != LD_REPL_RECOVERING || r->rec_installed;
+    if (anchored) {
+        LD_ASSERT(r->commit_min <= r->op);
+        LD_ASSERT(r->op - r->commit_min <= LD_PEER_WINDOW_MAX);
+        LD_ASSERT(r->commit_min <= r->canon_op);
+        LD_ASSERT(r->canon_op <= r->op);
+        if (r->op > r->commit_min)
+            LD_ASSERT(ldi_slot_cget(r, r->op) != NULL); /* the head has its slot */
+    }
+
+    /* the primary */
+    if (ldi_is_primary(r)) {
+        LD_ASSERT(r->canon_op == r->op);
+        LD_ASSERT(r->commit_max <= r->op);
+        LD_ASSERT(r->view_start_op <= r->op);
+        LD_ASSERT(!r->voting);
+    }
+
+    /* view change */
+    if (r->voting) {
+        LD_ASSERT(r->status != LD_REPL_RECOVERING);
+        LD_ASSERT(r->vote_view > r->view);
+    }
+    if (r->status == LD_REPL_VIEW_CHANGE && r->vc_adopted)
+        LD_ASSERT(ldi_primary_of(r, r->view) == r->self);
+
+    sync_invariants(r);
+}
+
 /* ---- primary ----------------------------------------------------------------------------- */
 
 void
@@ -93,6 +175,8 @@ ldi_primary_begin(ld_repl *r, int64_t now)
     r->view_start_op = r->op;
     r->canon_op = r->op;
     r->heard_at = now;
+    LD_ASSERT(ldi_is_primary(r));
+    LD_ASSERT(!r->voting);
 }
 
 /* Commits the highest op acknowledged by a quorum (self included), then applies. */
@@ -113,11 +197,13 @@ commit_advance(ld_repl *r, int64_t now)
 #ifdef LD_PLANT_BUG_COMMIT_EARLY
     c = r->op; /* PLANTED BUG: commit at the primary's own ack, before a quorum has the entry */
 #endif
+    LD_ASSERT(c <= r->op);
     if (c > r->commit_max) {
         r->commit_max = c;
         ldi_meta_write(r);
     }
     ldi_apply_committed(r, now);
+    LD_ASSERT(r->commit_min <= r->commit_max);
 }
 
 static void
@@ -449,10 +535,9 @@ msg_valid(const ld_repl *r, const ld_repl_msg *m)
     return false;
 }
 
-void
-ld_repl_on_message(ld_repl *r, const ld_repl_msg *msg, int64_t now)
+static void
+dispatch(ld_repl *r, const ld_repl_msg *msg, int64_t now)
 {
-    LD_ASSERT(r != NULL && msg != NULL);
     if (!msg_valid(r, msg)) {
         r->stats.dropped++;
         return;
@@ -495,9 +580,21 @@ ld_repl_on_message(ld_repl *r, const ld_repl_msg *msg, int64_t now)
 }
 
 void
+ld_repl_on_message(ld_repl *r, const ld_repl_msg *msg, int64_t now)
+{
+    LD_ASSERT(r != NULL);
+    LD_ASSERT(msg != NULL);
+    uint64_t view_before = r->view;
+    dispatch(r, msg, now);
+    LD_ASSERT(r->view >= view_before); /* views never go back */
+    ldi_repl_invariants(r);
+}
+
+void
 ld_repl_on_tick(ld_repl *r, int64_t now)
 {
     LD_ASSERT(r != NULL);
+    uint64_t view_before = r->view;
     if (ldi_is_primary(r) && r->n > 1)
         primary_tick(r, now);
     if (r->status != LD_REPL_RECOVERING && r->linked)
@@ -506,6 +603,8 @@ ld_repl_on_tick(ld_repl *r, int64_t now)
         ldi_apply_filled(r, now);
     ldi_vc_tick(r, now);
     ldi_sync_tick(r, now);
+    LD_ASSERT(r->view >= view_before);
+    ldi_repl_invariants(r);
 }
 
 /* ---- the primary's entry point ------------------------------------------------------------ */
@@ -529,11 +628,9 @@ ld_repl_can_prepare(const ld_repl *r)
            r->op - r->commit_min < LD_PEER_WINDOW_MAX;
 }
 
-ld_err
-ld_repl_prepare(ld_repl *r, const uint8_t *entry, uint32_t len, int64_t ts, int64_t now)
+static ld_err
+prepare(ld_repl *r, const uint8_t *entry, uint32_t len, int64_t ts, int64_t now)
 {
-    LD_ASSERT(r != NULL);
-    LD_ASSERT(entry != NULL || len == 0);
     if (!ldi_is_primary(r))
         return LD_ERR_NOT_PRIMARY;
     if (len > LD_PEER_ENTRY_BYTES_MAX)
@@ -553,8 +650,10 @@ ld_repl_prepare(ld_repl *r, const uint8_t *entry, uint32_t len, int64_t ts, int6
     if (len > 0)
         memcpy(body, entry, len);
     ldi_log_write(r, &h, body, true);
+    LD_ASSERT(r->op == h.op);
     r->canon_op = r->op;
     const ldi_slot *s = ldi_slot_cget(r, h.op);
+    LD_ASSERT(s != NULL);
     for (uint32_t b = 0; b < r->n; b++) {
         if (b == r->self)
             continue;
@@ -566,7 +665,21 @@ ld_repl_prepare(ld_repl *r, const uint8_t *entry, uint32_t len, int64_t ts, int6
         }
     }
     commit_advance(r, now); /* n == 1: commits and applies here */
+    /* ld_repl_can_prepare() held: the pipeline and the window take this entry */
+    LD_ASSERT(r->op - r->commit_max <= LD_PEER_PIPELINE_MAX);
+    LD_ASSERT(r->op - r->commit_min <= LD_PEER_WINDOW_MAX);
     return LD_OK;
+}
+
+ld_err
+ld_repl_prepare(ld_repl *r, const uint8_t *entry, uint32_t len, int64_t ts, int64_t now)
+{
+    LD_ASSERT(r != NULL);
+    if (len > 0)
+        LD_ASSERT(entry != NULL);
+    ld_err err = prepare(r, entry, len, ts, now);
+    ldi_repl_invariants(r);
+    return err;
 }
 
 /* ---- queries ------------------------------------------------------------------------------ */
@@ -574,7 +687,8 @@ ld_repl_prepare(ld_repl *r, const uint8_t *entry, uint32_t len, int64_t ts, int6
 void
 ld_repl_state_get(const ld_repl *r, ld_repl_state *out)
 {
-    LD_ASSERT(r != NULL && out != NULL);
+    LD_ASSERT(r != NULL);
+    LD_ASSERT(out != NULL);
     memset(out, 0, sizeof *out);
     out->status = r->status;
     out->primary = ldi_is_primary(r);
@@ -633,6 +747,7 @@ ld_repl_next_deadline(const ld_repl *r)
 void
 ld_repl_stats_get(const ld_repl *r, ld_repl_stats *out)
 {
-    LD_ASSERT(r != NULL && out != NULL);
+    LD_ASSERT(r != NULL);
+    LD_ASSERT(out != NULL);
     *out = r->stats;
 }

@@ -1,7 +1,8 @@
 /*
- * test_repl_vc.c -- view change (shard/repl_vc.c): a new primary after the old one falls silent
- * keeps every committed entry (also one only the primary knew committed), the deposed primary
- * rejoins as a backup, a cut-off replica's votes move nobody, a restarted primary steps aside.
+ * test_repl_vc.c -- view change (shard/repl/repl_vc.c): a new primary after the old one falls
+ * silent keeps every committed entry (also one only the primary knew committed), the deposed
+ * primary rejoins as a backup, a cut-off replica's votes move nobody, a restarted primary steps
+ * aside.
  */
 #include "repl_fixture.h"
 

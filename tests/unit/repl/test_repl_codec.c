@@ -1,5 +1,5 @@
 /*
- * test_repl_codec.c -- ld_repl_msg <-> ldpeer.PeerMessage (shard/repl_codec.c): every kind
+ * test_repl_codec.c -- ld_repl_msg <-> ldpeer.PeerMessage (shard/repl/repl_codec.c): every kind
  * round-trips, and each malformed case of repl_codec.h is LD_ERR_PROTOCOL (or
  * LD_ERR_FRAME_TOO_LARGE), never a crash.
  */
