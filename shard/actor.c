@@ -689,8 +689,9 @@ ldi_release(ld_sm *sm, const ld_op *op, ld_result *res)
 }
 
 void
-ldi_finish_order(ld_sm *sm, const ld_op_finish_order *op, ld_result *res)
+ldi_finish_order(ld_sm *sm, const ld_op *o, ld_result *res)
 {
+    const ld_op_finish_order *op = &o->u.finish;
     LD_ASSERT(!ld_id_is_zero(&op->reservation_id));
     uint32_t res_idx = ldi_res_find(sm, &op->reservation_id);
     if (res_idx == LDI_NIL) {
@@ -716,4 +717,44 @@ ldi_finish_order(ld_sm *sm, const ld_op_finish_order *op, ld_result *res)
     else if (op->approved)
         state = LD_RES_COMMITTED;
     payment_settle(sm, res_idx, state, op->payment_ref, res);
+}
+
+/* ---- reads ------------------------------------------------------------------------------- */
+
+void
+ldi_get_drop(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res)
+{
+    uint32_t idx;
+    if ((idx = ldi_drop_find(sm, &op->u.id)) == LDI_NIL) {
+        ld_result_fail(res, LD_ERR_DROP_NOT_FOUND, "get_drop: no such drop");
+        return;
+    }
+    res->kind = LD_RESULT_DROP;
+    ldi_drop_view(ldi_drop_at(sm, idx), now_ms, &res->u.drop);
+}
+
+void
+ldi_get_reservation(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res)
+{
+    (void)now_ms;
+    uint32_t idx;
+    if ((idx = ldi_res_find(sm, &op->u.id)) == LDI_NIL) {
+        ld_result_fail(res, LD_ERR_RESERVATION_NOT_FOUND, "get_reservation: no such id");
+        return;
+    }
+    res->kind = LD_RESULT_RESERVATION;
+    ldi_res_view(ldi_res_at(sm, idx), &res->u.reservation);
+}
+
+void
+ldi_get_order(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res)
+{
+    (void)now_ms;
+    uint32_t idx;
+    if ((idx = ldi_order_find(sm, &op->u.id)) == LDI_NIL) {
+        ld_result_fail(res, LD_ERR_ORDER_NOT_FOUND, "get_order: no such order");
+        return;
+    }
+    res->kind = LD_RESULT_ORDER;
+    res->u.order = *ldi_order_at(sm, idx);
 }

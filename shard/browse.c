@@ -299,9 +299,9 @@ drops_visit(void *arg, ld_page *page, uint64_t sort_key, const ld_id *id, const 
 }
 
 void
-ldi_list_drops(const ld_sm *sm, int64_t now_ms, const ld_op_list_drops *op, ld_page *page,
-               ld_result *res)
+ldi_list_drops(const ld_sm *sm, int64_t now_ms, const ld_op *o, ld_page *page, ld_result *res)
 {
+    const ld_op_list_drops *op = &o->u.list_drops;
     uint32_t first;
     if (op->status < LD_DROP_UPCOMING || op->status > LD_DROP_CANCELLED) {
         ld_result_fail(res, LD_ERR_INVALID_ARGUMENT, "list_drops: status is required");

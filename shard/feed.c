@@ -190,8 +190,11 @@ feed_fill(const ld_sm *sm, const uint64_t *seqs, uint32_t count, ld_page *page)
 }
 
 void
-ldi_list_notifications(const ld_sm *sm, const ld_op_list *op, ld_page *page, ld_result *res)
+ldi_list_notifications(const ld_sm *sm, int64_t now_ms, const ld_op *o, ld_page *page,
+                       ld_result *res)
 {
+    (void)now_ms;
+    const ld_op_list *op = &o->u.list;
     uint32_t first;
     if (!ldi_page_first("list_notifications", op->first, LD_PAGE_DROPS_MAX, &first, res))
         return;

@@ -5,6 +5,22 @@
  * every limit of ld_limits.h on the way in. Past the codec, an ld_op is trusted to be within its
  * limits (the state machine asserts that), so the state machine only checks business rules.
  * Strings are NUL-terminated and inline: an op owns no heap memory.
+ *
+ * Adding an op takes, and only takes:
+ *   1. its number in enum ld_op_type below (the same number as its case in livedrop.proto's
+ *      Op.body oneof: the node relies on that), and its body struct in the ld_op union when it
+ *      has one;
+ *   2. one row in op.c's op table (shard/op.c): name, flags (write / client / page), principal
+ *      rule and its apply handler (writes) or read or page handler (reads) -- the state machine
+ *      dispatches through the row (sm.c, page.c) and has no switch on the op type;
+ *   3. the handler itself, in the shard/ file of its entity (actor.c, catalog.c, follow.c,
+ *      browse.c, page.c, feed.c), declared in sm_int.h;
+ *   4. its wire message in livedrop.proto and the two conversions of that body: wire -> op in
+ *      ld_codec_op_from_pb's switches (codec.c for drops and orders, codec_ops.c for the rest,
+ *      where the limits are checked) and op -> wire in ld_codec_op_to_pb's (same files). These
+ *      stay switches: each case is the body's own protobuf-c encoding, not dispatch;
+ *   5. for a new result kind, its conversion in codec_result.c; for a page op, how the node
+ *      narrows it (page_narrow in node/engine_events.c), when its count field is not list.first.
  */
 #ifndef LD_SHARD_OP_H
 #define LD_SHARD_OP_H
