@@ -270,9 +270,9 @@ res_close(ld_sm *sm, uint32_t res_idx, ld_reservation_state state)
     ldi_put_res(sm, r);
     ldi_stock_changed(sm, r->drop_idx);
     if (state == LD_RES_COMMITTED)
-        ldi_emit_res(sm, r, LD_EV_ORDER_PAID, &r->v.order_id);
+        ldi_emit_res(sm, r, LD_EVENT_ORDER_PAID, &r->v.order_id);
     else if (state == LD_RES_EXPIRED)
-        ldi_emit_res(sm, r, LD_EV_RESERVATION_EXPIRED, NULL);
+        ldi_emit_res(sm, r, LD_EVENT_RESERVATION_EXPIRED, NULL);
 }
 
 /* Records the order of reservation r. Room was checked by the caller. */
@@ -354,7 +354,7 @@ payment_settle(ld_sm *sm, uint32_t res_idx, ld_reservation_state state, const ch
     } else {
         res_close(sm, res_idx, state);
         order_idx = order_create(sm, r, LD_ORDER_FAILED, payment_ref);
-        ldi_emit_res(sm, r, LD_EV_ORDER_FAILED, &ldi_order_at(sm, order_idx)->id);
+        ldi_emit_res(sm, r, LD_EVENT_ORDER_FAILED, &ldi_order_at(sm, order_idx)->id);
     }
     finish_result(r, ldi_order_at(sm, order_idx), res);
     ldi_key_finish(sm, key_idx, res);

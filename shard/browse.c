@@ -182,11 +182,11 @@ drop_move(ld_sm *sm, uint32_t drop_idx)
     if (d->announced == LD_DROP_UPCOMING) {
         d->announced = LD_DROP_LIVE;
         dheap_sift_down(sm, d->dheap_pos); /* its boundary moved later, to ends_at */
-        ldi_emit_drop(sm, d, LD_EV_DROP_LIVE);
+        ldi_emit_drop(sm, d, LD_EVENT_DROP_LIVE);
     } else {
         dheap_remove(sm, drop_idx);
         d->announced = LD_DROP_ENDED;
-        ldi_emit_drop(sm, d, LD_EV_DROP_ENDED);
+        ldi_emit_drop(sm, d, LD_EVENT_DROP_ENDED);
     }
     browse_put(sm, d);
     ldi_put_drop(sm, d);
@@ -202,7 +202,7 @@ ldi_drop_schedule(ld_sm *sm, uint32_t drop_idx)
     ldi_dheap_push(sm, drop_idx);
     browse_put(sm, d);
     ldi_put_drop(sm, d);
-    ldi_emit_drop(sm, d, LD_EV_DROP_SCHEDULED);
+    ldi_emit_drop(sm, d, LD_EVENT_DROP_SCHEDULED);
     if (sm->now_ms >= d->spec.starts_at_ms)
         drop_move(sm, drop_idx);
 }
@@ -245,7 +245,7 @@ ldi_cancel_drop(ld_sm *sm, const ld_op *op, ld_result *res)
         d->cancelled_at_ms = sm->now_ms;
         browse_put(sm, d);
         ldi_put_drop(sm, d);
-        ldi_emit_drop(sm, d, LD_EV_DROP_CANCELLED);
+        ldi_emit_drop(sm, d, LD_EVENT_DROP_CANCELLED);
     }
     res->code = LD_OK;
     res->kind = LD_RESULT_DROP;

@@ -155,16 +155,16 @@ static ld_notification_kind
 note_kind(ld_event_type type)
 {
     switch (type) {
-    case LD_EV_DROP_LIVE:
-        return LD_NOTE_DROP_LIVE;
-    case LD_EV_LOW_STOCK:
-        return LD_NOTE_LOW_STOCK;
-    case LD_EV_SOLD_OUT:
-        return LD_NOTE_SOLD_OUT;
-    case LD_EV_ORDER_PAID:
-        return LD_NOTE_ORDER_PAID;
-    case LD_EV_ORDER_FAILED:
-        return LD_NOTE_ORDER_FAILED;
+    case LD_EVENT_DROP_LIVE:
+        return LD_NOTIFY_DROP_LIVE;
+    case LD_EVENT_LOW_STOCK:
+        return LD_NOTIFY_LOW_STOCK;
+    case LD_EVENT_SOLD_OUT:
+        return LD_NOTIFY_SOLD_OUT;
+    case LD_EVENT_ORDER_PAID:
+        return LD_NOTIFY_ORDER_PAID;
+    case LD_EVENT_ORDER_FAILED:
+        return LD_NOTIFY_ORDER_FAILED;
     default:
         return 0;
     }

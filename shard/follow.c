@@ -176,7 +176,7 @@ edge_add(ld_sm *sm, uint32_t creator_idx, uint32_t fan_idx, const ld_id *user_id
 {
     ldi_creator *cr = ldi_creator_at(sm, creator_idx);
     ld_event_view ev;
-    follow_event(sm, cr, user_id, LD_EV_FOLLOWED, &ev);
+    follow_event(sm, cr, user_id, LD_EVENT_FOLLOWED, &ev);
     uint32_t idx;
     LDI_MUST(ldi_pool_alloc(&sm->edges, &idx));
     ldi_edge *e = ldi_edge_at(sm, idx);
@@ -200,7 +200,7 @@ edge_remove(ld_sm *sm, uint32_t creator_idx, uint32_t edge_idx)
     ldi_creator *cr = ldi_creator_at(sm, creator_idx);
     ldi_edge *e = ldi_edge_at(sm, edge_idx);
     ld_event_view ev;
-    follow_event(sm, cr, &e->user_id, LD_EV_UNFOLLOWED, &ev);
+    follow_event(sm, cr, &e->user_id, LD_EVENT_UNFOLLOWED, &ev);
     uint8_t key[LDI_REC_LIST_KEY_BYTES_MAX];
     size_t key_len;
     edge_key(e, key, &key_len);

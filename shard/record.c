@@ -937,26 +937,26 @@ ldi_event_topic_ids(const ld_event_view *ev, const ld_id *ids_out[3])
 {
     ids_out[0] = ids_out[1] = ids_out[2] = NULL;
     switch (ev->type) {
-    case LD_EV_DROP_SCHEDULED:
-    case LD_EV_DROP_LIVE:
-    case LD_EV_LOW_STOCK:
-    case LD_EV_SOLD_OUT:
-    case LD_EV_DROP_ENDED:
-    case LD_EV_DROP_CANCELLED:
+    case LD_EVENT_DROP_SCHEDULED:
+    case LD_EVENT_DROP_LIVE:
+    case LD_EVENT_LOW_STOCK:
+    case LD_EVENT_SOLD_OUT:
+    case LD_EVENT_DROP_ENDED:
+    case LD_EVENT_DROP_CANCELLED:
         ids_out[LD_TOPIC_CREATOR - 1] = &ev->creator_id;
         ids_out[LD_TOPIC_DROP - 1] = &ev->drop_id;
         return;
-    case LD_EV_STOCK_CHANGED:
+    case LD_EVENT_STOCK_CHANGED:
         ids_out[LD_TOPIC_DROP - 1] = &ev->drop_id;
         return;
-    case LD_EV_RESERVATION_EXPIRED:
-    case LD_EV_ORDER_PAID:
-    case LD_EV_ORDER_FAILED:
+    case LD_EVENT_RESERVATION_EXPIRED:
+    case LD_EVENT_ORDER_PAID:
+    case LD_EVENT_ORDER_FAILED:
         ids_out[LD_TOPIC_DROP - 1] = &ev->drop_id;
         ids_out[LD_TOPIC_USER - 1] = &ev->user_id;
         return;
-    case LD_EV_FOLLOWED:
-    case LD_EV_UNFOLLOWED:
+    case LD_EVENT_FOLLOWED:
+    case LD_EVENT_UNFOLLOWED:
         ids_out[LD_TOPIC_CREATOR - 1] = &ev->creator_id;
         ids_out[LD_TOPIC_USER - 1] = &ev->user_id;
         return;
@@ -967,9 +967,10 @@ bool
 ldi_event_notable(uint8_t type, uint8_t kind)
 {
     if (kind == LD_TOPIC_CREATOR)
-        return type == LD_EV_DROP_LIVE || type == LD_EV_LOW_STOCK || type == LD_EV_SOLD_OUT;
+        return type == LD_EVENT_DROP_LIVE || type == LD_EVENT_LOW_STOCK ||
+               type == LD_EVENT_SOLD_OUT;
     if (kind == LD_TOPIC_USER)
-        return type == LD_EV_ORDER_PAID || type == LD_EV_ORDER_FAILED;
+        return type == LD_EVENT_ORDER_PAID || type == LD_EVENT_ORDER_FAILED;
     return false;
 }
 
@@ -1019,7 +1020,7 @@ ldi_rec_event_decode(const uint8_t *key, size_t key_len, const uint8_t *val, siz
     r_str(&r, 0, LD_TITLE_BYTES_MAX, out->title);
     for (unsigned k = LD_TOPIC_CREATOR; k <= LD_TOPIC_USER; k++)
         out->topic_seq[k] = r_u64(&r);
-    r_check(&r, type >= LD_EV_DROP_SCHEDULED && type <= LD_EV_UNFOLLOWED);
+    r_check(&r, type >= LD_EVENT_DROP_SCHEDULED && type <= LD_EVENT_UNFOLLOWED);
     out->type = (ld_event_type)type;
     r_check(&r, out->seq != 0 && r_time_ok(out->ts_ms));
     r_check(&r, out->stock.available >= 0 && out->stock.reserved >= 0 && out->stock.sold >= 0);

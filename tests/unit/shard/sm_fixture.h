@@ -434,14 +434,14 @@ fx_relay(fx *f, int64_t ts)
     ld_result *res = calloc(n ? n : 1, sizeof *res);
     cr_assert(ops != NULL && res != NULL);
     for (size_t i = 0; i < n; i++) {
-        if (evs[i].type != LD_EV_FOLLOWED && evs[i].type != LD_EV_UNFOLLOWED)
+        if (evs[i].type != LD_EVENT_FOLLOWED && evs[i].type != LD_EVENT_UNFOLLOWED)
             continue;
         ld_op *op = &ops[k++];
         op->type = LD_OP_RELAY_FOLLOW;
         op->u.relay.seq = evs[i].seq;
         op->u.relay.user_id = evs[i].user_id;
         op->u.relay.creator_id = evs[i].creator_id;
-        op->u.relay.followed = evs[i].type == LD_EV_FOLLOWED;
+        op->u.relay.followed = evs[i].type == LD_EVENT_FOLLOWED;
         op->u.relay.at_ms = evs[i].ts_ms;
         snprintf(op->u.relay.creator_handle, sizeof op->u.relay.creator_handle, "%.*s",
                  (int)LD_HANDLE_BYTES_MAX, evs[i].title);
