@@ -212,10 +212,8 @@ ldi_res_id_derive(const ld_id *id_seed, uint64_t op_number, uint32_t index)
     uint8_t buf[8 + LD_ID_BYTES + 8 + 4];
     memcpy(buf, "ldres2\0\0", 8);
     memcpy(buf + 8, id_seed->bytes, LD_ID_BYTES);
-    for (unsigned i = 0; i < 8; i++)
-        buf[8 + LD_ID_BYTES + i] = (uint8_t)(op_number >> (8 * i));
-    for (unsigned i = 0; i < 4; i++)
-        buf[16 + LD_ID_BYTES + i] = (uint8_t)(index >> (8 * i));
+    ldi_le64_put(buf + 8 + LD_ID_BYTES, op_number);
+    ldi_le32_put(buf + 16 + LD_ID_BYTES, index);
     return id_from_hash(buf, sizeof buf);
 }
 

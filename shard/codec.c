@@ -47,49 +47,6 @@ ldi_codec_check_opt_id(const ProtobufCBinaryData *b, const char *field, ld_id *o
     return ldi_codec_check_id(b, field, out, res);
 }
 
-/* Returns true when s[0..len) is valid UTF-8 with no NUL and no overlong form. */
-static bool
-utf8_valid(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        if (c == 0)
-            return false;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp, min;
-        if ((c & 0xE0) == 0xC0)
-            n = 2, cp = c & 0x1F, min = 0x80;
-        else if ((c & 0xF0) == 0xE0)
-            n = 3, cp = c & 0x0F, min = 0x800;
-        else if ((c & 0xF8) == 0xF0)
-            n = 4, cp = c & 0x07, min = 0x10000;
-        else
-            return false;
-        if (len - i < n)
-            return false;
-        for (size_t k = 1; k < n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += n;
-    }
-    return true;
-}
-
-bool
-ldi_utf8_valid(const char *s, size_t len)
-{
-    return utf8_valid((const unsigned char *)s, len);
-}
-
 ld_err
 ldi_codec_check_str(const char *s, const char *field, size_t max, bool required, char *out,
                     ld_result *res)
@@ -101,7 +58,7 @@ ldi_codec_check_str(const char *s, const char *field, size_t max, bool required,
         return ld_result_fail(res, LD_ERR_STRING_TOO_LONG, "%s: longer than %zu bytes", field, max);
     if (required && len == 0)
         return ld_result_fail(res, LD_ERR_MISSING_FIELD, "%s: required, must not be empty", field);
-    if (!utf8_valid((const unsigned char *)s, len))
+    if (!ldi_utf8_valid(s, len))
         return ld_result_fail(res, LD_ERR_INVALID_ARGUMENT, "%s: not valid UTF-8", field);
     memcpy(out, s, len);
     out[len] = '\0';

@@ -3,7 +3,6 @@
  */
 #include "record.h"
 
-#include <endian.h>
 #include <string.h>
 
 #include "shard_int.h"
@@ -41,8 +40,7 @@ w_u8(wr *w, uint8_t v)
 static inline void
 w_u64(wr *w, uint64_t v)
 {
-    uint64_t le = htole64(v);
-    memcpy(w_room(w, 8), &le, 8);
+    ldi_le64_put(w_room(w, 8), v);
 }
 
 static inline void
@@ -54,9 +52,7 @@ w_i64(wr *w, int64_t v)
 static inline void
 w_u16(wr *w, uint16_t v)
 {
-    uint8_t *p = w_room(w, 2);
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
+    ldi_le16_put(w_room(w, 2), v);
 }
 
 static inline void
@@ -106,17 +102,14 @@ static uint16_t
 r_u16(rd *r)
 {
     const uint8_t *b = r_take(r, 2);
-    return b ? (uint16_t)(b[0] | b[1] << 8) : 0;
+    return b ? ldi_le16_get(b) : 0;
 }
 
 static uint64_t
 r_u64(rd *r)
 {
     const uint8_t *b = r_take(r, 8);
-    uint64_t le = 0;
-    if (b != NULL)
-        memcpy(&le, b, 8);
-    return le64toh(le);
+    return b ? ldi_le64_get(b) : 0;
 }
 
 static int64_t
@@ -587,22 +580,6 @@ ldi_rec_key_decode(const uint8_t *key, size_t key_len, const uint8_t *val, size_
 
 /* ---- keys of the issue-3 records ---------------------------------------------------------- */
 
-void
-ldi_be64_put(uint8_t *p, uint64_t v)
-{
-    for (unsigned i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-uint64_t
-ldi_be64_get(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 size_t
 ldi_rec_list_key(uint8_t type, const void *mid, size_t mid_len, uint64_t sort_key, const ld_id *id,
                  uint8_t *out)
@@ -669,8 +646,7 @@ size_t
 ldi_rec_relay_key(uint32_t source_shard, uint8_t *out)
 {
     out[0] = LDI_REC_RELAY;
-    for (unsigned i = 0; i < 4; i++)
-        out[1 + i] = (uint8_t)(source_shard >> (24 - 8 * i));
+    ldi_be32_put(out + 1, source_shard);
     return 5;
 }
 
@@ -897,8 +873,7 @@ ldi_rec_relay_decode(const uint8_t *key, size_t key_len, const uint8_t *val, siz
 {
     if (key_len != 5 || key[0] != LDI_REC_RELAY)
         return false;
-    out->source_shard =
-        (uint32_t)key[1] << 24 | (uint32_t)key[2] << 16 | (uint32_t)key[3] << 8 | key[4];
+    out->source_shard = ldi_be32_get(key + 1);
     return ldi_rec_u64_decode(val, len, &out->seq);
 }
 
