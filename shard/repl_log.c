@@ -21,7 +21,6 @@
  *   u8 version, u64 lost_op (repl_int.h) -- written with the recovery's first meta record.
  *   Its own key keeps the meta record's layout (node/store_rocks.c reads it) unchanged.
  */
-#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
@@ -39,36 +38,6 @@
 
 /* ---- checksums --------------------------------------------------------------------------- */
 
-static void
-put_le64(uint8_t *p, uint64_t v)
-{
-    uint64_t le = htole64(v);
-    memcpy(p, &le, 8);
-}
-
-static void
-put_le32(uint8_t *p, uint32_t v)
-{
-    uint32_t le = htole32(v);
-    memcpy(p, &le, 4);
-}
-
-static uint64_t
-get_le64(const uint8_t *p)
-{
-    uint64_t le;
-    memcpy(&le, p, 8);
-    return le64toh(le);
-}
-
-static uint32_t
-get_le32(const uint8_t *p)
-{
-    uint32_t le;
-    memcpy(&le, p, 4);
-    return le32toh(le);
-}
-
 ld_checksum
 ld_repl_entry_checksum(uint64_t cluster_id, uint32_t shard_id, const ld_entry_header *h,
                        const uint8_t *entry, uint32_t len)
@@ -78,13 +47,13 @@ ld_repl_entry_checksum(uint64_t cluster_id, uint32_t shard_id, const ld_entry_he
     /* "LDP1" cluster shard op view ts parent size, then the entry bytes (REPLICATION.md §3.3). */
     uint8_t pre[4 + 8 + 4 + 8 + 8 + 8 + 16 + 4];
     memcpy(pre, "LDP1", 4);
-    put_le64(pre + 4, cluster_id);
-    put_le32(pre + 12, shard_id);
-    put_le64(pre + 16, h->op);
-    put_le64(pre + 24, h->view);
-    put_le64(pre + 32, (uint64_t)h->timestamp_ms);
+    ldi_le64_put(pre + 4, cluster_id);
+    ldi_le32_put(pre + 12, shard_id);
+    ldi_le64_put(pre + 16, h->op);
+    ldi_le64_put(pre + 24, h->view);
+    ldi_le64_put(pre + 32, (uint64_t)h->timestamp_ms);
     memcpy(pre + 40, h->parent.b, 16);
-    put_le32(pre + 56, len);
+    ldi_le32_put(pre + 56, len);
     XXH3_state_t st;
     XXH3_INITSTATE(&st);
     XXH3_128bits_reset(&st);
@@ -118,8 +87,7 @@ static void
 log_key(uint8_t key[9], uint64_t op)
 {
     key[0] = LD_REPL_KEY_LOG;
-    uint64_t be = htobe64(op);
-    memcpy(key + 1, &be, 8);
+    ldi_be64_put(key + 1, op);
 }
 
 static void
@@ -127,13 +95,13 @@ meta_encode(const ld_repl *r, uint8_t out[META_BYTES])
 {
     uint8_t *p = out;
     *p++ = META_VERSION;
-    put_le64(p, r->view), p += 8;
-    put_le64(p, r->log_view), p += 8;
-    put_le64(p, r->commit_max), p += 8;
-    put_le64(p, r->anchor_op), p += 8;
+    ldi_le64_put(p, r->view), p += 8;
+    ldi_le64_put(p, r->log_view), p += 8;
+    ldi_le64_put(p, r->commit_max), p += 8;
+    ldi_le64_put(p, r->anchor_op), p += 8;
     memcpy(p, r->anchor_checksum.b, 16), p += 16;
-    put_le64(p, (uint64_t)r->anchor_ts), p += 8;
-    put_le64(p, r->log_start), p += 8;
+    ldi_le64_put(p, (uint64_t)r->anchor_ts), p += 8;
+    ldi_le64_put(p, r->log_start), p += 8;
     LD_ASSERT(p == out + META_BYTES);
 }
 
@@ -149,13 +117,13 @@ meta_decode(const uint8_t *v, size_t len, meta_rec *m)
     if (len != META_BYTES || v[0] != META_VERSION)
         return LD_ERR_STORAGE;
     const uint8_t *p = v + 1;
-    m->view = get_le64(p), p += 8;
-    m->log_view = get_le64(p), p += 8;
-    m->commit_max = get_le64(p), p += 8;
-    m->anchor_op = get_le64(p), p += 8;
+    m->view = ldi_le64_get(p), p += 8;
+    m->log_view = ldi_le64_get(p), p += 8;
+    m->commit_max = ldi_le64_get(p), p += 8;
+    m->anchor_op = ldi_le64_get(p), p += 8;
     memcpy(m->anchor_checksum.b, p, 16), p += 16;
-    m->anchor_ts = (int64_t)get_le64(p), p += 8;
-    m->log_start = get_le64(p);
+    m->anchor_ts = (int64_t)ldi_le64_get(p), p += 8;
+    m->log_start = ldi_le64_get(p);
     if (m->log_view > m->view || m->anchor_op > m->log_start)
         return LD_ERR_STORAGE;
     return LD_OK;
@@ -175,7 +143,7 @@ ldi_lost_write(ld_repl *r)
 {
     uint8_t v[LOST_BYTES];
     v[0] = LOST_VERSION;
-    put_le64(v + 1, r->lost_op);
+    ldi_le64_put(v + 1, r->lost_op);
     r->store.ops->put(r->store.impl, LD_REPL_KEY_RECOVERED, 1, v, sizeof v);
 }
 
@@ -203,18 +171,16 @@ log_decode(const ld_repl *r, const uint8_t *key, size_t key_len, const uint8_t *
 {
     if (key_len != 9 || key[0] != LD_REPL_KEY_LOG || len < LOG_HDR_BYTES || v[0] != LOG_VERSION)
         return LD_ERR_STORAGE;
-    uint64_t be;
-    memcpy(&be, key + 1, 8);
     const uint8_t *p = v + 1;
     uint8_t flags = *p++;
     if ((flags & ~LOG_FLAG_BODY) != 0)
         return LD_ERR_STORAGE;
-    out->h.op = be64toh(be);
-    out->h.view = get_le64(p), p += 8;
-    out->h.timestamp_ms = (int64_t)get_le64(p), p += 8;
+    out->h.op = ldi_be64_get(key + 1);
+    out->h.view = ldi_le64_get(p), p += 8;
+    out->h.timestamp_ms = (int64_t)ldi_le64_get(p), p += 8;
     memcpy(out->h.parent.b, p, 16), p += 16;
     memcpy(out->h.checksum.b, p, 16), p += 16;
-    out->h.entry_size = get_le32(p), p += 4;
+    out->h.entry_size = ldi_le32_get(p), p += 4;
     out->has_body = (flags & LOG_FLAG_BODY) != 0;
     size_t want = LOG_HDR_BYTES + (out->has_body ? out->h.entry_size : 0);
     if (out->h.op == 0 || out->h.entry_size > LD_PEER_ENTRY_BYTES_MAX || len != want)
@@ -285,11 +251,11 @@ ldi_log_write(ld_repl *r, const ld_entry_header *h, uint8_t *body, bool has_body
     uint8_t *p = v;
     *p++ = LOG_VERSION;
     *p++ = has_body ? LOG_FLAG_BODY : 0;
-    put_le64(p, h->view), p += 8;
-    put_le64(p, (uint64_t)h->timestamp_ms), p += 8;
+    ldi_le64_put(p, h->view), p += 8;
+    ldi_le64_put(p, (uint64_t)h->timestamp_ms), p += 8;
     memcpy(p, h->parent.b, 16), p += 16;
     memcpy(p, h->checksum.b, 16), p += 16;
-    put_le32(p, h->entry_size), p += 4;
+    ldi_le32_put(p, h->entry_size), p += 4;
     if (has_body && h->entry_size > 0)
         memcpy(p, body, h->entry_size);
     uint8_t key[9];
@@ -516,7 +482,7 @@ lost_cb(void *arg, const void *key, size_t key_len, const void *val, size_t val_
     if (val_len != LOST_BYTES || v[0] != LOST_VERSION)
         c->err = LD_ERR_STORAGE;
     else
-        c->lost_op = get_le64(v + 1);
+        c->lost_op = ldi_le64_get(v + 1);
     return LD_EXISTS;
 }
 
