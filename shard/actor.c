@@ -309,7 +309,7 @@ order_room(const ld_sm *sm, uint32_t extra)
 
 /* Commits an active reservation: order PAID with payment_ref, stock sold. */
 static uint32_t
-res_commit(ld_sm *sm, uint32_t res_idx, const char *payment_ref)
+res_checkout(ld_sm *sm, uint32_t res_idx, const char *payment_ref)
 {
     ldi_res *r = ldi_res_at(sm, res_idx);
     uint32_t order_idx = order_create(sm, r, LD_ORDER_PAID, payment_ref);
@@ -343,12 +343,12 @@ payment_settle(ld_sm *sm, uint32_t res_idx, ld_reservation_state state, const ch
 {
     ldi_res *r = ldi_res_at(sm, res_idx);
     LD_ASSERT(r->pay_idx != LDI_NIL);
-    uint32_t key_idx = ldi_pay_at(sm, r->pay_idx)->key_idx;
+    uint32_t key_idx = ldi_payreq_at(sm, r->pay_idx)->key_idx;
     ldi_pool_free(&sm->pays, r->pay_idx);
     r->pay_idx = LDI_NIL;
     uint32_t order_idx;
     if (state == LD_RES_COMMITTED) {
-        order_idx = res_commit(sm, res_idx, payment_ref);
+        order_idx = res_checkout(sm, res_idx, payment_ref);
     } else {
         res_close(sm, res_idx, state);
         order_idx = order_create(sm, r, LD_ORDER_FAILED, payment_ref);
@@ -510,7 +510,7 @@ payment_start(ld_sm *sm, uint32_t res_idx, uint32_t key_idx, const ld_op_reserve
 {
     uint32_t pay_idx;
     LDI_MUST(ldi_pool_alloc(&sm->pays, &pay_idx));
-    ldi_pay *pay = ldi_pay_at(sm, pay_idx);
+    ldi_payreq *pay = ldi_payreq_at(sm, pay_idx);
     pay->res_idx = res_idx;
     pay->key_idx = key_idx;
     size_t len = strnlen(rq->payment_method, LD_PAYMENT_METHOD_BYTES_MAX);
@@ -612,9 +612,9 @@ res_refused(ld_sm *sm, uint32_t res_idx, const char *name, ld_result *res)
 }
 
 void
-ldi_commit(ld_sm *sm, const ld_op *cop, ld_result *res)
+ldi_checkout(ld_sm *sm, const ld_op *cop, ld_result *res)
 {
-    const ld_op_commit *op = &cop->u.commit;
+    const ld_op_checkout *op = &cop->u.checkout;
     LD_ASSERT(!ld_id_is_zero(&op->reservation_id));
     uint32_t res_idx = ldi_res_find(sm, &op->reservation_id);
     if (res_idx == LDI_NIL) {
@@ -646,7 +646,7 @@ ldi_commit(ld_sm *sm, const ld_op *cop, ld_result *res)
         ld_result_fail(res, LD_ERR_CAPACITY, "commit: the shard holds its maximum of orders");
         return;
     } else {
-        order_idx = res_commit(sm, res_idx, op->payment_ref);
+        order_idx = res_checkout(sm, res_idx, op->payment_ref);
     }
     res->code = LD_OK;
     res->kind = LD_RESULT_ORDER;

@@ -316,11 +316,11 @@ order_ops_from_pb(const Ldpb__Op *pb, ld_op *op, ld_result *res)
                                &op->u.reserve, res);
     }
     case LDPB__OP__BODY_COMMIT:
-        op->type = LD_OP_COMMIT;
+        op->type = LD_OP_CHECKOUT;
         LDI_TRY(ldi_codec_check_id(&pb->commit->reservation_id, "commit.reservation_id",
-                                   &op->u.commit.reservation_id, res));
+                                   &op->u.checkout.reservation_id, res));
         return ldi_codec_check_str(pb->commit->payment_ref, "commit.payment_ref",
-                                   LD_PAYMENT_REF_BYTES_MAX, true, op->u.commit.payment_ref, res);
+                                   LD_PAYMENT_REF_BYTES_MAX, true, op->u.checkout.payment_ref, res);
     case LDPB__OP__BODY_PLACE_ORDER: {
         const Ldpb__PlaceOrder *p = pb->place_order;
         op->type = LD_OP_PLACE_ORDER;
@@ -548,10 +548,10 @@ order_ops_to_pb(const ld_op *op, Ldpb__Op *pb, ld_codec_op_scratch *s)
     case LD_OP_GET_RESERVATION:
         id_op_to_pb(op, pb, s);
         return true;
-    case LD_OP_COMMIT:
+    case LD_OP_CHECKOUT:
         ldpb__commit__init(&s->commit);
-        s->commit.reservation_id = ldi_codec_bin(&op->u.commit.reservation_id);
-        s->commit.payment_ref = (char *)op->u.commit.payment_ref;
+        s->commit.reservation_id = ldi_codec_bin(&op->u.checkout.reservation_id);
+        s->commit.payment_ref = (char *)op->u.checkout.payment_ref;
         pb->body_case = LDPB__OP__BODY_COMMIT;
         pb->commit = &s->commit;
         return true;

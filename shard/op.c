@@ -24,7 +24,7 @@ static const ldi_op_row op_table[] = {
     [LD_OP_CREATE_DROP] = {"create_drop", W, CREATOR, .apply = ldi_create_drop},
     [LD_OP_GET_DROP] = {"get_drop", R, .read = ldi_get_drop},
     [LD_OP_RESERVE] = {"reserve", W, USER, .apply = ldi_reserve},
-    [LD_OP_COMMIT] = {"commit", W, USER, .apply = ldi_commit},
+    [LD_OP_CHECKOUT] = {"commit", W, USER, .apply = ldi_checkout},
     [LD_OP_RELEASE] = {"release", W, USER, .apply = ldi_release},
     [LD_OP_PLACE_ORDER] = {"place_order", W, USER, .apply = ldi_reserve},
     [LD_OP_GET_ORDER] = {"get_order", R, .read = ldi_get_order},

@@ -33,7 +33,7 @@ typedef enum ld_op_type {
     LD_OP_CREATE_DROP = 1,
     LD_OP_GET_DROP = 2,
     LD_OP_RESERVE = 3,
-    LD_OP_COMMIT = 4,
+    LD_OP_CHECKOUT = 4,
     LD_OP_RELEASE = 5,
     LD_OP_PLACE_ORDER = 6,
     LD_OP_GET_ORDER = 7,
@@ -83,10 +83,10 @@ typedef struct ld_op_reserve {
     char payment_method[LD_PAYMENT_METHOD_BYTES_MAX + 1];
 } ld_op_reserve;
 
-typedef struct ld_op_commit {
+typedef struct ld_op_checkout {
     ld_id reservation_id;
     char payment_ref[LD_PAYMENT_REF_BYTES_MAX + 1];
-} ld_op_commit;
+} ld_op_checkout;
 
 typedef struct ld_op_finish_order {
     ld_id reservation_id;
@@ -157,7 +157,7 @@ typedef struct ld_op_relay_follow {
 } ld_op_relay_follow;
 
 /* One operation. `type` selects the union member:
- *   CREATE_DROP -> create_drop;  RESERVE, PLACE_ORDER -> reserve;  COMMIT -> commit;
+ *   CREATE_DROP -> create_drop;  RESERVE, PLACE_ORDER -> reserve;  CHECKOUT -> checkout;
  *   GET_DROP, GET_ORDER, GET_RESERVATION, RELEASE, GET_USER, GET_PRODUCT, CANCEL_DROP -> id;
  *   FINISH_ORDER -> finish;  TICK -> none;  CREATE_USER -> create_user;
  *   CREATE_CREATOR -> create_creator;  GET_CREATOR -> get_creator;
@@ -171,7 +171,7 @@ typedef struct ld_op {
     union {
         ld_op_create_drop create_drop;
         ld_op_reserve reserve;
-        ld_op_commit commit;
+        ld_op_checkout checkout;
         ld_op_finish_order finish;
         ld_id id;
         ld_op_create_user create_user;

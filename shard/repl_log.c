@@ -197,22 +197,22 @@ log_decode(const ld_repl *r, const uint8_t *key, size_t key_len, const uint8_t *
 
 /* ---- slots ------------------------------------------------------------------------------- */
 
-ldi_slot *
-ldi_slot_get(ld_repl *r, uint64_t op)
+ldi_ring_entry *
+ldi_ring_entry_get(ld_repl *r, uint64_t op)
 {
-    ldi_slot *s = &r->ring[op & (LDI_REPL_RING - 1)];
+    ldi_ring_entry *s = &r->ring[op & (LDI_REPL_RING - 1)];
     return op != 0 && s->op == op ? s : NULL;
 }
 
-const ldi_slot *
-ldi_slot_cget(const ld_repl *r, uint64_t op)
+const ldi_ring_entry *
+ldi_ring_entry_cget(const ld_repl *r, uint64_t op)
 {
-    const ldi_slot *s = &r->ring[op & (LDI_REPL_RING - 1)];
+    const ldi_ring_entry *s = &r->ring[op & (LDI_REPL_RING - 1)];
     return op != 0 && s->op == op ? s : NULL;
 }
 
 void
-ldi_slot_clear(ldi_slot *s)
+ldi_ring_entry_clear(ldi_ring_entry *s)
 {
     free(s->body);
     memset(s, 0, sizeof *s);
@@ -222,7 +222,7 @@ void
 ldi_ring_clear(ld_repl *r)
 {
     for (unsigned i = 0; i < LDI_REPL_RING; i++)
-        ldi_slot_clear(&r->ring[i]);
+        ldi_ring_entry_clear(&r->ring[i]);
 }
 
 bool
@@ -232,7 +232,7 @@ ldi_checksum_of(const ld_repl *r, uint64_t op, ld_checksum *out)
         *out = r->cm_checksum;
         return true;
     }
-    const ldi_slot *s = ldi_slot_cget(r, op);
+    const ldi_ring_entry *s = ldi_ring_entry_cget(r, op);
     if (s == NULL)
         return false;
     *out = s->h.checksum;
@@ -263,10 +263,10 @@ ldi_log_write(ld_repl *r, const ld_entry_header *h, uint8_t *body, bool has_body
     r->store.ops->put(r->store.impl, key, sizeof key, v, len);
     free(v);
 
-    ldi_slot *s = &r->ring[h->op & (LDI_REPL_RING - 1)];
+    ldi_ring_entry *s = &r->ring[h->op & (LDI_REPL_RING - 1)];
     if (s->op == h->op && !ldi_cs_eq(&s->h.checksum, &h->checksum) && h->op < r->overwrite_min)
         r->overwrite_min = h->op;
-    ldi_slot_clear(s);
+    ldi_ring_entry_clear(s);
     s->op = h->op;
     s->h = *h;
     s->has_body = has_body;
@@ -293,15 +293,15 @@ ldi_log_truncate(ld_repl *r, uint64_t after)
         uint8_t key[9];
         log_key(key, k);
         r->store.ops->del(r->store.impl, key, sizeof key);
-        ldi_slot *s = ldi_slot_get(r, k);
+        ldi_ring_entry *s = ldi_ring_entry_get(r, k);
         if (s != NULL)
-            ldi_slot_clear(s);
+            ldi_ring_entry_clear(s);
         if (k < r->overwrite_min)
             r->overwrite_min = k;
     }
     if (r->op > after)
         r->op = after;
-    while (r->op > r->commit_min && ldi_slot_cget(r, r->op) == NULL)
+    while (r->op > r->commit_min && ldi_ring_entry_cget(r, r->op) == NULL)
         r->op--; /* a gap below the truncation point: the head is the highest record */
     if (r->canon_op > after)
         r->canon_op = after;
@@ -360,12 +360,12 @@ ldi_link_scan(ld_repl *r)
         r->canon_op = r->commit_min;
         return;
     }
-    const ldi_slot *top = ldi_slot_cget(r, r->op);
+    const ldi_ring_entry *top = ldi_ring_entry_cget(r, r->op);
     LD_ASSERT(top != NULL); /* the head always has its slot */
     ld_checksum expect = top->h.checksum;
     uint64_t k = r->op;
     for (; k > r->commit_min; k--) {
-        const ldi_slot *s = ldi_slot_cget(r, k);
+        const ldi_ring_entry *s = ldi_ring_entry_cget(r, k);
         if (s == NULL || !ldi_cs_eq(&s->h.checksum, &expect)) {
             r->break_op = k;
             r->break_expect = expect;
@@ -385,14 +385,14 @@ ldi_link_scan(ld_repl *r)
     }
     r->linked = true;
     uint64_t c = r->commit_min;
-    while (c < r->op && ldi_slot_cget(r, c + 1)->has_body)
+    while (c < r->op && ldi_ring_entry_cget(r, c + 1)->has_body)
         c++;
     r->canon_op = c;
 }
 
 /* Applies slot s, the entry commit_min + 1. False when its body is not readable yet. */
 static bool
-apply_slot(ld_repl *r, ldi_slot *s)
+apply_slot(ld_repl *r, ldi_ring_entry *s)
 {
     uint64_t k = r->commit_min + 1;
     LD_ASSERT(s != NULL && s->op == k && s->has_body);
@@ -409,7 +409,7 @@ apply_slot(ld_repl *r, ldi_slot *s)
     /* Bodies stay in memory for the unapplied window plus the last pipeline's worth
      * (resends); older ones are read back from the store when asked for. */
     if (k > LD_PEER_PIPELINE_MAX) {
-        ldi_slot *old = ldi_slot_get(r, k - LD_PEER_PIPELINE_MAX);
+        ldi_ring_entry *old = ldi_ring_entry_get(r, k - LD_PEER_PIPELINE_MAX);
         if (old != NULL) {
             free(old->body);
             old->body = NULL;
@@ -423,7 +423,7 @@ ldi_apply_committed(ld_repl *r, int64_t now)
 {
     uint64_t upto = r->commit_max < r->canon_op ? r->commit_max : r->canon_op;
     bool moved = false;
-    while (r->commit_min < upto && apply_slot(r, ldi_slot_get(r, r->commit_min + 1)))
+    while (r->commit_min < upto && apply_slot(r, ldi_ring_entry_get(r, r->commit_min + 1)))
         moved = true;
     if (moved)
         r->progress_at = now;
@@ -434,7 +434,7 @@ ldi_apply_filled(ld_repl *r, int64_t now)
 {
     bool moved = false;
     for (;;) {
-        ldi_slot *s = ldi_slot_get(r, r->commit_min + 1);
+        ldi_ring_entry *s = ldi_ring_entry_get(r, r->commit_min + 1);
         if (s == NULL || !s->committed || !s->has_body ||
             !ldi_cs_eq(&s->h.parent, &r->cm_checksum) || !apply_slot(r, s))
             break;
@@ -508,8 +508,8 @@ load_cb(void *arg, const void *key, size_t key_len, const void *val, size_t val_
         return err;
     if (rec.h.op > c->head)
         return LD_EXISTS;
-    ldi_slot *s = &r->ring[rec.h.op & (LDI_REPL_RING - 1)];
-    ldi_slot_clear(s);
+    ldi_ring_entry *s = &r->ring[rec.h.op & (LDI_REPL_RING - 1)];
+    ldi_ring_entry_clear(s);
     s->op = rec.h.op;
     s->h = rec.h;
     s->has_body = rec.has_body;
@@ -578,13 +578,13 @@ open_log(ld_repl *r, const meta_rec *m, uint64_t applied_op)
         r->cm_checksum = r->anchor_checksum;
         r->cm_ts = r->anchor_ts;
     } else {
-        const ldi_slot *s = ldi_slot_cget(r, applied_op);
+        const ldi_ring_entry *s = ldi_ring_entry_cget(r, applied_op);
         if (s == NULL)
             return LD_ERR_STORAGE;
         r->cm_checksum = s->h.checksum;
         r->cm_ts = s->h.timestamp_ms;
     }
-    if (r->op > r->log_start && ldi_slot_cget(r, r->op) == NULL)
+    if (r->op > r->log_start && ldi_ring_entry_cget(r, r->op) == NULL)
         return LD_ERR_STORAGE;
     r->commit_max = m->commit_max > applied_op ? m->commit_max : applied_op;
     if (r->n == 1)

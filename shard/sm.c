@@ -206,7 +206,7 @@ res_rec(const ld_sm *sm, const ldi_res *res, ldi_rec_res *rec)
     rec->res = *res;
     if (res->pay_idx == LDI_NIL)
         return;
-    const ldi_pay *pay = ldi_pay_at(sm, res->pay_idx);
+    const ldi_payreq *pay = ldi_payreq_at(sm, res->pay_idx);
     rec->awaiting_payment = true;
     rec->key = ldi_key_at(sm, pay->key_idx)->id;
     memcpy(rec->payment_method, pay->payment_method, sizeof rec->payment_method);
@@ -291,7 +291,7 @@ sm_init_pools(ld_sm *sm)
     if (err == LD_OK)
         err = ldi_pool_init(&sm->keys, sizeof(ldi_idem), c->keys);
     if (err == LD_OK)
-        err = ldi_pool_init(&sm->pays, sizeof(ldi_pay), c->payments);
+        err = ldi_pool_init(&sm->pays, sizeof(ldi_payreq), c->payments);
     if (err == LD_OK)
         err = ldi_table_init(&sm->drop_index, c->drops);
     if (err == LD_OK)
@@ -520,7 +520,7 @@ ld_sm_pending_payments(const ld_sm *sm, void (*cb)(void *arg, const ld_payment_r
     for (uint32_t i = 0; i < sm->pays.high; i++) {
         if (!ldi_pool_used(&sm->pays, i))
             continue;
-        const ldi_pay *pay = ldi_pay_at(sm, i);
+        const ldi_payreq *pay = ldi_payreq_at(sm, i);
         const ldi_res *r = ldi_res_at(sm, pay->res_idx);
         const ldi_drop *d = ldi_drop_at(sm, r->drop_idx);
         ld_payment_request req;

@@ -14,7 +14,7 @@
  *   orders       ld_order_view by order id           kept for good
  *   user_drops   ldi_ud        by (drop id, user id) reserved + bought + active counts; derived
  *   keys         ldi_idem      by (drop, user, key)  in the `keys` FIFO (creation order)
- *   payments     ldi_pay       (no index)            place_orders awaiting FINISH_ORDER
+ *   payments     ldi_payreq    (no index)            place_orders awaiting FINISH_ORDER
  *   users        ldi_user      by user id
  *   creators     ldi_creator   by creator id, and by lower-cased handle (handle_index)
  *   products     ldi_product   by product id
@@ -95,11 +95,11 @@ typedef struct ldi_res {
     uint8_t origin;
 } ldi_res;
 
-typedef struct ldi_pay {
+typedef struct ldi_payreq {
     uint32_t res_idx;
     uint32_t key_idx;
     char payment_method[LD_PAYMENT_METHOD_BYTES_MAX + 1];
-} ldi_pay;
+} ldi_payreq;
 
 typedef struct ldi_ud {
     ld_id drop_id;
@@ -295,8 +295,8 @@ ldi_key_at(const ld_sm *sm, uint32_t idx)
 {
     return ldi_pool_at(&sm->keys, idx);
 }
-static inline ldi_pay *
-ldi_pay_at(const ld_sm *sm, uint32_t idx)
+static inline ldi_payreq *
+ldi_payreq_at(const ld_sm *sm, uint32_t idx)
 {
     return ldi_pool_at(&sm->pays, idx);
 }
@@ -418,7 +418,7 @@ uint32_t ldi_closed_pop(ld_sm *sm);
 
 void ldi_create_drop(ld_sm *sm, const ld_op *op, ld_result *res);
 void ldi_reserve(ld_sm *sm, const ld_op *op, ld_result *res);
-void ldi_commit(ld_sm *sm, const ld_op *op, ld_result *res);
+void ldi_checkout(ld_sm *sm, const ld_op *op, ld_result *res);
 void ldi_release(ld_sm *sm, const ld_op *op, ld_result *res);
 void ldi_finish_order(ld_sm *sm, const ld_op *op, ld_result *res);
 /* GET_DROP, GET_RESERVATION, GET_ORDER. */

@@ -90,7 +90,7 @@ Test(browse, inline_drops_need_the_creator_principal)
     ld_op po = op_place(id_n(1), id_n(7), 1, "p", "pm_card_ok");
     po.principal = id_n(8);
     assert_code(fx_apply(&f, T0, po), LD_ERR_FORBIDDEN);
-    ld_op cm = op_commit(ok.u.reservation.id, "ch");
+    ld_op cm = op_checkout(ok.u.reservation.id, "ch");
     cm.principal = id_n(8);
     assert_code(fx_apply_raw(&f, T0, cm), LD_ERR_FORBIDDEN);
     ld_op rl = op_id(LD_OP_RELEASE, ok.u.reservation.id);
@@ -124,7 +124,7 @@ Test(browse, issue2_writes_refuse_a_missing_principal)
     ld_op po = op_place(id_n(1), id_n(7), 1, "p", "pm_card_ok");
     memset(&po.principal, 0, sizeof po.principal);
     assert_code(fx_apply(&f, T0, po), LD_ERR_FORBIDDEN);
-    ld_op cm = op_commit(ok.u.reservation.id, "ch");
+    ld_op cm = op_checkout(ok.u.reservation.id, "ch");
     memset(&cm.principal, 0, sizeof cm.principal);
     assert_code(fx_apply_raw(&f, T0, cm), LD_ERR_FORBIDDEN);
     ld_op rl = op_id(LD_OP_RELEASE, ok.u.reservation.id);

@@ -158,7 +158,7 @@ Test(events, order_and_expiry_events_reach_the_user_topic)
     ld_id d = id_n(1), u = id_n(7);
     fx_live_drop(&f, d, 20, 0);
     ld_result a = fx_apply(&f, T0, op_reserve(d, u, 1, "a"));
-    ld_result paid = fx_apply(&f, T0, op_commit(a.u.reservation.id, "ch_1"));
+    ld_result paid = fx_apply(&f, T0, op_checkout(a.u.reservation.id, "ch_1"));
     const ld_event_view *evs;
     cr_assert_eq(fx_events(&f, &evs), 2);
     cr_assert_eq(evs[0].type, LD_EVENT_ORDER_PAID);

@@ -47,7 +47,7 @@ Test(feed, follows_unfollows_and_own_orders)
     fx_apply(&f, T0, op_reserve(id_n(11), id_n(2), 3, "a"));            /* LOW_STOCK */
     fx_apply(&f, T0, op_reserve(id_n(12), id_n(2), 4, "b"));            /* other's LOW, SOLD */
     ld_result mine = fx_apply(&f, T0, op_reserve(id_n(11), u, 1, "c")); /* SOLD_OUT */
-    fx_apply(&f, T0, op_commit(mine.u.reservation.id, "ch"));           /* ORDER_PAID */
+    fx_apply(&f, T0, op_checkout(mine.u.reservation.id, "ch"));         /* ORDER_PAID */
     ld_result decl = fx_apply(&f, T0, op_place(id_n(10), u, 1, "d", "pm_card_declined"));
     fx_apply(&f, T0 + 1, op_finish(decl.payment.reservation_id, false, "")); /* ORDER_FAILED */
     fx_apply(&f, T0 + 2, op_reserve(id_n(10), u, 1, "e"));
@@ -191,7 +191,7 @@ Test(feed, random_histories_match_the_model)
                     res_ids[res_n++ % 64] = r.u.reservation.id;
             } else if (kind < 9 && res_n > 0) {
                 ld_id rid = res_ids[RND(res_n < 64 ? res_n : 64)];
-                fx_apply(&f, f.ts, RND(2) ? op_commit(rid, "ch") : op_finish(rid, RND(2), "p"));
+                fx_apply(&f, f.ts, RND(2) ? op_checkout(rid, "ch") : op_finish(rid, RND(2), "p"));
             } else {
                 fx_apply(&f, f.ts + 500 + RND(3) * LD_RESERVATION_TTL_MS_DEFAULT, op_tick());
             }

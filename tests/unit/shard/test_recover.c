@@ -149,7 +149,7 @@ world(fx *f)
     fx_init(f, NULL);
     fx_live_drop(f, id_n(1), 5, 0);
     ld_result r = fx_apply(f, T0, op_reserve(id_n(1), id_n(2), 1, "a"));
-    fx_apply(f, T0, op_commit(r.u.reservation.id, "ch"));
+    fx_apply(f, T0, op_checkout(r.u.reservation.id, "ch"));
     fx_apply(f, T0, op_place(id_n(1), id_n(3), 1, "b", "pm_card_ok"));
     ld_store_mem_sync(f->mem);
 }
