@@ -383,7 +383,7 @@ relay_queue(ldi_engine *e, const ld_event_view *ev)
     rf->seq = ev->seq;
     rf->user_id = ev->user_id;
     rf->creator_id = ev->creator_id;
-    rf->followed = ev->type == LD_EV_FOLLOWED;
+    rf->followed = ev->type == LD_EVENT_FOLLOWED;
     rf->at_ms = ev->ts_ms;
     ld_op *op = &e->relay_op;
     memset(op, 0, sizeof *op);
@@ -404,7 +404,7 @@ relay_scan(ldi_engine *e, const ld_event_view *evs, size_t n)
         const ld_event_view *ev = &evs[i];
         if (ev->seq <= e->relay_scanned)
             continue;
-        if (ev->type == LD_EV_FOLLOWED || ev->type == LD_EV_UNFOLLOWED) {
+        if (ev->type == LD_EVENT_FOLLOWED || ev->type == LD_EVENT_UNFOLLOWED) {
             if (e->relay_n == ENG_RELAY_OPS_MAX)
                 return; /* the rest is read back from the event log */
             relay_queue(e, ev);

@@ -1,5 +1,6 @@
 /*
- * ld_base.c -- result code strings, id hex codec, slot math and the assertion handler.
+ * ld_base.c -- result code strings, id hex codec, slot math, the UTF-8 check and the assertion
+ * handler.
  */
 #include "ld_base.h"
 
@@ -86,4 +87,41 @@ ld_slot(const ld_id *id)
 {
     _Static_assert(LD_SLOTS == (1u << 14), "slot = top 14 bits of the hash");
     return (uint32_t)(XXH3_64bits(id->bytes, sizeof id->bytes) >> 50);
+}
+
+bool
+ldi_utf8_valid(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = s[i];
+        if (c == 0)
+            return false;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp, min;
+        if ((c & 0xE0) == 0xC0)
+            n = 2, cp = c & 0x1F, min = 0x80;
+        else if ((c & 0xF0) == 0xE0)
+            n = 3, cp = c & 0x0F, min = 0x800;
+        else if ((c & 0xF8) == 0xF0)
+            n = 4, cp = c & 0x07, min = 0x10000;
+        else
+            return false;
+        if (len - i < n)
+            return false;
+        for (size_t k = 1; k < n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n;
+    }
+    return true;
 }

@@ -1,5 +1,6 @@
 /*
- * ld_base.h -- the shared contract below every module: result codes, ids, assertions.
+ * ld_base.h -- the shared contract below every module: result codes, ids, assertions, and the
+ * helpers every module needs once: the UTF-8 check and the byte-order encoders.
  *
  * Included by shard/, node/ and client-lib/ (arrows point at proto/, never away from it). The
  * public header client-lib/include/livedrop.h repeats the ld_err and ld_id definitions behind the
@@ -83,6 +84,88 @@ ld_id_eq(const ld_id *a, const ld_id *b)
 void ld_id_to_hex(const ld_id *id, char out[33]);
 /* Parses exactly 32 hex digits (either case). Returns false on anything else. Thread: any. */
 bool ld_id_from_hex(const char *hex, ld_id *out);
+
+/* Returns true when s[0..len) is valid UTF-8 (shortest forms, no surrogates, <= U+10FFFF) and
+ * holds no NUL byte. The one check of the codec (shard/codec.c), the records (shard/record.c)
+ * and the client's argument checks (client-lib/lib/validate.c). Thread: any. */
+bool ldi_utf8_valid(const char *s, size_t len);
+
+/* ---- byte order -----------------------------------------------------------------------------
+ * The one home of the fixed-width integer encoders of keys, records and the log. Big-endian where
+ * byte order must sort like the number (store keys, cursors); little-endian in values. Byte by
+ * byte, so alignment and host order never matter (compilers make one load or store of it).
+ * Thread: any. */
+
+static inline void
+ldi_be64_put(uint8_t *p, uint64_t v)
+{
+    for (unsigned i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static inline uint64_t
+ldi_be64_get(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static inline void
+ldi_be32_put(uint8_t *p, uint32_t v)
+{
+    for (unsigned i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
+static inline uint32_t
+ldi_be32_get(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void
+ldi_le64_put(uint8_t *p, uint64_t v)
+{
+    for (unsigned i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint64_t
+ldi_le64_get(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static inline void
+ldi_le32_put(uint8_t *p, uint32_t v)
+{
+    for (unsigned i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint32_t
+ldi_le32_get(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline void
+ldi_le16_put(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static inline uint16_t
+ldi_le16_get(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
 
 /* The slot of an id: XXH3_64bits of its 16 bytes, top 14 bits (DESIGN.md §2). */
 #define LD_SLOTS 16384u

@@ -212,10 +212,8 @@ ldi_res_id_derive(const ld_id *id_seed, uint64_t op_number, uint32_t index)
     uint8_t buf[8 + LD_ID_BYTES + 8 + 4];
     memcpy(buf, "ldres2\0\0", 8);
     memcpy(buf + 8, id_seed->bytes, LD_ID_BYTES);
-    for (unsigned i = 0; i < 8; i++)
-        buf[8 + LD_ID_BYTES + i] = (uint8_t)(op_number >> (8 * i));
-    for (unsigned i = 0; i < 4; i++)
-        buf[16 + LD_ID_BYTES + i] = (uint8_t)(index >> (8 * i));
+    ldi_le64_put(buf + 8 + LD_ID_BYTES, op_number);
+    ldi_le32_put(buf + 16 + LD_ID_BYTES, index);
     return id_from_hash(buf, sizeof buf);
 }
 
@@ -270,9 +268,9 @@ res_close(ld_sm *sm, uint32_t res_idx, ld_reservation_state state)
     ldi_put_res(sm, r);
     ldi_stock_changed(sm, r->drop_idx);
     if (state == LD_RES_COMMITTED)
-        ldi_emit_res(sm, r, LD_EV_ORDER_PAID, &r->v.order_id);
+        ldi_emit_res(sm, r, LD_EVENT_ORDER_PAID, &r->v.order_id);
     else if (state == LD_RES_EXPIRED)
-        ldi_emit_res(sm, r, LD_EV_RESERVATION_EXPIRED, NULL);
+        ldi_emit_res(sm, r, LD_EVENT_RESERVATION_EXPIRED, NULL);
 }
 
 /* Records the order of reservation r. Room was checked by the caller. */
@@ -311,7 +309,7 @@ order_room(const ld_sm *sm, uint32_t extra)
 
 /* Commits an active reservation: order PAID with payment_ref, stock sold. */
 static uint32_t
-res_commit(ld_sm *sm, uint32_t res_idx, const char *payment_ref)
+res_checkout(ld_sm *sm, uint32_t res_idx, const char *payment_ref)
 {
     ldi_res *r = ldi_res_at(sm, res_idx);
     uint32_t order_idx = order_create(sm, r, LD_ORDER_PAID, payment_ref);
@@ -345,16 +343,16 @@ payment_settle(ld_sm *sm, uint32_t res_idx, ld_reservation_state state, const ch
 {
     ldi_res *r = ldi_res_at(sm, res_idx);
     LD_ASSERT(r->pay_idx != LDI_NIL);
-    uint32_t key_idx = ldi_pay_at(sm, r->pay_idx)->key_idx;
+    uint32_t key_idx = ldi_payreq_at(sm, r->pay_idx)->key_idx;
     ldi_pool_free(&sm->pays, r->pay_idx);
     r->pay_idx = LDI_NIL;
     uint32_t order_idx;
     if (state == LD_RES_COMMITTED) {
-        order_idx = res_commit(sm, res_idx, payment_ref);
+        order_idx = res_checkout(sm, res_idx, payment_ref);
     } else {
         res_close(sm, res_idx, state);
         order_idx = order_create(sm, r, LD_ORDER_FAILED, payment_ref);
-        ldi_emit_res(sm, r, LD_EV_ORDER_FAILED, &ldi_order_at(sm, order_idx)->id);
+        ldi_emit_res(sm, r, LD_EVENT_ORDER_FAILED, &ldi_order_at(sm, order_idx)->id);
     }
     finish_result(r, ldi_order_at(sm, order_idx), res);
     ldi_key_finish(sm, key_idx, res);
@@ -512,7 +510,7 @@ payment_start(ld_sm *sm, uint32_t res_idx, uint32_t key_idx, const ld_op_reserve
 {
     uint32_t pay_idx;
     LDI_MUST(ldi_pool_alloc(&sm->pays, &pay_idx));
-    ldi_pay *pay = ldi_pay_at(sm, pay_idx);
+    ldi_payreq *pay = ldi_payreq_at(sm, pay_idx);
     pay->res_idx = res_idx;
     pay->key_idx = key_idx;
     size_t len = strnlen(rq->payment_method, LD_PAYMENT_METHOD_BYTES_MAX);
@@ -614,9 +612,9 @@ res_refused(ld_sm *sm, uint32_t res_idx, const char *name, ld_result *res)
 }
 
 void
-ldi_commit(ld_sm *sm, const ld_op *cop, ld_result *res)
+ldi_checkout(ld_sm *sm, const ld_op *cop, ld_result *res)
 {
-    const ld_op_commit *op = &cop->u.commit;
+    const ld_op_checkout *op = &cop->u.checkout;
     LD_ASSERT(!ld_id_is_zero(&op->reservation_id));
     uint32_t res_idx = ldi_res_find(sm, &op->reservation_id);
     if (res_idx == LDI_NIL) {
@@ -648,7 +646,7 @@ ldi_commit(ld_sm *sm, const ld_op *cop, ld_result *res)
         ld_result_fail(res, LD_ERR_CAPACITY, "commit: the shard holds its maximum of orders");
         return;
     } else {
-        order_idx = res_commit(sm, res_idx, op->payment_ref);
+        order_idx = res_checkout(sm, res_idx, op->payment_ref);
     }
     res->code = LD_OK;
     res->kind = LD_RESULT_ORDER;
@@ -689,8 +687,9 @@ ldi_release(ld_sm *sm, const ld_op *op, ld_result *res)
 }
 
 void
-ldi_finish_order(ld_sm *sm, const ld_op_finish_order *op, ld_result *res)
+ldi_finish_order(ld_sm *sm, const ld_op *o, ld_result *res)
 {
+    const ld_op_finish_order *op = &o->u.finish;
     LD_ASSERT(!ld_id_is_zero(&op->reservation_id));
     uint32_t res_idx = ldi_res_find(sm, &op->reservation_id);
     if (res_idx == LDI_NIL) {
@@ -716,4 +715,44 @@ ldi_finish_order(ld_sm *sm, const ld_op_finish_order *op, ld_result *res)
     else if (op->approved)
         state = LD_RES_COMMITTED;
     payment_settle(sm, res_idx, state, op->payment_ref, res);
+}
+
+/* ---- reads ------------------------------------------------------------------------------- */
+
+void
+ldi_get_drop(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res)
+{
+    uint32_t idx;
+    if ((idx = ldi_drop_find(sm, &op->u.id)) == LDI_NIL) {
+        ld_result_fail(res, LD_ERR_DROP_NOT_FOUND, "get_drop: no such drop");
+        return;
+    }
+    res->kind = LD_RESULT_DROP;
+    ldi_drop_view(ldi_drop_at(sm, idx), now_ms, &res->u.drop);
+}
+
+void
+ldi_get_reservation(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res)
+{
+    (void)now_ms;
+    uint32_t idx;
+    if ((idx = ldi_res_find(sm, &op->u.id)) == LDI_NIL) {
+        ld_result_fail(res, LD_ERR_RESERVATION_NOT_FOUND, "get_reservation: no such id");
+        return;
+    }
+    res->kind = LD_RESULT_RESERVATION;
+    ldi_res_view(ldi_res_at(sm, idx), &res->u.reservation);
+}
+
+void
+ldi_get_order(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res)
+{
+    (void)now_ms;
+    uint32_t idx;
+    if ((idx = ldi_order_find(sm, &op->u.id)) == LDI_NIL) {
+        ld_result_fail(res, LD_ERR_ORDER_NOT_FOUND, "get_order: no such order");
+        return;
+    }
+    res->kind = LD_RESULT_ORDER;
+    res->u.order = *ldi_order_at(sm, idx);
 }

@@ -182,11 +182,11 @@ drop_move(ld_sm *sm, uint32_t drop_idx)
     if (d->announced == LD_DROP_UPCOMING) {
         d->announced = LD_DROP_LIVE;
         dheap_sift_down(sm, d->dheap_pos); /* its boundary moved later, to ends_at */
-        ldi_emit_drop(sm, d, LD_EV_DROP_LIVE);
+        ldi_emit_drop(sm, d, LD_EVENT_DROP_LIVE);
     } else {
         dheap_remove(sm, drop_idx);
         d->announced = LD_DROP_ENDED;
-        ldi_emit_drop(sm, d, LD_EV_DROP_ENDED);
+        ldi_emit_drop(sm, d, LD_EVENT_DROP_ENDED);
     }
     browse_put(sm, d);
     ldi_put_drop(sm, d);
@@ -202,7 +202,7 @@ ldi_drop_schedule(ld_sm *sm, uint32_t drop_idx)
     ldi_dheap_push(sm, drop_idx);
     browse_put(sm, d);
     ldi_put_drop(sm, d);
-    ldi_emit_drop(sm, d, LD_EV_DROP_SCHEDULED);
+    ldi_emit_drop(sm, d, LD_EVENT_DROP_SCHEDULED);
     if (sm->now_ms >= d->spec.starts_at_ms)
         drop_move(sm, drop_idx);
 }
@@ -245,7 +245,7 @@ ldi_cancel_drop(ld_sm *sm, const ld_op *op, ld_result *res)
         d->cancelled_at_ms = sm->now_ms;
         browse_put(sm, d);
         ldi_put_drop(sm, d);
-        ldi_emit_drop(sm, d, LD_EV_DROP_CANCELLED);
+        ldi_emit_drop(sm, d, LD_EVENT_DROP_CANCELLED);
     }
     res->code = LD_OK;
     res->kind = LD_RESULT_DROP;
@@ -299,9 +299,9 @@ drops_visit(void *arg, ld_page *page, uint64_t sort_key, const ld_id *id, const 
 }
 
 void
-ldi_list_drops(const ld_sm *sm, int64_t now_ms, const ld_op_list_drops *op, ld_page *page,
-               ld_result *res)
+ldi_list_drops(const ld_sm *sm, int64_t now_ms, const ld_op *o, ld_page *page, ld_result *res)
 {
+    const ld_op_list_drops *op = &o->u.list_drops;
     uint32_t first;
     if (op->status < LD_DROP_UPCOMING || op->status > LD_DROP_CANCELLED) {
         ld_result_fail(res, LD_ERR_INVALID_ARGUMENT, "list_drops: status is required");

@@ -485,41 +485,46 @@ ldi_product_load(ld_sm *sm, const ldi_product *product)
 /* ---- reads ------------------------------------------------------------------------------- */
 
 void
-ldi_catalog_read(const ld_sm *sm, const ld_op *op, ld_result *res)
+ldi_get_user(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res)
 {
+    (void)now_ms;
     uint32_t idx;
-    switch (op->type) {
-    case LD_OP_GET_USER:
-        if ((idx = ldi_user_find(sm, &op->u.id)) == LDI_NIL) {
-            ld_result_fail(res, LD_ERR_USER_NOT_FOUND, "get_user: no such user");
-            return;
-        }
-        res->kind = LD_RESULT_USER;
-        ldi_user_view(sm, ldi_user_at(sm, idx), &res->u.user);
+    if ((idx = ldi_user_find(sm, &op->u.id)) == LDI_NIL) {
+        ld_result_fail(res, LD_ERR_USER_NOT_FOUND, "get_user: no such user");
         return;
-    case LD_OP_GET_CREATOR:
-        if (!ld_id_is_zero(&op->u.get_creator.id))
-            idx = ldi_creator_find(sm, &op->u.get_creator.id);
-        else
-            idx = ldi_creator_find_handle(sm, op->u.get_creator.handle);
-        if (idx == LDI_NIL) {
-            ld_result_fail(res, LD_ERR_CREATOR_NOT_FOUND, "get_creator: no such creator");
-            return;
-        }
-        res->kind = LD_RESULT_CREATOR;
-        ldi_creator_view(ldi_creator_at(sm, idx), &res->u.creator);
-        return;
-    case LD_OP_GET_PRODUCT:
-        if ((idx = ldi_product_find(sm, &op->u.id)) == LDI_NIL) {
-            ld_result_fail(res, LD_ERR_PRODUCT_NOT_FOUND, "get_product: no such product");
-            return;
-        }
-        res->kind = LD_RESULT_PRODUCT;
-        ldi_product_view(ldi_product_at(sm, idx), &res->u.product);
-        return;
-    default:
-        LD_ASSERT(!"not a catalog read");
     }
+    res->kind = LD_RESULT_USER;
+    ldi_user_view(sm, ldi_user_at(sm, idx), &res->u.user);
+}
+
+void
+ldi_get_creator(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res)
+{
+    (void)now_ms;
+    uint32_t idx;
+    if (!ld_id_is_zero(&op->u.get_creator.id))
+        idx = ldi_creator_find(sm, &op->u.get_creator.id);
+    else
+        idx = ldi_creator_find_handle(sm, op->u.get_creator.handle);
+    if (idx == LDI_NIL) {
+        ld_result_fail(res, LD_ERR_CREATOR_NOT_FOUND, "get_creator: no such creator");
+        return;
+    }
+    res->kind = LD_RESULT_CREATOR;
+    ldi_creator_view(ldi_creator_at(sm, idx), &res->u.creator);
+}
+
+void
+ldi_get_product(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res)
+{
+    (void)now_ms;
+    uint32_t idx;
+    if ((idx = ldi_product_find(sm, &op->u.id)) == LDI_NIL) {
+        ld_result_fail(res, LD_ERR_PRODUCT_NOT_FOUND, "get_product: no such product");
+        return;
+    }
+    res->kind = LD_RESULT_PRODUCT;
+    ldi_product_view(ldi_product_at(sm, idx), &res->u.product);
 }
 
 /* ---- list_products ------------------------------------------------------------------------- */
@@ -540,8 +545,10 @@ products_visit(void *arg, ld_page *page, uint64_t sort_key, const ld_id *id, con
 }
 
 void
-ldi_list_products(const ld_sm *sm, const ld_op_list *op, ld_page *page, ld_result *res)
+ldi_list_products(const ld_sm *sm, int64_t now_ms, const ld_op *o, ld_page *page, ld_result *res)
 {
+    (void)now_ms;
+    const ld_op_list *op = &o->u.list;
     uint32_t first;
     if (!ldi_page_first("list_products", op->first, LD_PAGE_DROPS_MAX, &first, res))
         return;

@@ -95,7 +95,7 @@ check_reservations(const ld_sm *sm)
         }
         if (r->pay_idx != LDI_NIL) {
             awaiting++;
-            const ldi_pay *pay = ldi_pay_at(sm, r->pay_idx);
+            const ldi_payreq *pay = ldi_payreq_at(sm, r->pay_idx);
             LD_ASSERT(pay->res_idx == i);
             LD_ASSERT(ldi_key_at(sm, pay->key_idx)->status == LDI_KEY_IN_PROGRESS);
         }

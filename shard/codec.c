@@ -47,49 +47,6 @@ ldi_codec_check_opt_id(const ProtobufCBinaryData *b, const char *field, ld_id *o
     return ldi_codec_check_id(b, field, out, res);
 }
 
-/* Returns true when s[0..len) is valid UTF-8 with no NUL and no overlong form. */
-static bool
-utf8_valid(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        if (c == 0)
-            return false;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp, min;
-        if ((c & 0xE0) == 0xC0)
-            n = 2, cp = c & 0x1F, min = 0x80;
-        else if ((c & 0xF0) == 0xE0)
-            n = 3, cp = c & 0x0F, min = 0x800;
-        else if ((c & 0xF8) == 0xF0)
-            n = 4, cp = c & 0x07, min = 0x10000;
-        else
-            return false;
-        if (len - i < n)
-            return false;
-        for (size_t k = 1; k < n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += n;
-    }
-    return true;
-}
-
-bool
-ldi_utf8_valid(const char *s, size_t len)
-{
-    return utf8_valid((const unsigned char *)s, len);
-}
-
 ld_err
 ldi_codec_check_str(const char *s, const char *field, size_t max, bool required, char *out,
                     ld_result *res)
@@ -101,7 +58,7 @@ ldi_codec_check_str(const char *s, const char *field, size_t max, bool required,
         return ld_result_fail(res, LD_ERR_STRING_TOO_LONG, "%s: longer than %zu bytes", field, max);
     if (required && len == 0)
         return ld_result_fail(res, LD_ERR_MISSING_FIELD, "%s: required, must not be empty", field);
-    if (!utf8_valid((const unsigned char *)s, len))
+    if (!ldi_utf8_valid(s, len))
         return ld_result_fail(res, LD_ERR_INVALID_ARGUMENT, "%s: not valid UTF-8", field);
     memcpy(out, s, len);
     out[len] = '\0';
@@ -359,11 +316,11 @@ order_ops_from_pb(const Ldpb__Op *pb, ld_op *op, ld_result *res)
                                &op->u.reserve, res);
     }
     case LDPB__OP__BODY_COMMIT:
-        op->type = LD_OP_COMMIT;
+        op->type = LD_OP_CHECKOUT;
         LDI_TRY(ldi_codec_check_id(&pb->commit->reservation_id, "commit.reservation_id",
-                                   &op->u.commit.reservation_id, res));
+                                   &op->u.checkout.reservation_id, res));
         return ldi_codec_check_str(pb->commit->payment_ref, "commit.payment_ref",
-                                   LD_PAYMENT_REF_BYTES_MAX, true, op->u.commit.payment_ref, res);
+                                   LD_PAYMENT_REF_BYTES_MAX, true, op->u.checkout.payment_ref, res);
     case LDPB__OP__BODY_PLACE_ORDER: {
         const Ldpb__PlaceOrder *p = pb->place_order;
         op->type = LD_OP_PLACE_ORDER;
@@ -591,10 +548,10 @@ order_ops_to_pb(const ld_op *op, Ldpb__Op *pb, ld_codec_op_scratch *s)
     case LD_OP_GET_RESERVATION:
         id_op_to_pb(op, pb, s);
         return true;
-    case LD_OP_COMMIT:
+    case LD_OP_CHECKOUT:
         ldpb__commit__init(&s->commit);
-        s->commit.reservation_id = ldi_codec_bin(&op->u.commit.reservation_id);
-        s->commit.payment_ref = (char *)op->u.commit.payment_ref;
+        s->commit.reservation_id = ldi_codec_bin(&op->u.checkout.reservation_id);
+        s->commit.payment_ref = (char *)op->u.checkout.payment_ref;
         pb->body_case = LDPB__OP__BODY_COMMIT;
         pb->commit = &s->commit;
         return true;

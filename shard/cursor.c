@@ -49,8 +49,7 @@ ld_cursor_encode(const ld_cursor *cursor, char out[LD_CURSOR_BYTES_MAX + 1])
     uint8_t raw[CURSOR_RAW_BYTES];
     raw[0] = CURSOR_VERSION;
     raw[1] = (uint8_t)cursor->list;
-    for (unsigned i = 0; i < 8; i++)
-        raw[2 + i] = (uint8_t)(cursor->sort_key >> (56 - 8 * i));
+    ldi_be64_put(raw + 2, cursor->sort_key);
     memcpy(raw + 10, cursor->id.bytes, LD_ID_BYTES);
     uint32_t acc = 0;
     unsigned bits = 0, n = 0;
@@ -102,9 +101,7 @@ ld_cursor_decode(const char *text, ld_cursor_list list, ld_cursor *out)
     if (raw[0] != CURSOR_VERSION || raw[1] != (uint8_t)list)
         return false;
     out->list = list;
-    out->sort_key = 0;
-    for (unsigned i = 0; i < 8; i++)
-        out->sort_key = out->sort_key << 8 | raw[2 + i];
+    out->sort_key = ldi_be64_get(raw + 2);
     memcpy(out->id.bytes, raw + 10, LD_ID_BYTES);
     return true;
 }

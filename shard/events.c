@@ -255,7 +255,7 @@ emit_on_topic(ld_sm *sm, ld_event_view *ev, unsigned k, const ld_id *id)
 void
 ldi_emit(ld_sm *sm, ld_event_view *ev)
 {
-    LD_ASSERT(ev->type >= LD_EV_DROP_SCHEDULED && ev->type <= LD_EV_UNFOLLOWED);
+    LD_ASSERT(ev->type >= LD_EVENT_DROP_SCHEDULED && ev->type <= LD_EVENT_UNFOLLOWED);
     ev->seq = ++sm->last_event_seq;
     ev->ts_ms = sm->now_ms;
     memset(ev->topic_seq, 0, sizeof ev->topic_seq);
@@ -323,10 +323,10 @@ ldi_stock_fell(ld_sm *sm, uint32_t drop_idx, int64_t available_before)
     if (threshold > 0 && !d->low_stock_sent && d->stock.available <= threshold) {
         d->low_stock_sent = true;
         ldi_put_drop(sm, d);
-        ldi_emit_drop(sm, d, LD_EV_LOW_STOCK);
+        ldi_emit_drop(sm, d, LD_EVENT_LOW_STOCK);
     }
     if (d->stock.available == 0)
-        ldi_emit_drop(sm, d, LD_EV_SOLD_OUT);
+        ldi_emit_drop(sm, d, LD_EVENT_SOLD_OUT);
 }
 
 /* ---- the batch --------------------------------------------------------------------------- */
@@ -350,7 +350,7 @@ ldi_batch_end(ld_sm *sm)
         LD_ASSERT(d->stock_dirty);
         d->stock_dirty = false;
         sm->dirty_drops_len = n - i - 1; /* the room kept for this one becomes its event's */
-        ldi_emit_drop(sm, d, LD_EV_STOCK_CHANGED);
+        ldi_emit_drop(sm, d, LD_EVENT_STOCK_CHANGED);
     }
     sm->dirty_drops_len = 0;
     for (uint32_t i = 0; i < sm->dirty_topics_len; i++) {

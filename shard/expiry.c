@@ -57,8 +57,9 @@ ldi_next_deadline(const ld_sm *sm)
 }
 
 void
-ldi_tick(ld_sm *sm, ld_result *res)
+ldi_tick(ld_sm *sm, const ld_op *op, ld_result *res)
 {
+    (void)op; /* TICK has no body: it runs what is due at the batch's time */
     uint32_t expired = 0, deleted = 0, forgotten = 0, done = 0;
     for (; done < LD_TICK_OPS_EXPIRE_MAX; done++) {
         int64_t a = due_active(sm), b = due_closed(sm), c = due_key(sm);

@@ -155,16 +155,16 @@ static ld_notification_kind
 note_kind(ld_event_type type)
 {
     switch (type) {
-    case LD_EV_DROP_LIVE:
-        return LD_NOTE_DROP_LIVE;
-    case LD_EV_LOW_STOCK:
-        return LD_NOTE_LOW_STOCK;
-    case LD_EV_SOLD_OUT:
-        return LD_NOTE_SOLD_OUT;
-    case LD_EV_ORDER_PAID:
-        return LD_NOTE_ORDER_PAID;
-    case LD_EV_ORDER_FAILED:
-        return LD_NOTE_ORDER_FAILED;
+    case LD_EVENT_DROP_LIVE:
+        return LD_NOTIFY_DROP_LIVE;
+    case LD_EVENT_LOW_STOCK:
+        return LD_NOTIFY_LOW_STOCK;
+    case LD_EVENT_SOLD_OUT:
+        return LD_NOTIFY_SOLD_OUT;
+    case LD_EVENT_ORDER_PAID:
+        return LD_NOTIFY_ORDER_PAID;
+    case LD_EVENT_ORDER_FAILED:
+        return LD_NOTIFY_ORDER_FAILED;
     default:
         return 0;
     }
@@ -190,8 +190,11 @@ feed_fill(const ld_sm *sm, const uint64_t *seqs, uint32_t count, ld_page *page)
 }
 
 void
-ldi_list_notifications(const ld_sm *sm, const ld_op_list *op, ld_page *page, ld_result *res)
+ldi_list_notifications(const ld_sm *sm, int64_t now_ms, const ld_op *o, ld_page *page,
+                       ld_result *res)
 {
+    (void)now_ms;
+    const ld_op_list *op = &o->u.list;
     uint32_t first;
     if (!ldi_page_first("list_notifications", op->first, LD_PAGE_DROPS_MAX, &first, res))
         return;

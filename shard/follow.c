@@ -176,7 +176,7 @@ edge_add(ld_sm *sm, uint32_t creator_idx, uint32_t fan_idx, const ld_id *user_id
 {
     ldi_creator *cr = ldi_creator_at(sm, creator_idx);
     ld_event_view ev;
-    follow_event(sm, cr, user_id, LD_EV_FOLLOWED, &ev);
+    follow_event(sm, cr, user_id, LD_EVENT_FOLLOWED, &ev);
     uint32_t idx;
     LDI_MUST(ldi_pool_alloc(&sm->edges, &idx));
     ldi_edge *e = ldi_edge_at(sm, idx);
@@ -200,7 +200,7 @@ edge_remove(ld_sm *sm, uint32_t creator_idx, uint32_t edge_idx)
     ldi_creator *cr = ldi_creator_at(sm, creator_idx);
     ldi_edge *e = ldi_edge_at(sm, edge_idx);
     ld_event_view ev;
-    follow_event(sm, cr, &e->user_id, LD_EV_UNFOLLOWED, &ev);
+    follow_event(sm, cr, &e->user_id, LD_EVENT_UNFOLLOWED, &ev);
     uint8_t key[LDI_REC_LIST_KEY_BYTES_MAX];
     size_t key_len;
     edge_key(e, key, &key_len);
@@ -272,8 +272,10 @@ ldi_follow(ld_sm *sm, const ld_op *op, ld_result *res)
 }
 
 void
-ldi_is_following(const ld_sm *sm, const ld_op_follow *f, ld_result *res)
+ldi_is_following(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res)
 {
+    (void)now_ms;
+    const ld_op_follow *f = &op->u.follow;
     uint32_t creator_idx = ldi_creator_find(sm, &f->creator_id);
     if (creator_idx == LDI_NIL) {
         ld_result_fail(res, LD_ERR_CREATOR_NOT_FOUND, "is_following: no such creator");
@@ -421,8 +423,9 @@ relay_get(ld_sm *sm, uint32_t source_shard)
 }
 
 void
-ldi_relay_follow(ld_sm *sm, const ld_op_relay_follow *op, ld_result *res)
+ldi_relay_follow(ld_sm *sm, const ld_op *o, ld_result *res)
 {
+    const ld_op_relay_follow *op = &o->u.relay;
     LD_ASSERT(!ld_id_is_zero(&op->user_id) && !ld_id_is_zero(&op->creator_id));
     LD_ASSERT(op->seq >= 1);
     if (op->seq <= ldi_relay_get(sm, op->source_shard)) {
@@ -542,13 +545,15 @@ list_edges(const ld_sm *sm, const ld_op_list *op, bool followers, ld_page *page,
 }
 
 void
-ldi_list_followers(const ld_sm *sm, const ld_op_list *op, ld_page *page, ld_result *res)
+ldi_list_followers(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_page *page, ld_result *res)
 {
-    list_edges(sm, op, true, page, res);
+    (void)now_ms;
+    list_edges(sm, &op->u.list, true, page, res);
 }
 
 void
-ldi_list_following(const ld_sm *sm, const ld_op_list *op, ld_page *page, ld_result *res)
+ldi_list_following(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_page *page, ld_result *res)
 {
-    list_edges(sm, op, false, page, res);
+    (void)now_ms;
+    list_edges(sm, &op->u.list, false, page, res);
 }

@@ -37,8 +37,8 @@ ldi_request_hash(const ld_op *op, uint8_t out[16])
     memcpy(buf + len, r->drop_id.bytes, 16);
     memcpy(buf + len + 16, r->user_id.bytes, 16);
     len += 32;
-    for (unsigned i = 0; i < 8; i++)
-        buf[len++] = (uint8_t)((uint64_t)r->qty >> (8 * i));
+    ldi_le64_put(buf + len, (uint64_t)r->qty);
+    len += 8;
     size_t key_len = strnlen(r->idempotency_key, LD_IDEMPOTENCY_KEY_BYTES_MAX);
     buf[len++] = (uint8_t)key_len;
     memcpy(buf + len, r->idempotency_key, key_len);

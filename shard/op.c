@@ -1,90 +1,108 @@
 /*
- * op.c -- classification and names of ops, and the result failure helper.
+ * op.c -- the op table (name, flags, principal rule and handlers of every op), the
+ * classification and names read from it, and the result failure helper.
  */
 #include "op.h"
 #include "shard_int.h"
+#include "sm_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-/* The table of every op (Redis' command table): name, and whether it writes (goes through the
- * log), whether clients may send it, and whether it answers with a page. */
-typedef struct op_info {
-    const char *name;
-    bool write;
-    bool client;
-    bool page;
-} op_info;
+/* Shorthands for the table's flags: a client write, a client read, a client page read. */
+#define W (LDI_OP_WRITE | LDI_OP_CLIENT)
+#define R LDI_OP_CLIENT
+#define PG (LDI_OP_CLIENT | LDI_OP_PAGE)
+#define USER LDI_PRINCIPAL_USER
+#define CREATOR LDI_PRINCIPAL_CREATOR
 
-static const op_info *
-op_info_of(ld_op_type type)
+/* The table of every op the state machine knows (Redis' command table): name, flags, principal
+ * rule and handlers. Adding an op is one row here plus its handler (see op.h for the rest). */
+static const ldi_op_row op_table[] = {
+    [LD_OP_NONE] = {.name = "none"},
+    [LD_OP_CREATE_DROP] = {"create_drop", W, CREATOR, .apply = ldi_create_drop},
+    [LD_OP_GET_DROP] = {"get_drop", R, .read = ldi_get_drop},
+    [LD_OP_RESERVE] = {"reserve", W, USER, .apply = ldi_reserve},
+    [LD_OP_CHECKOUT] = {"commit", W, USER, .apply = ldi_checkout},
+    [LD_OP_RELEASE] = {"release", W, USER, .apply = ldi_release},
+    [LD_OP_PLACE_ORDER] = {"place_order", W, USER, .apply = ldi_reserve},
+    [LD_OP_GET_ORDER] = {"get_order", R, .read = ldi_get_order},
+    [LD_OP_GET_RESERVATION] = {"get_reservation", R, .read = ldi_get_reservation},
+    [LD_OP_CREATE_USER] = {"create_user", W, USER, .apply = ldi_create_user},
+    [LD_OP_GET_USER] = {"get_user", R, .read = ldi_get_user},
+    [LD_OP_CREATE_CREATOR] = {"create_creator", W, CREATOR, .apply = ldi_create_creator},
+    [LD_OP_GET_CREATOR] = {"get_creator", R, .read = ldi_get_creator},
+    [LD_OP_FOLLOW] = {"follow", W, USER, .apply = ldi_follow},
+    [LD_OP_UNFOLLOW] = {"unfollow", W, USER, .apply = ldi_follow},
+    [LD_OP_IS_FOLLOWING] = {"is_following", R, .read = ldi_is_following},
+    [LD_OP_LIST_FOLLOWERS] = {"list_followers", PG, .page = ldi_list_followers},
+    [LD_OP_LIST_FOLLOWING] = {"list_following", PG, .page = ldi_list_following},
+    [LD_OP_CREATE_PRODUCT] = {"create_product", W, CREATOR, .apply = ldi_create_product},
+    [LD_OP_UPDATE_PRODUCT] = {"update_product", W, CREATOR, .apply = ldi_update_product},
+    [LD_OP_GET_PRODUCT] = {"get_product", R, .read = ldi_get_product},
+    [LD_OP_LIST_PRODUCTS] = {"list_products", PG, .page = ldi_list_products},
+    [LD_OP_CANCEL_DROP] = {"cancel_drop", W, CREATOR, .apply = ldi_cancel_drop},
+    [LD_OP_LIST_DROPS] = {"list_drops", PG, .page = ldi_list_drops},
+    [LD_OP_PULL_EVENTS] = {"pull_events", PG, .page = ldi_pull_events},
+    [LD_OP_LIST_NOTIFICATIONS] = {"list_notifications", PG, .page = ldi_list_notifications},
+    /* the node answers it (replica status): no handler here */
+    [LD_OP_GET_CLUSTER_STATUS] = {"get_cluster_status", R, .apply = NULL},
+};
+
+/* The internal ops (LD_OP_TICK..): written to the log by the node, refused from clients. */
+static const ldi_op_row op_table_internal[] = {
+    [LD_OP_TICK - LD_OP_TICK] = {"tick", LDI_OP_WRITE, .apply = ldi_tick},
+    [LD_OP_FINISH_ORDER - LD_OP_TICK] = {"finish_order", LDI_OP_WRITE, .apply = ldi_finish_order},
+    [LD_OP_RELAY_FOLLOW - LD_OP_TICK] = {"relay_follow", LDI_OP_WRITE, .apply = ldi_relay_follow},
+};
+
+_Static_assert(sizeof op_table / sizeof op_table[0] == LD_OP_GET_CLUSTER_STATUS + 1,
+               "every client op has a row");
+_Static_assert(sizeof op_table_internal / sizeof op_table_internal[0] ==
+                   LD_OP_RELAY_FOLLOW - LD_OP_TICK + 1,
+               "every internal op has a row");
+
+#undef W
+#undef R
+#undef PG
+#undef USER
+#undef CREATOR
+
+const ldi_op_row *
+ldi_op_row_of(ld_op_type type)
 {
-    static const op_info none = {"unknown", false, false, false};
-    static const op_info table[] = {
-        [LD_OP_NONE] = {"none", false, false, false},
-        [LD_OP_CREATE_DROP] = {"create_drop", true, true, false},
-        [LD_OP_GET_DROP] = {"get_drop", false, true, false},
-        [LD_OP_RESERVE] = {"reserve", true, true, false},
-        [LD_OP_COMMIT] = {"commit", true, true, false},
-        [LD_OP_RELEASE] = {"release", true, true, false},
-        [LD_OP_PLACE_ORDER] = {"place_order", true, true, false},
-        [LD_OP_GET_ORDER] = {"get_order", false, true, false},
-        [LD_OP_GET_RESERVATION] = {"get_reservation", false, true, false},
-        [LD_OP_CREATE_USER] = {"create_user", true, true, false},
-        [LD_OP_GET_USER] = {"get_user", false, true, false},
-        [LD_OP_CREATE_CREATOR] = {"create_creator", true, true, false},
-        [LD_OP_GET_CREATOR] = {"get_creator", false, true, false},
-        [LD_OP_FOLLOW] = {"follow", true, true, false},
-        [LD_OP_UNFOLLOW] = {"unfollow", true, true, false},
-        [LD_OP_IS_FOLLOWING] = {"is_following", false, true, false},
-        [LD_OP_LIST_FOLLOWERS] = {"list_followers", false, true, true},
-        [LD_OP_LIST_FOLLOWING] = {"list_following", false, true, true},
-        [LD_OP_CREATE_PRODUCT] = {"create_product", true, true, false},
-        [LD_OP_UPDATE_PRODUCT] = {"update_product", true, true, false},
-        [LD_OP_GET_PRODUCT] = {"get_product", false, true, false},
-        [LD_OP_LIST_PRODUCTS] = {"list_products", false, true, true},
-        [LD_OP_CANCEL_DROP] = {"cancel_drop", true, true, false},
-        [LD_OP_LIST_DROPS] = {"list_drops", false, true, true},
-        [LD_OP_PULL_EVENTS] = {"pull_events", false, true, true},
-        [LD_OP_LIST_NOTIFICATIONS] = {"list_notifications", false, true, true},
-        [LD_OP_GET_CLUSTER_STATUS] = {"get_cluster_status", false, true, false},
-    };
-    static const op_info internal[] = {
-        [LD_OP_TICK - LD_OP_TICK] = {"tick", true, false, false},
-        [LD_OP_FINISH_ORDER - LD_OP_TICK] = {"finish_order", true, false, false},
-        [LD_OP_RELAY_FOLLOW - LD_OP_TICK] = {"relay_follow", true, false, false},
-    };
+    static const ldi_op_row unknown = {.name = "unknown"};
     size_t t = (size_t)type;
-    if (t < sizeof table / sizeof table[0] && table[t].name != NULL)
-        return &table[t];
-    if (t >= LD_OP_TICK && t - LD_OP_TICK < sizeof internal / sizeof internal[0])
-        return &internal[t - LD_OP_TICK];
-    return &none;
+    if (t < sizeof op_table / sizeof op_table[0] && op_table[t].name != NULL)
+        return &op_table[t];
+    if (t >= LD_OP_TICK && t - LD_OP_TICK < sizeof op_table_internal / sizeof op_table_internal[0])
+        return &op_table_internal[t - LD_OP_TICK];
+    return &unknown;
 }
 
 bool
 ld_op_is_write(ld_op_type type)
 {
-    return op_info_of(type)->write;
+    return (ldi_op_row_of(type)->flags & LDI_OP_WRITE) != 0;
 }
 
 bool
 ld_op_is_client(ld_op_type type)
 {
-    return op_info_of(type)->client;
+    return (ldi_op_row_of(type)->flags & LDI_OP_CLIENT) != 0;
 }
 
 bool
 ld_op_is_page(ld_op_type type)
 {
-    return op_info_of(type)->page;
+    return (ldi_op_row_of(type)->flags & LDI_OP_PAGE) != 0;
 }
 
 const char *
 ld_op_name(ld_op_type type)
 {
-    return op_info_of(type)->name;
+    return ldi_op_row_of(type)->name;
 }
 
 size_t

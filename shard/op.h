@@ -5,18 +5,35 @@
  * every limit of ld_limits.h on the way in. Past the codec, an ld_op is trusted to be within its
  * limits (the state machine asserts that), so the state machine only checks business rules.
  * Strings are NUL-terminated and inline: an op owns no heap memory.
+ *
+ * Adding an op takes, and only takes:
+ *   1. its number in enum ld_op_type below (the same number as its case in livedrop.proto's
+ *      Op.body oneof: the node relies on that), and its body struct in the ld_op union when it
+ *      has one;
+ *   2. one row in op.c's op table (shard/op.c): name, flags (write / client / page), principal
+ *      rule and its apply handler (writes) or read or page handler (reads) -- the state machine
+ *      dispatches through the row (sm.c, page.c) and has no switch on the op type;
+ *   3. the handler itself, in the shard/ file of its entity (actor.c, catalog.c, follow.c,
+ *      browse.c, page.c, feed.c), declared in sm_int.h;
+ *   4. its wire message in livedrop.proto and the two conversions of that body: wire -> op in
+ *      ld_codec_op_from_pb's switches (codec.c for drops and orders, codec_ops.c for the rest,
+ *      where the limits are checked) and op -> wire in ld_codec_op_to_pb's (same files). These
+ *      stay switches: each case is the body's own protobuf-c encoding, not dispatch;
+ *   5. for a new result kind, its conversion in codec_result.c; for a page op, how the node
+ *      narrows it (page_narrow in node/engine_events.c), when its count field is not list.first.
  */
 #ifndef LD_SHARD_OP_H
 #define LD_SHARD_OP_H
 
 #include "ld_base.h"
+#include "livedrop.h"
 
 typedef enum ld_op_type {
     LD_OP_NONE = 0,
     LD_OP_CREATE_DROP = 1,
     LD_OP_GET_DROP = 2,
     LD_OP_RESERVE = 3,
-    LD_OP_COMMIT = 4,
+    LD_OP_CHECKOUT = 4,
     LD_OP_RELEASE = 5,
     LD_OP_PLACE_ORDER = 6,
     LD_OP_GET_ORDER = 7,
@@ -46,51 +63,16 @@ typedef enum ld_op_type {
     LD_OP_RELAY_FOLLOW = 102,
 } ld_op_type;
 
-typedef enum ld_drop_status {
-    LD_DROP_UPCOMING = 1,
-    LD_DROP_LIVE = 2,
-    LD_DROP_ENDED = 3,
-    LD_DROP_CANCELLED = 4,
-} ld_drop_status;
+/* The entities the state machine shares with the public API have one home, livedrop.h (the
+ * installed client header, which includes nothing internal): ld_drop_status,
+ * ld_reservation_state, ld_order_status, ld_event_type, ld_notification_kind, ld_stock, ld_attr,
+ * ld_follow_state, and the specs and entities below under their internal names. */
+typedef ld_product_spec ld_product;
 
-typedef enum ld_reservation_state {
-    LD_RES_ACTIVE = 1,
-    LD_RES_COMMITTED = 2,
-    LD_RES_RELEASED = 3,
-    LD_RES_EXPIRED = 4,
-} ld_reservation_state;
-
-typedef enum ld_order_status {
-    LD_ORDER_PAID = 1,
-    LD_ORDER_FAILED = 2,
-} ld_order_status;
-
-typedef struct ld_product {
-    ld_id creator_id;
-    char title[LD_TITLE_BYTES_MAX + 1];
-    int64_t price_minor;
-    char currency[LD_CURRENCY_BYTES + 1];
-    uint32_t tags_count;
-    char tags[LD_TAGS_MAX][LD_TAG_BYTES_MAX + 1];
-} ld_product;
-
-typedef struct ld_attr {
-    char key[LD_ATTR_KEY_BYTES_MAX + 1];
-    char value[LD_ATTR_VALUE_BYTES_MAX + 1];
-} ld_attr;
-
-typedef struct ld_op_create_drop {
-    ld_id id;
-    ld_id product_id; /* zero: `product` is inline; else the state machine fills `product` from
-                         the catalog product (the codec leaves it empty) */
-    ld_product product;
-    int64_t starts_at_ms;
-    int64_t ends_at_ms;
-    int64_t initial_stock;
-    int64_t low_stock_threshold;
-    int64_t max_per_user;       /* 0: unlimited */
-    int64_t reservation_ttl_ms; /* already defaulted by the codec: never 0 here */
-} ld_op_create_drop;
+/* CREATE_DROP. `product_id` zero: `product` is inline; else the state machine fills `product` from
+ * the catalog product (the codec leaves it empty). `reservation_ttl_ms` is already defaulted by
+ * the codec: never 0 here. */
+typedef ld_drop_spec ld_op_create_drop;
 
 typedef struct ld_op_reserve {
     ld_id drop_id;
@@ -101,10 +83,10 @@ typedef struct ld_op_reserve {
     char payment_method[LD_PAYMENT_METHOD_BYTES_MAX + 1];
 } ld_op_reserve;
 
-typedef struct ld_op_commit {
+typedef struct ld_op_checkout {
     ld_id reservation_id;
     char payment_ref[LD_PAYMENT_REF_BYTES_MAX + 1];
-} ld_op_commit;
+} ld_op_checkout;
 
 typedef struct ld_op_finish_order {
     ld_id reservation_id;
@@ -112,19 +94,10 @@ typedef struct ld_op_finish_order {
     char payment_ref[LD_PAYMENT_REF_BYTES_MAX + 1];
 } ld_op_finish_order;
 
-typedef struct ld_op_create_user {
-    ld_id id;
-    char name[LD_NAME_BYTES_MAX + 1];
-    char email[LD_EMAIL_BYTES_MAX + 1];
-} ld_op_create_user;
+typedef ld_user_spec ld_op_create_user;
 
-typedef struct ld_op_create_creator {
-    ld_id id;
-    char handle[LD_HANDLE_BYTES_MAX + 1]; /* as given; uniqueness is case-insensitive */
-    char name[LD_NAME_BYTES_MAX + 1];
-    uint32_t profile_count;
-    ld_attr profile[LD_ATTRS_MAX];
-} ld_op_create_creator;
+/* CREATE_CREATOR. `handle` as given; uniqueness is case-insensitive. */
+typedef ld_creator_spec ld_op_create_creator;
 
 typedef struct ld_op_get_creator {
     ld_id id; /* zero: look up by handle */
@@ -137,17 +110,7 @@ typedef struct ld_op_follow {
 } ld_op_follow;
 
 /* CREATE_PRODUCT and UPDATE_PRODUCT (creator_id is zero for an update). */
-typedef struct ld_op_product {
-    ld_id id;
-    ld_id creator_id;
-    char title[LD_TITLE_BYTES_MAX + 1];
-    int64_t price_minor;
-    char currency[LD_CURRENCY_BYTES + 1];
-    uint32_t tags_count;
-    char tags[LD_TAGS_MAX][LD_TAG_BYTES_MAX + 1];
-    uint32_t attrs_count;
-    ld_attr attrs[LD_ATTRS_MAX];
-} ld_op_product;
+typedef ld_catalog_product_spec ld_op_product;
 
 /* LIST_FOLLOWERS (id = creator), LIST_FOLLOWING (id = user), LIST_PRODUCTS (id = creator),
  * LIST_NOTIFICATIONS (id = user). `first` is already defaulted and bounded by the codec. */
@@ -194,7 +157,7 @@ typedef struct ld_op_relay_follow {
 } ld_op_relay_follow;
 
 /* One operation. `type` selects the union member:
- *   CREATE_DROP -> create_drop;  RESERVE, PLACE_ORDER -> reserve;  COMMIT -> commit;
+ *   CREATE_DROP -> create_drop;  RESERVE, PLACE_ORDER -> reserve;  CHECKOUT -> checkout;
  *   GET_DROP, GET_ORDER, GET_RESERVATION, RELEASE, GET_USER, GET_PRODUCT, CANCEL_DROP -> id;
  *   FINISH_ORDER -> finish;  TICK -> none;  CREATE_USER -> create_user;
  *   CREATE_CREATOR -> create_creator;  GET_CREATOR -> get_creator;
@@ -208,7 +171,7 @@ typedef struct ld_op {
     union {
         ld_op_create_drop create_drop;
         ld_op_reserve reserve;
-        ld_op_commit commit;
+        ld_op_checkout checkout;
         ld_op_finish_order finish;
         ld_id id;
         ld_op_create_user create_user;
@@ -223,42 +186,10 @@ typedef struct ld_op {
     } u;
 } ld_op;
 
-typedef struct ld_stock {
-    int64_t available;
-    int64_t reserved;
-    int64_t sold;
-} ld_stock;
-
-typedef struct ld_drop_view {
-    ld_op_create_drop spec; /* as created */
-    ld_drop_status status;  /* as of the timestamp the result was produced at */
-    ld_stock stock;
-    int64_t created_at_ms;
-} ld_drop_view;
-
-typedef struct ld_reservation_view {
-    ld_id id;
-    ld_id drop_id;
-    ld_id user_id;
-    int64_t qty;
-    int64_t expires_at_ms;
-    ld_reservation_state state;
-    ld_id order_id; /* zero unless committed */
-    int64_t created_at_ms;
-} ld_reservation_view;
-
-typedef struct ld_order_view {
-    ld_id id;
-    ld_id drop_id;
-    ld_id user_id;
-    ld_id reservation_id;
-    int64_t qty;
-    int64_t total_minor;
-    char currency[LD_CURRENCY_BYTES + 1];
-    ld_order_status status;
-    char payment_ref[LD_PAYMENT_REF_BYTES_MAX + 1];
-    int64_t created_at_ms;
-} ld_order_view;
+/* A drop as of the timestamp the result was produced at (status, stock); spec as created. */
+typedef ld_drop ld_drop_view;
+typedef ld_reservation ld_reservation_view; /* order_id zero unless committed */
+typedef ld_order ld_order_view;
 
 typedef struct ld_user_view {
     ld_id id;
@@ -268,23 +199,8 @@ typedef struct ld_user_view {
     int64_t following_count;
 } ld_user_view;
 
-typedef struct ld_creator_view {
-    ld_op_create_creator spec;
-    int64_t created_at_ms;
-    int64_t follower_count;
-} ld_creator_view;
-
-typedef struct ld_product_view {
-    ld_op_product spec; /* creator_id always set */
-    int64_t created_at_ms;
-    int64_t updated_at_ms;
-} ld_product_view;
-
-typedef struct ld_follow_state {
-    bool following;
-    int64_t since_ms;
-    int64_t follower_count;
-} ld_follow_state;
+typedef ld_creator ld_creator_view;
+typedef ld_catalog_product ld_product_view; /* spec.creator_id always set */
 
 typedef enum ld_result_kind {
     LD_RESULT_NONE = 0,
@@ -334,21 +250,6 @@ typedef struct ld_result {
 
 /* ---- events and pages ---------------------------------------------------------------------- */
 
-typedef enum ld_event_type {
-    LD_EV_DROP_SCHEDULED = 1,
-    LD_EV_DROP_LIVE = 2,
-    LD_EV_LOW_STOCK = 3,
-    LD_EV_SOLD_OUT = 4,
-    LD_EV_DROP_ENDED = 5,
-    LD_EV_DROP_CANCELLED = 6,
-    LD_EV_STOCK_CHANGED = 7,
-    LD_EV_RESERVATION_EXPIRED = 8,
-    LD_EV_ORDER_PAID = 9,
-    LD_EV_ORDER_FAILED = 10,
-    LD_EV_FOLLOWED = 11,
-    LD_EV_UNFOLLOWED = 12,
-} ld_event_type;
-
 /* One outbox event. Ids that do not apply are zero. topic_seq[k] is the event's position in
  * topic (kind k, the matching id) -- 0 when the event is not on that topic. Topics:
  *   creator/<creator_id>: DROP_SCHEDULED, DROP_LIVE, LOW_STOCK, SOLD_OUT, DROP_ENDED,
@@ -372,21 +273,8 @@ typedef struct ld_event_view {
     uint64_t topic_seq[4]; /* indexed by ld_topic_kind; [LD_TOPIC_NONE] unused */
 } ld_event_view;
 
-typedef struct ld_follow_edge_view {
-    ld_id user_id;
-    ld_id creator_id;
-    int64_t created_at_ms;
-    char user_name[LD_NAME_BYTES_MAX + 1];        /* followers, when known */
-    char creator_handle[LD_HANDLE_BYTES_MAX + 1]; /* following */
-} ld_follow_edge_view;
-
-typedef enum ld_notification_kind {
-    LD_NOTE_DROP_LIVE = 1,
-    LD_NOTE_LOW_STOCK = 2,
-    LD_NOTE_SOLD_OUT = 3,
-    LD_NOTE_ORDER_PAID = 4,
-    LD_NOTE_ORDER_FAILED = 5,
-} ld_notification_kind;
+/* user_name on followers pages (when known), creator_handle on following pages. */
+typedef ld_follow_edge ld_follow_edge_view;
 
 typedef struct ld_notification_view {
     ld_notification_kind kind;

@@ -221,9 +221,11 @@ pull_topic(const ld_sm *sm, const ld_op_pull_events *op, uint32_t max, ld_page *
     page->has_next_page = page->next_after < topic->count;
 }
 
-static void
-pull_events(const ld_sm *sm, const ld_op_pull_events *op, ld_page *page, ld_result *res)
+void
+ldi_pull_events(const ld_sm *sm, int64_t now_ms, const ld_op *o, ld_page *page, ld_result *res)
 {
+    (void)now_ms;
+    const ld_op_pull_events *op = &o->u.pull;
     uint32_t max = op->max == 0 ? LD_PULL_EVENTS_MAX / 10 : op->max;
     if (max > LD_PULL_EVENTS_MAX || op->wait_ms > LD_PULL_WAIT_MS_MAX) {
         ld_result_fail(res, LD_ERR_VALUE_OUT_OF_RANGE,
@@ -258,27 +260,10 @@ ld_sm_read_page(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_page *page_
     page_out->next_after = page_out->last_seq = 0;
     page_out->topic_kind = LD_TOPIC_NONE;
     memset(&page_out->topic_id, 0, sizeof page_out->topic_id);
-    switch (op->type) {
-    case LD_OP_LIST_FOLLOWERS:
-        ldi_list_followers(sm, &op->u.list, page_out, result_out);
-        return;
-    case LD_OP_LIST_FOLLOWING:
-        ldi_list_following(sm, &op->u.list, page_out, result_out);
-        return;
-    case LD_OP_LIST_PRODUCTS:
-        ldi_list_products(sm, &op->u.list, page_out, result_out);
-        return;
-    case LD_OP_LIST_DROPS:
-        ldi_list_drops(sm, now_ms, &op->u.list_drops, page_out, result_out);
-        return;
-    case LD_OP_PULL_EVENTS:
-        pull_events(sm, &op->u.pull, page_out, result_out);
-        return;
-    case LD_OP_LIST_NOTIFICATIONS:
-        ldi_list_notifications(sm, &op->u.list, page_out, result_out);
-        return;
-    default:
+    const ldi_op_row *row = ldi_op_row_of(op->type);
+    if (row->page == NULL) {
         ld_result_fail(result_out, LD_ERR_UNKNOWN_OP, "%s: not a page op", ld_op_name(op->type));
         return;
     }
+    row->page(sm, now_ms, op, page_out, result_out);
 }

@@ -3,7 +3,6 @@
  */
 #include "record.h"
 
-#include <endian.h>
 #include <string.h>
 
 #include "shard_int.h"
@@ -41,8 +40,7 @@ w_u8(wr *w, uint8_t v)
 static inline void
 w_u64(wr *w, uint64_t v)
 {
-    uint64_t le = htole64(v);
-    memcpy(w_room(w, 8), &le, 8);
+    ldi_le64_put(w_room(w, 8), v);
 }
 
 static inline void
@@ -54,9 +52,7 @@ w_i64(wr *w, int64_t v)
 static inline void
 w_u16(wr *w, uint16_t v)
 {
-    uint8_t *p = w_room(w, 2);
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
+    ldi_le16_put(w_room(w, 2), v);
 }
 
 static inline void
@@ -106,17 +102,14 @@ static uint16_t
 r_u16(rd *r)
 {
     const uint8_t *b = r_take(r, 2);
-    return b ? (uint16_t)(b[0] | b[1] << 8) : 0;
+    return b ? ldi_le16_get(b) : 0;
 }
 
 static uint64_t
 r_u64(rd *r)
 {
     const uint8_t *b = r_take(r, 8);
-    uint64_t le = 0;
-    if (b != NULL)
-        memcpy(&le, b, 8);
-    return le64toh(le);
+    return b ? ldi_le64_get(b) : 0;
 }
 
 static int64_t
@@ -587,22 +580,6 @@ ldi_rec_key_decode(const uint8_t *key, size_t key_len, const uint8_t *val, size_
 
 /* ---- keys of the issue-3 records ---------------------------------------------------------- */
 
-void
-ldi_be64_put(uint8_t *p, uint64_t v)
-{
-    for (unsigned i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-uint64_t
-ldi_be64_get(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 size_t
 ldi_rec_list_key(uint8_t type, const void *mid, size_t mid_len, uint64_t sort_key, const ld_id *id,
                  uint8_t *out)
@@ -669,8 +646,7 @@ size_t
 ldi_rec_relay_key(uint32_t source_shard, uint8_t *out)
 {
     out[0] = LDI_REC_RELAY;
-    for (unsigned i = 0; i < 4; i++)
-        out[1 + i] = (uint8_t)(source_shard >> (24 - 8 * i));
+    ldi_be32_put(out + 1, source_shard);
     return 5;
 }
 
@@ -897,8 +873,7 @@ ldi_rec_relay_decode(const uint8_t *key, size_t key_len, const uint8_t *val, siz
 {
     if (key_len != 5 || key[0] != LDI_REC_RELAY)
         return false;
-    out->source_shard =
-        (uint32_t)key[1] << 24 | (uint32_t)key[2] << 16 | (uint32_t)key[3] << 8 | key[4];
+    out->source_shard = ldi_be32_get(key + 1);
     return ldi_rec_u64_decode(val, len, &out->seq);
 }
 
@@ -937,26 +912,26 @@ ldi_event_topic_ids(const ld_event_view *ev, const ld_id *ids_out[3])
 {
     ids_out[0] = ids_out[1] = ids_out[2] = NULL;
     switch (ev->type) {
-    case LD_EV_DROP_SCHEDULED:
-    case LD_EV_DROP_LIVE:
-    case LD_EV_LOW_STOCK:
-    case LD_EV_SOLD_OUT:
-    case LD_EV_DROP_ENDED:
-    case LD_EV_DROP_CANCELLED:
+    case LD_EVENT_DROP_SCHEDULED:
+    case LD_EVENT_DROP_LIVE:
+    case LD_EVENT_LOW_STOCK:
+    case LD_EVENT_SOLD_OUT:
+    case LD_EVENT_DROP_ENDED:
+    case LD_EVENT_DROP_CANCELLED:
         ids_out[LD_TOPIC_CREATOR - 1] = &ev->creator_id;
         ids_out[LD_TOPIC_DROP - 1] = &ev->drop_id;
         return;
-    case LD_EV_STOCK_CHANGED:
+    case LD_EVENT_STOCK_CHANGED:
         ids_out[LD_TOPIC_DROP - 1] = &ev->drop_id;
         return;
-    case LD_EV_RESERVATION_EXPIRED:
-    case LD_EV_ORDER_PAID:
-    case LD_EV_ORDER_FAILED:
+    case LD_EVENT_RESERVATION_EXPIRED:
+    case LD_EVENT_ORDER_PAID:
+    case LD_EVENT_ORDER_FAILED:
         ids_out[LD_TOPIC_DROP - 1] = &ev->drop_id;
         ids_out[LD_TOPIC_USER - 1] = &ev->user_id;
         return;
-    case LD_EV_FOLLOWED:
-    case LD_EV_UNFOLLOWED:
+    case LD_EVENT_FOLLOWED:
+    case LD_EVENT_UNFOLLOWED:
         ids_out[LD_TOPIC_CREATOR - 1] = &ev->creator_id;
         ids_out[LD_TOPIC_USER - 1] = &ev->user_id;
         return;
@@ -967,9 +942,10 @@ bool
 ldi_event_notable(uint8_t type, uint8_t kind)
 {
     if (kind == LD_TOPIC_CREATOR)
-        return type == LD_EV_DROP_LIVE || type == LD_EV_LOW_STOCK || type == LD_EV_SOLD_OUT;
+        return type == LD_EVENT_DROP_LIVE || type == LD_EVENT_LOW_STOCK ||
+               type == LD_EVENT_SOLD_OUT;
     if (kind == LD_TOPIC_USER)
-        return type == LD_EV_ORDER_PAID || type == LD_EV_ORDER_FAILED;
+        return type == LD_EVENT_ORDER_PAID || type == LD_EVENT_ORDER_FAILED;
     return false;
 }
 
@@ -1019,7 +995,7 @@ ldi_rec_event_decode(const uint8_t *key, size_t key_len, const uint8_t *val, siz
     r_str(&r, 0, LD_TITLE_BYTES_MAX, out->title);
     for (unsigned k = LD_TOPIC_CREATOR; k <= LD_TOPIC_USER; k++)
         out->topic_seq[k] = r_u64(&r);
-    r_check(&r, type >= LD_EV_DROP_SCHEDULED && type <= LD_EV_UNFOLLOWED);
+    r_check(&r, type >= LD_EVENT_DROP_SCHEDULED && type <= LD_EVENT_UNFOLLOWED);
     out->type = (ld_event_type)type;
     r_check(&r, out->seq != 0 && r_time_ok(out->ts_ms));
     r_check(&r, out->stock.available >= 0 && out->stock.reserved >= 0 && out->stock.sold >= 0);

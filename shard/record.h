@@ -166,9 +166,6 @@ size_t ldi_rec_tindex_key(uint8_t kind, const ld_id *id, uint64_t topic_seq, uin
 size_t ldi_rec_notable_key(uint8_t kind, const ld_id *id, uint64_t seq, uint8_t *out);
 size_t ldi_rec_event_key(uint64_t seq, uint8_t *out);
 size_t ldi_rec_relay_key(uint32_t source_shard, uint8_t *out);
-/* Big-endian helpers for keys. */
-void ldi_be64_put(uint8_t *p, uint64_t v);
-uint64_t ldi_be64_get(const uint8_t *p);
 
 /* Encoders: write the value into buf (LDI_REC_VAL_BYTES_MAX bytes) and return its length. */
 size_t ldi_rec_meta_encode(const ldi_rec_meta *meta, uint8_t *buf);

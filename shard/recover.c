@@ -139,7 +139,7 @@ load_res(recover_ctx *ctx, const uint8_t *key, size_t key_len, const uint8_t *va
             ldi_pool_free(&sm->res, idx);
             return room_err(err);
         }
-        ldi_pay *pay = ldi_pay_at(sm, pay_idx);
+        ldi_payreq *pay = ldi_payreq_at(sm, pay_idx);
         pay->res_idx = idx;
         pay->key_idx = LDI_NIL;
         memcpy(pay->payment_method, rec.payment_method, sizeof pay->payment_method);
@@ -397,7 +397,7 @@ link_pays(ld_sm *sm, const recover_ctx *ctx)
             break;
         }
         linked[key_idx] = 1;
-        ldi_pay_at(sm, ctx->pays[i].pay_idx)->key_idx = key_idx;
+        ldi_payreq_at(sm, ctx->pays[i].pay_idx)->key_idx = key_idx;
     }
     free(linked);
     return err;

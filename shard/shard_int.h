@@ -12,8 +12,4 @@
  * Thread: any. */
 size_t ldi_utf8_complete_prefix(const char *s, size_t len);
 
-/* Returns true when s[0..len) is valid UTF-8 (shortest form, no surrogates, <= U+10FFFF) and
- * holds no NUL byte. Thread: any. */
-bool ldi_utf8_valid(const char *s, size_t len);
-
 #endif /* LD_SHARD_INT_H */

@@ -7,6 +7,9 @@
  * record.c encodes what is written to the store and recover.c reads it back. See sm_int.h for
  * the memory layout and record.h for the disk layout.
  *
+ * Dispatch. apply, read and page reads find an op's handler in its row of the op table (op.c);
+ * there is no switch on the op type here.
+ *
  * Principals. Every client write names the user or creator it acts for (op.principal); the
  * handler of each op compares it with the one the write needs, before any idempotency lookup,
  * and answers LD_ERR_FORBIDDEN when it is missing or different (ldi_principal_is). Reads and
@@ -203,7 +206,7 @@ res_rec(const ld_sm *sm, const ldi_res *res, ldi_rec_res *rec)
     rec->res = *res;
     if (res->pay_idx == LDI_NIL)
         return;
-    const ldi_pay *pay = ldi_pay_at(sm, res->pay_idx);
+    const ldi_payreq *pay = ldi_payreq_at(sm, res->pay_idx);
     rec->awaiting_payment = true;
     rec->key = ldi_key_at(sm, pay->key_idx)->id;
     memcpy(rec->payment_method, pay->payment_method, sizeof rec->payment_method);
@@ -288,7 +291,7 @@ sm_init_pools(ld_sm *sm)
     if (err == LD_OK)
         err = ldi_pool_init(&sm->keys, sizeof(ldi_idem), c->keys);
     if (err == LD_OK)
-        err = ldi_pool_init(&sm->pays, sizeof(ldi_pay), c->payments);
+        err = ldi_pool_init(&sm->pays, sizeof(ldi_payreq), c->payments);
     if (err == LD_OK)
         err = ldi_table_init(&sm->drop_index, c->drops);
     if (err == LD_OK)
@@ -424,110 +427,34 @@ ld_sm_free(ld_sm *sm)
 
 /* ---- apply / read ------------------------------------------------------------------------ */
 
+/* Answers a read op from memory at `now_ms` (the batch's time when a read op is in a batch). */
 static void
 read_op(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res)
 {
-    uint32_t idx;
     memset(res, 0, sizeof *res);
-    switch (op->type) {
-    case LD_OP_GET_DROP:
-        if ((idx = ldi_drop_find(sm, &op->u.id)) == LDI_NIL) {
-            ld_result_fail(res, LD_ERR_DROP_NOT_FOUND, "get_drop: no such drop");
-            return;
-        }
-        res->kind = LD_RESULT_DROP;
-        ldi_drop_view(ldi_drop_at(sm, idx), now_ms, &res->u.drop);
-        return;
-    case LD_OP_GET_RESERVATION:
-        if ((idx = ldi_res_find(sm, &op->u.id)) == LDI_NIL) {
-            ld_result_fail(res, LD_ERR_RESERVATION_NOT_FOUND, "get_reservation: no such id");
-            return;
-        }
-        res->kind = LD_RESULT_RESERVATION;
-        ldi_res_view(ldi_res_at(sm, idx), &res->u.reservation);
-        return;
-    case LD_OP_GET_ORDER:
-        if ((idx = ldi_order_find(sm, &op->u.id)) == LDI_NIL) {
-            ld_result_fail(res, LD_ERR_ORDER_NOT_FOUND, "get_order: no such order");
-            return;
-        }
-        res->kind = LD_RESULT_ORDER;
-        res->u.order = *ldi_order_at(sm, idx);
-        return;
-    case LD_OP_GET_USER:
-    case LD_OP_GET_CREATOR:
-    case LD_OP_GET_PRODUCT:
-        ldi_catalog_read(sm, op, res);
-        return;
-    case LD_OP_IS_FOLLOWING:
-        ldi_is_following(sm, &op->u.follow, res);
-        return;
-    default:
+    const ldi_op_row *row = ldi_op_row_of(op->type);
+    if (row->read == NULL) {
         ld_result_fail(res, LD_ERR_UNKNOWN_OP, "%s: not a read op", ld_op_name(op->type));
         return;
     }
+    row->read(sm, now_ms, op, res);
 }
 
 static void
 apply_one(ld_sm *sm, const ld_op *op, ld_result *res)
 {
     memset(res, 0, sizeof *res);
-    switch (op->type) {
-    case LD_OP_CREATE_DROP:
-        ldi_create_drop(sm, op, res);
-        return;
-    case LD_OP_RESERVE:
-    case LD_OP_PLACE_ORDER:
-        ldi_reserve(sm, op, res);
-        return;
-    case LD_OP_COMMIT:
-        ldi_commit(sm, op, res);
-        return;
-    case LD_OP_RELEASE:
-        ldi_release(sm, op, res);
-        return;
-    case LD_OP_CREATE_USER:
-        ldi_create_user(sm, op, res);
-        return;
-    case LD_OP_CREATE_CREATOR:
-        ldi_create_creator(sm, op, res);
-        return;
-    case LD_OP_CREATE_PRODUCT:
-        ldi_create_product(sm, op, res);
-        return;
-    case LD_OP_UPDATE_PRODUCT:
-        ldi_update_product(sm, op, res);
-        return;
-    case LD_OP_FOLLOW:
-    case LD_OP_UNFOLLOW:
-        ldi_follow(sm, op, res);
-        return;
-    case LD_OP_CANCEL_DROP:
-        ldi_cancel_drop(sm, op, res);
-        return;
-    case LD_OP_RELAY_FOLLOW:
-        ldi_relay_follow(sm, &op->u.relay, res);
-        return;
-    case LD_OP_FINISH_ORDER:
-        ldi_finish_order(sm, &op->u.finish, res);
-        return;
-    case LD_OP_TICK:
-        ldi_tick(sm, res);
-        return;
-    case LD_OP_GET_DROP:
-    case LD_OP_GET_ORDER:
-    case LD_OP_GET_RESERVATION:
-    case LD_OP_GET_USER:
-    case LD_OP_GET_CREATOR:
-    case LD_OP_GET_PRODUCT:
-    case LD_OP_IS_FOLLOWING:
+    const ldi_op_row *row = ldi_op_row_of(op->type);
+    if (row->apply != NULL) {
+        row->apply(sm, op, res);
+        /* The row's principal rule: a write that needs a principal never succeeds without. */
+        LD_ASSERT(res->code != LD_OK || row->principal == LDI_PRINCIPAL_NONE ||
+                  !ld_id_is_zero(&op->principal));
+    } else if (row->read != NULL) {
         /* Not a write; answered as a read at the batch time rather than trusted blindly. */
         read_op(sm, sm->now_ms, op, res);
-        return;
-    case LD_OP_NONE:
-    default:
+    } else {
         ld_result_fail(res, LD_ERR_UNKNOWN_OP, "op type %d is unknown", (int)op->type);
-        return;
     }
 }
 
@@ -593,7 +520,7 @@ ld_sm_pending_payments(const ld_sm *sm, void (*cb)(void *arg, const ld_payment_r
     for (uint32_t i = 0; i < sm->pays.high; i++) {
         if (!ldi_pool_used(&sm->pays, i))
             continue;
-        const ldi_pay *pay = ldi_pay_at(sm, i);
+        const ldi_payreq *pay = ldi_payreq_at(sm, i);
         const ldi_res *r = ldi_res_at(sm, pay->res_idx);
         const ldi_drop *d = ldi_drop_at(sm, r->drop_idx);
         ld_payment_request req;

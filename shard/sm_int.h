@@ -14,7 +14,7 @@
  *   orders       ld_order_view by order id           kept for good
  *   user_drops   ldi_ud        by (drop id, user id) reserved + bought + active counts; derived
  *   keys         ldi_idem      by (drop, user, key)  in the `keys` FIFO (creation order)
- *   payments     ldi_pay       (no index)            place_orders awaiting FINISH_ORDER
+ *   payments     ldi_payreq    (no index)            place_orders awaiting FINISH_ORDER
  *   users        ldi_user      by user id
  *   creators     ldi_creator   by creator id, and by lower-cased handle (handle_index)
  *   products     ldi_product   by product id
@@ -95,11 +95,11 @@ typedef struct ldi_res {
     uint8_t origin;
 } ldi_res;
 
-typedef struct ldi_pay {
+typedef struct ldi_payreq {
     uint32_t res_idx;
     uint32_t key_idx;
     char payment_method[LD_PAYMENT_METHOD_BYTES_MAX + 1];
-} ldi_pay;
+} ldi_payreq;
 
 typedef struct ldi_ud {
     ld_id drop_id;
@@ -295,8 +295,8 @@ ldi_key_at(const ld_sm *sm, uint32_t idx)
 {
     return ldi_pool_at(&sm->keys, idx);
 }
-static inline ldi_pay *
-ldi_pay_at(const ld_sm *sm, uint32_t idx)
+static inline ldi_payreq *
+ldi_payreq_at(const ld_sm *sm, uint32_t idx)
 {
     return ldi_pool_at(&sm->pays, idx);
 }
@@ -335,6 +335,48 @@ ldi_topic_at(const ld_sm *sm, uint32_t idx)
 {
     return ldi_pool_at(&sm->topics, idx);
 }
+
+/* ---- op.c: the op table ------------------------------------------------------------------- */
+
+/* Whose id a write's handler compares with op.principal (ldi_principal_is), before any
+ * idempotency lookup. The handler knows which user or creator of the record it must be; the
+ * row says which kind, and apply asserts that a write with a rule never succeeds without one. */
+typedef enum ldi_principal_rule {
+    LDI_PRINCIPAL_NONE = 0, /* reads, internal ops: none is checked */
+    LDI_PRINCIPAL_USER,     /* the user the write acts for */
+    LDI_PRINCIPAL_CREATOR,  /* the creator the write acts for */
+} ldi_principal_rule;
+
+enum {
+    LDI_OP_WRITE = 1u << 0,  /* changes state: goes through the log (ld_op_is_write) */
+    LDI_OP_CLIENT = 1u << 1, /* a client may send it (ld_op_is_client) */
+    LDI_OP_PAGE = 1u << 2,   /* answered with an ld_page (ld_op_is_page) */
+};
+
+/* The handlers a row carries. `res` (and the page header) is zeroed by the dispatcher; a handler
+ * fills it, ld_result_fail() on refusal. apply runs inside ld_sm_apply at sm->now_ms (the batch's
+ * time); read and page run at `now_ms` and change nothing. Thread: the state machine's. */
+typedef void ldi_op_apply_fn(ld_sm *sm, const ld_op *op, ld_result *res);
+typedef void ldi_op_read_fn(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res);
+typedef void ldi_op_page_fn(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_page *page,
+                            ld_result *res);
+
+/* One row of the op table (op.c): everything the state machine knows about an op type. At most
+ * one of read / page is set; a write has apply; a read op in a batch is answered by its read
+ * handler at the batch's time. An op with no handler (GET_CLUSTER_STATUS: the node answers it)
+ * is refused by the state machine with LD_ERR_UNKNOWN_OP. */
+typedef struct ldi_op_row {
+    const char *name; /* for logs and messages, e.g. "reserve" */
+    unsigned flags;   /* LDI_OP_* */
+    ldi_principal_rule principal;
+    ldi_op_apply_fn *apply;
+    ldi_op_read_fn *read;
+    ldi_op_page_fn *page;
+} ldi_op_row;
+
+/* The row of `type`; for an unknown type a row named "unknown" with no flags and no handlers.
+ * Never NULL. Thread: any. */
+const ldi_op_row *ldi_op_row_of(ld_op_type type);
 
 /* True when op->principal is `want` (and set); otherwise fills res with LD_ERR_FORBIDDEN,
  * naming the expected principal by its role (e.g. "the reservation's user"), and returns false. */
@@ -376,9 +418,13 @@ uint32_t ldi_closed_pop(ld_sm *sm);
 
 void ldi_create_drop(ld_sm *sm, const ld_op *op, ld_result *res);
 void ldi_reserve(ld_sm *sm, const ld_op *op, ld_result *res);
-void ldi_commit(ld_sm *sm, const ld_op *op, ld_result *res);
+void ldi_checkout(ld_sm *sm, const ld_op *op, ld_result *res);
 void ldi_release(ld_sm *sm, const ld_op *op, ld_result *res);
-void ldi_finish_order(ld_sm *sm, const ld_op_finish_order *op, ld_result *res);
+void ldi_finish_order(ld_sm *sm, const ld_op *op, ld_result *res);
+/* GET_DROP, GET_RESERVATION, GET_ORDER. */
+void ldi_get_drop(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res);
+void ldi_get_reservation(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res);
+void ldi_get_order(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res);
 /* Closes an active reservation whose time is up (stock back, payment failed). */
 void ldi_expire_res(ld_sm *sm, uint32_t res_idx);
 void ldi_res_view(const ldi_res *r, ld_reservation_view *out);
@@ -413,7 +459,7 @@ void ldi_key_fifo_append(ld_sm *sm, uint32_t key_idx);
 
 /* ---- expiry.c: TICK ------------------------------------------------------------------------ */
 
-void ldi_tick(ld_sm *sm, ld_result *res);
+void ldi_tick(ld_sm *sm, const ld_op *op, ld_result *res);
 int64_t ldi_next_deadline(const ld_sm *sm);
 
 /* ---- catalog.c: users, creators, products ------------------------------------------------- */
@@ -427,8 +473,9 @@ void ldi_create_user(ld_sm *sm, const ld_op *op, ld_result *res);
 void ldi_create_creator(ld_sm *sm, const ld_op *op, ld_result *res);
 void ldi_create_product(ld_sm *sm, const ld_op *op, ld_result *res);
 void ldi_update_product(ld_sm *sm, const ld_op *op, ld_result *res);
-/* GET_USER, GET_CREATOR, GET_PRODUCT. */
-void ldi_catalog_read(const ld_sm *sm, const ld_op *op, ld_result *res);
+void ldi_get_user(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res);
+void ldi_get_creator(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res);
+void ldi_get_product(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res);
 void ldi_user_view(const ld_sm *sm, const ldi_user *user, ld_user_view *out);
 void ldi_creator_view(const ldi_creator *creator, ld_creator_view *out);
 void ldi_product_view(const ldi_product *product, ld_product_view *out);
@@ -437,14 +484,15 @@ ld_err ldi_user_load(ld_sm *sm, const ldi_user *user);
 ld_err ldi_creator_load(ld_sm *sm, const ldi_creator *creator);
 ld_err ldi_product_load(ld_sm *sm, const ldi_product *product);
 void ldi_put_creator_rec(ld_sm *sm, const ldi_creator *creator);
-void ldi_list_products(const ld_sm *sm, const ld_op_list *op, ld_page *page, ld_result *res);
+void ldi_list_products(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_page *page,
+                       ld_result *res);
 
 /* ---- follow.c: follow edges, the derived following side, relay ----------------------------- */
 
 /* FOLLOW and UNFOLLOW. */
 void ldi_follow(ld_sm *sm, const ld_op *op, ld_result *res);
-void ldi_relay_follow(ld_sm *sm, const ld_op_relay_follow *op, ld_result *res);
-void ldi_is_following(const ld_sm *sm, const ld_op_follow *op, ld_result *res);
+void ldi_relay_follow(ld_sm *sm, const ld_op *op, ld_result *res);
+void ldi_is_following(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res);
 uint32_t ldi_edge_find(const ld_sm *sm, const ld_id *user_id, const ld_id *creator_id);
 uint32_t ldi_fol_find(const ld_sm *sm, const ld_id *user_id, const ld_id *creator_id);
 uint32_t ldi_fan_find(const ld_sm *sm, const ld_id *user_id);
@@ -453,8 +501,10 @@ uint64_t ldi_relay_get(const ld_sm *sm, uint32_t source_shard);
 ld_err ldi_edge_load(ld_sm *sm, const ldi_edge *edge);
 ld_err ldi_fol_load(ld_sm *sm, const ldi_fol *fol);
 ld_err ldi_relay_load(ld_sm *sm, const ldi_relay *relay);
-void ldi_list_followers(const ld_sm *sm, const ld_op_list *op, ld_page *page, ld_result *res);
-void ldi_list_following(const ld_sm *sm, const ld_op_list *op, ld_page *page, ld_result *res);
+void ldi_list_followers(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_page *page,
+                        ld_result *res);
+void ldi_list_following(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_page *page,
+                        ld_result *res);
 
 /* ---- events.c: topics, emission, retention ------------------------------------------------- */
 
@@ -502,7 +552,7 @@ int64_t ldi_drop_next_boundary(const ld_sm *sm);
 ld_err ldi_dheap_reserve(ld_sm *sm, uint32_t n);
 void ldi_dheap_push(ld_sm *sm, uint32_t drop_idx);
 bool ldi_dheap_less(const ld_sm *sm, uint32_t a, uint32_t b);
-void ldi_list_drops(const ld_sm *sm, int64_t now_ms, const ld_op_list_drops *op, ld_page *page,
+void ldi_list_drops(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_page *page,
                     ld_result *res);
 
 /* ---- page.c: page reads --------------------------------------------------------------------- */
@@ -532,9 +582,14 @@ bool ldi_walk_run(const ld_sm *sm, const ldi_walk *w, const char *after, ld_page
 /* `first` 0 -> LD_PAGE_DEFAULT; above max -> false with VALUE_OUT_OF_RANGE in res. */
 bool ldi_page_first(const char *name, uint32_t first, uint32_t max, uint32_t *out, ld_result *res);
 
+/* PULL_EVENTS: the shard's stream or one topic's, from the store. */
+void ldi_pull_events(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_page *page,
+                     ld_result *res);
+
 /* ---- feed.c ---------------------------------------------------------------------------------- */
 
-void ldi_list_notifications(const ld_sm *sm, const ld_op_list *op, ld_page *page, ld_result *res);
+void ldi_list_notifications(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_page *page,
+                            ld_result *res);
 
 /* ---- check.c ----------------------------------------------------------------------------------
  */

@@ -90,7 +90,7 @@ typedef enum slot_phase {
     SLOT_BACKOFF = 3, /* nng_sleep_aio (backoff_aio) before a resend after NOT_PRIMARY */
 } slot_phase;
 
-typedef struct ldi_slot {
+typedef struct ldi_inflight {
     ld_client *client;
     nng_ctx ctxs[LD_CLIENT_ADDRS_MAX]; /* one per address (the address's socket) */
     nng_aio *aio;                      /* the request's sends and receives */
@@ -108,8 +108,8 @@ typedef struct ldi_slot {
     uint32_t count;
     ldi_call **calls;     /* [LD_REQUEST_OPS_MAX]; an entry is NULL once its caller left */
     const Ldpb__Op **ops; /* [LD_REQUEST_OPS_MAX]; packing scratch */
-    struct ldi_slot *next_free;
-} ldi_slot;
+    struct ldi_inflight *next_free;
+} ldi_inflight;
 
 typedef struct call_queue {
     ldi_call *head;
@@ -141,8 +141,8 @@ struct ld_client {
     bool follower_read; /* set at open */
     uint32_t timeout_ms;
     uint32_t inflight_max;
-    ldi_slot *slots;
-    ldi_slot *free_slots;
+    ldi_inflight *slots;
+    ldi_inflight *free_slots;
     call_queue queues[LDI_CLASSES];
     uint32_t queued;
     uint64_t next_seq;
@@ -243,7 +243,7 @@ timeout_code(ld_client *c, int pin)
 }
 
 static int
-slot_pin(const ldi_slot *slot)
+slot_pin(const ldi_inflight *slot)
 {
     return slot->cls == LDI_CLASS_DIRECT ? (int)slot->target : -1;
 }
@@ -350,7 +350,7 @@ addr_connected_after(const ld_client *c, uint32_t from)
 
 /* The slot's message is over: it no longer counts as a slow message. */
 static void
-slot_end_locked(ld_client *c, ldi_slot *slot)
+slot_end_locked(ld_client *c, ldi_inflight *slot)
 {
     if (slot->phase != SLOT_IDLE && ldi_class_is_slow(slot->cls)) {
         LD_ASSERT(c->slow_slots > 0);
@@ -364,7 +364,7 @@ slot_end_locked(ld_client *c, ldi_slot *slot)
  * at the head of the queue that are all reads or all writes (follower_read is per message), so
  * FIFO order holds. Caller holds the mutex and then must call slot_send(). */
 static void
-slot_take_locked(ld_client *c, ldi_slot *slot)
+slot_take_locked(ld_client *c, ldi_inflight *slot)
 {
     int k = oldest_class(c);
     LD_ASSERT(k >= 0);
@@ -416,12 +416,12 @@ slot_take_locked(ld_client *c, ldi_slot *slot)
 }
 
 /* A free slot filled with queued work, or NULL. Caller holds the mutex. */
-static ldi_slot *
+static ldi_inflight *
 take_work_locked(ld_client *c)
 {
     if (c->closed || c->free_slots == NULL || c->queued == 0 || oldest_class(c) < 0)
         return NULL;
-    ldi_slot *slot = c->free_slots;
+    ldi_inflight *slot = c->free_slots;
     c->free_slots = slot->next_free;
     slot->next_free = NULL;
     slot_take_locked(c, slot);
@@ -429,7 +429,7 @@ take_work_locked(ld_client *c)
 }
 
 static void
-slot_release_locked(ld_client *c, ldi_slot *slot)
+slot_release_locked(ld_client *c, ldi_inflight *slot)
 {
     slot_end_locked(c, slot);
     slot->count = 0;
@@ -453,7 +453,7 @@ call_done_locked(ldi_call *call, ld_err code, bool set_code)
 
 /* Encodes the slot's calls into one message. Calls are pinned. Thread: any, no mutex. */
 static ld_err
-slot_encode(ldi_slot *slot, nng_msg **msg_out)
+slot_encode(ldi_inflight *slot, nng_msg **msg_out)
 {
     nng_msg *msg = NULL;
     if (slot->cls == LDI_CLASS_RAW) {
@@ -483,14 +483,14 @@ slot_encode(ldi_slot *slot, nng_msg **msg_out)
 
 /* May this message move to another address? Raw frames and DIRECT calls stay where they are. */
 static bool
-slot_routed(const ldi_slot *slot)
+slot_routed(const ldi_inflight *slot)
 {
     return slot->cls != LDI_CLASS_RAW && slot->cls != LDI_CLASS_DIRECT;
 }
 
 /* How long one send waits for an answer before the message tries the next address. */
 static int64_t
-failover_ms(const ld_client *c, const ldi_slot *slot)
+failover_ms(const ld_client *c, const ldi_inflight *slot)
 {
     if (c->list.count < 2 || !slot_routed(slot) || slot->cls == LDI_CLASS_POLL)
         return INT64_MAX / 2000000; /* never: the message's own deadline comes first */
@@ -499,12 +499,12 @@ failover_ms(const ld_client *c, const ldi_slot *slot)
     return LD_CLIENT_FAILOVER_TIMEOUT_MS;
 }
 
-static void slot_finish(ldi_slot *slot, ld_err env, nng_msg *msg, Ldpb__Response *resp);
+static void slot_finish(ldi_inflight *slot, ld_err env, nng_msg *msg, Ldpb__Response *resp);
 
 /* Sends a copy of the slot's kept request to slot->target, with this attempt's failover
  * deadline. Thread: any, no mutex held; the slot is ours (packer or its callback). */
 static void
-slot_transmit(ldi_slot *slot)
+slot_transmit(ldi_inflight *slot)
 {
     LD_ASSERT(slot->request != NULL);
     LD_ASSERT(slot->target < slot->client->list.count);
@@ -523,7 +523,7 @@ slot_transmit(ldi_slot *slot)
 
 /* Packs and sends a slot taken by slot_take_locked(). Thread: any, no mutex held. */
 static void
-slot_send(ldi_slot *slot)
+slot_send(ldi_inflight *slot)
 {
     ld_client *c = slot->client;
     nng_msg *msg = NULL;
@@ -570,7 +570,7 @@ slot_send(ldi_slot *slot)
 
 /* Does any caller still wait for this message? Caller holds the mutex. */
 static bool
-slot_has_callers_locked(const ldi_slot *slot)
+slot_has_callers_locked(const ldi_inflight *slot)
 {
     for (uint32_t i = 0; i < slot->count; i++)
         if (slot->calls[i] != NULL)
@@ -580,7 +580,7 @@ slot_has_callers_locked(const ldi_slot *slot)
 
 /* May the message be sent again now? Else the code to finish it with. Caller holds the mutex. */
 static ld_err
-slot_may_resend_locked(ld_client *c, const ldi_slot *slot)
+slot_may_resend_locked(ld_client *c, const ldi_inflight *slot)
 {
     if (c->closed)
         return LD_ERR_CLOSED;
@@ -602,7 +602,7 @@ addr_after(const ld_client *c, uint32_t from)
 /* Moves the slot to the address after its target, and the client's primary with it unless
  * another message moved it already (then the slot follows the newer choice). Mutex held. */
 static void
-slot_next_addr_locked(ld_client *c, ldi_slot *slot)
+slot_next_addr_locked(ld_client *c, ldi_inflight *slot)
 {
     if (c->primary == slot->target)
         c->primary = addr_after(c, slot->target);
@@ -622,7 +622,7 @@ addr_find(const ld_client *c, const char *url)
 /* A send got no answer (timeout, connection error): on a routed message with time left, try
  * the next address; otherwise the message ends with `err`. Thread: NNG callback. */
 static void
-slot_failed(ldi_slot *slot, ld_err err)
+slot_failed(ldi_inflight *slot, ld_err err)
 {
     ld_client *c = slot->client;
     bool retry = slot_routed(slot) && c->list.count > 1 &&
@@ -649,7 +649,7 @@ slot_failed(ldi_slot *slot, ld_err err)
  * first. Returns LD_OK when the message was sent on (or is backing off), else the code to
  * finish it with (slot->note may explain). Thread: NNG callback. */
 static ld_err
-slot_redirect(ldi_slot *slot, const Ldpb__Response *resp)
+slot_redirect(ldi_inflight *slot, const Ldpb__Response *resp)
 {
     ld_client *c = slot->client;
     const Ldpb__NotPrimary *np = resp->not_primary;
@@ -706,7 +706,7 @@ slot_redirect(ldi_slot *slot, const Ldpb__Response *resp)
 
 /* The backoff sleep ended (rv 0) or was cancelled by close: resend, or end the message. */
 static void
-slot_resume(ldi_slot *slot, int rv)
+slot_resume(ldi_inflight *slot, int rv)
 {
     ld_client *c = slot->client;
     pthread_mutex_lock(&c->mu);
@@ -723,7 +723,7 @@ slot_resume(ldi_slot *slot, int rv)
 /* Checks a reply against the request. Returns LD_OK with *resp_out set, or the code every op
  * of the message gets (with `text` describing it); *resp_out is set whenever it unpacked. */
 static ld_err
-reply_check(const ldi_slot *slot, nng_msg *msg, Ldpb__Response **resp_out, const char **text)
+reply_check(const ldi_inflight *slot, nng_msg *msg, Ldpb__Response **resp_out, const char **text)
 {
     size_t len = nng_msg_len(msg);
     Ldpb__Response *resp = ldpb__response__unpack(NULL, len, nng_msg_body(msg));
@@ -749,7 +749,7 @@ reply_check(const ldi_slot *slot, nng_msg *msg, Ldpb__Response **resp_out, const
 
 /* Converts one pinned call's outcome. `resp` is NULL for a transport failure. */
 static void
-deliver_one(ldi_slot *slot, uint32_t i, nng_msg *msg, const Ldpb__Response *resp, ld_err env,
+deliver_one(ldi_inflight *slot, uint32_t i, nng_msg *msg, const Ldpb__Response *resp, ld_err env,
             const char *text)
 {
     ldi_call *call = slot->calls[i];
@@ -784,7 +784,7 @@ deliver_one(ldi_slot *slot, uint32_t i, nng_msg *msg, const Ldpb__Response *resp
 /* An ordinary answer from a routed message's target: that node is the primary (of the view it
  * reports, if no newer one is known). Mutex held. */
 static void
-slot_note_primary_locked(ld_client *c, const ldi_slot *slot, const Ldpb__Response *resp)
+slot_note_primary_locked(ld_client *c, const ldi_inflight *slot, const Ldpb__Response *resp)
 {
     if (!slot_routed(slot) || slot->follower || resp->view < c->view)
         return;
@@ -797,7 +797,7 @@ slot_note_primary_locked(ld_client *c, const ldi_slot *slot, const Ldpb__Respons
  * attached call, wakes them, then refills the slot or frees it. Thread: NNG callback (or a
  * packer on NOMEM). Takes `msg` and `resp`. */
 static void
-slot_finish(ldi_slot *slot, ld_err env, nng_msg *msg, Ldpb__Response *resp)
+slot_finish(ldi_inflight *slot, ld_err env, nng_msg *msg, Ldpb__Response *resp)
 {
     ld_client *c = slot->client;
     const char *text = NULL;
@@ -833,7 +833,7 @@ slot_finish(ldi_slot *slot, ld_err env, nng_msg *msg, Ldpb__Response *resp)
         if (slot->calls[i] != NULL)
             call_done_locked(slot->calls[i], LD_OK, false);
     slot_end_locked(c, slot);
-    ldi_slot *next = NULL;
+    ldi_inflight *next = NULL;
     if (!c->closed && c->queued > 0 && oldest_class(c) >= 0) {
         slot_take_locked(c, slot);
         next = slot;
@@ -848,7 +848,7 @@ slot_finish(ldi_slot *slot, ld_err env, nng_msg *msg, Ldpb__Response *resp)
 /* A reply arrived: a NOT_PRIMARY to a routed message is resent elsewhere, anything else ends
  * the message. Thread: NNG callback. Takes `msg`. */
 static void
-slot_reply(ldi_slot *slot, nng_msg *msg)
+slot_reply(ldi_inflight *slot, nng_msg *msg)
 {
     if (slot->cls == LDI_CLASS_RAW) {
         slot_finish(slot, LD_OK, msg, NULL);
@@ -873,7 +873,7 @@ slot_reply(ldi_slot *slot, nng_msg *msg)
 static void
 slot_cb(void *arg)
 {
-    ldi_slot *slot = arg;
+    ldi_inflight *slot = arg;
     ld_client *c = slot->client;
     int rv = nng_aio_result(slot->aio);
     /* Only close (which sets `closed` first) and connection_lost() cancel a slot's aio. The
@@ -923,7 +923,7 @@ slot_cb(void *arg)
 static void
 slot_backoff_cb(void *arg)
 {
-    ldi_slot *slot = arg;
+    ldi_inflight *slot = arg;
     LD_ASSERT(slot->phase == SLOT_BACKOFF);
     slot_resume(slot, nng_aio_result(slot->backoff_aio));
 }
@@ -945,7 +945,7 @@ connection_lost(ld_client *c, uint32_t index)
         c->stats.connections_lost++;
     if (!c->closed && c->list.count > 1 && c->slots != NULL) {
         for (uint32_t i = 0; i < c->inflight_max; i++) {
-            ldi_slot *slot = &c->slots[i];
+            ldi_inflight *slot = &c->slots[i];
             if (slot->count > 0 && slot->target == index && slot_routed(slot))
                 aios[n++] = slot->aio;
         }
@@ -1170,7 +1170,7 @@ ldi_client_call(ld_client *c, ldi_call *call)
     call->seq = ++c->next_seq;
     queue_push(&c->queues[call->cls], call);
     c->queued++;
-    ldi_slot *slot = take_work_locked(c);
+    ldi_inflight *slot = take_work_locked(c);
     pthread_mutex_unlock(&c->mu);
 
     if (slot != NULL)
@@ -1200,7 +1200,7 @@ slots_open(ld_client *c)
     if (c->slots == NULL)
         return LD_ERR_NOMEM;
     for (uint32_t i = 0; i < c->inflight_max; i++) {
-        ldi_slot *slot = &c->slots[i];
+        ldi_inflight *slot = &c->slots[i];
         slot->client = c;
         slot->calls = calloc(LD_REQUEST_OPS_MAX, sizeof *slot->calls);
         slot->ops = calloc(LD_REQUEST_OPS_MAX, sizeof *slot->ops);
@@ -1241,7 +1241,7 @@ slots_free(ld_client *c)
     if (c->slots == NULL)
         return;
     for (uint32_t i = 0; i < c->inflight_max; i++) {
-        ldi_slot *slot = &c->slots[i];
+        ldi_inflight *slot = &c->slots[i];
         if (slot->aio != NULL)
             nng_aio_free(slot->aio);
         if (slot->backoff_aio != NULL)
@@ -1421,7 +1421,7 @@ fail_all_locked(ld_client *c)
         }
     }
     for (uint32_t i = 0; i < c->inflight_max; i++) {
-        ldi_slot *slot = &c->slots[i];
+        ldi_inflight *slot = &c->slots[i];
         for (uint32_t j = 0; j < slot->count; j++) {
             ldi_call *call = slot->calls[j];
             if (call != NULL && call->state == LDI_CALL_SENT) {

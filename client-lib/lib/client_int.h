@@ -93,7 +93,7 @@ typedef enum ldi_call_state {
     LDI_CALL_DONE = 4,
 } ldi_call_state;
 
-struct ldi_slot;
+struct ldi_inflight;
 
 typedef struct ldi_call {
     /* ---- set by the caller before ldi_client_call(), read-only afterwards ---- */
@@ -120,7 +120,7 @@ typedef struct ldi_call {
     bool answered;  /* a node's Response reached the call; `info` is set */
     ld_call_info info;
     ld_err code;
-    struct ldi_slot *slot;
+    struct ldi_inflight *slot;
     uint32_t slot_index;
     pthread_cond_t cond;
 } ldi_call;

@@ -11,43 +11,6 @@
 
 #include "client_int.h"
 
-/* True when s[0..len) is valid UTF-8: shortest forms, no surrogates, <= U+10FFFF, no NUL. */
-static bool
-utf8_valid(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        if (c == 0)
-            return false;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp, min;
-        if ((c & 0xE0) == 0xC0)
-            n = 2, cp = c & 0x1F, min = 0x80;
-        else if ((c & 0xF0) == 0xE0)
-            n = 3, cp = c & 0x0F, min = 0x800;
-        else if ((c & 0xF8) == 0xF0)
-            n = 4, cp = c & 0x07, min = 0x10000;
-        else
-            return false;
-        if (len - i < n)
-            return false;
-        for (size_t k = 1; k < n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += n;
-    }
-    return true;
-}
-
 ld_err
 ldi_check_id(const ld_id *id, const char *field, ld_errmsg *msg)
 {
@@ -70,7 +33,7 @@ ldi_check_str(const char *s, const char *field, size_t max, ld_errmsg *msg)
                                max);
     if (len == 0)
         return ldi_errmsg_fail(msg, LD_ERR_MISSING_FIELD, "%s: required, must not be empty", field);
-    if (!utf8_valid((const unsigned char *)s, len))
+    if (!ldi_utf8_valid(s, len))
         return ldi_errmsg_fail(msg, LD_ERR_INVALID_ARGUMENT, "%s: not valid UTF-8", field);
     return LD_OK;
 }

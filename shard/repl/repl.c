@@ -50,7 +50,7 @@ head_ts(const ld_repl *r)
 {
     if (r->op == r->commit_min)
         return r->cm_ts;
-    const ldi_slot *s = ldi_slot_cget(r, r->op);
+    const ldi_ring_entry *s = ldi_ring_entry_cget(r, r->op);
     LD_ASSERT(s != NULL);
     return s->h.timestamp_ms;
 }
@@ -62,7 +62,7 @@ ldi_suffix_headers(const ld_repl *r, ld_entry_header *out, uint64_t *suffix_from
     uint64_t k = r->op;
     ld_checksum expect;
     while (k > r->log_start && n < LD_PEER_DVC_HEADERS_MAX) {
-        const ldi_slot *s = ldi_slot_cget(r, k);
+        const ldi_ring_entry *s = ldi_ring_entry_cget(r, k);
         if (s == NULL || (n > 0 && !ldi_cs_eq(&s->h.checksum, &expect)))
             break;
         out[n++] = s->h;
@@ -133,7 +133,7 @@ ldi_repl_invariants(const ld_repl *r)
         LD_ASSERT(r->commit_min <= r->canon_op);
         LD_ASSERT(r->canon_op <= r->op);
         if (r->op > r->commit_min)
-            LD_ASSERT(ldi_slot_cget(r, r->op) != NULL); /* the head has its slot */
+            LD_ASSERT(ldi_ring_entry_cget(r, r->op) != NULL); /* the head has its slot */
     }
 
     /* the primary */
@@ -207,7 +207,7 @@ commit_advance(ld_repl *r, int64_t now)
 }
 
 static void
-send_prepare(ld_repl *r, uint32_t to, const ldi_slot *s, const uint8_t *body)
+send_prepare(ld_repl *r, uint32_t to, const ldi_ring_entry *s, const uint8_t *body)
 {
     ld_repl_msg m;
     ldi_msg_init(r, &m, LD_REPL_PREPARE);
@@ -226,7 +226,7 @@ resend(ld_repl *r, uint32_t b, int64_t now)
     uint64_t from = r->acked[b] + 1;
     uint64_t to = from + LD_PEER_PIPELINE_MAX - 1 < r->op ? from + LD_PEER_PIPELINE_MAX - 1 : r->op;
     for (uint64_t k = from; k <= to; k++) {
-        const ldi_slot *s = ldi_slot_cget(r, k);
+        const ldi_ring_entry *s = ldi_ring_entry_cget(r, k);
         if (s == NULL || !s->has_body)
             continue; /* left the window: that backup catches up by fill (6.1) */
         if (s->body != NULL) {
@@ -334,7 +334,7 @@ ldi_accept_entry(ld_repl *r, const ld_repl_msg *m, bool canonical, int64_t now)
         return;
     if (k > r->commit_min + LD_PEER_WINDOW_MAX)
         return; /* beyond the window: resent or repaired once the replica has caught up */
-    ldi_slot *s = ldi_slot_get(r, k);
+    ldi_ring_entry *s = ldi_ring_entry_get(r, k);
     if (s != NULL && ldi_cs_eq(&s->h.checksum, &h->checksum)) {
         if (!s->has_body) {
             uint8_t *body = malloc(h->entry_size > 0 ? h->entry_size : 1);
@@ -437,7 +437,7 @@ on_prepare(ld_repl *r, const ld_repl_msg *m, int64_t now)
     uint64_t canon_before = r->canon_op;
     uint64_t head_before = r->op;
     bool had = false;
-    ldi_slot *s = ldi_slot_get(r, m->entry.op);
+    ldi_ring_entry *s = ldi_ring_entry_get(r, m->entry.op);
     if (s != NULL && s->has_body && ldi_cs_eq(&s->h.checksum, &m->entry.checksum))
         had = true;
     ldi_accept_entry(r, m, canonical, now);
@@ -652,7 +652,7 @@ prepare(ld_repl *r, const uint8_t *entry, uint32_t len, int64_t ts, int64_t now)
     ldi_log_write(r, &h, body, true);
     LD_ASSERT(r->op == h.op);
     r->canon_op = r->op;
-    const ldi_slot *s = ldi_slot_cget(r, h.op);
+    const ldi_ring_entry *s = ldi_ring_entry_cget(r, h.op);
     LD_ASSERT(s != NULL);
     for (uint32_t b = 0; b < r->n; b++) {
         if (b == r->self)

@@ -47,13 +47,13 @@ _Static_assert(LDI_REPL_RING >= LD_PEER_WINDOW_MAX + LD_PEER_DVC_HEADERS_MAX,
 /* A cached checkpoint (state transfer responder) is freed after this long unused. */
 #define LDI_REPL_STATE_IDLE_MS 5000
 
-typedef struct ldi_slot {
+typedef struct ldi_ring_entry {
     uint64_t op;       /* 0: empty */
     ld_entry_header h; /* valid when op != 0 */
     bool has_body;     /* the log record holds the body */
     bool committed;    /* a fill answer: known to be the committed entry at op */
     uint8_t *body;     /* in-memory copy (malloc'd) or NULL; entry_size bytes */
-} ldi_slot;
+} ldi_ring_entry;
 
 /* One DoViewChange received (or made) for the view being formed. */
 typedef struct ldi_dvc {
@@ -148,7 +148,7 @@ struct ld_repl {
     /* NORMAL only (VIEW_CHANGE and RECOVERING never installed): the log is this view's
      * (StartView or formed view). */
     bool installed;
-    ldi_slot ring[LDI_REPL_RING];
+    ldi_ring_entry ring[LDI_REPL_RING];
 
     /* primary */
     uint64_t acked[LD_PEER_REPLICAS_MAX];
@@ -231,8 +231,8 @@ struct ld_repl {
 
 bool ldi_cs_eq(const ld_checksum *a, const ld_checksum *b);
 bool ldi_cs_zero(const ld_checksum *a);
-ldi_slot *ldi_slot_get(ld_repl *r, uint64_t op);              /* NULL when not in the ring */
-const ldi_slot *ldi_slot_cget(const ld_repl *r, uint64_t op); /* same, const */
+ldi_ring_entry *ldi_ring_entry_get(ld_repl *r, uint64_t op); /* NULL when not in the ring */
+const ldi_ring_entry *ldi_ring_entry_cget(const ld_repl *r, uint64_t op); /* same, const */
 /* Checksum of op (commit_min's / the anchor's or a slot's). False when unknown. */
 bool ldi_checksum_of(const ld_repl *r, uint64_t op, ld_checksum *out);
 /* Writes the log record for h (body may be NULL: header only) and sets the slot. Takes body
@@ -253,7 +253,7 @@ void ldi_link_scan(ld_repl *r);
 void ldi_apply_committed(ld_repl *r, int64_t now);
 /* Applies the fill's committed entries chained onto commit_min (slot.committed), in op order. */
 void ldi_apply_filled(ld_repl *r, int64_t now);
-void ldi_slot_clear(ldi_slot *s);
+void ldi_ring_entry_clear(ldi_ring_entry *s);
 void ldi_ring_clear(ld_repl *r);
 
 /* ---- repl.c: shared helpers ----------------------------------------------------------------- */

@@ -21,7 +21,6 @@
  *   u8 version, u64 lost_op (repl_int.h) -- written with the recovery's first meta record.
  *   Its own key keeps the meta record's layout (node/store_rocks.c reads it) unchanged.
  */
-#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
@@ -39,36 +38,6 @@
 
 /* ---- checksums --------------------------------------------------------------------------- */
 
-static void
-put_le64(uint8_t *p, uint64_t v)
-{
-    uint64_t le = htole64(v);
-    memcpy(p, &le, 8);
-}
-
-static void
-put_le32(uint8_t *p, uint32_t v)
-{
-    uint32_t le = htole32(v);
-    memcpy(p, &le, 4);
-}
-
-static uint64_t
-get_le64(const uint8_t *p)
-{
-    uint64_t le;
-    memcpy(&le, p, 8);
-    return le64toh(le);
-}
-
-static uint32_t
-get_le32(const uint8_t *p)
-{
-    uint32_t le;
-    memcpy(&le, p, 4);
-    return le32toh(le);
-}
-
 ld_checksum
 ld_repl_entry_checksum(uint64_t cluster_id, uint32_t shard_id, const ld_entry_header *h,
                        const uint8_t *entry, uint32_t len)
@@ -79,13 +48,13 @@ ld_repl_entry_checksum(uint64_t cluster_id, uint32_t shard_id, const ld_entry_he
     /* "LDP1" cluster shard op view ts parent size, then the entry bytes (REPLICATION.md §3.3). */
     uint8_t pre[4 + 8 + 4 + 8 + 8 + 8 + 16 + 4];
     memcpy(pre, "LDP1", 4);
-    put_le64(pre + 4, cluster_id);
-    put_le32(pre + 12, shard_id);
-    put_le64(pre + 16, h->op);
-    put_le64(pre + 24, h->view);
-    put_le64(pre + 32, (uint64_t)h->timestamp_ms);
+    ldi_le64_put(pre + 4, cluster_id);
+    ldi_le32_put(pre + 12, shard_id);
+    ldi_le64_put(pre + 16, h->op);
+    ldi_le64_put(pre + 24, h->view);
+    ldi_le64_put(pre + 32, (uint64_t)h->timestamp_ms);
     memcpy(pre + 40, h->parent.b, 16);
-    put_le32(pre + 56, len);
+    ldi_le32_put(pre + 56, len);
     XXH3_state_t st;
     XXH3_INITSTATE(&st);
     XXH3_128bits_reset(&st);
@@ -119,8 +88,7 @@ static void
 log_key(uint8_t key[9], uint64_t op)
 {
     key[0] = LD_REPL_KEY_LOG;
-    uint64_t be = htobe64(op);
-    memcpy(key + 1, &be, 8);
+    ldi_be64_put(key + 1, op);
 }
 
 static void
@@ -128,13 +96,13 @@ meta_encode(const ld_repl *r, uint8_t out[META_BYTES])
 {
     uint8_t *p = out;
     *p++ = META_VERSION;
-    put_le64(p, r->view), p += 8;
-    put_le64(p, r->log_view), p += 8;
-    put_le64(p, r->commit_max), p += 8;
-    put_le64(p, r->anchor_op), p += 8;
+    ldi_le64_put(p, r->view), p += 8;
+    ldi_le64_put(p, r->log_view), p += 8;
+    ldi_le64_put(p, r->commit_max), p += 8;
+    ldi_le64_put(p, r->anchor_op), p += 8;
     memcpy(p, r->anchor_checksum.b, 16), p += 16;
-    put_le64(p, (uint64_t)r->anchor_ts), p += 8;
-    put_le64(p, r->log_start), p += 8;
+    ldi_le64_put(p, (uint64_t)r->anchor_ts), p += 8;
+    ldi_le64_put(p, r->log_start), p += 8;
     LD_ASSERT(p == out + META_BYTES);
 }
 
@@ -150,13 +118,13 @@ meta_decode(const uint8_t *v, size_t len, meta_rec *m)
     if (len != META_BYTES || v[0] != META_VERSION)
         return LD_ERR_STORAGE;
     const uint8_t *p = v + 1;
-    m->view = get_le64(p), p += 8;
-    m->log_view = get_le64(p), p += 8;
-    m->commit_max = get_le64(p), p += 8;
-    m->anchor_op = get_le64(p), p += 8;
+    m->view = ldi_le64_get(p), p += 8;
+    m->log_view = ldi_le64_get(p), p += 8;
+    m->commit_max = ldi_le64_get(p), p += 8;
+    m->anchor_op = ldi_le64_get(p), p += 8;
     memcpy(m->anchor_checksum.b, p, 16), p += 16;
-    m->anchor_ts = (int64_t)get_le64(p), p += 8;
-    m->log_start = get_le64(p);
+    m->anchor_ts = (int64_t)ldi_le64_get(p), p += 8;
+    m->log_start = ldi_le64_get(p);
     if (m->log_view > m->view || m->anchor_op > m->log_start)
         return LD_ERR_STORAGE;
     return LD_OK;
@@ -189,7 +157,7 @@ ldi_lost_write(ld_repl *r)
 {
     uint8_t v[LOST_BYTES];
     v[0] = LOST_VERSION;
-    put_le64(v + 1, r->lost_op);
+    ldi_le64_put(v + 1, r->lost_op);
     r->store.ops->put(r->store.impl, LD_REPL_KEY_RECOVERED, 1, v, sizeof v);
 }
 
@@ -217,18 +185,16 @@ log_decode(const ld_repl *r, const uint8_t *key, size_t key_len, const uint8_t *
 {
     if (key_len != 9 || key[0] != LD_REPL_KEY_LOG || len < LOG_HDR_BYTES || v[0] != LOG_VERSION)
         return LD_ERR_STORAGE;
-    uint64_t be;
-    memcpy(&be, key + 1, 8);
     const uint8_t *p = v + 1;
     uint8_t flags = *p++;
     if ((flags & ~LOG_FLAG_BODY) != 0)
         return LD_ERR_STORAGE;
-    out->h.op = be64toh(be);
-    out->h.view = get_le64(p), p += 8;
-    out->h.timestamp_ms = (int64_t)get_le64(p), p += 8;
+    out->h.op = ldi_be64_get(key + 1);
+    out->h.view = ldi_le64_get(p), p += 8;
+    out->h.timestamp_ms = (int64_t)ldi_le64_get(p), p += 8;
     memcpy(out->h.parent.b, p, 16), p += 16;
     memcpy(out->h.checksum.b, p, 16), p += 16;
-    out->h.entry_size = get_le32(p), p += 4;
+    out->h.entry_size = ldi_le32_get(p), p += 4;
     out->has_body = (flags & LOG_FLAG_BODY) != 0;
     size_t want = LOG_HDR_BYTES + (out->has_body ? out->h.entry_size : 0);
     if (out->h.op == 0 || out->h.entry_size > LD_PEER_ENTRY_BYTES_MAX || len != want)
@@ -245,22 +211,22 @@ log_decode(const ld_repl *r, const uint8_t *key, size_t key_len, const uint8_t *
 
 /* ---- slots ------------------------------------------------------------------------------- */
 
-ldi_slot *
-ldi_slot_get(ld_repl *r, uint64_t op)
+ldi_ring_entry *
+ldi_ring_entry_get(ld_repl *r, uint64_t op)
 {
-    ldi_slot *s = &r->ring[op & (LDI_REPL_RING - 1)];
+    ldi_ring_entry *s = &r->ring[op & (LDI_REPL_RING - 1)];
     return op != 0 && s->op == op ? s : NULL;
 }
 
-const ldi_slot *
-ldi_slot_cget(const ld_repl *r, uint64_t op)
+const ldi_ring_entry *
+ldi_ring_entry_cget(const ld_repl *r, uint64_t op)
 {
-    const ldi_slot *s = &r->ring[op & (LDI_REPL_RING - 1)];
+    const ldi_ring_entry *s = &r->ring[op & (LDI_REPL_RING - 1)];
     return op != 0 && s->op == op ? s : NULL;
 }
 
 void
-ldi_slot_clear(ldi_slot *s)
+ldi_ring_entry_clear(ldi_ring_entry *s)
 {
     free(s->body);
     memset(s, 0, sizeof *s);
@@ -270,7 +236,7 @@ void
 ldi_ring_clear(ld_repl *r)
 {
     for (unsigned i = 0; i < LDI_REPL_RING; i++)
-        ldi_slot_clear(&r->ring[i]);
+        ldi_ring_entry_clear(&r->ring[i]);
 }
 
 bool
@@ -280,7 +246,7 @@ ldi_checksum_of(const ld_repl *r, uint64_t op, ld_checksum *out)
         *out = r->cm_checksum;
         return true;
     }
-    const ldi_slot *s = ldi_slot_cget(r, op);
+    const ldi_ring_entry *s = ldi_ring_entry_cget(r, op);
     if (s == NULL)
         return false;
     *out = s->h.checksum;
@@ -300,11 +266,11 @@ ldi_log_write(ld_repl *r, const ld_entry_header *h, uint8_t *body, bool has_body
     uint8_t *p = v;
     *p++ = LOG_VERSION;
     *p++ = has_body ? LOG_FLAG_BODY : 0;
-    put_le64(p, h->view), p += 8;
-    put_le64(p, (uint64_t)h->timestamp_ms), p += 8;
+    ldi_le64_put(p, h->view), p += 8;
+    ldi_le64_put(p, (uint64_t)h->timestamp_ms), p += 8;
     memcpy(p, h->parent.b, 16), p += 16;
     memcpy(p, h->checksum.b, 16), p += 16;
-    put_le32(p, h->entry_size), p += 4;
+    ldi_le32_put(p, h->entry_size), p += 4;
     if (has_body && h->entry_size > 0)
         memcpy(p, body, h->entry_size);
     uint8_t key[9];
@@ -312,10 +278,10 @@ ldi_log_write(ld_repl *r, const ld_entry_header *h, uint8_t *body, bool has_body
     r->store.ops->put(r->store.impl, key, sizeof key, v, len);
     free(v);
 
-    ldi_slot *s = &r->ring[h->op & (LDI_REPL_RING - 1)];
+    ldi_ring_entry *s = &r->ring[h->op & (LDI_REPL_RING - 1)];
     if (s->op == h->op && !ldi_cs_eq(&s->h.checksum, &h->checksum) && h->op < r->overwrite_min)
         r->overwrite_min = h->op;
-    ldi_slot_clear(s);
+    ldi_ring_entry_clear(s);
     s->op = h->op;
     s->h = *h;
     s->has_body = has_body;
@@ -342,15 +308,15 @@ ldi_log_truncate(ld_repl *r, uint64_t after)
         uint8_t key[9];
         log_key(key, k);
         r->store.ops->del(r->store.impl, key, sizeof key);
-        ldi_slot *s = ldi_slot_get(r, k);
+        ldi_ring_entry *s = ldi_ring_entry_get(r, k);
         if (s != NULL)
-            ldi_slot_clear(s);
+            ldi_ring_entry_clear(s);
         if (k < r->overwrite_min)
             r->overwrite_min = k;
     }
     if (r->op > after)
         r->op = after;
-    while (r->op > r->commit_min && ldi_slot_cget(r, r->op) == NULL)
+    while (r->op > r->commit_min && ldi_ring_entry_cget(r, r->op) == NULL)
         r->op--; /* a gap below the truncation point: the head is the highest record */
     if (r->canon_op > after)
         r->canon_op = after;
@@ -411,12 +377,12 @@ ldi_link_scan(ld_repl *r)
         r->canon_op = r->commit_min;
         return;
     }
-    const ldi_slot *top = ldi_slot_cget(r, r->op);
+    const ldi_ring_entry *top = ldi_ring_entry_cget(r, r->op);
     LD_ASSERT(top != NULL); /* the head always has its slot */
     ld_checksum expect = top->h.checksum;
     uint64_t k = r->op;
     for (; k > r->commit_min; k--) {
-        const ldi_slot *s = ldi_slot_cget(r, k);
+        const ldi_ring_entry *s = ldi_ring_entry_cget(r, k);
         if (s == NULL || !ldi_cs_eq(&s->h.checksum, &expect)) {
             r->break_op = k;
             r->break_expect = expect;
@@ -437,7 +403,7 @@ ldi_link_scan(ld_repl *r)
     }
     r->linked = true;
     uint64_t c = r->commit_min;
-    while (c < r->op && ldi_slot_cget(r, c + 1)->has_body)
+    while (c < r->op && ldi_ring_entry_cget(r, c + 1)->has_body)
         c++;
     r->canon_op = c;
     LD_ASSERT(r->break_op == 0);
@@ -446,7 +412,7 @@ ldi_link_scan(ld_repl *r)
 
 /* Applies slot s, the entry commit_min + 1. False when its body is not readable yet. */
 static bool
-apply_slot(ld_repl *r, ldi_slot *s)
+apply_slot(ld_repl *r, ldi_ring_entry *s)
 {
     uint64_t k = r->commit_min + 1;
     LD_ASSERT(s != NULL);
@@ -465,7 +431,7 @@ apply_slot(ld_repl *r, ldi_slot *s)
     /* Bodies stay in memory for the unapplied window plus the last pipeline's worth
      * (resends); older ones are read back from the store when asked for. */
     if (k > LD_PEER_PIPELINE_MAX) {
-        ldi_slot *old = ldi_slot_get(r, k - LD_PEER_PIPELINE_MAX);
+        ldi_ring_entry *old = ldi_ring_entry_get(r, k - LD_PEER_PIPELINE_MAX);
         if (old != NULL) {
             free(old->body);
             old->body = NULL;
@@ -479,7 +445,7 @@ ldi_apply_committed(ld_repl *r, int64_t now)
 {
     uint64_t upto = r->commit_max < r->canon_op ? r->commit_max : r->canon_op;
     bool moved = false;
-    while (r->commit_min < upto && apply_slot(r, ldi_slot_get(r, r->commit_min + 1)))
+    while (r->commit_min < upto && apply_slot(r, ldi_ring_entry_get(r, r->commit_min + 1)))
         moved = true;
     if (moved)
         r->progress_at = now;
@@ -490,7 +456,7 @@ ldi_apply_filled(ld_repl *r, int64_t now)
 {
     bool moved = false;
     for (;;) {
-        ldi_slot *s = ldi_slot_get(r, r->commit_min + 1);
+        ldi_ring_entry *s = ldi_ring_entry_get(r, r->commit_min + 1);
         if (s == NULL || !s->committed || !s->has_body ||
             !ldi_cs_eq(&s->h.parent, &r->cm_checksum) || !apply_slot(r, s))
             break;
@@ -538,7 +504,7 @@ lost_cb(void *arg, const void *key, size_t key_len, const void *val, size_t val_
     if (val_len != LOST_BYTES || v[0] != LOST_VERSION)
         c->err = LD_ERR_STORAGE;
     else
-        c->lost_op = get_le64(v + 1);
+        c->lost_op = ldi_le64_get(v + 1);
     return LD_EXISTS;
 }
 
@@ -564,8 +530,8 @@ load_cb(void *arg, const void *key, size_t key_len, const void *val, size_t val_
         return err;
     if (rec.h.op > c->head)
         return LD_EXISTS;
-    ldi_slot *s = &r->ring[rec.h.op & (LDI_REPL_RING - 1)];
-    ldi_slot_clear(s);
+    ldi_ring_entry *s = &r->ring[rec.h.op & (LDI_REPL_RING - 1)];
+    ldi_ring_entry_clear(s);
     s->op = rec.h.op;
     s->h = rec.h;
     s->has_body = rec.has_body;
@@ -634,13 +600,13 @@ open_log(ld_repl *r, const meta_rec *m, uint64_t applied_op)
         r->cm_checksum = r->anchor_checksum;
         r->cm_ts = r->anchor_ts;
     } else {
-        const ldi_slot *s = ldi_slot_cget(r, applied_op);
+        const ldi_ring_entry *s = ldi_ring_entry_cget(r, applied_op);
         if (s == NULL)
             return LD_ERR_STORAGE;
         r->cm_checksum = s->h.checksum;
         r->cm_ts = s->h.timestamp_ms;
     }
-    if (r->op > r->log_start && ldi_slot_cget(r, r->op) == NULL)
+    if (r->op > r->log_start && ldi_ring_entry_cget(r, r->op) == NULL)
         return LD_ERR_STORAGE;
     r->commit_max = m->commit_max > applied_op ? m->commit_max : applied_op;
     if (r->n == 1)

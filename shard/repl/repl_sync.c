@@ -42,7 +42,7 @@ ldi_sync_on_get_prepare(ld_repl *r, const ld_repl_msg *m, int64_t now)
      * stay above commit_min), so below the window the durable record at k is that entry. */
     if (!m->has_checksum && k > r->commit_min)
         return;
-    const ldi_slot *s = ldi_slot_cget(r, k);
+    const ldi_ring_entry *s = ldi_ring_entry_cget(r, k);
     ld_entry_header h;
     uint8_t *owned = NULL;
     const uint8_t *body = NULL;
@@ -109,7 +109,7 @@ ldi_sync_repair(ld_repl *r, int64_t now, bool force)
     uint64_t lo = r->linked ? r->commit_min : r->break_op;
     bool need_bodies = false;
     for (uint64_t k = lo + 1; k <= r->op && !need_bodies; k++) {
-        const ldi_slot *s = ldi_slot_cget(r, k);
+        const ldi_ring_entry *s = ldi_ring_entry_cget(r, k);
         need_bodies = s != NULL && !s->has_body;
     }
     if (!need_break && !need_bodies) {
@@ -128,7 +128,7 @@ ldi_sync_repair(ld_repl *r, int64_t now, bool force)
     if (need_break)
         ask_entry(r, to, r->break_op, &r->break_expect);
     for (uint64_t k = lo + 1; k <= r->op; k++) {
-        const ldi_slot *s = ldi_slot_cget(r, k);
+        const ldi_ring_entry *s = ldi_ring_entry_cget(r, k);
         if (s != NULL && !s->has_body)
             ask_entry(r, to, k, &s->h.checksum);
     }
@@ -161,7 +161,7 @@ ldi_sync_filling(const ld_repl *r)
 static bool
 fill_wants(const ld_repl *r, uint64_t k)
 {
-    const ldi_slot *s = ldi_slot_cget(r, k);
+    const ldi_ring_entry *s = ldi_ring_entry_cget(r, k);
     if (s == NULL)
         return true;
     bool installed = r->status == LD_REPL_NORMAL && r->installed;
@@ -228,7 +228,7 @@ ldi_sync_on_fill(ld_repl *r, const ld_repl_msg *m)
         r->stats.dropped++; /* not on the chain of what we applied: a bug somewhere */
         return;
     }
-    ldi_slot *s = ldi_slot_get(r, k);
+    ldi_ring_entry *s = ldi_ring_entry_get(r, k);
     bool same = s != NULL && ldi_cs_eq(&s->h.checksum, &h->checksum);
     if (!same && s != NULL && r->status == LD_REPL_NORMAL && r->installed &&
         (r->linked || k > r->break_op)) {
@@ -245,7 +245,7 @@ ldi_sync_on_fill(ld_repl *r, const ld_repl_msg *m)
         ldi_log_write(r, h, body, true); /* an older view's entry at k is replaced (6.1) */
         r->stats.repairs++;
         r->stats.fills++;
-        s = ldi_slot_get(r, k);
+        s = ldi_ring_entry_get(r, k);
     }
     LD_ASSERT(s != NULL);
     LD_ASSERT(s->has_body);
@@ -277,7 +277,7 @@ anchor_of(ld_repl *r, uint64_t op, ld_checksum *cs, int64_t *ts)
         *ts = r->anchor_ts;
         return true;
     }
-    const ldi_slot *s = ldi_slot_cget(r, op);
+    const ldi_ring_entry *s = ldi_ring_entry_cget(r, op);
     if (s != NULL) {
         *cs = s->h.checksum;
         *ts = s->h.timestamp_ms;
@@ -464,8 +464,8 @@ xfer_install(ld_repl *r, int64_t now)
      * entry (REPLICATION.md §5.3), so the checkpoint (a committed state) lies on its chain even
      * where the log has a gap right above c; repair fills the gap from the parents. Truncating
      * there would drop committed entries the view must keep (S5). */
-    const ldi_slot *s = ldi_slot_cget(r, c);
-    const ldi_slot *above = ldi_slot_cget(r, c + 1);
+    const ldi_ring_entry *s = ldi_ring_entry_cget(r, c);
+    const ldi_ring_entry *above = ldi_ring_entry_cget(r, c + 1);
     bool forming =
         r->status == LD_REPL_VIEW_CHANGE && r->vc_adopted && ldi_primary_of(r, r->view) == r->self;
     bool keep = forming || (s != NULL && ldi_cs_eq(&s->h.checksum, &x->checkpoint_checksum)) ||
@@ -479,7 +479,7 @@ xfer_install(ld_repl *r, int64_t now)
     ldi_log_del_range(r, r->log_start + 1, old_top);
     for (unsigned i = 0; i < LDI_REPL_RING; i++)
         if (r->ring[i].op != 0 && r->ring[i].op <= c)
-            ldi_slot_clear(&r->ring[i]);
+            ldi_ring_entry_clear(&r->ring[i]);
     r->anchor_op = c;
     r->anchor_checksum = x->checkpoint_checksum;
     r->anchor_ts = x->checkpoint_ts;
@@ -653,9 +653,9 @@ ldi_sync_trim(ld_repl *r)
         target = r->log_start + LDI_REPL_TRIM_BATCH;
     ldi_log_del_range(r, r->log_start + 1, target);
     for (uint64_t k = r->log_start + 1; k <= target; k++) {
-        ldi_slot *s = ldi_slot_get(r, k);
+        ldi_ring_entry *s = ldi_ring_entry_get(r, k);
         if (s != NULL)
-            ldi_slot_clear(s);
+            ldi_ring_entry_clear(s);
     }
     r->log_start = target;
     LD_ASSERT(r->log_start < r->commit_min); /* log_retain >= 1 entry stays below it */

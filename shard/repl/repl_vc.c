@@ -131,7 +131,7 @@ present_run(const ld_repl *r)
 {
     uint64_t p = r->commit_min;
     while (p < r->op) {
-        const ldi_slot *s = ldi_slot_cget(r, p + 1);
+        const ldi_ring_entry *s = ldi_ring_entry_cget(r, p + 1);
         if (s == NULL || !s->has_body)
             break;
         p++;
@@ -156,7 +156,7 @@ own_dvc(const ld_repl *r, ldi_dvc *d)
      * without it the nack rule takes that stale body for the entry only a lost replica held, and
      * no view forms (S7 seed 4166 --rf 3). */
     uint64_t s = d->suffix_from;
-    const ldi_slot *below = ldi_slot_cget(r, s);
+    const ldi_ring_entry *below = ldi_ring_entry_cget(r, s);
     if (d->headers_len > 0 && d->headers_len < LD_PEER_DVC_HEADERS_MAX && s > r->commit_min &&
         below != NULL && !ldi_cs_eq(&below->h.checksum, &d->headers[d->headers_len - 1].parent) &&
         d->present_op >= s)
@@ -238,7 +238,7 @@ install_headers(ld_repl *r, const ld_entry_header *hs, uint32_t len, uint64_t to
         const ld_entry_header *h = &hs[i];
         if (h->op <= r->commit_min)
             continue;
-        ldi_slot *s = ldi_slot_get(r, h->op);
+        ldi_ring_entry *s = ldi_ring_entry_get(r, h->op);
         if (s != NULL && ldi_cs_eq(&s->h.checksum, &h->checksum))
             continue;
         ldi_log_write(r, h, NULL, false);
@@ -346,14 +346,14 @@ truncate_nacked(ld_repl *r, const ldi_dvc *best)
         bool own_best = best == &r->dvcs[r->self];
         bool ok = top > best->suffix_from || top <= r->commit_min ||
                   (bk != NULL && ldi_checksum_of(r, top, &c) && ldi_cs_eq(&c, &bk->parent)) ||
-                  (own_best && ldi_slot_cget(r, top) != NULL);
+                  (own_best && ldi_ring_entry_cget(r, top) != NULL);
         const ld_entry_header *ht = ok ? NULL : same_log_header(r, best, top);
         if (!ok && ht == NULL)
             return; /* cannot tell where best's log would end: repair, or time out */
         if (r->op > top)
             ldi_log_truncate(r, top);
         if (ht != NULL) {
-            const ldi_slot *s = ldi_slot_cget(r, top);
+            const ldi_ring_entry *s = ldi_ring_entry_cget(r, top);
             if (s == NULL || !ldi_cs_eq(&s->h.checksum, &ht->checksum))
                 ldi_log_write(r, ht, NULL, false); /* header only: repaired before forming */
         }

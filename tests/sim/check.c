@@ -386,7 +386,7 @@ sim_check_install(sim_world *w, sim_replica *r, uint64_t op)
 static void
 note_paid(sim_world *w, const sim_res *res)
 {
-    if (res->type != LD_OP_COMMIT || res->code != LD_OK)
+    if (res->type != LD_OP_CHECKOUT || res->code != LD_OK)
         return;
     for (size_t i = 0; i < w->paid_len; i++)
         if (memcmp(&w->paid_orders[i], &res->id, sizeof res->id) == 0)

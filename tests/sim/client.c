@@ -27,7 +27,7 @@
 #define HOUR_MS 3600000LL
 
 enum follow_kind {
-    FOLLOW_COMMIT = 0,
+    FOLLOW_CHECKOUT = 0,
     FOLLOW_RELEASE,
     FOLLOW_NOTHING,
     FOLLOW_REPLAY, /* the same reserve again, then a commit */
@@ -181,9 +181,9 @@ build_reserve(sim_world *w, sim_client *c, int64_t qty)
 static void
 build_commit(sim_world *w, sim_client *c)
 {
-    ld_op op = op_new(LD_OP_COMMIT, c->user);
-    op.u.commit.reservation_id = c->last_res;
-    snprintf(op.u.commit.payment_ref, sizeof op.u.commit.payment_ref, "pay-%u-%u", c->index,
+    ld_op op = op_new(LD_OP_CHECKOUT, c->user);
+    op.u.checkout.reservation_id = c->last_res;
+    snprintf(op.u.checkout.payment_ref, sizeof op.u.checkout.payment_ref, "pay-%u-%u", c->index,
              c->rounds);
     add_op(w, c, &op);
 }
@@ -386,7 +386,7 @@ on_result(sim_world *w, sim_client *c, const sim_msg *m)
             c->last_reserve_result = *res;
             c->has_res = true;
             uint64_t k = sim_rng_below(&w->rng, 100);
-            c->follow_kind = k < 50   ? FOLLOW_COMMIT
+            c->follow_kind = k < 50   ? FOLLOW_CHECKOUT
                              : k < 70 ? FOLLOW_RELEASE
                              : k < 85 ? FOLLOW_NOTHING
                                       : FOLLOW_REPLAY;

@@ -25,6 +25,7 @@
 #include "livedrop.pb-c.h"
 #include "op.h"
 #include "repl.h"
+#include "sim_limits.h"
 #include "sm.h"
 #include "store.h"
 

@@ -60,7 +60,7 @@ drop_event(void)
     memset(&ev, 0, sizeof ev);
     ev.seq = 7;
     ev.ts_ms = 1700000000000;
-    ev.type = LD_EV_DROP_LIVE;
+    ev.type = LD_EVENT_DROP_LIVE;
     ev.creator_id.bytes[0] = 0xab;
     ev.drop_id.bytes[15] = 0x01;
     ev.stock.available = 10;

@@ -121,8 +121,8 @@ fx_batch(fx *f, int64_t ts, const ld_op *ops, size_t n, ld_result *out)
     for (size_t i = 0; i < n; i++) {
         if (!ld_id_is_zero(&copy[i].principal))
             continue;
-        if (copy[i].type == LD_OP_COMMIT)
-            copy[i].principal = fx_res_user(f, &copy[i].u.commit.reservation_id);
+        if (copy[i].type == LD_OP_CHECKOUT)
+            copy[i].principal = fx_res_user(f, &copy[i].u.checkout.reservation_id);
         else if (copy[i].type == LD_OP_RELEASE)
             copy[i].principal = fx_res_user(f, &copy[i].u.id);
     }
@@ -203,13 +203,13 @@ op_place(ld_id drop, ld_id user, int64_t qty, const char *key, const char *metho
 }
 
 static inline ld_op
-op_commit(ld_id res_id, const char *ref)
+op_checkout(ld_id res_id, const char *ref)
 {
     ld_op op;
     memset(&op, 0, sizeof op);
-    op.type = LD_OP_COMMIT;
-    op.u.commit.reservation_id = res_id;
-    snprintf(op.u.commit.payment_ref, sizeof op.u.commit.payment_ref, "%s", ref);
+    op.type = LD_OP_CHECKOUT;
+    op.u.checkout.reservation_id = res_id;
+    snprintf(op.u.checkout.payment_ref, sizeof op.u.checkout.payment_ref, "%s", ref);
     return op;
 }
 
@@ -434,14 +434,14 @@ fx_relay(fx *f, int64_t ts)
     ld_result *res = calloc(n ? n : 1, sizeof *res);
     cr_assert(ops != NULL && res != NULL);
     for (size_t i = 0; i < n; i++) {
-        if (evs[i].type != LD_EV_FOLLOWED && evs[i].type != LD_EV_UNFOLLOWED)
+        if (evs[i].type != LD_EVENT_FOLLOWED && evs[i].type != LD_EVENT_UNFOLLOWED)
             continue;
         ld_op *op = &ops[k++];
         op->type = LD_OP_RELAY_FOLLOW;
         op->u.relay.seq = evs[i].seq;
         op->u.relay.user_id = evs[i].user_id;
         op->u.relay.creator_id = evs[i].creator_id;
-        op->u.relay.followed = evs[i].type == LD_EV_FOLLOWED;
+        op->u.relay.followed = evs[i].type == LD_EVENT_FOLLOWED;
         op->u.relay.at_ms = evs[i].ts_ms;
         snprintf(op->u.relay.creator_handle, sizeof op->u.relay.creator_handle, "%.*s",
                  (int)LD_HANDLE_BYTES_MAX, evs[i].title);
@@ -625,7 +625,7 @@ wl_op(wl *w, int64_t ts)
     if (kind < 55)
         return op_place(drop, user, qty, key, "pm_card_ok");
     if (kind < 70)
-        return op_commit(wl_res_id(w), "ch_x");
+        return op_checkout(wl_res_id(w), "ch_x");
     if (kind < 80)
         return op_id(LD_OP_RELEASE, wl_res_id(w));
     if (kind < 92)

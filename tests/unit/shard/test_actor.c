@@ -41,7 +41,7 @@ Test(actor, user_limit_counts_reserved_and_bought)
     ld_id drop = id_n(1), u = id_n(2);
     fx_live_drop(&f, drop, 100, 5);
     ld_id r1 = reserve_ok(&f, T0, drop, u, 3, "a");
-    assert_code(fx_apply(&f, T0, op_commit(r1, "ch")), LD_OK);
+    assert_code(fx_apply(&f, T0, op_checkout(r1, "ch")), LD_OK);
     ld_id r2 = reserve_ok(&f, T0, drop, u, 2, "b");
     ld_result r = fx_apply(&f, T0, op_reserve(drop, u, 1, "c"));
     assert_code(r, LD_ERR_USER_LIMIT);
@@ -189,9 +189,9 @@ Test(actor, commit_twice_returns_the_same_order)
     ld_id drop = id_n(1);
     fx_live_drop(&f, drop, 10, 0);
     ld_id rid = reserve_ok(&f, T0, drop, id_n(2), 2, "a");
-    ld_result a = fx_apply(&f, T0 + 5, op_commit(rid, "ch_1"));
-    ld_result b = fx_apply(&f, T0 + 9, op_commit(rid, "ch_1"));
-    ld_result c = fx_apply(&f, T0 + 9, op_commit(rid, "ch_2"));
+    ld_result a = fx_apply(&f, T0 + 5, op_checkout(rid, "ch_1"));
+    ld_result b = fx_apply(&f, T0 + 9, op_checkout(rid, "ch_1"));
+    ld_result c = fx_apply(&f, T0 + 9, op_checkout(rid, "ch_2"));
     assert_code(a, LD_OK);
     assert_code(b, LD_OK);
     assert_code(c, LD_ERR_IDEMPOTENCY_KEY_REUSED);
@@ -225,12 +225,12 @@ Test(actor, release_rules)
     cr_assert_eq(fx_stock(&f, drop).available, 10);
     assert_code(fx_apply(&f, T0, op_id(LD_OP_RELEASE, r1)), LD_OK);
     cr_assert_eq(fx_stock(&f, drop).available, 10);
-    assert_code(fx_apply(&f, T0, op_commit(r1, "ch")), LD_ERR_RESERVATION_CLOSED);
+    assert_code(fx_apply(&f, T0, op_checkout(r1, "ch")), LD_ERR_RESERVATION_CLOSED);
     ld_id r2 = reserve_ok(&f, T0, drop, id_n(2), 1, "b");
-    assert_code(fx_apply(&f, T0, op_commit(r2, "ch")), LD_OK);
+    assert_code(fx_apply(&f, T0, op_checkout(r2, "ch")), LD_OK);
     assert_code(fx_apply(&f, T0, op_id(LD_OP_RELEASE, r2)), LD_ERR_RESERVATION_CLOSED);
     assert_code(fx_apply(&f, T0, op_id(LD_OP_RELEASE, id_n(77))), LD_ERR_RESERVATION_NOT_FOUND);
-    assert_code(fx_apply(&f, T0, op_commit(id_n(77), "ch")), LD_ERR_RESERVATION_NOT_FOUND);
+    assert_code(fx_apply(&f, T0, op_checkout(id_n(77), "ch")), LD_ERR_RESERVATION_NOT_FOUND);
     ld_sm_check(f.sm);
     fx_fini(&f);
 }
@@ -246,13 +246,13 @@ Test(actor, commit_at_expires_at_expires_now)
     int64_t ttl = LD_RESERVATION_TTL_MS_DEFAULT;
     ld_id a = reserve_ok(&f, T0, drop, id_n(2), 2, "a");
     ld_id b = reserve_ok(&f, T0, drop, id_n(3), 3, "b");
-    assert_code(fx_apply(&f, T0 + ttl - 1, op_commit(a, "ch")), LD_OK);
-    assert_code(fx_apply(&f, T0 + ttl, op_commit(b, "ch")), LD_ERR_RESERVATION_EXPIRED);
+    assert_code(fx_apply(&f, T0 + ttl - 1, op_checkout(a, "ch")), LD_OK);
+    assert_code(fx_apply(&f, T0 + ttl, op_checkout(b, "ch")), LD_ERR_RESERVATION_EXPIRED);
     ld_stock s = fx_stock(&f, drop);
     cr_assert(s.available == 8 && s.reserved == 0 && s.sold == 2);
     cr_assert_eq(fx_read(&f, f.ts, op_id(LD_OP_GET_RESERVATION, b)).u.reservation.state,
                  LD_RES_EXPIRED);
-    assert_code(fx_apply(&f, f.ts, op_commit(b, "ch")), LD_ERR_RESERVATION_EXPIRED);
+    assert_code(fx_apply(&f, f.ts, op_checkout(b, "ch")), LD_ERR_RESERVATION_EXPIRED);
     ld_result rel = fx_apply(&f, f.ts, op_id(LD_OP_RELEASE, b));
     assert_code(rel, LD_OK); /* it holds no stock: what a release makes sure of */
     cr_assert_eq(rel.u.reservation.state, LD_RES_EXPIRED);
@@ -291,7 +291,7 @@ Test(actor, commit_allowed_after_the_drop_ended)
     ld_id drop = id_n(1);
     assert_code(fx_apply(&f, T0, op_create(drop, T0 - 10, T0 + 10, 5, 0)), LD_OK);
     ld_id a = reserve_ok(&f, T0, drop, id_n(2), 1, "a");
-    assert_code(fx_apply(&f, T0 + 20, op_commit(a, "ch")), LD_OK);
+    assert_code(fx_apply(&f, T0 + 20, op_checkout(a, "ch")), LD_OK);
     fx_fini(&f);
 }
 
@@ -420,7 +420,7 @@ Test(actor, commit_or_release_during_payment_is_in_progress)
     fx_live_drop(&f, drop, 10, 0);
     ld_result p = place(&f, T0, drop, u, 2, "k");
     ld_id rid = p.payment.reservation_id;
-    assert_code(fx_apply(&f, T0, op_commit(rid, "x")), LD_ERR_IN_PROGRESS);
+    assert_code(fx_apply(&f, T0, op_checkout(rid, "x")), LD_ERR_IN_PROGRESS);
     assert_code(fx_apply(&f, T0, op_id(LD_OP_RELEASE, rid)), LD_ERR_IN_PROGRESS);
     ld_id plain = reserve_ok(&f, T0, drop, u, 1, "r");
     assert_code(fx_apply(&f, T0, op_finish(plain, true, "x")), LD_ERR_INVALID_ARGUMENT);

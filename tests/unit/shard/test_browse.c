@@ -90,7 +90,7 @@ Test(browse, inline_drops_need_the_creator_principal)
     ld_op po = op_place(id_n(1), id_n(7), 1, "p", "pm_card_ok");
     po.principal = id_n(8);
     assert_code(fx_apply(&f, T0, po), LD_ERR_FORBIDDEN);
-    ld_op cm = op_commit(ok.u.reservation.id, "ch");
+    ld_op cm = op_checkout(ok.u.reservation.id, "ch");
     cm.principal = id_n(8);
     assert_code(fx_apply_raw(&f, T0, cm), LD_ERR_FORBIDDEN);
     ld_op rl = op_id(LD_OP_RELEASE, ok.u.reservation.id);
@@ -124,7 +124,7 @@ Test(browse, issue2_writes_refuse_a_missing_principal)
     ld_op po = op_place(id_n(1), id_n(7), 1, "p", "pm_card_ok");
     memset(&po.principal, 0, sizeof po.principal);
     assert_code(fx_apply(&f, T0, po), LD_ERR_FORBIDDEN);
-    ld_op cm = op_commit(ok.u.reservation.id, "ch");
+    ld_op cm = op_checkout(ok.u.reservation.id, "ch");
     memset(&cm.principal, 0, sizeof cm.principal);
     assert_code(fx_apply_raw(&f, T0, cm), LD_ERR_FORBIDDEN);
     ld_op rl = op_id(LD_OP_RELEASE, ok.u.reservation.id);
@@ -144,17 +144,17 @@ Test(browse, status_moves_exactly_at_the_boundaries)
     world(&f);
     int64_t s = T0 + HOUR_MS, e = T0 + 2 * HOUR_MS;
     assert_code(fx_apply(&f, T0, op_create_from(id_n(1), id_n(500), CREATOR, s, e, 5)), LD_OK);
-    cr_assert_eq(count_type(&f, LD_EV_DROP_SCHEDULED), 1);
-    cr_assert_eq(count_type(&f, LD_EV_DROP_LIVE), 0);
+    cr_assert_eq(count_type(&f, LD_EVENT_DROP_SCHEDULED), 1);
+    cr_assert_eq(count_type(&f, LD_EVENT_DROP_LIVE), 0);
     cr_assert_eq(ld_sm_next_deadline_ms(f.sm), s);
     ld_page *page = page_alloc();
     cr_assert_eq(fx_page(&f, op_list_drops(LD_DROP_UPCOMING, 10, ""), page), LD_OK);
     cr_assert_eq(page->count, 1);
     fx_apply(&f, s - 1, op_tick());
-    cr_assert_eq(count_type(&f, LD_EV_DROP_LIVE), 0);
+    cr_assert_eq(count_type(&f, LD_EVENT_DROP_LIVE), 0);
     assert_code(fx_apply(&f, s - 1, op_reserve(id_n(1), id_n(7), 1, "a")), LD_ERR_DROP_NOT_STARTED);
     fx_apply(&f, s, op_tick());
-    cr_assert_eq(count_type(&f, LD_EV_DROP_LIVE), 1);
+    cr_assert_eq(count_type(&f, LD_EVENT_DROP_LIVE), 1);
     cr_assert_eq(ld_sm_next_deadline_ms(f.sm), e);
     cr_assert_eq(fx_page(&f, op_list_drops(LD_DROP_UPCOMING, 10, ""), page), LD_OK);
     cr_assert_eq(page->count, 0);
@@ -162,9 +162,9 @@ Test(browse, status_moves_exactly_at_the_boundaries)
     cr_assert_eq(page->count, 1);
     cr_assert_eq(page->u.drops[0].status, LD_DROP_LIVE);
     fx_apply(&f, e - 1, op_tick());
-    cr_assert_eq(count_type(&f, LD_EV_DROP_ENDED), 0);
+    cr_assert_eq(count_type(&f, LD_EVENT_DROP_ENDED), 0);
     fx_apply(&f, e, op_tick());
-    cr_assert_eq(count_type(&f, LD_EV_DROP_ENDED), 1);
+    cr_assert_eq(count_type(&f, LD_EVENT_DROP_ENDED), 1);
     /* Only the refused reserve's idempotency key is left to fall due. */
     cr_assert_eq(ld_sm_next_deadline_ms(f.sm), s - 1 + LD_IDEMPOTENCY_TTL_MS);
     cr_assert_eq(fx_page(&f, op_list_drops(LD_DROP_ENDED, 10, ""), page), LD_OK);
@@ -185,17 +185,17 @@ Test(browse, created_live_and_late_ticks)
     assert_code(fx_apply(&f, T0, op_create(id_n(1), T0, T0 + HOUR_MS, 5, 0)), LD_OK);
     const ld_event_view *evs;
     cr_assert_eq(fx_events(&f, &evs), 2);
-    cr_assert_eq(evs[0].type, LD_EV_DROP_SCHEDULED);
-    cr_assert_eq(evs[1].type, LD_EV_DROP_LIVE);
+    cr_assert_eq(evs[0].type, LD_EVENT_DROP_SCHEDULED);
+    cr_assert_eq(evs[1].type, LD_EVENT_DROP_LIVE);
     cr_assert_str_eq(evs[1].title, "Sneaker drop");
     assert_code(fx_apply(&f, T0, op_create(id_n(2), T0 + 10, T0 + 20, 5, 0)), LD_OK);
     fx_apply(&f, T0 + 2 * HOUR_MS, op_tick());
     /* Boundaries in order: drop 2 starts (T0 + 10), ends (T0 + 20), then drop 1 ends. */
     cr_assert_eq(fx_events(&f, &evs), 3);
     ld_id d1 = id_n(1), d2 = id_n(2);
-    cr_assert(evs[0].type == LD_EV_DROP_LIVE && ld_id_eq(&evs[0].drop_id, &d2));
-    cr_assert(evs[1].type == LD_EV_DROP_ENDED && ld_id_eq(&evs[1].drop_id, &d2));
-    cr_assert(evs[2].type == LD_EV_DROP_ENDED && ld_id_eq(&evs[2].drop_id, &d1));
+    cr_assert(evs[0].type == LD_EVENT_DROP_LIVE && ld_id_eq(&evs[0].drop_id, &d2));
+    cr_assert(evs[1].type == LD_EVENT_DROP_ENDED && ld_id_eq(&evs[1].drop_id, &d2));
+    cr_assert(evs[2].type == LD_EVENT_DROP_ENDED && ld_id_eq(&evs[2].drop_id, &d1));
     ld_sm_check(f.sm);
     fx_fini(&f);
 }
@@ -220,9 +220,9 @@ Test(browse, cancel_rules)
     ld_result r = fx_apply(&f, T0 + 5, cancel);
     assert_code(r, LD_OK);
     cr_assert_eq(r.u.drop.status, LD_DROP_CANCELLED);
-    cr_assert_eq(count_type(&f, LD_EV_DROP_CANCELLED), 1);
+    cr_assert_eq(count_type(&f, LD_EVENT_DROP_CANCELLED), 1);
     assert_code(fx_apply(&f, T0 + 6, cancel), LD_OK);
-    cr_assert_eq(count_type(&f, LD_EV_DROP_CANCELLED), 0);
+    cr_assert_eq(count_type(&f, LD_EVENT_DROP_CANCELLED), 0);
     ld_op unknown = op_id(LD_OP_CANCEL_DROP, id_n(77));
     unknown.principal = CREATOR;
     assert_code(fx_apply(&f, T0, unknown), LD_ERR_DROP_NOT_FOUND);
@@ -233,7 +233,7 @@ Test(browse, cancel_rules)
     assert_code(fx_apply(&f, s, op_place(id_n(1), id_n(7), 1, "b", "pm_card_ok")),
                 LD_ERR_DROP_CANCELLED);
     fx_apply(&f, s, op_tick());
-    cr_assert_eq(count_type(&f, LD_EV_DROP_LIVE), 1); /* drop 2 only */
+    cr_assert_eq(count_type(&f, LD_EVENT_DROP_LIVE), 1); /* drop 2 only */
     ld_result g = fx_read(&f, s + 10, op_id(LD_OP_GET_DROP, id_n(1)));
     cr_assert_eq(g.u.drop.status, LD_DROP_CANCELLED);
     ld_page *page = page_alloc();
@@ -490,14 +490,14 @@ Test(browse, status_moves_are_bounded_per_tick)
         ops[i] = op_create(id_n(100000 + n - i), T0 + 10, T0 + DAY_MS, 1, 0);
     fx_batch(&f, T0, ops, n, res);
     fx_apply(&f, T0 + 10, op_tick());
-    cr_assert_eq(count_type(&f, LD_EV_DROP_LIVE), LD_TICK_OPS_EXPIRE_MAX);
+    cr_assert_eq(count_type(&f, LD_EVENT_DROP_LIVE), LD_TICK_OPS_EXPIRE_MAX);
     const ld_event_view *evs;
     fx_events(&f, &evs);
     ld_id first = id_n(100001);
     cr_assert(ld_id_eq(&evs[0].drop_id, &first)); /* equal boundaries: lowest id first */
     cr_assert_eq(ld_sm_next_deadline_ms(f.sm), T0 + 10);
     fx_apply(&f, T0 + 11, op_tick());
-    cr_assert_eq(count_type(&f, LD_EV_DROP_LIVE), 3);
+    cr_assert_eq(count_type(&f, LD_EVENT_DROP_LIVE), 3);
     cr_assert_eq(ld_sm_next_deadline_ms(f.sm), T0 + DAY_MS);
     ld_sm_check(f.sm);
     free(ops);

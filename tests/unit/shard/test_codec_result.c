@@ -79,7 +79,7 @@ fill_event(ld_event_view *ev, uint64_t seq)
     memset(ev, 0, sizeof *ev);
     ev->seq = seq;
     ev->ts_ms = 5000 + (int64_t)seq;
-    ev->type = LD_EV_SOLD_OUT;
+    ev->type = LD_EVENT_SOLD_OUT;
     set_id(&ev->creator_id, id_b);
     set_id(&ev->drop_id, id_a);
     ev->stock = (ld_stock){.available = 0, .reserved = 3, .sold = 47};
@@ -252,7 +252,7 @@ Test(codec_result, event_with_and_without_topic)
 
     memset(&ev, 0, sizeof ev);
     ev.seq = 3;
-    ev.type = LD_EV_FOLLOWED;
+    ev.type = LD_EVENT_FOLLOWED;
     set_id(&ev.user_id, id_a);
     set_id(&ev.creator_id, id_b);
     ld_codec_event_to_pb(&ev, NULL, 0, &pb, &s);
@@ -460,11 +460,11 @@ Test(codec_result, event_and_notification_pages)
 
     p->kind = LD_RESULT_NOTIFICATION_PAGE;
     p->count = 2;
-    p->u.notifications[0].kind = LD_NOTE_SOLD_OUT;
+    p->u.notifications[0].kind = LD_NOTIFY_SOLD_OUT;
     fill_event(&p->u.notifications[0].event, 9);
-    p->u.notifications[1].kind = LD_NOTE_ORDER_PAID;
+    p->u.notifications[1].kind = LD_NOTIFY_ORDER_PAID;
     fill_event(&p->u.notifications[1].event, 4);
-    p->u.notifications[1].event.type = LD_EV_ORDER_PAID;
+    p->u.notifications[1].event.type = LD_EVENT_ORDER_PAID;
     set_id(&p->u.notifications[1].event.order_id, id_c);
     ld_codec_page_to_pb(p, &pb, s);
     back = pack_unpack(&pb);

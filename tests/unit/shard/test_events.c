@@ -94,8 +94,8 @@ Test(events, stock_changed_is_one_per_drop_per_batch_with_the_final_stock)
     };
     ld_result res[6];
     fx_batch(&f, T0 + 1, ops, 6, res);
-    cr_assert_eq(count_type(&f, LD_EV_STOCK_CHANGED, &a), 1);
-    cr_assert_eq(count_type(&f, LD_EV_STOCK_CHANGED, &b), 1);
+    cr_assert_eq(count_type(&f, LD_EVENT_STOCK_CHANGED, &a), 1);
+    cr_assert_eq(count_type(&f, LD_EVENT_STOCK_CHANGED, &b), 1);
     const ld_event_view *evs;
     size_t n = fx_events(&f, &evs);
     cr_assert_eq(n, 2);
@@ -124,25 +124,25 @@ Test(events, low_stock_once_sold_out_every_time)
     c.u.create_drop.low_stock_threshold = 4;
     assert_code(fx_apply(&f, T0, c), LD_OK);
     ld_result r = fx_apply(&f, T0, op_reserve(d, id_n(10), 6, "a"));
-    cr_assert_eq(count_type(&f, LD_EV_LOW_STOCK, NULL), 1);
+    cr_assert_eq(count_type(&f, LD_EVENT_LOW_STOCK, NULL), 1);
     const ld_event_view *evs;
     fx_events(&f, &evs);
-    cr_assert_eq(evs[0].type, LD_EV_LOW_STOCK);
+    cr_assert_eq(evs[0].type, LD_EVENT_LOW_STOCK);
     cr_assert_eq(evs[0].stock.available, 4);
     cr_assert(evs[0].topic_seq[LD_TOPIC_CREATOR] > 0 && evs[0].topic_seq[LD_TOPIC_DROP] > 0);
     fx_apply(&f, T0, op_id(LD_OP_RELEASE, r.u.reservation.id));
     fx_apply(&f, T0, op_reserve(d, id_n(11), 7, "b"));
-    cr_assert_eq(count_type(&f, LD_EV_LOW_STOCK, NULL), 0);
+    cr_assert_eq(count_type(&f, LD_EVENT_LOW_STOCK, NULL), 0);
     fx_restart(&f);
     ld_result last = fx_apply(&f, T0, op_reserve(d, id_n(12), 3, "c"));
-    cr_assert_eq(count_type(&f, LD_EV_LOW_STOCK, NULL), 0);
-    cr_assert_eq(count_type(&f, LD_EV_SOLD_OUT, NULL), 1);
+    cr_assert_eq(count_type(&f, LD_EVENT_LOW_STOCK, NULL), 0);
+    cr_assert_eq(count_type(&f, LD_EVENT_SOLD_OUT, NULL), 1);
     fx_apply(&f, T0, op_id(LD_OP_RELEASE, last.u.reservation.id));
-    cr_assert_eq(count_type(&f, LD_EV_SOLD_OUT, NULL), 0);
+    cr_assert_eq(count_type(&f, LD_EVENT_SOLD_OUT, NULL), 0);
     fx_apply(&f, T0, op_reserve(d, id_n(13), 1, "d"));
-    cr_assert_eq(count_type(&f, LD_EV_SOLD_OUT, NULL), 0); /* 2 left */
+    cr_assert_eq(count_type(&f, LD_EVENT_SOLD_OUT, NULL), 0); /* 2 left */
     fx_apply(&f, T0, op_reserve(d, id_n(14), 2, "e"));
-    cr_assert_eq(count_type(&f, LD_EV_SOLD_OUT, NULL), 1);
+    cr_assert_eq(count_type(&f, LD_EVENT_SOLD_OUT, NULL), 1);
     ld_sm_check(f.sm);
     fx_fini(&f);
 }
@@ -158,10 +158,10 @@ Test(events, order_and_expiry_events_reach_the_user_topic)
     ld_id d = id_n(1), u = id_n(7);
     fx_live_drop(&f, d, 20, 0);
     ld_result a = fx_apply(&f, T0, op_reserve(d, u, 1, "a"));
-    ld_result paid = fx_apply(&f, T0, op_commit(a.u.reservation.id, "ch_1"));
+    ld_result paid = fx_apply(&f, T0, op_checkout(a.u.reservation.id, "ch_1"));
     const ld_event_view *evs;
     cr_assert_eq(fx_events(&f, &evs), 2);
-    cr_assert_eq(evs[0].type, LD_EV_ORDER_PAID);
+    cr_assert_eq(evs[0].type, LD_EVENT_ORDER_PAID);
     cr_assert(ld_id_eq(&evs[0].order_id, &paid.u.order.id));
     cr_assert(ld_id_eq(&evs[0].reservation_id, &a.u.reservation.id));
     cr_assert(ld_id_eq(&evs[0].creator_id, &CREATOR));
@@ -169,23 +169,24 @@ Test(events, order_and_expiry_events_reach_the_user_topic)
     cr_assert_eq(evs[0].stock.sold, 1);
     ld_result p = fx_apply(&f, T0, op_place(d, u, 2, "b", "pm_card_declined"));
     fx_apply(&f, T0 + 1, op_finish(p.payment.reservation_id, false, "pi_x"));
-    cr_assert_eq(count_type(&f, LD_EV_ORDER_FAILED, NULL), 1);
+    cr_assert_eq(count_type(&f, LD_EVENT_ORDER_FAILED, NULL), 1);
     fx_apply(&f, T0 + 2, op_reserve(d, u, 1, "c"));
     fx_apply(&f, T0 + 3, op_place(d, u, 1, "e", "pm_card_slow"));
     fx_apply(&f, T0 + 3 + LD_RESERVATION_TTL_MS_DEFAULT, op_tick());
     cr_assert_eq(fx_events(&f, &evs), 4);
-    cr_assert_eq(evs[0].type, LD_EV_RESERVATION_EXPIRED);
-    cr_assert_eq(evs[1].type, LD_EV_RESERVATION_EXPIRED);
-    cr_assert_eq(evs[2].type, LD_EV_ORDER_FAILED);
-    cr_assert_eq(evs[3].type, LD_EV_STOCK_CHANGED);
+    cr_assert_eq(evs[0].type, LD_EVENT_RESERVATION_EXPIRED);
+    cr_assert_eq(evs[1].type, LD_EVENT_RESERVATION_EXPIRED);
+    cr_assert_eq(evs[2].type, LD_EVENT_ORDER_FAILED);
+    cr_assert_eq(evs[3].type, LD_EVENT_STOCK_CHANGED);
     cr_assert_eq(evs[3].stock.available, 19);
     ld_page *page = page_alloc();
     cr_assert_eq(fx_page(&f, op_pull(0, 100, LD_TOPIC_USER, u), page), LD_OK);
     cr_assert_eq(page->count, 5);
     cr_assert_eq(page->last_seq, 5);
     cr_assert_eq(page->topic_kind, LD_TOPIC_USER);
-    ld_event_type want[] = {LD_EV_ORDER_PAID, LD_EV_ORDER_FAILED, LD_EV_RESERVATION_EXPIRED,
-                            LD_EV_RESERVATION_EXPIRED, LD_EV_ORDER_FAILED};
+    ld_event_type want[] = {LD_EVENT_ORDER_PAID, LD_EVENT_ORDER_FAILED,
+                            LD_EVENT_RESERVATION_EXPIRED, LD_EVENT_RESERVATION_EXPIRED,
+                            LD_EVENT_ORDER_FAILED};
     for (uint32_t i = 0; i < 5; i++) {
         cr_assert_eq(page->u.events[i].type, want[i]);
         cr_assert_eq(page->u.events[i].topic_seq[LD_TOPIC_USER], i + 1);

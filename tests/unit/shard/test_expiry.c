@@ -43,14 +43,14 @@ Test(expiry, closed_reservations_are_retained_then_deleted)
     fx_live_drop(&f, drop, 10, 0);
     ld_result a = fx_apply(&f, T0, op_reserve(drop, id_n(2), 2, "a"));
     ld_id rid = a.u.reservation.id;
-    ld_result c = fx_apply(&f, T0 + 10, op_commit(rid, "ch"));
+    ld_result c = fx_apply(&f, T0 + 10, op_checkout(rid, "ch"));
     fx_apply(&f, T0 + 20, op_reserve(drop, id_n(2), 1, "keep")); /* keeps the key FIFO busy */
     fx_apply(&f, T0 + 10 + LD_RESERVATION_RETAIN_MS - 1, op_tick());
     assert_code(fx_read(&f, f.ts, op_id(LD_OP_GET_RESERVATION, rid)), LD_OK);
     fx_apply(&f, T0 + 10 + LD_RESERVATION_RETAIN_MS, op_tick());
     assert_code(fx_read(&f, f.ts, op_id(LD_OP_GET_RESERVATION, rid)), LD_ERR_RESERVATION_NOT_FOUND);
     assert_code(fx_read(&f, f.ts, op_id(LD_OP_GET_ORDER, c.u.order.id)), LD_OK);
-    assert_code(fx_apply(&f, f.ts, op_commit(rid, "ch")), LD_ERR_RESERVATION_NOT_FOUND);
+    assert_code(fx_apply(&f, f.ts, op_checkout(rid, "ch")), LD_ERR_RESERVATION_NOT_FOUND);
     cr_assert_eq(fx_stock(&f, drop).sold, 2);
     ld_sm_check(f.sm);
     fx_fini(&f);

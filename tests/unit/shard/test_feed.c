@@ -47,14 +47,14 @@ Test(feed, follows_unfollows_and_own_orders)
     fx_apply(&f, T0, op_reserve(id_n(11), id_n(2), 3, "a"));            /* LOW_STOCK */
     fx_apply(&f, T0, op_reserve(id_n(12), id_n(2), 4, "b"));            /* other's LOW, SOLD */
     ld_result mine = fx_apply(&f, T0, op_reserve(id_n(11), u, 1, "c")); /* SOLD_OUT */
-    fx_apply(&f, T0, op_commit(mine.u.reservation.id, "ch"));           /* ORDER_PAID */
+    fx_apply(&f, T0, op_checkout(mine.u.reservation.id, "ch"));         /* ORDER_PAID */
     ld_result decl = fx_apply(&f, T0, op_place(id_n(10), u, 1, "d", "pm_card_declined"));
     fx_apply(&f, T0 + 1, op_finish(decl.payment.reservation_id, false, "")); /* ORDER_FAILED */
     fx_apply(&f, T0 + 2, op_reserve(id_n(10), u, 1, "e"));
     fx_apply(&f, T0 + 2 + LD_RESERVATION_TTL_MS_DEFAULT, op_tick()); /* EXPIRED: not a note */
     cr_assert_eq(feed(&f, u, 10, "", page), LD_OK);
-    ld_notification_kind want[] = {LD_NOTE_ORDER_FAILED, LD_NOTE_ORDER_PAID, LD_NOTE_SOLD_OUT,
-                                   LD_NOTE_LOW_STOCK, LD_NOTE_DROP_LIVE};
+    ld_notification_kind want[] = {LD_NOTIFY_ORDER_FAILED, LD_NOTIFY_ORDER_PAID, LD_NOTIFY_SOLD_OUT,
+                                   LD_NOTIFY_LOW_STOCK, LD_NOTIFY_DROP_LIVE};
     cr_assert_eq(page->count, 5);
     ld_id d11 = id_n(11);
     for (uint32_t i = 0; i < 5; i++) {
@@ -71,7 +71,7 @@ Test(feed, follows_unfollows_and_own_orders)
     fx_follow(&f, LD_OP_UNFOLLOW, u, CREATOR);
     cr_assert_eq(feed(&f, u, 10, "", page), LD_OK);
     cr_assert_eq(page->count, 2);
-    cr_assert_eq(page->u.notifications[0].kind, LD_NOTE_ORDER_FAILED);
+    cr_assert_eq(page->u.notifications[0].kind, LD_NOTIFY_ORDER_FAILED);
     /* Following again shows only what comes after the new follow. */
     fx_follow(&f, LD_OP_FOLLOW, u, CREATOR);
     cr_assert_eq(feed(&f, u, 10, "", page), LD_OK);
@@ -80,7 +80,7 @@ Test(feed, follows_unfollows_and_own_orders)
     fx_apply(&f, T0 + 3 * DAY_MS, op_tick());
     cr_assert_eq(feed(&f, u, 10, "", page), LD_OK);
     cr_assert_eq(page->count, 3);
-    cr_assert_eq(page->u.notifications[0].kind, LD_NOTE_DROP_LIVE);
+    cr_assert_eq(page->u.notifications[0].kind, LD_NOTIFY_DROP_LIVE);
     cr_assert_eq(feed(&f, u, LD_PAGE_DROPS_MAX + 1, "", page), LD_ERR_VALUE_OUT_OF_RANGE);
     cr_assert_eq(feed(&f, u, 1, "nonsense", page), LD_ERR_INVALID_CURSOR);
     free(page);
@@ -94,7 +94,7 @@ enum { MODEL_CREATORS = 6, MODEL_USERS = 4 };
 static bool
 creator_notable(ld_event_type t)
 {
-    return t == LD_EV_DROP_LIVE || t == LD_EV_LOW_STOCK || t == LD_EV_SOLD_OUT;
+    return t == LD_EVENT_DROP_LIVE || t == LD_EVENT_LOW_STOCK || t == LD_EVENT_SOLD_OUT;
 }
 
 /* The feed of `user` computed from the whole event stream: the user's current follows (each
@@ -116,9 +116,10 @@ model_feed(fx *f, ld_id user, uint64_t *out, uint32_t cap)
             const ld_event_view *e = &page->u.events[i];
             cr_assert_lt(total, 8192);
             all[total++] = *e;
-            if ((e->type == LD_EV_FOLLOWED || e->type == LD_EV_UNFOLLOWED) &&
+            if ((e->type == LD_EVENT_FOLLOWED || e->type == LD_EVENT_UNFOLLOWED) &&
                 ld_id_eq(&e->user_id, &user))
-                follow_seq[e->creator_id.bytes[15] - 0x70] = e->type == LD_EV_FOLLOWED ? e->seq : 0;
+                follow_seq[e->creator_id.bytes[15] - 0x70] =
+                    e->type == LD_EVENT_FOLLOWED ? e->seq : 0;
         }
         if (page->count == 0)
             break;
@@ -128,7 +129,7 @@ model_feed(fx *f, ld_id user, uint64_t *out, uint32_t cap)
         uint32_t c = e->creator_id.bytes[15] - 0x70;
         bool note = (creator_notable(e->type) && c < MODEL_CREATORS && follow_seq[c] != 0 &&
                      e->seq > follow_seq[c]) ||
-                    ((e->type == LD_EV_ORDER_PAID || e->type == LD_EV_ORDER_FAILED) &&
+                    ((e->type == LD_EVENT_ORDER_PAID || e->type == LD_EVENT_ORDER_FAILED) &&
                      ld_id_eq(&e->user_id, &user));
         if (note) {
             cr_assert_lt(n, cap);
@@ -190,7 +191,7 @@ Test(feed, random_histories_match_the_model)
                     res_ids[res_n++ % 64] = r.u.reservation.id;
             } else if (kind < 9 && res_n > 0) {
                 ld_id rid = res_ids[RND(res_n < 64 ? res_n : 64)];
-                fx_apply(&f, f.ts, RND(2) ? op_commit(rid, "ch") : op_finish(rid, RND(2), "p"));
+                fx_apply(&f, f.ts, RND(2) ? op_checkout(rid, "ch") : op_finish(rid, RND(2), "p"));
             } else {
                 fx_apply(&f, f.ts + 500 + RND(3) * LD_RESERVATION_TTL_MS_DEFAULT, op_tick());
             }

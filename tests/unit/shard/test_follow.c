@@ -61,7 +61,7 @@ Test(follow, follow_and_unfollow_rules)
     cr_assert_eq(r.u.follow_state.since_ms, T0 + 10);
     cr_assert_eq(r.u.follow_state.follower_count, 1);
     cr_assert_eq(fx_events(&f, &evs), 1);
-    cr_assert_eq(evs[0].type, LD_EV_FOLLOWED);
+    cr_assert_eq(evs[0].type, LD_EVENT_FOLLOWED);
     cr_assert_str_eq(evs[0].title, "maker");
     cr_assert(evs[0].topic_seq[LD_TOPIC_CREATOR] >= 1 && evs[0].topic_seq[LD_TOPIC_USER] == 1);
     r = fx_apply(&f, T0 + 20, op_follow(LD_OP_FOLLOW, u, CREATOR));
@@ -77,7 +77,7 @@ Test(follow, follow_and_unfollow_rules)
     assert_code(r, LD_OK);
     cr_assert(!r.u.follow_state.following && r.u.follow_state.follower_count == 0);
     cr_assert_eq(fx_events(&f, &evs), 1);
-    cr_assert_eq(evs[0].type, LD_EV_UNFOLLOWED);
+    cr_assert_eq(evs[0].type, LD_EVENT_UNFOLLOWED);
     assert_code(fx_apply(&f, T0 + 40, op_follow(LD_OP_UNFOLLOW, u, CREATOR)), LD_OK);
     cr_assert_eq(fx_events(&f, &evs), 0);
     q = fx_read(&f, T0, is);

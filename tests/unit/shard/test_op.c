@@ -16,7 +16,7 @@ Test(op, write_and_client_classification)
     } rows[] = {
         {LD_OP_NONE, false, false},           {LD_OP_CREATE_DROP, true, true},
         {LD_OP_GET_DROP, false, true},        {LD_OP_RESERVE, true, true},
-        {LD_OP_COMMIT, true, true},           {LD_OP_RELEASE, true, true},
+        {LD_OP_CHECKOUT, true, true},         {LD_OP_RELEASE, true, true},
         {LD_OP_PLACE_ORDER, true, true},      {LD_OP_GET_ORDER, false, true},
         {LD_OP_GET_RESERVATION, false, true}, {LD_OP_TICK, true, false},
         {LD_OP_FINISH_ORDER, true, false},    {(ld_op_type)77, false, false},

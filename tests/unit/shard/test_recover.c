@@ -149,7 +149,7 @@ world(fx *f)
     fx_init(f, NULL);
     fx_live_drop(f, id_n(1), 5, 0);
     ld_result r = fx_apply(f, T0, op_reserve(id_n(1), id_n(2), 1, "a"));
-    fx_apply(f, T0, op_commit(r.u.reservation.id, "ch"));
+    fx_apply(f, T0, op_checkout(r.u.reservation.id, "ch"));
     fx_apply(f, T0, op_place(id_n(1), id_n(3), 1, "b", "pm_card_ok"));
     ld_store_mem_sync(f->mem);
 }
@@ -591,7 +591,7 @@ Test(recover, version_1_meta_and_drop_records_still_load)
     fx_apply(&f, T0, op_tick());
     const ld_event_view *evs;
     cr_assert_eq(ld_sm_batch_events(f.sm, &evs), 1);
-    cr_assert_eq(evs[0].type, LD_EV_DROP_LIVE);
+    cr_assert_eq(evs[0].type, LD_EVENT_DROP_LIVE);
     cr_assert_eq(evs[0].seq, 1);
     assert_code(fx_apply(&f, T0, op_reserve(id_n(1), id_n(2), 1, "k")), LD_OK);
     ld_sm_check(f.sm);

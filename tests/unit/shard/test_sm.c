@@ -18,7 +18,7 @@ Test(sm, reserve_commit_happy_path)
     cr_assert_eq(r.u.reservation.expires_at_ms, T0 + LD_RESERVATION_TTL_MS_DEFAULT);
     ld_stock s = fx_stock(&f, drop);
     cr_assert(s.available == 7 && s.reserved == 3 && s.sold == 0);
-    ld_result c = fx_apply(&f, T0 + 1, op_commit(r.u.reservation.id, "ch_1"));
+    ld_result c = fx_apply(&f, T0 + 1, op_checkout(r.u.reservation.id, "ch_1"));
     assert_code(c, LD_OK);
     cr_assert_eq(c.kind, LD_RESULT_ORDER);
     cr_assert_eq(c.u.order.status, LD_ORDER_PAID);
@@ -196,12 +196,12 @@ Test(sm, order_and_payment_capacity)
     ld_result r = fx_apply(&f, T0, op_reserve(drop, id_n(4), 1, "r"));
     assert_code(r, LD_OK);
     /* The only order slot is promised to the payment in flight. */
-    assert_code(fx_apply(&f, T0, op_commit(r.u.reservation.id, "ch")), LD_ERR_CAPACITY);
+    assert_code(fx_apply(&f, T0, op_checkout(r.u.reservation.id, "ch")), LD_ERR_CAPACITY);
     cr_assert_eq(
         fx_read(&f, T0, op_id(LD_OP_GET_RESERVATION, r.u.reservation.id)).u.reservation.state,
         LD_RES_ACTIVE);
     assert_code(fx_apply(&f, T0, op_finish(p.payment.reservation_id, true, "pi")), LD_OK);
-    assert_code(fx_apply(&f, T0, op_commit(r.u.reservation.id, "ch")), LD_ERR_CAPACITY);
+    assert_code(fx_apply(&f, T0, op_checkout(r.u.reservation.id, "ch")), LD_ERR_CAPACITY);
     ld_sm_check(f.sm);
     fx_fini(&f);
 }
@@ -232,7 +232,7 @@ Test(sm, stats_count_records)
     fx_live_drop(&f, drop, 10, 0);
     ld_result a = fx_apply(&f, T0, op_reserve(drop, id_n(2), 1, "a"));
     fx_apply(&f, T0, op_reserve(drop, id_n(2), 1, "b"));
-    fx_apply(&f, T0, op_commit(a.u.reservation.id, "c"));
+    fx_apply(&f, T0, op_checkout(a.u.reservation.id, "c"));
     ld_sm_stats st;
     ld_sm_stats_get(f.sm, &st);
     cr_assert_eq(st.drops, 1);
