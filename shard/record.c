@@ -585,7 +585,7 @@ ldi_rec_key_decode(const uint8_t *key, size_t key_len, const uint8_t *val, size_
     return r_done(&r);
 }
 
-/* ---- keys of the issue-3 records ---------------------------------------------------------- */
+/* ---- keys of the social, catalog and event records ------------------------------------------ */
 
 void
 ldi_be64_put(uint8_t *p, uint64_t v)

@@ -41,10 +41,11 @@
  *     awaiting payment gets RESERVATION_EXPIRED and a FAILED order) and forgets due keys and
  *     retained closed reservations.
  *
- * Issue 3 (catalog.c, follow.c, browse.c, events.c, feed.c and page.c say more):
+ * Principals, drop status, follows and events (catalog.c, follow.c, browse.c, events.c, feed.c
+ * and page.c say more):
  *   - principals: every client write is checked against op.principal before any idempotency
  *     lookup (LD_ERR_FORBIDDEN, the message names the expected principal's role); a missing
- *     principal is refused like a wrong one, the issue-2 writes included.
+ *     principal is refused like a wrong one, the drop and order writes included.
  *   - the drop status of views is CANCELLED if cancelled, else computed from the time. The
  *     announced status (events, browse index) moves by create_drop, cancel_drop and TICK;
  *     ld_sm_next_deadline_ms() includes the next boundary. A TICK finding a drop past both
