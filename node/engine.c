@@ -5,7 +5,7 @@
  * finished payments, the tick timers) just schedules one and several sources in one loop
  * iteration share it. While a turn's synced write is in progress the NNG threads keep queueing,
  * so the next turn's batch grows with the load: the fsync cost is shared by more ops exactly
- * when it matters (group commit, DESIGN.md §10).
+ * when it matters (group commit, docs/ARCHITECTURE.md §8).
  *
  * One turn: client frames in; peer messages and due timeouts into the replica (which may apply
  * committed entries: their requests' results are encoded at once); with 3 or 5 replicas, when

@@ -84,7 +84,7 @@ void ld_id_to_hex(const ld_id *id, char out[33]);
 /* Parses exactly 32 hex digits (either case). Returns false on anything else. Thread: any. */
 bool ld_id_from_hex(const char *hex, ld_id *out);
 
-/* The slot of an id: XXH3_64bits of its 16 bytes, top 14 bits (DESIGN.md §2). */
+/* The slot of an id: XXH3_64bits of its 16 bytes, top 14 bits (docs/ARCHITECTURE.md §1). */
 #define LD_SLOTS 16384u
 uint32_t ld_slot(const ld_id *id);
 
