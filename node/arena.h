@@ -1,9 +1,9 @@
 /*
  * arena.h -- a bump allocator for protobuf-c unpacking, with a per-arena and a shared byte cap.
  *
- * protobuf-c 1.4.1 has no size limit of its own (DESIGN.md §11): a 1 MiB frame of tiny repeated
- * fields can make it allocate tens of MiB of structs. Each request slot unpacks into its own
- * arena, so (1) unpacking costs a few block allocations instead of one malloc per field, (2)
+ * protobuf-c 1.4.1 has no size limit of its own (docs/ARCHITECTURE.md §13): a 1 MiB frame of tiny
+ * repeated fields can make it allocate tens of MiB of structs. Each request slot unpacks into its
+ * own arena, so (1) unpacking costs a few block allocations instead of one malloc per field, (2)
  * freeing a request is one reset, and (3) the bytes a request can expand into are capped, per
  * request and over every live request together (P5). An allocation past a cap fails, protobuf-c
  * gives up cleanly, and the caller answers with an error (see ldi_arena_cap_hit()).

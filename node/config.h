@@ -5,7 +5,7 @@
  * documented in cluster-conf/README.md: `key = value` lines, `#` starts a comment, unknown keys
  * and repeated keys are errors that name the line. `replica` is the one key that repeats: one
  * line per replica of shard 0, in replica-index order (1, 3 or 5 lines; none is replication
- * factor 1, the single node of issue 1). With replica lines the node takes its `listen` and
+ * factor 1, a single node without replication). With replica lines the node takes its `listen` and
  * `publish` from its own line (found by node_id); the --listen / --publish flags still win.
  */
 #ifndef LDI_CONFIG_H

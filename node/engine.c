@@ -7,7 +7,7 @@
  * finished payments, the tick timers) just schedules one and several sources in one loop
  * iteration share it. While a turn's synced write is in progress the NNG threads keep queueing,
  * so the next turn's entry grows with the load: the fsync cost is shared by more ops exactly
- * when it matters (group commit, DESIGN.md §10).
+ * when it matters (group commit, docs/ARCHITECTURE.md §8).
  *
  * One turn (eng_turn): the client frames that arrived are checked and queued (engine_req.c), the
  * peer frames taken off the transport, and ld_host_turn() does the rest in the order the core

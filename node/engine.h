@@ -2,7 +2,7 @@
  * engine.h -- the node's single-threaded core: requests in, batches to disk, replies out.
  *
  * One libuv loop thread owns the state machine, the replica (shard/repl.h), the RocksDB handle
- * and every request. Each loop turn (DESIGN.md §4, §10; REPLICATION.md §11):
+ * and every request. Each loop turn (docs/ARCHITECTURE.md §4, §8; REPLICATION.md §11):
  *
  *   1. drain the NNG queue: check each frame (size, protobuf, version, op count) -- a bad
  *      envelope is answered at once with a code and no results; then drain the peer queue into

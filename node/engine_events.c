@@ -15,8 +15,8 @@
  * is no longer empty. Each parked pull has its own uv timer that answers it when wait_ms
  * passes; shutdown answers all of them at once. A request replies when its last op resolves.
  *
- * Relay (DESIGN.md §7). FOLLOWED / UNFOLLOWED events become RELAY_FOLLOW ops of a later batch,
- * in seq order, at most ENG_RELAY_OPS_MAX per batch. The queue is bounded: the backlog is a
+ * Relay (docs/ARCHITECTURE.md §11). FOLLOWED / UNFOLLOWED events become RELAY_FOLLOW ops of a later
+ * batch, in seq order, at most ENG_RELAY_OPS_MAX per batch. The queue is bounded: the backlog is a
  * position, relay_scanned (every follow event up to it is relayed or queued), and what lies
  * beyond it is read back from the event log with PULL_EVENTS pages, one page per turn. At start
  * relay_scanned is the state machine's relay cursor, so whatever a stop cut off is relayed

@@ -230,7 +230,7 @@ struct ldi_engine {
     uint32_t n_ready;   /* polls marked ready */
     bool polls_started; /* poll timers initialised (engine started) */
 
-    /* relay of FOLLOWED / UNFOLLOWED events as RELAY_FOLLOW ops (DESIGN.md §7) */
+    /* relay of FOLLOWED / UNFOLLOWED events as RELAY_FOLLOW ops (docs/ARCHITECTURE.md §11) */
     ld_op_relay_follow *relay_q; /* [ENG_RELAY_OPS_MAX], in seq order, for the next batch */
     uint32_t relay_n;
     uint64_t relay_scanned; /* every follow event up to this seq is relayed or in relay_q */

@@ -1,7 +1,7 @@
 /*
  * net.h -- the client port: an NNG rep0 socket bridged onto the libuv loop.
  *
- * NNG cannot run on a libuv loop (DESIGN.md §11), so the two meet at a queue:
+ * NNG cannot run on a libuv loop (docs/ARCHITECTURE.md §13), so the two meet at a queue:
  *
  *   NNG threads                              loop thread
  *   -----------                              -----------

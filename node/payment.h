@@ -1,10 +1,11 @@
 /*
  * payment.h -- payments of place_order: pluggable providers and the node's in-flight table.
  *
- * Payment is I/O, so it runs outside the state machine (DESIGN.md §9): a place_order result with
- * needs_payment makes the engine call ldi_pay_start(); the provider's verdict comes back on the
- * loop thread, is queued here, and the engine's next turn turns it into a FINISH_ORDER op in the
- * log. A payment that finishes after its reservation expired is voided through the provider.
+ * Payment is I/O, so it runs outside the state machine (docs/ARCHITECTURE.md §5): a place_order
+ * result with needs_payment makes the engine call ldi_pay_start(); the provider's verdict comes
+ * back on the loop thread, is queued here, and the engine's next turn turns it into a FINISH_ORDER
+ * op in the log. A payment that finishes after its reservation expired is voided through the
+ * provider.
  *
  * A provider is an ops table (NNG style, designated initializers). The built-in "test" provider
  * uses Stripe-like test method ids:

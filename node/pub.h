@@ -1,6 +1,6 @@
 /*
- * pub.h -- event push (DESIGN.md §8): an NNG pub0 socket that broadcasts every event of every
- * synced batch, once per topic the event is on.
+ * pub.h -- event push (docs/ARCHITECTURE.md §10): an NNG pub0 socket that broadcasts every event of
+ * every synced batch, once per topic the event is on.
  *
  * One message per (event, topic):
  *
@@ -17,7 +17,7 @@
  *
  * Publishing never blocks the loop: every send is NNG_FLAG_NONBLOCK (pub0 queues a reference to
  * the message on each subscriber's pipe and returns). The socket never receives: its
- * NNG_OPT_RECVMAXSZ is set small anyway (DESIGN.md §11), and at most PUB_SUBSCRIBERS_MAX
+ * NNG_OPT_RECVMAXSZ is set small anyway (docs/ARCHITECTURE.md §13), and at most PUB_SUBSCRIBERS_MAX
  * connections are accepted (further ones are closed on arrival) so that the per-subscriber
  * queues stay bounded (P5).
  *

@@ -357,9 +357,9 @@ prefix_successor(const uint8_t *prefix, size_t len, uint8_t *out)
     return len;
 }
 
-/* Page reads (DESIGN.md §5 index records): one iterator bounded to the prefix range by the read
- * options (RocksDB then never steps into the next prefix's blocks), positioned with Seek or
- * SeekForPrev. The prefix is also checked per key, so the bounds are only an optimisation. */
+/* Page reads (docs/ARCHITECTURE.md §6 index records): one iterator bounded to the prefix range by
+ * the read options (RocksDB then never steps into the next prefix's blocks), positioned with Seek
+ * or SeekForPrev. The prefix is also checked per key, so the bounds are only an optimisation. */
 static ld_err
 store_seek(void *impl, const void *prefix, size_t prefix_len, const void *start, size_t start_len,
            bool reverse, ld_store_scan_cb cb, void *arg)

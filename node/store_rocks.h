@@ -2,7 +2,7 @@
  * store_rocks.h -- the node's RocksDB: one database per node, the ld_store adapters of the state
  * machine and of the replica, and the state stream of state transfer.
  *
- * Column families (DESIGN.md §5):
+ * Column families (docs/ARCHITECTURE.md §6):
  *
  *   +-----------+------------------------------+--------------------------------------------+
  *   | CF        | key                          | value                                      |

@@ -167,7 +167,7 @@ ldi_le16_get(const uint8_t *p)
     return (uint16_t)(p[0] | p[1] << 8);
 }
 
-/* The slot of an id: XXH3_64bits of its 16 bytes, top 14 bits (DESIGN.md §2). */
+/* The slot of an id: XXH3_64bits of its 16 bytes, top 14 bits (docs/ARCHITECTURE.md §1). */
 #define LD_SLOTS 16384u
 uint32_t ld_slot(const ld_id *id);
 

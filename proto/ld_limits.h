@@ -1,5 +1,5 @@
 /*
- * ld_limits.h -- every limit of livedrop, in one place (DESIGN.md P5).
+ * ld_limits.h -- every limit of livedrop, in one place (docs/ARCHITECTURE.md §2, P5).
  *
  * Shared by the node, the shard state machine and the client library: a client can check a
  * request against the same numbers the node enforces. Past a limit the caller gets a clear error

@@ -1,5 +1,5 @@
 /*
- * store.h -- the state machine's view of storage: a small ops table (DESIGN.md §5).
+ * store.h -- the state machine's view of storage: a small ops table (docs/ARCHITECTURE.md §6).
  *
  * The state machine keeps its working state in memory and writes every change through to a
  * store, as puts and deletes on the `state` key space, during ld_sm_apply(). The store collects

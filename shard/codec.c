@@ -1,6 +1,7 @@
 /*
- * codec.c -- livedrop.proto -> ld_op: field checks, the dispatch, and the issue-2 ops
- * (see codec.h; codec_ops.c holds the issue-3 ops, codec_result.c results, pages and events).
+ * codec.c -- livedrop.proto -> ld_op: field checks, the dispatch, and the drop and order ops
+ * (see codec.h; codec_ops.c holds the social and catalog ops, codec_result.c results, pages and
+ * events).
  *
  * ld_codec_op_from_pb() is the only way into an ld_op: it checks every field against
  * ld_limits.h, in the order the fields are declared in livedrop.proto, and stops at the first
@@ -215,7 +216,7 @@ ldi_codec_check_cursor(const char *s, const char *field, char *out, ld_result *r
     return LD_OK;
 }
 
-/* ---- issue-2 ops ------------------------------------------------------------------------- */
+/* ---- drop and order ops ------------------------------------------------------------------ */
 
 static ld_err
 product_from_pb(const Ldpb__Product *pb, ld_product *p, ld_result *res)
@@ -304,7 +305,7 @@ reserve_from_pb(const ProtobufCBinaryData *drop_id, const ProtobufCBinaryData *u
                                res);
 }
 
-/* The order and payment ops of issue 2 (reserve .. finish_order). */
+/* The order and payment ops (reserve .. finish_order). */
 static ld_err
 order_ops_from_pb(const Ldpb__Op *pb, ld_op *op, ld_result *res)
 {

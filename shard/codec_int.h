@@ -1,7 +1,7 @@
 /*
  * codec_int.h -- internals shared by the files of the codec (codec.c: field checks, dispatch and
- * the issue-2 ops; codec_ops.c: the issue-3 ops; codec_result.c: results, pages, events,
- * topics). Not part of any contract.
+ * the drop and order ops; codec_ops.c: the social and catalog ops; codec_result.c: results, pages,
+ * events, topics). Not part of any contract.
  *
  * Every check below either copies a valid field into its ld_op slot and returns LD_OK, or fills
  * `res` (code + a message that starts with `field`) and returns the code. None of them asserts
@@ -57,11 +57,11 @@ ld_err ldi_codec_check_first(uint32_t first, uint32_t max, const char *field, ui
  * (INVALID_CURSOR). Its content is decoded later, by the state machine (cursor.h). */
 ld_err ldi_codec_check_cursor(const char *s, const char *field, char *out, ld_result *res);
 
-/* Decodes the body of an issue-3 op (users, creators, follows, catalog, browse, events,
+/* Decodes the body of a social or catalog op (users, creators, follows, catalog, browse, events,
  * relay_follow) into op->type and op->u; LD_ERR_UNKNOWN_OP for any other body case.
  * Borrows pb. Thread: any. */
 ld_err ldi_codec_ops_from_pb(const Ldpb__Op *pb, ld_op *op, ld_result *res);
-/* Encodes an issue-3 op (see ldi_codec_ops_from_pb); returns false for any other type.
+/* Encodes a social or catalog op (see ldi_codec_ops_from_pb); returns false for any other type.
  * Pointers in *pb point into op and s. Thread: any. */
 bool ldi_codec_ops_to_pb(const ld_op *op, Ldpb__Op *pb, ld_codec_op_scratch *s);
 

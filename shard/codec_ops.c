@@ -1,6 +1,6 @@
 /*
- * codec_ops.c -- livedrop.proto <-> ld_op for the ops of issue 3: users, creators, follows, the
- * catalog, browse, events, notifications and the internal relay_follow (see codec.h).
+ * codec_ops.c -- livedrop.proto <-> ld_op for the social and catalog ops: users, creators, follows,
+ * the catalog, browse, events, notifications and the internal relay_follow (see codec.h).
  *
  * Same rules as codec.c: fields are checked in their .proto order, the first bad one answers
  * with a precise code and a message naming it. Page ops get their `first` (or pull `max`)

@@ -134,7 +134,7 @@ follow_state_to_pb(const ld_follow_state *f, Ldpb__FollowState *pb)
     pb->follower_count = f->follower_count;
 }
 
-/* The issue-3 kinds of a single result. */
+/* The social and catalog kinds of a single result. */
 static void
 social_result_to_pb(const ld_result *r, Ldpb__Result *pb, ld_codec_result_scratch *s)
 {

@@ -1,5 +1,6 @@
 /*
- * cursor.h -- opaque page cursors (seed §6, DESIGN.md §7): base64url of (list, sort key, id).
+ * cursor.h -- opaque page cursors (proto/PROTOCOL.md §4.4, docs/ARCHITECTURE.md §11): base64url of
+ * (list, sort key, id).
  *
  *   byte  0      version (1)
  *   byte  1      list kind (ld_cursor_list): a cursor of one list is refused by another

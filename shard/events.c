@@ -1,5 +1,5 @@
 /*
- * events.c -- the outbox (DESIGN.md §8): topics, emission, the coalesced STOCK_CHANGED,
+ * events.c -- the outbox (docs/ARCHITECTURE.md §10): topics, emission, the coalesced STOCK_CHANGED,
  * LOW_STOCK and SOLD_OUT, retention and the events of the batch.
  *
  * ldi_emit() gives an event the next seq (dense from 1) and, on each topic its type is on (see

@@ -1,5 +1,6 @@
 /*
- * feed.c -- a user's notification feed (LIST_NOTIFICATIONS), assembled on read (DESIGN.md §8).
+ * feed.c -- a user's notification feed (LIST_NOTIFICATIONS), assembled on read
+ * (docs/ARCHITECTURE.md §10).
  *
  * The feed is the merge, newest first, of
  *   (a) for each creator the user follows (its derived following list, follow.c): the creator's

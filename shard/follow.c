@@ -2,8 +2,8 @@
  * follow.c -- follow edges (the creator's side), the derived following side (RELAY_FOLLOW) and
  * the lists of followers and followed creators.
  *
- * The creator's shard owns the edge (DESIGN.md §7): memory holds it by (user, creator) with its
- * time and the seq of its FOLLOWED event, the store holds it as the follower index record
+ * The creator's shard owns the edge (docs/ARCHITECTURE.md §11): memory holds it by (user, creator)
+ * with its time and the seq of its FOLLOWED event, the store holds it as the follower index record
  * 'F' | creator | ~since | user, so followers list newest first. follow and unfollow emit FOLLOWED
  * and UNFOLLOWED (creator/ and user/ topics; the event's `title` carries the creator's handle,
  * which the relay needs). The node turns each of them into a RELAY_FOLLOW op for the user's shard,

@@ -1,5 +1,5 @@
 /*
- * idem.c -- idempotency keys of reserve and place_order (DESIGN.md P3).
+ * idem.c -- idempotency keys of reserve and place_order (docs/ARCHITECTURE.md §2, P3).
  *
  * A key is scoped to (drop, user) and remembers a hash of the request that first used it, its
  * status (IN_PROGRESS while a place_order awaits its payment, then DONE) and the full result it

@@ -578,7 +578,7 @@ ldi_rec_key_decode(const uint8_t *key, size_t key_len, const uint8_t *val, size_
     return r_done(&r);
 }
 
-/* ---- keys of the issue-3 records ---------------------------------------------------------- */
+/* ---- keys of the social, catalog and event records ------------------------------------------ */
 
 size_t
 ldi_rec_list_key(uint8_t type, const void *mid, size_t mid_len, uint64_t sort_key, const ld_id *id,

@@ -152,8 +152,8 @@ load_res(recover_ctx *ctx, const uint8_t *key, size_t key_len, const uint8_t *va
     return LD_OK;
 }
 
-/* Loads the records of issue 3 (users, creators, products, follows, topics, events, relay
- * cursors) and skips index records. Returns LD_ERR_UNKNOWN_OP for a type it does not know. */
+/* Loads the social, catalog and event records (users, creators, products, follows, topics, events,
+ * relay cursors) and skips index records. Returns LD_ERR_UNKNOWN_OP for a type it does not know. */
 static ld_err
 load3(recover_ctx *ctx, const uint8_t *key, size_t key_len, const uint8_t *val, size_t len)
 {

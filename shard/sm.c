@@ -305,7 +305,8 @@ sm_init_pools(ld_sm *sm)
     return err;
 }
 
-/* The pools and indexes of issue 3: users, creators, products, follows, topics. */
+/* The pools and indexes of the social and catalog state: users, creators, products, follows,
+ * topics. */
 static ld_err
 sm_init_pools3(ld_sm *sm)
 {
@@ -545,8 +546,8 @@ rec_hash(const uint8_t *key, size_t key_len, const uint8_t *val, size_t val_len)
     return XXH3_64bits_withSeed(val, val_len, XXH3_64bits(key, key_len));
 }
 
-/* The digest of the issue-3 state: users, creators, products, edges, following entries, topics
- * and relay cursors, each hashed in its record form (a following entry without its handle,
+/* The digest of the social and catalog state: users, creators, products, edges, following entries,
+ * topics and relay cursors, each hashed in its record form (a following entry without its handle,
  * which memory does not keep). */
 static uint64_t
 digest3(const ld_sm *sm)

@@ -2,12 +2,12 @@
  * sm.h -- the shard state machine: drops, their actors, reservations, orders, idempotency keys,
  * users, creators, catalog products, follows, events (the outbox) and page reads.
  *
- * Pure and deterministic (DESIGN.md P4): the state after ld_sm_apply() is a function of the state
- * before and the batch (op number, timestamp, ops). No clock reads, no randomness, no I/O except
- * through the ld_store ops table. Ids of reservations and orders are derived from the batch's
- * id seed (16 random bytes the primary drew when it formed the log entry), the op number and the
- * op's position in the batch: every replica derives the same ids, and no two clusters, shards or
- * reformats of one do (proto/PROTOCOL.md, "Ids the cluster makes").
+ * Pure and deterministic (docs/ARCHITECTURE.md §2, P4): the state after ld_sm_apply() is a function
+ * of the state before and the batch (op number, timestamp, ops). No clock reads, no randomness, no
+ * I/O except through the ld_store ops table. Ids of reservations and orders are derived from the
+ * batch's id seed (16 random bytes the primary drew when it formed the log entry), the op number
+ * and the op's position in the batch: every replica derives the same ids, and no two clusters,
+ * shards or reformats of one do (proto/PROTOCOL.md, "Ids the cluster makes").
  *
  * Each drop is an actor: its inventory {available, reserved, sold}, reservations and per-user
  * counts are touched only by ops addressed to it, in log order. After every op that touches a
@@ -41,10 +41,11 @@
  *     awaiting payment gets RESERVATION_EXPIRED and a FAILED order) and forgets due keys and
  *     retained closed reservations.
  *
- * Issue 3 (catalog.c, follow.c, browse.c, events.c, feed.c and page.c say more):
+ * Principals, drop status, follows and events (catalog.c, follow.c, browse.c, events.c, feed.c
+ * and page.c say more):
  *   - principals: every client write is checked against op.principal before any idempotency
  *     lookup (LD_ERR_FORBIDDEN, the message names the expected principal's role); a missing
- *     principal is refused like a wrong one, the issue-2 writes included.
+ *     principal is refused like a wrong one, the drop and order writes included.
  *   - the drop status of views is CANCELLED if cancelled, else computed from the time. The
  *     announced status (events, browse index) moves by create_drop, cancel_drop and TICK;
  *     ld_sm_next_deadline_ms() includes the next boundary. A TICK finding a drop past both
@@ -108,7 +109,7 @@ void ld_sm_read(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_result *res
 void ld_sm_read_page(const ld_sm *sm, int64_t now_ms, const ld_op *op, ld_page *page_out,
                      ld_result *result_out);
 
-/* ---- events (the outbox, DESIGN.md §8) ------------------------------------------------------
+/* ---- events (the outbox, docs/ARCHITECTURE.md §10) ----------------------------------------------
  * Every applied change writes its events through the store in the same write as the change:
  * record `E|seq` plus the topic index records. seq is dense from 1. STOCK_CHANGED is coalesced:
  * one per drop per batch, after the batch's other events of that drop. LOW_STOCK is emitted

@@ -3,7 +3,7 @@
  *
  *   livedrop.c      parsing, help, main, the drop / reservation / order commands, and the
  *                   option and output helpers below
- *   print.c         output of the issue-3 entities, pages and events (JSON and human)
+ *   print.c         output of users, creators, products, pages and events (JSON and human)
  *   cmd_social.c    user, creator, follow, unfollow, is-following, followers, following,
  *                   notifications
  *   cmd_catalog.c   product, products, drop cancel, drops

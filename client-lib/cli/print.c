@@ -1,7 +1,7 @@
 /*
- * print.c -- output of the issue-3 results for the `livedrop` CLI: users, creators, catalog
- * products, follow states, the pages and events, in JSON (the proto's field names, ids as 32
- * hex digits, enums by name) and for people; and the page walk behind --all.
+ * print.c -- output of the social and catalog results for the `livedrop` CLI: users, creators,
+ * catalog products, follow states, the pages and events, in JSON (the proto's field names, ids as
+ * 32 hex digits, enums by name) and for people; and the page walk behind --all.
  */
 #include <inttypes.h>
 #include <stdlib.h>

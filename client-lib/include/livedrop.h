@@ -323,7 +323,7 @@ LD_WARN_UNUSED ld_err ld_order_get(ld_client *client, const ld_id *order_id, ld_
 LD_WARN_UNUSED ld_err ld_reservation_get(ld_client *client, const ld_id *reservation_id,
                                          ld_reservation *out, ld_errmsg *msg);
 
-/* ---- issue 3: users, creators, follows, catalog, browse, events, notifications ------------- */
+/* ---- users, creators, follows, catalog, browse, events, notifications ---------------------- */
 
 /* Who acts. Every write names the acting user or creator, and the node checks it (the op's
  * principal): a user's own follows, reservations and orders; a creator's own products and
@@ -598,7 +598,7 @@ void ld_subscriber_close(ld_subscriber *s);
 LD_WARN_UNUSED ld_err ld_client_raw(ld_client *client, const void *frame, size_t frame_len,
                                     void **reply_out, size_t *reply_len_out);
 
-/* ---- cluster status (issue 4) --------------------------------------------------------------- */
+/* ---- cluster status -------------------------------------------------------------------------- */
 
 typedef enum ld_replica_role {
     LD_ROLE_UNKNOWN = 0,

@@ -1,5 +1,5 @@
 /*
- * api_cluster.c -- the cluster side of liblivedrop (issue 4): the address list a client is
+ * api_cluster.c -- the cluster side of liblivedrop: the address list a client is
  * opened with, which ops are reads (follower reads), the per-thread info of the last call, and
  * ld_cluster_status (GetClusterStatus asked of one given address, no routing).
  */

@@ -19,7 +19,7 @@
  * Per-slot life: SENDING (nng_ctx_send) -> RECEIVING (nng_ctx_recv) -> reply: unpack,
  * convert each Result into its caller's struct, wake the callers, refill or go idle.
  *
- * Routing (issue 4; REPLICATION.md 9.3). A slot has one req0 context per address (a context
+ * Routing in a cluster (REPLICATION.md 9.3). A slot has one req0 context per address (a context
  * belongs to one socket, and a req0 socket spreads requests over every peer it dialled, so it is
  * one socket per node) and keeps its encoded Request until the message is over. It sends to
  * `target`, taken from the client's `primary` (the address that last answered as primary, or

@@ -9,8 +9,8 @@
  *               products, cancel, browse; api_events.c: pull, notifications)
  *   client.c    the engine: one NNG req0 socket, `inflight_max` contexts, a queue of calls
  *               coalesced into Request messages, timeouts, close
- *   wire.c      Response -> the caller's public structs (wire_pages.c: issue-3 entities, pages
- *               and events, also used by subscriber.c for pushed events)
+ *   wire.c      Response -> the caller's public structs (wire_pages.c: users, creators,
+ *               products, pages and events, also used by subscriber.c for pushed events)
  *   subscriber.c  the push side: an NNG sub0 socket per ld_subscriber
  *   closer.c    bounded closes of those sockets (NNG 1.5.2 can hang in nng_close())
  *   probe.c     connect probes, for the connect gate of client.c (refused addresses fail fast)
@@ -280,7 +280,7 @@ ld_err ldi_check_id(const ld_id *id, const char *field, ld_errmsg *msg);
 ld_err ldi_check_str(const char *s, const char *field, size_t max, ld_errmsg *msg);
 ld_err ldi_check_qty(int64_t qty, const char *field, ld_errmsg *msg);
 ld_err ldi_check_drop_spec(const ld_drop_spec *spec, ld_errmsg *msg);
-/* Issue 3 (validate_social.c). */
+/* Users, creators, products, pages, browse filters, topics (validate_social.c). */
 ld_err ldi_check_user_spec(const ld_user_spec *spec, ld_errmsg *msg);
 ld_err ldi_check_creator_spec(const ld_creator_spec *spec, ld_errmsg *msg);
 ld_err ldi_check_handle(const char *handle, const char *field, ld_errmsg *msg);

@@ -1,5 +1,5 @@
 /*
- * validate_social.c -- client-side checks of the issue-3 ops (users, creators, catalog
+ * validate_social.c -- client-side checks of the social and catalog ops (users, creators, catalog
  * products, pages, browse filters, topics), with the codes and messages of the node's codec
  * (shard/codec.c): the fields in the order livedrop.proto declares them, first failure wins.
  *

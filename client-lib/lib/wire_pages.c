@@ -1,6 +1,6 @@
 /*
- * wire_pages.c -- Results of the issue-3 ops -> the caller's public structs: users, creators,
- * catalog products, follow states, and the pages (followers, products, drops, events,
+ * wire_pages.c -- Results of the social and catalog ops -> the caller's public structs: users,
+ * creators, catalog products, follow states, and the pages (followers, products, drops, events,
  * notifications). Also the Event conversion that pushed events (subscriber.c) share.
  *
  * Same rules as wire.c: ids must be exactly 16 bytes (or empty), strings are truncated to their
@@ -264,7 +264,7 @@ convert(ldi_out_kind kind, void *out, const Ldpb__Result *r)
     default:
         break;
     }
-    LD_ASSERT(!"ldi_wire_pages_body: not an issue-3 out kind");
+    LD_ASSERT(!"ldi_wire_pages_body: not a social or catalog out kind");
     return false;
 }
 

@@ -1,7 +1,7 @@
 /*
  * repl.h -- one shard's replica of the replication protocol, as a pure state machine
- * (proto/REPLICATION.md; DESIGN.md §6). Viewstamped Replication Revisited with TigerBeetle's
- * durable view / log_view, hash-chained prepares and a bounded pipeline.
+ * (proto/REPLICATION.md; docs/ARCHITECTURE.md §7). Viewstamped Replication Revisited with
+ * TigerBeetle's durable view / log_view, hash-chained prepares and a bounded pipeline.
  *
  * Pure: no I/O, no clock reads, no randomness of its own. The caller (node/engine, tests/sim)
  * feeds it messages, ticks and batches with `now` (monotonic ms) and gets effects back through

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # pg-hot-row.sh -- the seed design's own order path on PostgreSQL, for a side-by-side comparison.
 #
-# The seed (shared/seed/...: "Live Drops") decrements stock with a hot-row update in PostgreSQL:
+# The "Live Drops" design (docs/ARCHITECTURE.md §1) decrements stock with a hot-row update in
+# PostgreSQL:
 #   BEGIN; UPDATE inventory SET available = available - 1 WHERE drop_id = 1 AND available >= 1;
 #          INSERT INTO orders ...; COMMIT;
 # This script runs exactly that with pgbench against a throwaway PostgreSQL 15 cluster on a free

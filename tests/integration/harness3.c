@@ -1,5 +1,6 @@
 /*
- * harness3.c -- accounts, catalog, follows, events, push and raw ops for the issue-3 suites.
+ * harness3.c -- accounts, catalog, follows, events, push and raw ops for the social and catalog
+ * suites.
  *
  * See harness3.h. Everything goes through the public client API (livedrop.h) except the raw ops,
  * which pack a Request with protobuf-c and send it with ld_client_raw().

@@ -1,6 +1,6 @@
 /*
- * harness3.h -- what the issue-3 integration suites share: accounts, catalog products, follows,
- * bounded polling, event pulls, push subscribers and raw single-op requests.
+ * harness3.h -- what the social and catalog integration suites share: accounts, catalog products,
+ * follows, bounded polling, event pulls, push subscribers and raw single-op requests.
  *
  * Same rules as harness.h: functions assert with criterion and so run on the test's main thread,
  * unless marked "Thread: any". Pages (ld_*_page) are large: the helpers that return one return it

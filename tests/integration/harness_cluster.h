@@ -1,5 +1,5 @@
 /*
- * harness_cluster.h -- a replicated livedrop cluster of real processes on loopback (issue 4).
+ * harness_cluster.h -- a replicated livedrop cluster of real processes on loopback.
  *
  * ldh_cluster_init() picks three free ports per node (client, publish, peer), writes one
  * cluster-conf file (cluster-conf/README.md: `cluster_id`, one `replica` line per node, in

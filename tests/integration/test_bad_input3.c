@@ -1,5 +1,5 @@
 /*
- * test_bad_input3.c -- the negative space of the issue-3 ops: each bad field
+ * test_bad_input3.c -- the negative space of the social and catalog ops: each bad field
  * gets its code and a message, and the node keeps serving everyone else (P6).
  *
  * Hand-made ops (protobuf-c messages the client library's checks would refuse)

@@ -435,8 +435,8 @@ Test(catalog, creator_scoped_writes_by_another_principal_are_forbidden)
 
     ld_drop_spec inline_a;
     ldh_drop_spec_at(&inline_a, &a, now - 1000, now + 3600000, 10);
-    /* Only a wrong principal: an inline create_drop with none at all is still
-     * accepted, as for every issue-2 write (shard/sm.c ldi_principal_allows). */
+    /* A wrong principal: refused before anything is looked up (a missing one is refused
+     * the same way on every write: shard/sm.c, ldi_principal_is). */
     cr_assert_eq(raw_create_drop(env.c, &b, &inline_a), LD_ERR_FORBIDDEN);
     CAT_EXPECT(ld_drop_get(env.c, &inline_a.id, &d, &m_), LD_ERR_DROP_NOT_FOUND);
     cr_assert_eq(raw_create_drop(env.c, &b, &da), LD_ERR_FORBIDDEN,

@@ -1,8 +1,7 @@
 /*
- * test_cli3.c -- the issue-3 walkthrough with the real `livedrop` CLI against a
- * real node: creator -> product -> drop from the product -> follow -> browse ->
- * the drop goes live -> the follower's notification -> an order -> the order in
- * the feed, plus the event pull.
+ * test_cli3.c -- the creators, follows and browse walkthrough with the real `livedrop` CLI against
+ * a real node: creator -> product -> drop from the product -> follow -> browse -> the drop goes
+ * live -> the follower's notification -> an order -> the order in the feed, plus the event pull.
  *
  * JSON is read leniently, as in test_cli.c: a key is "key" followed by optional
  * whitespace and a colon. What the CLI printed is cross-checked against the
@@ -232,7 +231,7 @@ walk_reads(walk *w)
 
 Test(cli3, walkthrough_creator_product_drop_follow_browse_live_notify_order)
 {
-    /* Goal: the README's issue-3 walkthrough works end to end with the CLI and
+    /* Goal: the README's walkthrough (e) works end to end with the CLI and
      * --json: each command exits 0 with the object it names, the drop scheduled
      * from the product snapshots it, browse lists it as upcoming then live, the
      * follower's feed shows DROP_LIVE and then the ORDER_PAID, and the creator's
@@ -260,7 +259,7 @@ Test(cli3, walkthrough_creator_product_drop_follow_browse_live_notify_order)
 
 Test(cli3, refusals_exit_with_their_status)
 {
-    /* Goal: the issue-3 commands map refusals to exit statuses: a taken handle
+    /* Goal: the social and catalog commands map refusals to exit statuses: a taken handle
      * and a forbidden cancel are business refusals (1), a bad handle and a bad
      * cursor are invalid requests (2). Method: run each with --json and check the
      * exit status and the printed code. */

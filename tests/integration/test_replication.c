@@ -1,5 +1,5 @@
 /*
- * test_replication.c -- real replicated processes under faults (issue 4, deliverable 5).
+ * test_replication.c -- real replicated processes under faults.
  *
  * Three livedrop-node processes on loopback form one RF=3 cluster (harness_cluster.h). A storm
  * of place_orders on one hot drop (harness_storm.h) runs through the client library with all

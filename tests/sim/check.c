@@ -1,6 +1,6 @@
 /*
- * check.c -- the simulator's checks (DESIGN.md §6, REPLICATION.md §10), run after every apply,
- * every step, every restart and at the end:
+ * check.c -- the simulator's checks (docs/ARCHITECTURE.md §7, REPLICATION.md §10), run after every
+ * apply, every step, every restart and at the end:
  *
  *   S1  one committed entry per op: every replica applies, at op k, byte for byte the entry (and
  *       timestamp) the first replica applied at k.

@@ -1,5 +1,5 @@
 /*
- * sim.h -- the deterministic simulator's world (DESIGN.md §6, proto/REPLICATION.md §10).
+ * sim.h -- the deterministic simulator's world (docs/ARCHITECTURE.md §7, proto/REPLICATION.md §10).
  *
  * One seed drives one world: replicas running the real shard/ replication core (shard/repl/repl.h)
  * and the real state machine (shard/sm.h) over in-memory stores, a simulated network (delay,

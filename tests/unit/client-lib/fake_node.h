@@ -11,7 +11,7 @@
  * request is answered after this), page_entries (entries in a page; 0: the op's `first` or
  * `max`, or 3).
  *
- * Replication knobs (issue 4): silent (record requests, never answer: a paused or partitioned
+ * Replication knobs: silent (record requests, never answer: a paused or partitioned
  * node), not_primary (answer every request with the envelope code LD_ERR_NOT_PRIMARY naming
  * not_primary_addr, "" during a view change), view and applied_op (stamped on every Response),
  * status_replicas (replicas in a ClusterStatus answer; 0: 1). Each recorded op keeps its

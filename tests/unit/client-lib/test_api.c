@@ -1,8 +1,8 @@
 /*
- * test_api.c -- the issue-3 calls of liblivedrop (api_social.c, api_catalog.c, api_events.c,
- * validate_social.c, wire_pages.c) against a scripted fake node: what each call puts on the
- * wire (body, principal), what it refuses before sending (the codec's codes and messages), and
- * how replies land in the caller's structs.
+ * test_api.c -- the social and catalog calls of liblivedrop (api_social.c, api_catalog.c,
+ * api_events.c, validate_social.c, wire_pages.c) against a scripted fake node: what each call puts
+ * on the wire (body, principal), what it refuses before sending (the codec's codes and messages),
+ * and how replies land in the caller's structs.
  */
 #include "fake_node.h"
 
@@ -46,8 +46,8 @@ expect_op(uint32_t i, Ldpb__Op__BodyCase body, const ld_id *principal)
 
 Test(api, writes_carry_the_documented_principal_and_reads_none)
 {
-    /* Every issue-3 call once against the fake node: the op it sends has the right body case
-     * and, for writes, the principal livedrop.h documents (the user or creator acting). */
+    /* Every social and catalog call once against the fake node: the op it sends has the right body
+     * case and, for writes, the principal livedrop.h documents (the user or creator acting). */
     ld_id user = fake_id(1), creator = fake_id(7), product = fake_id(3000), drop = fake_id(2000);
     ld_errmsg msg;
     ld_user_spec us = {.id = user, .name = "Ada", .email = "ada@example.com"};

@@ -1,5 +1,5 @@
 /*
- * test_cluster.c -- liblivedrop against a cluster (issue 4): the routing of client.c (not-primary
+ * test_cluster.c -- liblivedrop against a cluster: the routing of client.c (not-primary
  * redirects, failover to the next address, the call's deadline over all of it), follower reads,
  * ld_cluster_status (api_cluster.c) and the address list, against two or three scripted fake
  * nodes (fake_node.h) on free loopback ports.

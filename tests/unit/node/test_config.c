@@ -118,7 +118,7 @@ Test(config, flags_win_over_the_own_line_and_format_is_a_flag)
 
 Test(config, no_replica_lines_is_the_single_node)
 {
-    /* Goal: a file without replica lines (single.conf style) changes nothing of issue 1.
+    /* Goal: a file without replica lines (single.conf style) changes nothing of the single node.
      * Method: parse a listen line only; replica_count stays 0, listen comes from the file. */
     ldi_config cfg;
     char err[512];

@@ -312,7 +312,7 @@ fx_try_open(fx *f)
     return err;
 }
 
-/* ---- issue 3: users, creators, products, follows, pages ----------------------------------- */
+/* ---- users, creators, products, follows, pages -------------------------------------------- */
 
 static inline ld_op
 op_user(ld_id id, const char *name, const char *email)
@@ -534,7 +534,7 @@ typedef struct wl {
     uint64_t ops_applied;
     uint32_t creators; /* creators made so far: ids id_n(0x7000 + i), handles "wlmaker<i>" */
     uint32_t products; /* catalog products of creator 0: ids id_n(0x8000 + i) */
-    uint32_t social;   /* 0: issue-2 ops only; else follows, catalog drops, cancels too */
+    uint32_t social;   /* 0: drop and order ops only; else follows, catalog drops, cancels too */
 } wl;
 
 static inline uint64_t
@@ -562,7 +562,8 @@ wl_res_id(wl *w)
     return w->res_ids[wl_below(w, n)];
 }
 
-/* One random issue-3 write: creators, follows, catalog products and drops, cancels, users. */
+/* One random social or catalog write: creators, follows, catalog products and drops, cancels,
+ * users. */
 static inline ld_op
 wl_social_op(wl *w, int64_t ts)
 {

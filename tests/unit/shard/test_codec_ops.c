@@ -1,11 +1,11 @@
 /*
- * test_codec_ops.c -- the issue-3 ops of shard/codec_ops.c, wire -> ld_op: users, creators,
- * follows and relay_follow. Every validation code at its boundary, the field named in each
- * message, and the exact round trip of each op through its log form.
+ * test_codec_ops.c -- the social and catalog ops of shard/codec_ops.c, wire -> ld_op: users,
+ * creators, follows and relay_follow. Every validation code at its boundary, the field named in
+ * each message, and the exact round trip of each op through its log form.
  */
 #include "codec_fixture.h"
 
-/* An Op holding one issue-3 body, all in caller-owned storage. */
+/* An Op holding one social or catalog body, all in caller-owned storage. */
 typedef struct op_msg {
     Ldpb__Op op;
     Ldpb__CreateUser cu;

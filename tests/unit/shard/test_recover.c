@@ -306,7 +306,7 @@ Test(recover, states_the_rules_forbid_are_refused)
     fx_fini(&f);
 }
 
-/* ---- issue 3 state ----------------------------------------------------------------------- */
+/* ---- users, creators, products, follows, events ------------------------------------------ */
 
 static uint64_t
 mix(uint64_t h, uint64_t v)
@@ -400,7 +400,8 @@ Test(recover, issue3_state_survives_a_restart)
     /* Goal: with users, creators, products, follows and their relay, catalog drops, cancels and
      * events, a replica started from the synced store has the same digest, stats, deadline,
      * relay cursor and identical pages; its next events continue the seq with no gap; fed the
-     * same batches, both stay equal. Method: seeded issue-3 workload, clone, compare, go on. */
+     * same batches, both stay equal. Method: seeded social and catalog workload, clone, compare, go
+     * on. */
     fx a, b;
     fx_init(&a, NULL);
     wl wa = {.rng = 11, .social = 1};
@@ -469,8 +470,8 @@ Test(recover, issue3_crash_returns_to_the_last_sync)
     fx_fini(&f);
 }
 
-/* A shard with one record of every issue-3 type: user, creator, product, catalog drop, follow
- * edge and its relay (following entry, relay cursor), topics and events. */
+/* A shard with one record of every social and catalog type: user, creator, product, catalog drop,
+ * follow edge and its relay (following entry, relay cursor), topics and events. */
 static void
 world3(fx *f)
 {
@@ -488,9 +489,10 @@ world3(fx *f)
 
 Test(recover, every_truncation_of_every_issue3_record_is_refused)
 {
-    /* Goal: the records of issue 3 (U, C, P, F, G, A, E, Y, and the drop of a catalog product)
-     * cut short anywhere, with a trailing byte or an unknown version are LD_ERR_STORAGE, never
-     * an assertion. Method: as for the issue-2 records, on the first record of each type. */
+    /* Goal: the social and catalog records (U, C, P, F, G, A, E, Y, and the drop of a catalog
+     * product) cut short anywhere, with a trailing byte or an unknown version are LD_ERR_STORAGE,
+     * never an assertion. Method: as for the drop and order records, on the first record of each
+     * type. */
     const uint8_t types[] = {LDI_REC_USER,      LDI_REC_CREATOR, LDI_REC_PRODUCT, LDI_REC_FOLLOWER,
                              LDI_REC_FOLLOWING, LDI_REC_TOPIC,   LDI_REC_EVENT,   LDI_REC_RELAY};
     for (size_t t = 0; t < sizeof types; t++) {
@@ -561,8 +563,8 @@ Test(recover, issue3_cross_record_inconsistencies_are_refused)
 
 Test(recover, version_1_meta_and_drop_records_still_load)
 {
-    /* Goal: records written before issue 3 (meta and drop layout version 1) open: the drop is
-     * announced UPCOMING until the first TICK moves it (DROP_LIVE), and events start at 1.
+    /* Goal: records of layout version 1 (meta and drop, before events and the catalog) open: the
+     * drop is announced UPCOMING until the first TICK moves it (DROP_LIVE), and events start at 1.
      * Method: write version-1 encodings by hand, open, tick. */
     fx f;
     fx_init(&f, NULL);
