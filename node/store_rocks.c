@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "checkpoint.h"
 #include "log.h"
 #include "repl.h"
 #include "util.h"
@@ -425,100 +426,47 @@ ldi_rocks_repl_store(ldi_rocks *r)
 
 /* ---- state transfer: the state CF as one stream ------------------------------------------- */
 
-static void
-put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t
-get_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-typedef struct snap_buf {
-    uint8_t *p;
-    size_t len;
-    size_t cap;
-    size_t max;
-} snap_buf;
-
-/* Appends one record `le32 klen | key | le32 vlen | value`; LD_ERR_CAPACITY past max. */
+/* The stream's format and checks have one home, shard/host/checkpoint.c: the simulator writes and
+ * reads the same stream. */
 static ld_err
 snap_append(void *arg, const char *key, size_t key_len, const char *val, size_t val_len)
 {
-    snap_buf *b = arg;
-    if (key_len > UINT32_MAX || val_len > UINT32_MAX)
-        return LD_ERR_CAPACITY;
-    size_t need = 8 + key_len + val_len;
-    if (need > b->max - b->len) {
-        LDI_WARN("snapshot: the state passes %zu bytes; refused", b->max);
-        return LD_ERR_CAPACITY;
-    }
-    if (b->len + need > b->cap) {
-        size_t cap = b->cap ? b->cap : 64 * 1024;
-        while (cap < b->len + need)
-            cap *= 2;
-        b->p = ldi_xrealloc(b->p, cap);
-        b->cap = cap;
-    }
-    uint8_t *at = b->p + b->len;
-    put_le32(at, (uint32_t)key_len);
-    memcpy(at + 4, key, key_len);
-    put_le32(at + 4 + key_len, (uint32_t)val_len);
-    memcpy(at + 8 + key_len, val, val_len);
-    b->len += need;
-    return LD_OK;
+    ld_checkpoint_writer *w = arg;
+    ld_err err = ld_checkpoint_append(w, key, key_len, val, val_len);
+    if (err == LD_ERR_CAPACITY)
+        LDI_WARN("snapshot: the state passes %zu bytes; refused", w->max);
+    return err;
 }
 
 ld_err
 ldi_rocks_state_snapshot(ldi_rocks *r, size_t max_bytes, uint8_t **buf_out, size_t *len_out)
 {
     LD_ASSERT(buf_out != NULL && len_out != NULL);
-    snap_buf b = {.max = max_bytes};
+    ld_checkpoint_writer w = {.max = max_bytes};
     /* An iterator reads one implicit snapshot of the database: the records it walks are those of
      * the last completed write, never half of a later one. */
-    ld_err e = rocks_iterate(r, CF_STATE, "", 0, NULL, 0, snap_append, &b);
+    ld_err e = rocks_iterate(r, CF_STATE, "", 0, NULL, 0, snap_append, &w);
     if (e != LD_OK) {
-        free(b.p);
+        ld_checkpoint_writer_fini(&w);
         return e;
     }
-    *buf_out = b.p != NULL ? b.p : ldi_xcalloc(1, 1);
-    *len_out = b.len;
+    *buf_out = ld_checkpoint_take(&w, len_out);
     return LD_OK;
 }
 
-/* Walks a snapshot stream, putting each record into r's batch when r != NULL. False: malformed
- * (a record that runs past the end, or an empty key). */
-static bool
-walk_stream(const uint8_t *buf, size_t len, ldi_rocks *r)
+static void
+replace_put_cb(void *arg, const uint8_t *key, size_t key_len, const uint8_t *val, size_t val_len)
 {
-    size_t at = 0;
-    while (at < len) {
-        if (len - at < 4)
-            return false;
-        uint32_t klen = get_le32(buf + at);
-        if (klen == 0 || len - at - 4 < (size_t)klen + 4)
-            return false;
-        const uint8_t *key = buf + at + 4;
-        uint32_t vlen = get_le32(key + klen);
-        if (len - at - 8 - klen < vlen)
-            return false;
-        if (r != NULL)
-            rocksdb_writebatch_put_cf(r->batch, r->cf[CF_STATE], (const char *)key, klen,
-                                      (const char *)key + klen + 4, vlen);
-        at += 8 + (size_t)klen + vlen;
-    }
-    return true;
+    ldi_rocks *r = arg;
+    rocksdb_writebatch_put_cf(r->batch, r->cf[CF_STATE], (const char *)key, key_len,
+                              (const char *)val, val_len);
 }
 
 ld_err
 ldi_rocks_batch_state_replace(ldi_rocks *r, const uint8_t *buf, size_t len)
 {
     LD_ASSERT(buf != NULL || len == 0);
-    if (!walk_stream(buf, len, NULL)) {
+    if (!ld_checkpoint_valid(buf, len)) {
         LDI_ERROR("state transfer: the received state stream is malformed; not installed");
         return LD_ERR_STORAGE;
     }
@@ -529,6 +477,6 @@ ldi_rocks_batch_state_replace(ldi_rocks *r, const uint8_t *buf, size_t len)
      * sequence numbers inside the batch, so the range deletion does not hide them. */
     rocksdb_writebatch_delete_range_cf(r->batch, r->cf[CF_STATE], lo, 0, hi, sizeof hi);
     r->needs_sync = true; /* a received state replaces this one: never half written */
-    LD_ASSERT(walk_stream(buf, len, r));
+    ld_checkpoint_walk(buf, len, replace_put_cb, r);
     return LD_OK;
 }
