@@ -1,8 +1,10 @@
 /*
  * engine.h -- the node's single-threaded core: requests in, batches to disk, replies out.
  *
- * One libuv loop thread owns the state machine, the replica (shard/repl.h), the RocksDB handle
- * and every request. Each loop turn (docs/ARCHITECTURE.md §4, §8; REPLICATION.md §11):
+ * One libuv loop thread owns the replica host core (shard/host/host.h: the state machine, the
+ * replica and the turn's order), the RocksDB handle and every request. Each loop turn
+ * (docs/ARCHITECTURE.md §4, §8, §9; REPLICATION.md §11) is ld_host_turn() with the node's
+ * adapters; what happens in it, in order:
  *
  *   1. drain the NNG queue: check each frame (size, protobuf, version, op count) -- a bad
  *      envelope is answered at once with a code and no results; then drain the peer queue into
@@ -16,12 +18,14 @@
  *      follow events of earlier batches, TICK when a reservation, key or drop boundary is due;
  *   4. stamp the batch (ts = max(wall clock, last ts)) and hand it to the replica as the next
  *      log entry (ld_repl_prepare); with one replica it is applied at once, with 3 or 5 once a
- *      quorum holds it; everything the turn wrote goes in ONE RocksDB write batch, written once
- *      with sync (group commit);
- *   5. after the sync only (P2): send the replica's messages, publish the batch's events,
- *      answer reads and pages from the new state (an empty PULL_EVENTS with wait_ms parks until an
- * event or its deadline), answer parked pulls the events concern, start payments, and send every
- * reply whose ops are all resolved. A place_order's reply waits for its payment.
+ *      quorum holds it; everything the turn wrote goes in ONE RocksDB write batch, written once,
+ *      with sync when the core says it must be (group commit);
+ *   5. after that write only (P2): send the replica's messages, publish the batch's events,
+ *      answer reads and pages from the new state (an empty PULL_EVENTS with wait_ms parks until
+ *      an event or its deadline), answer parked pulls the events concern, start payments, and
+ *      send every reply whose ops are all resolved. A place_order's reply waits for its payment.
+ *      With 3 or 5 replicas, the requests that step 1 committed are released before step 2
+ *      when that step put nothing that must be synced.
  *
  * A failed synced write stops the node (exit status 1): memory would be ahead of the disk.
  *

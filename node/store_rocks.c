@@ -26,14 +26,6 @@
  * (a prefix byte and a few ids). */
 #define ROCKS_KEY_END_BYTES 1024u
 
-/* The replica's meta record "M", version 1 (shard/repl/repl_log.c): u8 version, u64 view, u64
- * log_view, u64 commit_max, u64 anchor_op, 16 B anchor checksum, i64 anchor timestamp, u64
- * log_start. Only commit_max may change without a sync (REPLICATION.md §8: nothing waits on it). A
- * record of another length or version is treated as a change of everything: synced. */
-#define ROCKS_REPL_META_BYTES 65u
-#define ROCKS_REPL_META_VERSION 1u
-#define ROCKS_REPL_META_COMMIT_AT 17u
-
 enum { CF_DEFAULT = 0, CF_META, CF_LOG, CF_STATE, CF_COUNT };
 static const char *const cf_names[CF_COUNT] = {"default", "meta", "log", "state"};
 
@@ -52,12 +44,6 @@ struct ldi_rocks {
     rocksdb_writeoptions_t *write_nosync;
     rocksdb_readoptions_t *read;
     rocksdb_writebatch_t *batch;
-    /* The pending batch holds a record that must be durable before the turn's effects leave
-     * (see ldi_rocks_batch_needs_sync). */
-    bool needs_sync;
-    /* The replica's last meta record put (any batch), to tell a commit-only change. */
-    uint8_t last_meta[ROCKS_REPL_META_BYTES];
-    bool has_last_meta;
 };
 
 /* The one place where RocksDB's errptr becomes an ld_err: logs it, frees it. */
@@ -123,7 +109,6 @@ rocks_check_meta(ldi_rocks *r, uint32_t node_id, bool *created_out)
     if (err != NULL)
         return rocks_err(err, "read meta");
     if (format == NULL) {
-        r->needs_sync = true;
         rocksdb_writebatch_put_cf(r->batch, r->cf[CF_META], "format", 6, ROCKS_FORMAT,
                                   strlen(ROCKS_FORMAT));
         rocksdb_writebatch_put_cf(r->batch, r->cf[CF_META], "node_id", 7, want_id, strlen(want_id));
@@ -211,27 +196,17 @@ void
 ldi_rocks_batch_clear(ldi_rocks *r)
 {
     rocksdb_writebatch_clear(r->batch);
-    r->needs_sync = false;
-    r->has_last_meta = false; /* the dropped batch may hold the last meta put */
 }
 
 ld_err
 ldi_rocks_batch_write(ldi_rocks *r, bool sync)
 {
-    /* Unsynced writes only for batches that need no durability (asserted: a caller that skips
-     * the sync must have asked ldi_rocks_batch_needs_sync). */
-    LD_ASSERT(sync || !r->needs_sync);
+    /* Whether a batch must be synced is the host core's decision (shard/host/host.c: it sees
+     * every record the replica puts), not the storage's. */
     char *err = NULL;
     rocksdb_write(r->db, sync ? r->write_sync : r->write_nosync, r->batch, &err);
     rocksdb_writebatch_clear(r->batch);
-    r->needs_sync = false;
     return rocks_err(err, "write");
-}
-
-bool
-ldi_rocks_batch_needs_sync(const ldi_rocks *r)
-{
-    return r->needs_sync;
 }
 
 int
@@ -242,43 +217,10 @@ ldi_rocks_batch_count(ldi_rocks *r)
 
 /* ---- ld_store adapter (state CF for the state machine, log CF for the replica) -------------- */
 
-/* A replica meta record that differs from the last one put in commit_max at most. */
-static bool
-meta_commit_only(ldi_rocks *r, const uint8_t *val, size_t len)
-{
-    bool same =
-        r->has_last_meta && len == ROCKS_REPL_META_BYTES && val[0] == ROCKS_REPL_META_VERSION &&
-        memcmp(val, r->last_meta, ROCKS_REPL_META_COMMIT_AT) == 0 &&
-        memcmp(val + ROCKS_REPL_META_COMMIT_AT + 8, r->last_meta + ROCKS_REPL_META_COMMIT_AT + 8,
-               ROCKS_REPL_META_BYTES - ROCKS_REPL_META_COMMIT_AT - 8) == 0;
-    r->has_last_meta = len == ROCKS_REPL_META_BYTES;
-    if (r->has_last_meta)
-        memcpy(r->last_meta, val, len);
-    return same;
-}
-
-/* What must be durable before a turn's effects leave (REPLICATION.md §8): every record of the
- * replica (log entries and their deletion, view, log_view, the checkpoint anchor) except a meta
- * record whose only change is commit_max. The state machine's records may trail the log:
- * recovery re-applies committed entries from it. */
-static void
-note_put(rocks_cf_store *s, const void *key, size_t key_len, const void *val, size_t val_len)
-{
-    if (s->cf == CF_STATE)
-        return;
-    if (s->cf == CF_LOG && key_len == 1 && memcmp(key, LD_REPL_KEY_META, 1) == 0) {
-        if (!meta_commit_only(s->r, val, val_len))
-            s->r->needs_sync = true;
-        return;
-    }
-    s->r->needs_sync = true;
-}
-
 static void
 store_put(void *impl, const void *key, size_t key_len, const void *val, size_t val_len)
 {
     rocks_cf_store *s = impl;
-    note_put(s, key, key_len, val, val_len);
     rocksdb_writebatch_put_cf(s->r->batch, s->r->cf[s->cf], key, key_len, val, val_len);
 }
 
@@ -286,8 +228,6 @@ static void
 store_del(void *impl, const void *key, size_t key_len)
 {
     rocks_cf_store *s = impl;
-    if (s->cf != CF_STATE)
-        s->r->needs_sync = true;
     rocksdb_writebatch_delete_cf(s->r->batch, s->r->cf[s->cf], key, key_len);
 }
 
@@ -476,7 +416,6 @@ ldi_rocks_batch_state_replace(ldi_rocks *r, const uint8_t *buf, size_t len)
     /* Every state key sorts at or above "" + lo and below hi. The puts that follow get later
      * sequence numbers inside the batch, so the range deletion does not hide them. */
     rocksdb_writebatch_delete_range_cf(r->batch, r->cf[CF_STATE], lo, 0, hi, sizeof hi);
-    r->needs_sync = true; /* a received state replaces this one: never half written */
     ld_checkpoint_walk(buf, len, replace_put_cb, r);
     return LD_OK;
 }

@@ -17,7 +17,8 @@
  *
  * Writes accumulate in one WriteBatch per loop turn: the replica's log entries and meta and every
  * state change the turn applied, made durable together by one synced write (group commit, P2);
- * a batch with nothing that must be durable (ldi_rocks_batch_needs_sync) may be written unsynced.
+ * a batch with nothing that must be durable (the host core decides: shard/host/host.h) may be
+ * written unsynced.
  * RocksDB's `char **errptr` errors are logged and turned into LD_ERR_STORAGE here, and nowhere
  * else.
  *
@@ -58,23 +59,14 @@ void ldi_rocks_batch_clear(ldi_rocks *rocks);
  * ldi_rocks_store(). Valid while `rocks` is open. */
 ld_store ldi_rocks_repl_store(ldi_rocks *rocks);
 
-/* Writes the batch in one atomic RocksDB write, fsync'd when `sync` (which it must be when
- * ldi_rocks_batch_needs_sync()), then clears it. RocksDB's WAL is one sequence, so a synced
+/* Writes the batch in one atomic RocksDB write, fsync'd when `sync` (the host core's io->write
+ * says when), then clears it. RocksDB's WAL is one sequence, so a synced
  * write makes every earlier unsynced one durable too.
  * Returns LD_OK or LD_ERR_STORAGE (logged). */
 ld_err ldi_rocks_batch_write(ldi_rocks *rocks, bool sync) __attribute__((warn_unused_result));
 
 /* Number of records in the pending write batch. */
 int ldi_rocks_batch_count(ldi_rocks *rocks);
-
-/* Whether the pending batch holds a record that must be durable before the effects of the calls
- * that put it leave the node (REPLICATION.md §8): a replica log record or its deletion, a change
- * of the replica's meta other than commit_max alone, the format records, an installed state.
- * False when the batch holds only state-machine records (which may trail the log: recovery
- * re-applies committed entries) and commit_max updates (nothing waits on them). Such a batch
- * may be written without sync: a process crash keeps it (the WAL is in the OS), an OS crash may
- * lose it and the replica then re-applies from its log and relearns commit. */
-bool ldi_rocks_batch_needs_sync(const ldi_rocks *rocks);
 
 /* State transfer (REPLICATION.md §7.2). Serializes every durable record of the `state` CF, in
  * key order, as `le32 klen | key | le32 vlen | value` records into *buf_out (malloc'd, free with

@@ -3,7 +3,7 @@
  * (proto/REPLICATION.md; docs/ARCHITECTURE.md §7). Viewstamped Replication Revisited with
  * TigerBeetle's durable view / log_view, hash-chained prepares and a bounded pipeline.
  *
- * Pure: no I/O, no clock reads, no randomness of its own. The caller (node/engine, tests/sim)
+ * Pure: no I/O, no clock reads, no randomness of its own. The caller (shard/host/, the host core)
  * feeds it messages, ticks and batches with `now` (monotonic ms) and gets effects back through
  * the host table below:
  *
@@ -11,11 +11,10 @@
  *     caller's pending write. THE HOST RULE: every effect of one call (messages, applies,
  *     client outcomes) may be released only after everything that call (and the calls before
  *     it) put into the store is durable -- except applied state and commit_max, which the log
- *     and a quorum re-derive after a crash (REPLICATION.md §8: "nothing waits on it"). node/
- *     does one write per loop turn and sends the turn's messages after it (group commit),
- *     synced when the batch holds anything else (store_rocks.c ldi_rocks_batch_needs_sync);
- *     the simulator syncs its disk at the end of every replica step (stricter) and drops the
- *     step's messages when it crashes the replica before.
+ *     and a quorum re-derive after a crash (REPLICATION.md §8: "nothing waits on it"). The host
+ *     is the host core (shard/host/host.h), which the node and the simulator both run: one
+ *     write per loop turn, the turn's messages after it (group commit), synced when the write
+ *     holds anything else (ld_repl_meta_commit_only below tells a commit-only meta record).
  *     Messages with `early = true` are the only exception: they may go out before the sync.
  *     Only the planted bug LD_PLANT_BUG_ACK_EARLY ever sets it.
  *   - send(to, msg): a message to another replica of the group (index 0..n-1, never self).
