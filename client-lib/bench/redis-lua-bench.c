@@ -1,5 +1,5 @@
 /*
- * redis-lua-bench.c -- the seed design's reservation path on Redis, for
+ * redis-lua-bench.c -- the Live Drops design's reservation path on Redis, for
  * tests/bench/compare-repl.sh: a Lua script (EVALSHA) that reserves atomically, and --clients
  * threads, each with its own TCP connection and one call in flight, hammering ONE hot drop for
  * --duration-s.
@@ -384,7 +384,7 @@ usage(FILE *f)
 {
     fprintf(f,
             "usage: redis-lua-bench --port P [options]\n\n"
-            "The seed design's reservation on Redis: a Lua script (EVALSHA) checks stock, the\n"
+            "The Live Drops design's reservation on Redis: a Lua script (EVALSHA) checks stock, the\n"
             "per-user limit and the idempotency key, then decrements and writes the\n"
             "reservation hash. --clients threads, one connection and one call in flight each.\n"
             "Start redis-server with appendonly yes and appendfsync always for durable replies.\n\n"

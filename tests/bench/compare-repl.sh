@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# compare-repl.sh -- livedrop replicated (RF=3) and single (RF=1) against the seed design's
+# compare-repl.sh -- livedrop replicated (RF=3) and single (RF=1) against the Live Drops design's
 # paths, in ONE run: the same number of clients on one hot drop, the same time each.
 #
 #   (a) livedrop, 3 nodes on loopback, RF=3 (a conf with three `replica` lines on free ports,
@@ -9,7 +9,7 @@
 #   (c) Redis 7: a private redis-server (appendonly yes, appendfsync always, dir in a temp
 #       dir) and redis-lua-bench: the reservation as one Lua script (EVALSHA) checking stock,
 #       the per-user limit and the idempotency key, then decrementing and writing the hash
-#   (d) PostgreSQL 15: pg-hot-row.sh, the seed's hot-row UPDATE + INSERT order
+#   (d) PostgreSQL 15: pg-hot-row.sh, the Live Drops design's hot-row UPDATE + INSERT order
 #
 # (a) and (b) run side by side, alternating, --rounds times (rf3 reserve, rf1 reserve, rf3 order,
 # rf1 order, then again): a shared, noisy machine slows neighbouring runs alike, and the table

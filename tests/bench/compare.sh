@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# compare.sh -- livedrop side by side with the seed design's PostgreSQL order path.
+# compare.sh -- livedrop side by side with the Live Drops design's PostgreSQL order path.
 #
 # Starts a fresh livedrop-node (free loopback port, temp data dir), runs livedrop-bench with the
 # same number of clients for the same time in two modes -- reserve only, and the full order
 # (place_order: reserve, payment by the node's test provider, commit) -- then runs
-# pg-hot-row.sh (PostgreSQL 15, fsync=on, synchronous_commit=on, the seed's hot-row UPDATE +
+# pg-hot-row.sh (PostgreSQL 15, fsync=on, synchronous_commit=on, the Live Drops design's hot-row UPDATE +
 # INSERT per order), and prints one table: ops/s, p50 and p99 latency, and the ratio of each
 # livedrop figure to PostgreSQL's orders/s. Every system acknowledges only durable (fsync'd) work.
 #

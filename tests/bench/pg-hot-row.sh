@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pg-hot-row.sh -- the seed design's own order path on PostgreSQL, for a side-by-side comparison.
+# pg-hot-row.sh -- the Live Drops design's own order path (docs/ARCHITECTURE.md §1) on PostgreSQL, for a side-by-side comparison.
 #
 # The "Live Drops" design (docs/ARCHITECTURE.md §1) decrements stock with a hot-row update in
 # PostgreSQL:
