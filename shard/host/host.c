@@ -51,11 +51,37 @@ rstore_scan(void *impl, const void *prefix, size_t prefix_len, ld_store_scan_cb 
     return h->repl_store->ops->scan(h->repl_store->impl, prefix, prefix_len, cb, arg);
 }
 
+/* A read of the replica's records while it opens: the meta record it reads is the durable one,
+ * the baseline of the first meta record it puts (a commit_max advance from it needs no sync). */
+typedef struct rstore_open_read {
+    ld_host *h;
+    ld_store_scan_cb cb;
+    void *arg;
+} rstore_open_read;
+
+static ld_err
+rstore_open_read_cb(void *arg, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+    rstore_open_read *rd = arg;
+    ld_host *h = rd->h;
+    if (key_len == 1 && memcmp(key, LD_REPL_KEY_META, 1) == 0 && val_len <= sizeof h->last_meta) {
+        memcpy(h->last_meta, val, val_len);
+        h->last_meta_len = val_len;
+        h->has_last_meta = true;
+    }
+    return rd->cb(rd->arg, key, key_len, val, val_len);
+}
+
 static ld_err
 rstore_seek(void *impl, const void *prefix, size_t prefix_len, const void *start, size_t start_len,
             bool reverse, ld_store_scan_cb cb, void *arg)
 {
     ld_host *h = impl;
+    if (h->opening) {
+        rstore_open_read rd = {.h = h, .cb = cb, .arg = arg};
+        return h->repl_store->ops->seek(h->repl_store->impl, prefix, prefix_len, start, start_len,
+                                        reverse, rstore_open_read_cb, &rd);
+    }
     return h->repl_store->ops->seek(h->repl_store->impl, prefix, prefix_len, start, start_len,
                                     reverse, cb, arg);
 }
