@@ -478,7 +478,8 @@ eng_turn(ldi_engine *e)
     if (e->peer != NULL)
         ldi_peer_take(e->peer, &e->peer_in);
     e->turn_blocked = false;
-    LD_ASSERT(ld_host_turn(e->core, ldi_eng_mono_ms(), ldi_now_ms())); /* a failed write exits */
+    bool ok = ld_host_turn(e->core, ldi_eng_mono_ms(), ldi_now_ms());
+    LD_ASSERT(ok); /* eng_write() stops the node rather than fail */
     ldi_peer_batch_free(&e->peer_in);
     bool internal = ld_host_ready(e->core) && ld_host_can_prepare(e->core) &&
                     (ldi_pay_done_count(e->pay) > 0 || ldi_eng_relay_pending(e));

@@ -55,6 +55,7 @@ struct ld_host {
     uint32_t resolved;   /* flights applied since the turn began */
     bool events_due;     /* applies whose events wait for this turn's synced write */
     uint64_t written_op; /* the state machine's applied op as of the last write */
+    ld_repl_msg_buf in;  /* the peer message being handed to the replica (~5 KiB of headers) */
     ldi_host_out outbox[LD_HOST_OUTBOX_MAX];
     uint32_t n_out;
 

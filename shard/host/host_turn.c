@@ -91,10 +91,9 @@ ld_host_flush(ld_host *h)
 static void
 host_step_replica(ld_host *h, int64_t now)
 {
-    static ld_repl_msg_buf buf; /* ~5 KiB of headers; one thread, one call at a time */
-    while (h->io.recv(h->io.arg, &buf)) {
-        ld_repl_on_message(h->repl, &buf.msg, now);
-        ld_repl_msg_buf_done(&buf);
+    while (h->io.recv(h->io.arg, &h->in)) {
+        ld_repl_on_message(h->repl, &h->in.msg, now);
+        ld_repl_msg_buf_done(&h->in);
         ldi_host_observe(h);
     }
     if (ld_repl_next_deadline(h->repl) <= now) {

@@ -254,6 +254,7 @@ typedef struct sim_replica {
     sim_msg **replies; /* LD_SIM_OUTBOX_MAX, this step's client replies */
     size_t replies_len;
     bool sent_in_step;     /* a peer message left in this step */
+    bool replied_in_step;  /* a client reply left in this step */
     bool synced_in_step;   /* the step made a synced write */
     bool crashed_in_write; /* the armed crash failed the step's synced write */
     /* host: client requests */
