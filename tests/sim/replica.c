@@ -517,6 +517,9 @@ open_replica(sim_replica *r)
     }
     r->repl = ld_host_repl(r->host);
     r->sm = ld_host_sm(r->host);
+    /* What its disk holds: the re-applies of the open (if any) are made durable by the flush that
+     * follows, which sets snap_op again. */
+    r->snap_op = ld_sm_applied_op(r->sm);
 }
 
 void
