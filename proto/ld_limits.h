@@ -94,13 +94,13 @@
 
 /* ---- replication (proto/REPLICATION.md) ----------------------------------------------------- */
 #define LD_PEER_PROTOCOL_VERSION 1u
-#define LD_PEER_FRAME_BYTES_MAX (16u << 20)  /* NNG_OPT_RECVMAXSZ of every peer socket */
-#define LD_PEER_ENTRY_BYTES_MAX (8u << 20)   /* packed LogEntry in one prepare */
-#define LD_PEER_PIPELINE_MAX 8u              /* prepares in flight (op - commit_max) */
+#define LD_PEER_FRAME_BYTES_MAX (16u << 20)         /* NNG_OPT_RECVMAXSZ of every peer socket */
+#define LD_PEER_ENTRY_BYTES_MAX (8u << 20)          /* packed LogEntry in one prepare */
+#define LD_PEER_PIPELINE_MAX 8u                     /* prepares in flight (op - commit_max) */
 #define LD_HOST_FLIGHTS (2u * LD_PEER_PIPELINE_MAX) /* entries a primary's host waits on */
-#define LD_HOST_OUTBOX_MAX 4096u /* peer messages one turn may send; past it they are lost */
-#define LD_PEER_DVC_HEADERS_MAX 64u          /* headers in a DoViewChange / StartView suffix */
-#define LD_PEER_WINDOW_MAX 64u               /* entries (bodies) a replica holds in memory */
+#define LD_HOST_OUTBOX_MAX 4096u    /* peer messages one turn may send; past it they are lost */
+#define LD_PEER_DVC_HEADERS_MAX 64u /* headers in a DoViewChange / StartView suffix */
+#define LD_PEER_WINDOW_MAX 64u      /* entries (bodies) a replica holds in memory */
 #define LD_PEER_STATE_CHUNK_BYTES (1u << 20) /* data in one NewState */
 #define LD_PEER_STATE_BYTES_MAX (1ull << 30) /* one checkpoint stream (held in memory) */
 #define LD_PEER_LOG_RETAIN_ENTRIES LD_LOG_RETAIN_ENTRIES /* entries kept behind commit_min */

@@ -382,22 +382,23 @@ worker_main(void *arg)
 static void
 usage(FILE *f)
 {
-    fprintf(f,
-            "usage: redis-lua-bench --port P [options]\n\n"
-            "The Live Drops design's reservation on Redis: a Lua script (EVALSHA) checks stock, the\n"
-            "per-user limit and the idempotency key, then decrements and writes the\n"
-            "reservation hash. --clients threads, one connection and one call in flight each.\n"
-            "Start redis-server with appendonly yes and appendfsync always for durable replies.\n\n"
-            "Options:\n"
-            "  --host IP           Redis IPv4 address (default 127.0.0.1)\n"
-            "  --port P            Redis port (required)\n"
-            "  --clients N         threads / connections (default 64)\n"
-            "  --duration-s S      run S seconds (default 10)\n"
-            "  --stock N           initial stock of the drop (default 100000000)\n"
-            "  --max-per-user N    units one user may reserve, 0 unlimited (default 0)\n"
-            "  --users N           distinct users (default clients * 1000)\n"
-            "  --qty Q             units per reservation (default 1)\n"
-            "  --json              print the summary as one JSON object\n");
+    fprintf(
+        f,
+        "usage: redis-lua-bench --port P [options]\n\n"
+        "The Live Drops design's reservation on Redis: a Lua script (EVALSHA) checks stock, the\n"
+        "per-user limit and the idempotency key, then decrements and writes the\n"
+        "reservation hash. --clients threads, one connection and one call in flight each.\n"
+        "Start redis-server with appendonly yes and appendfsync always for durable replies.\n\n"
+        "Options:\n"
+        "  --host IP           Redis IPv4 address (default 127.0.0.1)\n"
+        "  --port P            Redis port (required)\n"
+        "  --clients N         threads / connections (default 64)\n"
+        "  --duration-s S      run S seconds (default 10)\n"
+        "  --stock N           initial stock of the drop (default 100000000)\n"
+        "  --max-per-user N    units one user may reserve, 0 unlimited (default 0)\n"
+        "  --users N           distinct users (default clients * 1000)\n"
+        "  --qty Q             units per reservation (default 1)\n"
+        "  --json              print the summary as one JSON object\n");
 }
 
 static bool
