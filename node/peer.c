@@ -60,8 +60,16 @@ peer_recv_cb(void *arg)
 {
     ldi_peer *p = arg;
     int rv = nng_aio_result(p->recv_aio);
-    if (rv == NNG_ECLOSED || rv == NNG_ECANCELED || atomic_load(&p->closing))
+    if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
         return;
+    if (atomic_load(&p->closing)) {
+        /* A frame that arrived as the transport closes is ours to free: nobody takes it. */
+        if (rv == 0) {
+            nng_msg_free(nng_aio_get_msg(p->recv_aio));
+            nng_aio_set_msg(p->recv_aio, NULL);
+        }
+        return;
+    }
     if (rv == 0) {
         nng_msg *msg = nng_aio_get_msg(p->recv_aio);
         nng_aio_set_msg(p->recv_aio, NULL);
