@@ -43,7 +43,11 @@ struct ldi_rocks {
     rocksdb_writeoptions_t *write_sync;
     rocksdb_writeoptions_t *write_nosync;
     rocksdb_readoptions_t *read;
-    rocksdb_writebatch_t *batch;
+    /* The turn's pending write, indexed so that get() reads the turn's own writes (RocksDB's
+     * WriteBatchWithIndex). It cannot hold a range deletion: an installed state goes into
+     * `replace`, written after it in the same ldi_rocks_batch_write(). */
+    rocksdb_writebatch_wi_t *batch;
+    rocksdb_writebatch_t *replace;
 };
 
 /* The one place where RocksDB's errptr becomes an ld_err: logs it, frees it. */
@@ -109,9 +113,10 @@ rocks_check_meta(ldi_rocks *r, uint32_t node_id, bool *created_out)
     if (err != NULL)
         return rocks_err(err, "read meta");
     if (format == NULL) {
-        rocksdb_writebatch_put_cf(r->batch, r->cf[CF_META], "format", 6, ROCKS_FORMAT,
-                                  strlen(ROCKS_FORMAT));
-        rocksdb_writebatch_put_cf(r->batch, r->cf[CF_META], "node_id", 7, want_id, strlen(want_id));
+        rocksdb_writebatch_wi_put_cf(r->batch, r->cf[CF_META], "format", 6, ROCKS_FORMAT,
+                                     strlen(ROCKS_FORMAT));
+        rocksdb_writebatch_wi_put_cf(r->batch, r->cf[CF_META], "node_id", 7, want_id,
+                                     strlen(want_id));
         *created_out = true;
         return LD_OK;
     }
@@ -153,7 +158,8 @@ ldi_rocks_open(const char *dir, uint32_t node_id, bool *created_out, ldi_rocks *
     rocksdb_writeoptions_set_sync(r->write_sync, 1);
     r->write_nosync = rocksdb_writeoptions_create();
     r->read = rocksdb_readoptions_create();
-    r->batch = rocksdb_writebatch_create();
+    r->batch = rocksdb_writebatch_wi_create(0, 1); /* overwrite_key: the last put of a key wins */
+    r->replace = rocksdb_writebatch_create();
     for (int i = 0; i < CF_COUNT; i++)
         r->stores[i] = (rocks_cf_store){.r = r, .cf = i};
     if (err != NULL) {
@@ -184,7 +190,8 @@ ldi_rocks_close(ldi_rocks *r)
             rocksdb_column_family_handle_destroy(r->cf[i]);
         rocksdb_close(r->db);
     }
-    rocksdb_writebatch_destroy(r->batch);
+    rocksdb_writebatch_wi_destroy(r->batch);
+    rocksdb_writebatch_destroy(r->replace);
     rocksdb_readoptions_destroy(r->read);
     rocksdb_writeoptions_destroy(r->write_nosync);
     rocksdb_writeoptions_destroy(r->write_sync);
@@ -195,7 +202,8 @@ ldi_rocks_close(ldi_rocks *r)
 void
 ldi_rocks_batch_clear(ldi_rocks *r)
 {
-    rocksdb_writebatch_clear(r->batch);
+    rocksdb_writebatch_wi_clear(r->batch);
+    rocksdb_writebatch_clear(r->replace);
 }
 
 ld_err
@@ -204,15 +212,22 @@ ldi_rocks_batch_write(ldi_rocks *r, bool sync)
     /* Whether a batch must be synced is the host core's decision (shard/host/host.c: it sees
      * every record the replica puts), not the storage's. */
     char *err = NULL;
-    rocksdb_write(r->db, sync ? r->write_sync : r->write_nosync, r->batch, &err);
-    rocksdb_writebatch_clear(r->batch);
+    bool replacing = rocksdb_writebatch_count(r->replace) > 0;
+    /* With an installed state: the turn's writes, then the state (range deletion and records),
+     * the second write synced when asked (one WAL: it makes the first durable too). */
+    rocksdb_write_writebatch_wi(r->db, sync && !replacing ? r->write_sync : r->write_nosync,
+                                r->batch, &err);
+    rocksdb_writebatch_wi_clear(r->batch);
+    if (err == NULL && replacing)
+        rocksdb_write(r->db, sync ? r->write_sync : r->write_nosync, r->replace, &err);
+    rocksdb_writebatch_clear(r->replace);
     return rocks_err(err, "write");
 }
 
 int
 ldi_rocks_batch_count(ldi_rocks *r)
 {
-    return rocksdb_writebatch_count(r->batch);
+    return rocksdb_writebatch_wi_count(r->batch) + rocksdb_writebatch_count(r->replace);
 }
 
 /* ---- ld_store adapter (state CF for the state machine, log CF for the replica) -------------- */
@@ -221,14 +236,14 @@ static void
 store_put(void *impl, const void *key, size_t key_len, const void *val, size_t val_len)
 {
     rocks_cf_store *s = impl;
-    rocksdb_writebatch_put_cf(s->r->batch, s->r->cf[s->cf], key, key_len, val, val_len);
+    rocksdb_writebatch_wi_put_cf(s->r->batch, s->r->cf[s->cf], key, key_len, val, val_len);
 }
 
 static void
 store_del(void *impl, const void *key, size_t key_len)
 {
     rocks_cf_store *s = impl;
-    rocksdb_writebatch_delete_cf(s->r->batch, s->r->cf[s->cf], key, key_len);
+    rocksdb_writebatch_wi_delete_cf(s->r->batch, s->r->cf[s->cf], key, key_len);
 }
 
 /* Iterates `cf` from `start` while keys begin with prefix[0..prefix_len). */
@@ -345,11 +360,34 @@ store_seek(void *impl, const void *prefix, size_t prefix_len, const void *start,
     return e;
 }
 
+/* The turn's batch first, then the database (the last completed write, synced or not). */
+static ld_err
+store_get(void *impl, const void *key, size_t key_len, ld_store_get_cb cb, void *arg,
+          bool *found_out)
+{
+    rocks_cf_store *s = impl;
+    LD_ASSERT(cb != NULL && found_out != NULL);
+    LD_ASSERT(rocksdb_writebatch_count(s->r->replace) == 0); /* written in the install's call */
+    char *err = NULL;
+    size_t len = 0;
+    char *val = rocksdb_writebatch_wi_get_from_batch_and_db_cf(
+        s->r->batch, s->r->db, s->r->read, s->r->cf[s->cf], key, key_len, &len, &err);
+    if (err != NULL)
+        return rocks_err(err, "get");
+    *found_out = val != NULL;
+    if (val != NULL) {
+        cb(arg, val, len);
+        rocksdb_free(val);
+    }
+    return LD_OK;
+}
+
 static const ld_store_ops rocks_store_ops = {
     .put = store_put,
     .del = store_del,
     .scan = store_scan,
     .seek = store_seek,
+    .get = store_get,
 };
 
 ld_store
@@ -398,7 +436,7 @@ static void
 replace_put_cb(void *arg, const uint8_t *key, size_t key_len, const uint8_t *val, size_t val_len)
 {
     ldi_rocks *r = arg;
-    rocksdb_writebatch_put_cf(r->batch, r->cf[CF_STATE], (const char *)key, key_len,
+    rocksdb_writebatch_put_cf(r->replace, r->cf[CF_STATE], (const char *)key, key_len,
                               (const char *)val, val_len);
 }
 
@@ -415,7 +453,7 @@ ldi_rocks_batch_state_replace(ldi_rocks *r, const uint8_t *buf, size_t len)
     memset(hi, 0xff, sizeof hi);
     /* Every state key sorts at or above "" + lo and below hi. The puts that follow get later
      * sequence numbers inside the batch, so the range deletion does not hide them. */
-    rocksdb_writebatch_delete_range_cf(r->batch, r->cf[CF_STATE], lo, 0, hi, sizeof hi);
+    rocksdb_writebatch_delete_range_cf(r->replace, r->cf[CF_STATE], lo, 0, hi, sizeof hi);
     ld_checkpoint_walk(buf, len, replace_put_cb, r);
     return LD_OK;
 }

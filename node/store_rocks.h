@@ -75,9 +75,10 @@ int ldi_rocks_batch_count(ldi_rocks *rocks);
 ld_err ldi_rocks_state_snapshot(ldi_rocks *rocks, size_t max_bytes, uint8_t **buf_out,
                                 size_t *len_out) __attribute__((warn_unused_result));
 
-/* Puts into the pending write batch the deletion of every `state` record followed by the records
- * of the stream `buf` (from ldi_rocks_state_snapshot(), borrowed). LD_ERR_STORAGE (logged, the
- * batch untouched) when the stream is malformed. */
+/* Puts into the pending write the deletion of every `state` record followed by the records of
+ * the stream `buf` (from ldi_rocks_state_snapshot(), borrowed); ldi_rocks_batch_write() writes
+ * them after the turn's other records (a range deletion cannot go into the indexed batch).
+ * LD_ERR_STORAGE (logged, the batch untouched) when the stream is malformed. */
 ld_err ldi_rocks_batch_state_replace(ldi_rocks *rocks, const uint8_t *buf, size_t len)
     __attribute__((warn_unused_result));
 

@@ -23,6 +23,9 @@
 typedef ld_err (*ld_store_scan_cb)(void *arg, const void *key, size_t key_len, const void *val,
                                    size_t val_len);
 
+/* Called by get() with the value of the key it found; `val` is valid only during the call. */
+typedef void (*ld_store_get_cb)(void *arg, const void *val, size_t val_len);
+
 typedef struct ld_store_ops {
     /* Records key -> val in the pending write. Borrows both buffers for the call only. */
     void (*put)(void *impl, const void *key, size_t key_len, const void *val, size_t val_len);
@@ -37,6 +40,14 @@ typedef struct ld_store_ops {
      * is the conventional "stop, no error": seek() then returns LD_OK). Used by page reads. */
     ld_err (*seek)(void *impl, const void *prefix, size_t prefix_len, const void *start,
                    size_t start_len, bool reverse, ld_store_scan_cb cb, void *arg);
+    /* Reads one key as the writes so far left it (read-your-writes): the pending write first --
+     * its last put gives the value, a del "absent" -- then the durable records. When the key is
+     * present, calls cb once with its value and sets *found_out; else *found_out = false and cb
+     * is not called. Returns LD_OK, or the storage's error (LD_ERR_STORAGE). The point reads of
+     * docs/ARCHITECTURE.md §6.4: what it returns is a function of the writes, as every record is,
+     * so state machines that read through it stay deterministic. */
+    ld_err (*get)(void *impl, const void *key, size_t key_len, ld_store_get_cb cb, void *arg,
+                  bool *found_out);
 } ld_store_ops;
 
 typedef struct ld_store {

@@ -182,11 +182,37 @@ mem_seek(void *impl, const void *prefix, size_t prefix_len, const void *start, s
     }
 }
 
+/* The pending list newest first (its last word on the key wins), then the durable records. The
+ * walk of the pending list costs its length: tests and the simulator keep it short. */
+static ld_err
+mem_get(void *impl, const void *key, size_t key_len, ld_store_get_cb cb, void *arg, bool *found_out)
+{
+    ld_store_mem *mem = impl;
+    LD_ASSERT(mem != NULL && cb != NULL);
+    LD_ASSERT(found_out != NULL);
+    for (size_t i = mem->pending_len; i > 0; i--) {
+        const mem_pending *p = &mem->pending[i - 1];
+        if (key_cmp(p->rec->bytes, p->rec->key_len, key, key_len) != 0)
+            continue;
+        *found_out = !p->is_del;
+        if (!p->is_del)
+            cb(arg, p->rec->val, p->rec->val_len);
+        return LD_OK;
+    }
+    bool found = false;
+    size_t i = lower_bound(mem, key, key_len, &found);
+    *found_out = found;
+    if (found)
+        cb(arg, mem->recs[i]->val, mem->recs[i]->val_len);
+    return LD_OK;
+}
+
 static const ld_store_ops mem_ops = {
     .put = mem_put,
     .del = mem_del,
     .scan = mem_scan,
     .seek = mem_seek,
+    .get = mem_get,
 };
 
 ld_err

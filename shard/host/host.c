@@ -86,11 +86,20 @@ rstore_seek(void *impl, const void *prefix, size_t prefix_len, const void *start
                                     reverse, cb, arg);
 }
 
+static ld_err
+rstore_get(void *impl, const void *key, size_t key_len, ld_store_get_cb cb, void *arg,
+           bool *found_out)
+{
+    ld_host *h = impl;
+    return h->repl_store->ops->get(h->repl_store->impl, key, key_len, cb, arg, found_out);
+}
+
 static const ld_store_ops rstore_ops = {
     .put = rstore_put,
     .del = rstore_del,
     .scan = rstore_scan,
     .seek = rstore_seek,
+    .get = rstore_get,
 };
 
 /* ---- host table: send ----------------------------------------------------------------------- */

@@ -196,8 +196,15 @@ rec_seek(void *impl, const void *prefix, size_t prefix_len, const void *start, s
                                 arg);
 }
 
+static ld_err
+rec_get(void *impl, const void *key, size_t key_len, ld_store_get_cb cb, void *arg, bool *found_out)
+{
+    core *c = impl;
+    return c->log_raw.ops->get(c->log_raw.impl, key, key_len, cb, arg, found_out);
+}
+
 static const ld_store_ops rec_ops = {
-    .put = rec_put, .del = rec_del, .scan = rec_scan, .seek = rec_seek};
+    .put = rec_put, .del = rec_del, .scan = rec_scan, .seek = rec_seek, .get = rec_get};
 
 /* ---- the fake io ---------------------------------------------------------------------------- */
 

@@ -276,3 +276,65 @@ Test(store_rocks, a_reopened_directory_is_not_created_again)
     ldi_rocks_close(o);
     cr_assert_eq(ldi_rocks_open(other, 3, &created, &o), LD_ERR_STORAGE, "another node's dir");
 }
+
+typedef struct got {
+    char val[32];
+    int calls;
+} got;
+
+static void
+got_cb(void *arg, const void *val, size_t val_len)
+{
+    got *g = arg;
+    cr_assert_lt(val_len, sizeof g->val);
+    memcpy(g->val, val, val_len);
+    g->val[val_len] = '\0';
+    g->calls++;
+}
+
+static bool
+get(const ld_store *s, const char *k, got *g)
+{
+    bool found = true;
+    memset(g, 0, sizeof *g);
+    cr_assert_eq(s->ops->get(s->impl, k, strlen(k), got_cb, g, &found), LD_OK);
+    cr_assert_eq(g->calls, found ? 1 : 0, "the callback runs once exactly when found");
+    return found;
+}
+
+Test(store_rocks, get_reads_the_turns_batch_then_the_database)
+{
+    /* Goal: get() is read-your-writes over RocksDB: the turn's pending batch (a put, a del, the
+     * last word of several) wins over the database, the column families stay apart, a cleared
+     * batch leaves the database's value, and a written batch is read back. Method: setup wrote
+     * "b1" = "v" to the state CF; pending puts and dels on it, reads after each; the same key
+     * in the replica's CF; clear; write; reopen. */
+    got g;
+    cr_assert(get(&st, "b1", &g));
+    cr_assert_str_eq(g.val, "v");
+    st.ops->put(st.impl, "b1", 2, "w", 1);
+    cr_assert(get(&st, "b1", &g));
+    cr_assert_str_eq(g.val, "w", "the pending put wins");
+    st.ops->del(st.impl, "b1", 2);
+    cr_assert_not(get(&st, "b1", &g), "a pending del hides the record");
+    st.ops->put(st.impl, "b1", 2, "x", 1);
+    cr_assert(get(&st, "b1", &g));
+    cr_assert_str_eq(g.val, "x", "the last pending word wins");
+    ld_store log = ldi_rocks_repl_store(rocks);
+    cr_assert_not(get(&log, "b1", &g), "another column family");
+    cr_assert_not(get(&st, "b2", &g));
+    ldi_rocks_batch_clear(rocks);
+    cr_assert(get(&st, "b1", &g));
+    cr_assert_str_eq(g.val, "v", "a cleared batch leaves the database's value");
+    st.ops->put(st.impl, "b2", 2, "y", 1);
+    cr_assert_eq(ldi_rocks_batch_write(rocks, false), LD_OK);
+    cr_assert(get(&st, "b2", &g), "an unsynced write is read back");
+    cr_assert_str_eq(g.val, "y");
+    ldi_rocks_close(rocks);
+    bool created = true;
+    cr_assert_eq(ldi_rocks_open(dir, 1, &created, &rocks), LD_OK);
+    cr_assert_not(created);
+    st = ldi_rocks_store(rocks);
+    cr_assert(get(&st, "b2", &g), "a clean close keeps it");
+    cr_assert_str_eq(g.val, "y");
+}

@@ -248,3 +248,64 @@ Test(store_mem, seek_stops_on_callback_and_sees_durable_records_only)
     cr_assert_str_eq(after.keys[2], "b5");
     ld_store_mem_free(mem);
 }
+
+typedef struct got {
+    char val[32];
+    int calls;
+} got;
+
+static void
+got_cb(void *arg, const void *val, size_t val_len)
+{
+    got *g = arg;
+    cr_assert_lt(val_len, sizeof g->val);
+    memcpy(g->val, val, val_len);
+    g->val[val_len] = '\0';
+    g->calls++;
+}
+
+/* Looks `k` up; returns whether it was found (its value in g->val). */
+static bool
+get(ld_store *st, const char *k, got *g)
+{
+    bool found = true;
+    memset(g, 0, sizeof *g);
+    cr_assert_eq(st->ops->get(st->impl, k, strlen(k), got_cb, g, &found), LD_OK);
+    cr_assert_eq(g->calls, found ? 1 : 0, "the callback runs once exactly when found");
+    return found;
+}
+
+Test(store_mem, get_reads_the_pending_write_then_the_durable_records)
+{
+    /* Goal: get() is read-your-writes: the last pending put or del of a key wins over the durable
+     * record, a crash takes the pending word back, and a key never written is absent. Method: a
+     * durable a=1; pending a=2, then del a, then a=3, reading after each; crash; read again. */
+    ld_store_mem *mem;
+    cr_assert_eq(ld_store_mem_alloc(&mem), LD_OK);
+    ld_store st = ld_store_mem_store(mem);
+    got g;
+    cr_assert_not(get(&st, "a", &g));
+    put(&st, "a", "1");
+    cr_assert(get(&st, "a", &g), "a pending put is read");
+    cr_assert_str_eq(g.val, "1");
+    ld_store_mem_sync(mem);
+    cr_assert(get(&st, "a", &g));
+    cr_assert_str_eq(g.val, "1");
+    put(&st, "a", "2");
+    cr_assert(get(&st, "a", &g));
+    cr_assert_str_eq(g.val, "2", "the pending put wins over the durable record");
+    st.ops->del(st.impl, "a", 1);
+    cr_assert_not(get(&st, "a", &g), "a pending del hides the durable record");
+    put(&st, "a", "3");
+    cr_assert(get(&st, "a", &g));
+    cr_assert_str_eq(g.val, "3", "the last pending word wins");
+    cr_assert_not(get(&st, "ab", &g), "a longer key is another key");
+    cr_assert_not(get(&st, "", &g));
+    ld_store_mem_crash(mem);
+    cr_assert(get(&st, "a", &g));
+    cr_assert_str_eq(g.val, "1", "a crash leaves the durable record");
+    st.ops->del(st.impl, "a", 1);
+    ld_store_mem_sync(mem);
+    cr_assert_not(get(&st, "a", &g), "a synced del removes it");
+    ld_store_mem_free(mem);
+}
