@@ -1,8 +1,14 @@
 /*
  * redis-lua-bench.c -- the Live Drops design's reservation path on Redis, for
- * tests/bench/compare-repl.sh: a Lua script (EVALSHA) that reserves atomically, and --clients
- * threads, each with its own TCP connection and one call in flight, hammering ONE hot drop for
- * --duration-s.
+ * tests/bench/compare-repl.sh: a Lua script (EVALSHA) that reserves atomically, and --connections
+ * threads, each with its own TCP connection and --pipeline calls in flight on it (default 1),
+ * hammering ONE hot drop for --duration-s.
+ *
+ * Pipelining (--pipeline N > 1): a thread writes N EVALSHA calls, then reads the replies as they
+ * come (Redis answers one connection's calls in order) and writes a new call for each reply, so
+ * N stay in flight until the end; then it reads the replies still due, so that every call Redis
+ * ran is counted. Each call is the one of --pipeline 1 (same script, same keys, its own
+ * idempotency key), and its latency runs from its send to its reply.
  *
  * The script does what livedrop's reserve does, in Redis' single thread:
  *
@@ -20,8 +26,9 @@
  * strings, replies are parsed by a small bounded reader (depth 1, bulk strings <= 512 bytes).
  * After the run it checks the stock: initial - remaining == sum of acknowledged qty.
  *
- * Output: a summary like livedrop-bench's (--json: one object with ops_per_s, latency_us p50 /
- * p95 / p99 / max, codes, check). Exit 0 PASS, 1 FAIL, 2 usage, 3 cannot talk to Redis.
+ * Output: a summary like livedrop-bench's (--json: one object with connections, pipeline, clients
+ * = connections x pipeline calls in flight, ops_per_s, latency_us p50 / p95 / p99 / max, codes,
+ * check). Exit 0 PASS, 1 FAIL, 2 usage, 3 cannot talk to Redis.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -45,7 +52,18 @@
 #define RESP_STR_BYTES_MAX 512 /* a bulk string we accept in a reply */
 #define RESP_ELEMS_MAX 4       /* elements of an array reply we accept */
 #define REQ_ARGS_MAX 16
+#define PIPELINE_MAX 64 /* calls in flight on one connection */
 #define IO_TIMEOUT_S 10
+
+/* Always on (the project's LD_ASSERT, without linking the library): a bug in the bench's own
+ * bookkeeping aborts rather than printing figures. */
+#define LD_BENCH_ASSERT(cond)                                                                      \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #cond);           \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
 
 static const char RESERVE_LUA[] =
     "local prev = redis.call('GET', KEYS[3])\n"
@@ -68,7 +86,8 @@ static const char RESERVE_LUA[] =
 typedef struct opts {
     const char *host;
     int port;
-    uint32_t clients;
+    uint32_t connections; /* threads, one connection each */
+    uint32_t pipeline;    /* calls in flight per connection */
     int64_t duration_s;
     int64_t stock;
     int64_t max_per_user;
@@ -129,7 +148,8 @@ conn_close(conn *c)
     c->fd = -1;
 }
 
-/* Sends one command as a RESP array of bulk strings. */
+/* Sends one command as a RESP array of bulk strings (one send: a pipelined call goes out as soon
+ * as it is written, as with --pipeline 1). */
 static bool
 conn_send(conn *c, int argc, const char *const *argv)
 {
@@ -291,6 +311,10 @@ typedef struct worker {
     struct bench *bench;
     conn c;
     hist lat;
+    /* Send times of the calls in flight, oldest first: a ring of `inflight` entries from
+     * `oldest`. Invariant: inflight <= o.pipeline <= PIPELINE_MAX. */
+    int64_t sent_ns[PIPELINE_MAX];
+    uint32_t oldest, inflight;
     uint64_t ok, sold_out, limit, errors;
     int64_t acked_qty;
     uint64_t rng;
@@ -321,11 +345,13 @@ rng_next(uint64_t *s)
     return *s;
 }
 
-/* One reservation through the script; returns false on a transport or script error. */
+/* Writes reservation call number n through the script and notes its send time as the newest in
+ * flight; returns false on a transport error. */
 static bool
-reserve_once(worker *w, uint64_t n)
+reserve_send(worker *w, uint64_t n)
 {
     const bench *b = w->bench;
+    LD_BENCH_ASSERT(w->inflight < b->o.pipeline);
     uint64_t user = rng_next(&w->rng) % (uint64_t)b->o.users;
     char k_stock[96], k_user[96], k_idem[128], k_res[96], qty[24], max[24], user_s[24], res_id[40],
         created[24], drop[8] = "1";
@@ -344,11 +370,34 @@ reserve_once(worker *w, uint64_t n)
     snprintf(created, sizeof created, "%lld", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
     const char *argv[] = {"EVALSHA", b->sha, "4",    k_stock, k_user,  k_idem, k_res,
                           qty,       max,    user_s, res_id,  created, drop};
-    reply r;
-    int64_t t0 = now_ns();
-    if (!command(&w->c, &r, (int)(sizeof argv / sizeof argv[0]), argv))
+    w->sent_ns[(w->oldest + w->inflight) % PIPELINE_MAX] = now_ns();
+    if (!conn_send(&w->c, (int)(sizeof argv / sizeof argv[0]), argv)) {
+        fprintf(stderr, "redis-lua-bench: EVALSHA: connection failed\n");
         return false;
-    hist_add(&w->lat, (uint64_t)(now_ns() - t0) / 1000);
+    }
+    w->inflight++;
+    return true;
+}
+
+/* Reads the reply to the oldest call in flight (Redis replies in order on a connection), records
+ * its latency and its result; returns false on a transport or script error. */
+static bool
+reserve_recv(worker *w)
+{
+    const bench *b = w->bench;
+    LD_BENCH_ASSERT(w->inflight > 0);
+    reply r;
+    if (!read_reply(&w->c, &r)) {
+        fprintf(stderr, "redis-lua-bench: EVALSHA: connection failed\n");
+        return false;
+    }
+    hist_add(&w->lat, (uint64_t)(now_ns() - w->sent_ns[w->oldest]) / 1000);
+    w->oldest = (w->oldest + 1) % PIPELINE_MAX;
+    w->inflight--;
+    if (r.type == '-') {
+        fprintf(stderr, "redis-lua-bench: EVALSHA: %s\n", r.str);
+        return false;
+    }
     if (r.type != '*' || r.count != 2 || r.elems[0].type != ':') {
         fprintf(stderr, "redis-lua-bench: unexpected reply to EVALSHA\n");
         return false;
@@ -364,16 +413,26 @@ reserve_once(worker *w, uint64_t n)
     return true;
 }
 
+/* Keeps o.pipeline calls in flight until stop, then reads the replies still due: every call
+ * Redis ran is counted, or the stock check could not balance. With --pipeline 1 this is one
+ * call at a time, as before pipelining. */
 static void *
 worker_main(void *arg)
 {
     worker *w = arg;
-    for (uint64_t n = 0; !atomic_load(&w->bench->stop); n++) {
-        if (!reserve_once(w, n)) {
-            w->errors++;
-            break;
-        }
+    const bench *b = w->bench;
+    uint64_t n = 0;
+    bool ok = true;
+    while (ok && !atomic_load(&w->bench->stop)) {
+        while (ok && w->inflight < b->o.pipeline && !atomic_load(&w->bench->stop))
+            ok = reserve_send(w, n++);
+        if (ok && w->inflight > 0)
+            ok = reserve_recv(w);
     }
+    while (ok && w->inflight > 0)
+        ok = reserve_recv(w);
+    if (!ok)
+        w->errors++;
     return NULL;
 }
 
@@ -387,18 +446,25 @@ usage(FILE *f)
         "usage: redis-lua-bench --port P [options]\n\n"
         "The Live Drops design's reservation on Redis: a Lua script (EVALSHA) checks stock, the\n"
         "per-user limit and the idempotency key, then decrements and writes the\n"
-        "reservation hash. --clients threads, one connection and one call in flight each.\n"
+        "reservation hash. --connections threads, one connection each, with --pipeline\n"
+        "calls in flight on it (latency: from a call's send to its reply).\n"
         "Start redis-server with appendonly yes and appendfsync always for durable replies.\n\n"
         "Options:\n"
         "  --host IP           Redis IPv4 address (default 127.0.0.1)\n"
         "  --port P            Redis port (required)\n"
-        "  --clients N         threads / connections (default 64)\n"
+        "  --connections M     threads / connections (default 64)\n"
+        "  --clients N         the same as --connections (its older name)\n"
+        "  --pipeline N        EVALSHA calls in flight per connection, 1..%d (default 1)\n"
         "  --duration-s S      run S seconds (default 10)\n"
         "  --stock N           initial stock of the drop (default 100000000)\n"
         "  --max-per-user N    units one user may reserve, 0 unlimited (default 0)\n"
-        "  --users N           distinct users (default clients * 1000)\n"
+        "  --users N           distinct users (default connections * pipeline * 1000)\n"
         "  --qty Q             units per reservation (default 1)\n"
-        "  --json              print the summary as one JSON object\n");
+        "  --json              print the summary as one JSON object\n\n"
+        "Examples:\n"
+        "  redis-lua-bench --port 6379 --connections 64 --duration-s 10\n"
+        "  redis-lua-bench --port 6379 --connections 4 --pipeline 16 --duration-s 10\n",
+        PIPELINE_MAX);
 }
 
 static bool
@@ -434,9 +500,12 @@ parse_args(opts *o, int argc, char **argv)
         } else if (strcmp(a, "--port") == 0) {
             ok = num(a, v, 1, 65535, &x);
             o->port = (int)x;
-        } else if (strcmp(a, "--clients") == 0) {
+        } else if (strcmp(a, "--connections") == 0 || strcmp(a, "--clients") == 0) {
             ok = num(a, v, 1, 4096, &x);
-            o->clients = (uint32_t)x;
+            o->connections = (uint32_t)x;
+        } else if (strcmp(a, "--pipeline") == 0) {
+            ok = num(a, v, 1, PIPELINE_MAX, &x);
+            o->pipeline = (uint32_t)x;
         } else if (strcmp(a, "--duration-s") == 0) {
             ok = num(a, v, 1, 86400, &o->duration_s);
         } else if (strcmp(a, "--stock") == 0) {
@@ -508,7 +577,7 @@ report(const bench *b, double secs)
     hist all = {0};
     uint64_t ok = 0, sold_out = 0, limit = 0, errors = 0;
     int64_t acked = 0;
-    for (uint32_t i = 0; i < b->o.clients; i++) {
+    for (uint32_t i = 0; i < b->o.connections; i++) {
         const worker *w = &b->workers[i];
         hist_merge(&all, &w->lat);
         ok += w->ok;
@@ -521,18 +590,20 @@ report(const bench *b, double secs)
     bool pass = errors == 0 && left >= 0 && b->o.stock - left == acked;
     double rate = secs > 0 ? (double)all.total / secs : 0;
     if (b->o.json) {
-        printf("{\"system\":\"redis\",\"clients\":%u,\"ops\":%" PRIu64
+        printf("{\"system\":\"redis\",\"connections\":%u,\"pipeline\":%u,\"clients\":%u,"
+               "\"ops\":%" PRIu64
                ",\"seconds\":%.3f,\"ops_per_s\":%.1f,\"latency_us\":{\"p50\":%" PRIu64
                ",\"p95\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"max\":%" PRIu64
                "},\"codes\":{\"OK\":%" PRIu64 ",\"SOLD_OUT\":%" PRIu64 ",\"LIMIT\":%" PRIu64
                "},\"errors\":%" PRIu64 ",\"stock\":{\"initial\":%" PRId64 ",\"left\":%" PRId64
                "},\"acked_qty\":%" PRId64 ",\"check\":\"%s\"}\n",
-               b->o.clients, all.total, secs, rate, hist_percentile(&all, 50),
-               hist_percentile(&all, 95), hist_percentile(&all, 99), all.max, ok, sold_out, limit,
-               errors, b->o.stock, left, acked, pass ? "PASS" : "FAIL");
+               b->o.connections, b->o.pipeline, b->o.connections * b->o.pipeline, all.total, secs,
+               rate, hist_percentile(&all, 50), hist_percentile(&all, 95),
+               hist_percentile(&all, 99), all.max, ok, sold_out, limit, errors, b->o.stock, left,
+               acked, pass ? "PASS" : "FAIL");
     } else {
-        printf("redis-lua-bench: %u clients, EVALSHA reserve, qty %" PRId64 "\n", b->o.clients,
-               b->o.qty);
+        printf("redis-lua-bench: %u connections x %u in flight, EVALSHA reserve, qty %" PRId64 "\n",
+               b->o.connections, b->o.pipeline, b->o.qty);
         printf("ops        %" PRIu64 " in %.2f s = %.0f ops/s\n", all.total, secs, rate);
         printf("latency us p50 %" PRIu64 "  p95 %" PRIu64 "  p99 %" PRIu64 "  max %" PRIu64 "\n",
                hist_percentile(&all, 50), hist_percentile(&all, 95), hist_percentile(&all, 99),
@@ -551,21 +622,25 @@ int
 main(int argc, char **argv)
 {
     static bench b;
-    b.o =
-        (opts){.host = "127.0.0.1", .clients = 64, .duration_s = 10, .stock = 100000000, .qty = 1};
+    b.o = (opts){.host = "127.0.0.1",
+                 .connections = 64,
+                 .pipeline = 1,
+                 .duration_s = 10,
+                 .stock = 100000000,
+                 .qty = 1};
     int rc = parse_args(&b.o, argc, argv);
     if (rc >= 0)
         return rc;
     if (b.o.users == 0)
-        b.o.users = (int64_t)b.o.clients * 1000;
+        b.o.users = (int64_t)b.o.connections * b.o.pipeline * 1000;
     if (!setup(&b))
         return 3;
-    b.workers = calloc(b.o.clients, sizeof *b.workers);
+    b.workers = calloc(b.o.connections, sizeof *b.workers);
     if (b.workers == NULL)
         return 3;
     atomic_init(&b.stop, false);
     uint32_t started = 0;
-    for (uint32_t i = 0; i < b.o.clients; i++) {
+    for (uint32_t i = 0; i < b.o.connections; i++) {
         worker *w = &b.workers[i];
         *w = (worker){.index = i, .bench = &b, .rng = 0x9e3779b97f4a7c15ULL * (i + 1)};
         if (!conn_open(&w->c, b.o.host, b.o.port)) {
@@ -587,7 +662,7 @@ main(int argc, char **argv)
     double secs = (double)(now_ns() - t0) / 1e9;
     for (uint32_t i = 0; i < started; i++)
         conn_close(&b.workers[i].c);
-    b.o.clients = started;
+    b.o.connections = started;
     rc = started > 0 ? report(&b, secs) : 3;
     free(b.workers);
     return rc;
