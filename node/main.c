@@ -74,9 +74,13 @@ static void
 node_close(node *n)
 {
     n->phase = PHASE_CLOSED;
+    /* One line per step that may wait on a library (NNG closes, RocksDB's close): a shutdown
+     * that hangs names its step in the log. */
     ldi_engine_stop(n->engine);
+    LDI_INFO("shutdown: engine stopped (peer transport closed); closing the client socket");
     ldi_net_close(n->net);
     n->net = NULL;
+    LDI_INFO("shutdown: client socket closed; closing the publisher");
     ldi_pub_close(n->pub);
     n->pub = NULL;
     uv_close((uv_handle_t *)&n->sigterm, NULL);
@@ -248,6 +252,7 @@ main(int argc, char **argv)
         return status;
     uv_run(&n.loop, UV_RUN_DEFAULT);
     LD_ASSERT(n.phase == PHASE_CLOSED);
+    LDI_INFO("shutdown: loop done; closing the storage");
     ldi_engine_free(n.engine);
     if (uv_loop_close(&n.loop) != 0)
         LDI_WARN("event loop closed with handles still open");
