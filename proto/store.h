@@ -12,6 +12,9 @@
  * The replica (shard/repl/) writes its log records and meta through the same ops table, on its
  * own key space. So the interface lives in the base layer (proto/, ldproto), which both the state
  * machine (ldsm) and the replica (ldrepl) link without seeing each other.
+ *
+ * Thread: an ld_store is used by one thread at a time, the one that owns its pending write (the
+ * node's loop thread, the simulator's); callbacks run on it, inside the call.
  */
 #ifndef LD_STORE_H
 #define LD_STORE_H

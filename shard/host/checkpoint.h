@@ -4,6 +4,8 @@
  * `le32 klen | key | le32 vlen | value`, keys never empty. One writer and one reader, used by the
  * node (node/store_rocks.c, RocksDB's `state` column family) and the simulator (in-memory
  * stores), so both send and check the same stream.
+ *
+ * Thread: no shared state; a writer and a stream are used by one thread at a time.
  */
 #ifndef LD_HOST_CHECKPOINT_H
 #define LD_HOST_CHECKPOINT_H

@@ -105,26 +105,13 @@ start_node() {
 # BUILD's nodes, waits until `livedrop cluster status` shows a primary holding its lease.
 cluster_start() {
     local b=$1 conf=$WORK/$1-cluster.conf i
-    echo "cluster_id = 7" >"$conf"
-    for i in 1 2 3; do
-        echo "replica = $i tcp://127.0.0.1:$(free_port) tcp://127.0.0.1:$(free_port) none" >>"$conf"
-    done
+    cluster_conf_write "$conf"
     log "$b: 3-node cluster, $(grep -c '^replica' "$conf") replicas in $conf"
     for i in 1 2 3; do
         start_node "$b" "$b-node$i" --config "$conf" --node-id "$i" --data "$WORK/$b-data$i" \
             --format || return 1
     done
-    for _ in $(seq 1 300); do
-        if "$CLI_BIN" --conf "$conf" --json cluster status 2>/dev/null |
-            grep -q '"role":"primary".*"lease":true'; then
-            "$CLI_BIN" --conf "$conf" cluster status >&2 || true
-            return 0
-        fi
-        sleep 0.1
-    done
-    log "$b: no primary with a lease after 30 s:"
-    "$CLI_BIN" --conf "$conf" cluster status >&2 || true
-    return 1
+    cluster_wait_primary "$conf"
 }
 
 # cpu_ticks PID...: user + system clock ticks the processes used so far.

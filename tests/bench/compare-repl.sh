@@ -106,26 +106,13 @@ pick_median() {
 # `livedrop cluster status` shows a primary holding its lease. Returns 1 on failure.
 cluster_start() {
     local conf=$WORK/cluster.conf i
-    echo "cluster_id = 7" >"$conf"
-    for i in 1 2 3; do
-        echo "replica = $i tcp://127.0.0.1:$(free_port) tcp://127.0.0.1:$(free_port) none" >>"$conf"
-    done
+    cluster_conf_write "$conf"
     log "3-node cluster: $(grep -c '^replica' "$conf") replicas in $conf"
     for i in 1 2 3; do
         node_start "node$i" --config "$conf" --node-id "$i" --data "$WORK/data$i" --format ||
             return 1
     done
-    for _ in $(seq 1 300); do
-        if "$CLI_BIN" --conf "$conf" --json cluster status 2>/dev/null |
-            grep -q '"role":"primary".*"lease":true'; then
-            "$CLI_BIN" --conf "$conf" cluster status >&2 || true
-            return 0
-        fi
-        sleep 0.1
-    done
-    log "no primary with a lease after 30 s:"
-    "$CLI_BIN" --conf "$conf" cluster status >&2 || true
-    return 1
+    cluster_wait_primary "$conf"
 }
 
 RF3_NOTE=

@@ -144,3 +144,29 @@ ratio() {
         printf (r < 1 ? "%.2fx" : "%.1fx"), r
     }'
 }
+
+# cluster_conf_write CONF: a 3-replica cluster conf (cluster_id 7) on free loopback ports.
+cluster_conf_write() {
+    local conf=$1 i
+    echo "cluster_id = 7" >"$conf"
+    for i in 1 2 3; do
+        echo "replica = $i tcp://127.0.0.1:$(free_port) tcp://127.0.0.1:$(free_port) none" >>"$conf"
+    done
+}
+
+# cluster_wait_primary CONF: waits up to 30 s until `$CLI_BIN cluster status` shows a primary
+# holding its lease, then prints the status; returns 1 (status printed) when none came.
+cluster_wait_primary() {
+    local conf=$1
+    for _ in $(seq 1 300); do
+        if "$CLI_BIN" --conf "$conf" --json cluster status 2>/dev/null |
+            grep -q '"role":"primary".*"lease":true'; then
+            "$CLI_BIN" --conf "$conf" cluster status >&2 || true
+            return 0
+        fi
+        sleep 0.1
+    done
+    log "no primary with a lease after 30 s:"
+    "$CLI_BIN" --conf "$conf" cluster status >&2 || true
+    return 1
+}

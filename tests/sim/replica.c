@@ -823,12 +823,13 @@ sim_replica_step(sim_replica *r)
     /* A crash armed after the sync hits the first step that wrote or sent something (or its
      * deadline); one armed before it that found no synced write, at its deadline. */
     bool something = r->synced_in_step || r->sent_in_step || r->replied_in_step;
-    if (r->crash_arm != SIM_CRASH_NONE && (something || w->t >= r->crash_arm_until)) {
-        if (r->crash_arm == SIM_CRASH_AFTER_SYNC || w->t >= r->crash_arm_until) {
-            sim_replica_crash(r, r->crash_arm == SIM_CRASH_BEFORE_SYNC);
-            r->restart_at = w->t + sim_rng_range(&w->rng, 20, 1500);
-            return;
-        }
+    bool due = w->t >= r->crash_arm_until;
+    bool crash_after = r->crash_arm == SIM_CRASH_AFTER_SYNC && (something || due);
+    bool crash_before = r->crash_arm == SIM_CRASH_BEFORE_SYNC && due;
+    if (crash_after || crash_before) {
+        sim_replica_crash(r, crash_before);
+        r->restart_at = w->t + sim_rng_range(&w->rng, 20, 1500);
+        return;
     }
     if (w->failed)
         return;

@@ -14,7 +14,6 @@
 #define LD_SIM_INBOX_MAX 1024u         /* messages waiting for one (paused) replica */
 #define LD_SIM_OUTBOX_MAX 4096u        /* messages one replica step may send */
 #define LD_SIM_HOST_PENDING_MAX 64u    /* client requests queued at a primary's host */
-#define LD_SIM_HOST_INFLIGHT_MAX 64u   /* log entries a primary's host prepared, awaiting apply */
 #define LD_SIM_BATCH_OPS_MAX 16u       /* ops in one simulated log entry */
 #define LD_SIM_REQ_OPS_MAX 2u          /* ops in one simulated client request */
 #define LD_SIM_TRACE_RING 256u         /* events kept for a failing seed's trace */
